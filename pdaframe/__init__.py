@@ -1,0 +1,32 @@
+"""pdaframe: plugin-based parameter data assimilation for land surface models.
+
+Minimise or sample ``J(theta) = 1/2 |G(theta) - y|^2_{R^-1} + 1/2 |theta - theta_b|^2_{B^-1}``
+with ``G`` = observation operator o model. See the README for a tour.
+"""
+from .errors import ConfigError, DataError, ModelError, PdaframeError, PluginError
+from .interfaces import Model, ObservationOperator, Parameter
+from .linear_model import LinearModel
+from .minimise import minimise
+from .observations import DataStream, ErrorCovariance
+from .operators import Identity, Select
+from .plugins import get_method, get_model, get_operator, get_plugins, hookimpl, reset_plugins
+from .prior import GaussianPrior, UniformPrior
+from .problem import Problem
+from .result import Result
+from .twin import synthetic_streams
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConfigError", "DataError", "DataStream", "ErrorCovariance", "GaussianPrior", "Identity",
+    "LinearModel", "Model", "ModelError", "ObservationOperator", "Parameter", "PdaframeError",
+    "PluginError", "Problem", "Result", "Select", "UniformPrior", "get_method", "get_model",
+    "get_operator", "get_plugins", "hookimpl", "load_config", "minimise", "reset_plugins",
+    "synthetic_streams",
+]
+
+
+def load_config(path):
+    """Read a TOML config and build its ready `Problem` (see `pdaframe.config`)."""
+    from .config import load_config as _load
+    return _load(path)

@@ -1,0 +1,82 @@
+"""pdaframe's own plugin: registers the built-in pieces through the public hooks."""
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import ConfigError
+from .linear_model import LinearModel
+from .methods.scipy_minimisers import METHODS
+from .operators import Identity, Select
+from .plugins import hookimpl
+from .prior import GaussianPrior, UniformPrior
+
+
+@hookimpl
+def pdaframe_register_models(registry):
+    registry.add("linear", LinearModel)
+
+
+def _identity(variable, times=None):
+    if times is not None and not np.array_equal(np.asarray(times), np.arange(len(times))):
+        raise ConfigError(f"identity operator for {variable!r} observes every model step; "
+                          f"use the 'select' operator for observations at given times")
+    return Identity(variable)
+
+
+def _select(variable, times=None, index=None):
+    idx = index if index is not None else times
+    if idx is None:
+        raise ConfigError(f"select operator for {variable!r} needs the stream's times or index")
+    return Select(variable, idx)
+
+
+@hookimpl
+def pdaframe_register_operators(registry):
+    registry.add("identity", _identity)
+    registry.add("select", _select)
+
+
+def _field(params, key, default=np.nan):
+    return np.array([p.get(key, default) for p in params], dtype=float)
+
+
+def gaussian_family(parameters, correlation=None):
+    """Gaussian prior from per-parameter ``mean``/``std``, optionally with a correlation matrix."""
+    std = _field(parameters, "std")
+    for p, s in zip(parameters, std):
+        if not np.isfinite(s):
+            raise ConfigError(f"parameter {p['name']!r}: a gaussian prior needs 'std'")
+    if correlation is None:
+        cov = std ** 2
+    else:
+        corr = np.asarray(correlation, dtype=float)
+        if corr.shape != (std.size, std.size) or not np.allclose(np.diag(corr), 1.0):
+            raise ConfigError(f"prior correlation: expected a {std.size}x{std.size} matrix "
+                              f"with ones on the diagonal")
+        cov = std[:, None] * corr * std[None, :]
+    return GaussianPrior(_field(parameters, "mean"), covariance=cov,
+                         lower=_field(parameters, "lower", -np.inf),
+                         upper=_field(parameters, "upper", np.inf),
+                         names=[p["name"] for p in parameters],
+                         transforms=[p.get("transform") for p in parameters])
+
+
+def uniform_family(parameters):
+    """Uniform prior on each parameter's ``[lower, upper]``; ``mean`` is the start."""
+    mean = _field(parameters, "mean")
+    return UniformPrior(_field(parameters, "lower"), _field(parameters, "upper"),
+                        mean=None if np.isnan(mean).any() else mean,
+                        names=[p["name"] for p in parameters],
+                        transforms=[p.get("transform") for p in parameters])
+
+
+@hookimpl
+def pdaframe_register_priors(registry):
+    registry.add("gaussian", gaussian_family)
+    registry.add("uniform", uniform_family)
+
+
+@hookimpl
+def pdaframe_register_methods(registry):
+    for name, method in METHODS.items():
+        registry.add(name, method)

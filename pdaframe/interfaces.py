@@ -1,0 +1,128 @@
+"""The interfaces a plugin implements: model, observation operator and method.
+
+A *model* is any object with ``parameter_names`` and ``run``; ``tangent`` and ``adjoint`` are
+optional. A plain Python object with these methods works without registration::
+
+    class Decay:
+        parameter_names = ("k", "c0")
+        def run(self, theta):
+            k, c0 = theta
+            return {"carbon": c0 * np.exp(-k * np.arange(10.0))}
+
+Outputs map a name to an array whose first axis is time. Tangent and adjoint are the
+Jacobian-vector and vector-Jacobian products of ``run``:
+
+- ``tangent(theta, dtheta)`` returns ``{name: J_name @ dtheta}`` (same shapes as ``run``);
+- ``adjoint(theta, d_outputs)`` returns ``sum_name J_name.T @ d_outputs[name]`` with shape
+  ``(n_param,)``; outputs missing from ``d_outputs`` have zero sensitivity.
+
+`Model` is an optional base class that documents this and supplies the parameter table.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Mapping, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One model parameter's metadata and default prior.
+
+    Parameters
+    ----------
+    name : str
+        Identifier used in configs and results.
+    default : float
+        Default value (the prior mean unless a config says otherwise).
+    lower, upper : float
+        Physical bounds; ``-inf``/``inf`` when unbounded.
+    std : float, optional
+        Default prior standard deviation; NaN when the model gives none.
+    units : str
+        UDUNITS-style units, ``"1"`` for dimensionless.
+    long_name : str
+        Human-readable description.
+    """
+
+    name: str
+    default: float
+    lower: float = -math.inf
+    upper: float = math.inf
+    std: float = math.nan
+    units: str = "1"
+    long_name: str = ""
+
+
+@runtime_checkable
+class ModelProtocol(Protocol):
+    """What the framework needs from a model (tangent/adjoint optional)."""
+
+    parameter_names: Sequence[str]
+
+    def run(self, theta: np.ndarray) -> Mapping[str, np.ndarray]: ...
+
+
+class Model:
+    """Optional base class for models; subclasses set ``parameters`` and implement ``run``.
+
+    Attributes
+    ----------
+    parameters : tuple of Parameter
+        The parameter table (names, defaults, bounds, prior std, units).
+    output_units : dict
+        Units of each output, written to results.
+    """
+
+    parameters: tuple[Parameter, ...] = ()
+    output_units: Mapping[str, str] = {}
+
+    @property
+    def parameter_names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.parameters)
+
+    def run(self, theta: np.ndarray) -> Mapping[str, np.ndarray]:
+        """Run the model at ``theta`` (shape ``(n_param,)``); return ``{output: array}``."""
+        raise NotImplementedError
+
+
+def has_tangent(model) -> bool:
+    """Whether ``model`` provides a tangent-linear ``tangent(theta, dtheta)``."""
+    return callable(getattr(model, "tangent", None))
+
+
+def has_adjoint(model) -> bool:
+    """Whether ``model`` provides an adjoint ``adjoint(theta, d_outputs)``."""
+    return callable(getattr(model, "adjoint", None))
+
+
+class ObservationOperator:
+    """Maps model outputs to the observation space of one data stream.
+
+    Subclasses implement ``apply`` and, where differentiable, ``tangent`` and ``adjoint``.
+    ``inputs`` lists the model outputs read, so a missing one is reported by name.
+    """
+
+    inputs: tuple[str, ...] = ()
+
+    def apply(self, outputs: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Return the model equivalent of the observations, shape ``(n_obs,)``."""
+        raise NotImplementedError
+
+    def tangent(self, outputs, d_outputs) -> np.ndarray:
+        """Linearised ``apply`` at ``outputs`` applied to ``d_outputs``: shape ``(n_obs,)``."""
+        raise NotImplementedError
+
+    def adjoint(self, outputs, d_obs) -> dict[str, np.ndarray]:
+        """Transpose of ``tangent``: ``{input: array shaped like outputs[input]}``."""
+        raise NotImplementedError
+
+
+MethodFunction = Callable[..., "Result"]  # noqa: F821 - documented signature below
+"""A minimiser or sampler: ``method(problem, x0=None, callback=None, **options) -> Result``.
+
+``x0`` is in physical space (``None``: the prior's background). Registered by name through
+``pdaframe_register_methods``; `pdaframe.minimise` also accepts such a callable directly.
+"""

@@ -1,0 +1,1 @@
+"""Built-in minimisers and samplers, registered through the same hooks as plugins."""

@@ -1,0 +1,120 @@
+"""Gradient-based and derivative-free minimisers from `scipy.optimize`.
+
+All move in the control space ``u`` of the Problem (unbounded, prior-scaled), so bounds are
+respected through the prior's transforms and the problem is well conditioned.
+
+- ``lbfgsb``: L-BFGS-B with the exact gradient (adjoint, tangent linear, or finite
+  differences if the model has neither);
+- ``lbfgsb-fd``: L-BFGS-B with the Problem's finite-difference gradient, always;
+- ``nelder-mead``: Nelder–Mead simplex, no gradient.
+"""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from scipy import optimize
+
+from ..errors import ModelError
+from ..result import Result
+
+log = logging.getLogger(__name__)
+
+LBFGSB_DEFAULTS = {"maxiter": 1000, "ftol": 1e-14, "gtol": 1e-9}
+NELDER_MEAD_DEFAULTS = {"xatol": 1e-7, "fatol": 1e-12}
+
+
+def _run(problem, scipy_method, gradient, x0, callback, options):
+    """Minimise ``problem`` in control space with ``scipy.optimize.minimize``."""
+    options = dict(options)
+    posterior = options.pop("posterior", True)
+    theta0 = problem.prior.mean if x0 is None else np.asarray(x0, dtype=float)
+    u0 = problem.space.to_u(theta0)
+    runs0 = problem.nrun
+    hist_cost, hist_x = [], []
+    njev = 0
+
+    def fun(u):
+        try:
+            return problem.cost_u(u)
+        except ModelError as err:
+            log.info("rejected evaluation: %s", err)
+            return np.inf
+
+    def fun_and_grad(u):
+        nonlocal njev
+        njev += 1
+        try:
+            return problem.cost_u(u), problem.space.pullback(
+                u, problem.gradient(problem.space.to_theta(u), mode=gradient))
+        except ModelError as err:
+            log.info("rejected evaluation: %s", err)
+            return np.inf, np.zeros_like(u)
+
+    def record(intermediate_result):  # scipy needs this exact argument name
+        theta = problem.space.to_theta(intermediate_result.x)
+        hist_cost.append(float(intermediate_result.fun))
+        hist_x.append(theta)
+        if callback is not None:
+            callback(Result(x=theta, fun=float(intermediate_result.fun), nit=len(hist_cost) - 1))
+
+    hist_cost.append(fun(u0))
+    hist_x.append(theta0)
+    if gradient is None:
+        res = optimize.minimize(fun, u0, method=scipy_method, callback=record, options=options)
+    else:
+        res = optimize.minimize(fun_and_grad, u0, jac=True, method=scipy_method,
+                                callback=record, options=options)
+    theta = problem.space.to_theta(res.x)
+    out = Result(
+        x=theta, fun=float(res.fun), success=bool(res.success), status=int(res.status),
+        message=str(res.message), nit=int(res.nit), nfev=problem.nrun - runs0, njev=njev,
+        history={"cost": np.array(hist_cost), "x": np.array(hist_x)},
+        x0=theta0, parameter_names=list(problem.parameter_names),
+    ).attach_transform(problem.prior.transform)
+    if posterior and np.isfinite(out.fun):
+        runs1 = problem.nrun
+        mode = "fd" if gradient == "fd" else None
+        cov = problem.posterior_covariance(theta, problem.jacobian(theta, mode=mode))
+        out.posterior_covariance = cov
+        out.posterior_std = np.sqrt(np.diag(cov))
+        out.nfev_posterior = problem.nrun - runs1
+    return out
+
+
+def lbfgsb(problem, x0=None, callback=None, **options):
+    """L-BFGS-B (scipy) with the Problem's best gradient.
+
+    Parameters
+    ----------
+    problem : Problem
+    x0 : array_like, optional
+        Start in physical space; default the prior mean.
+    callback : callable, optional
+        ``callback(Result(x, fun, nit))`` after each iteration; raise `StopIteration` to stop.
+    **options
+        ``scipy.optimize.minimize(method="L-BFGS-B")`` options (defaults ``maxiter=1000,
+        ftol=1e-14, gtol=1e-9``) and ``posterior=True`` (compute the Gauss–Newton
+        posterior covariance at the optimum).
+    """
+    return _run(problem, "L-BFGS-B", "auto", x0, callback, {**LBFGSB_DEFAULTS, **options})
+
+
+def lbfgsb_fd(problem, x0=None, callback=None, **options):
+    """L-BFGS-B with finite-difference gradients (see `Problem` for the step rule)."""
+    return _run(problem, "L-BFGS-B", "fd", x0, callback, {**LBFGSB_DEFAULTS, **options})
+
+
+def nelder_mead(problem, x0=None, callback=None, **options):
+    """Nelder–Mead simplex (scipy); derivative-free.
+
+    Options are ``scipy.optimize.minimize(method="Nelder-Mead")``'s (defaults ``xatol=1e-7``,
+    ``fatol=1e-12`` in control-space units, ``adaptive`` for more than 4 parameters,
+    ``maxfev=2000 * n_param``).
+    """
+    defaults = {**NELDER_MEAD_DEFAULTS, "adaptive": problem.n_param > 4,
+                "maxfev": 2000 * problem.n_param}
+    return _run(problem, "Nelder-Mead", None, x0, callback, {**defaults, **options})
+
+
+METHODS = {"lbfgsb": lbfgsb, "lbfgsb-fd": lbfgsb_fd, "nelder-mead": nelder_mead}

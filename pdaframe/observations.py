@@ -1,0 +1,165 @@
+"""Observation data streams and their error covariances.
+
+A `DataStream` holds one stream's values, times, errors and operator. Missing values (NaN or
+a declared fill value) are masked out once, at construction, and counted; the error
+covariance R is restricted to the valid values and Cholesky-factored once.
+"""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+from scipy import linalg
+
+from .errors import DataError
+from .interfaces import ObservationOperator
+from .operators import Identity, Select
+from .prior import cholesky_factor
+
+
+class ErrorCovariance:
+    """Observation-error covariance R of the valid observations of one stream.
+
+    Parameters
+    ----------
+    std : array_like, shape (n,), optional
+        Standard deviations (diagonal R).
+    covariance : array_like, shape (n, n), optional
+        Full R. Exactly one of ``std`` and ``covariance``.
+    what : str
+        Label for error messages.
+    """
+
+    def __init__(self, std=None, covariance=None, what="R"):
+        if (std is None) == (covariance is None):
+            raise DataError(f"{what}: give exactly one of std or covariance")
+        if std is not None:
+            self.std = np.asarray(std, dtype=float)
+            bad = ~(np.isfinite(self.std) & (self.std > 0))
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                raise DataError(f"{what}: observation error std must be positive and finite; "
+                                f"value {i} is {self.std[i]}")
+            self._chol = None
+        else:
+            self._chol = cholesky_factor(covariance, what, DataError)
+            self.std = np.sqrt(np.diag(np.asarray(covariance, dtype=float)))
+
+    @property
+    def size(self) -> int:
+        return self.std.size
+
+    def whiten(self, r) -> np.ndarray:
+        """``L^-1 r`` with ``R = L L^T``; works on vectors and on matrices (columns)."""
+        if self._chol is None:
+            return r / (self.std if np.ndim(r) == 1 else self.std[:, None])
+        return linalg.solve_triangular(self._chol, r, lower=True)
+
+    def solve(self, r) -> np.ndarray:
+        """``R^-1 r``."""
+        if self._chol is None:
+            return r / self.std ** 2
+        z = linalg.solve_triangular(self._chol, r, lower=True)
+        return linalg.solve_triangular(self._chol, z, lower=True, trans="T")
+
+    def sample(self, rng) -> np.ndarray:
+        """One draw of the error, ``N(0, R)``, from a `numpy.random.Generator`."""
+        z = rng.standard_normal(self.size)
+        return self.std * z if self._chol is None else self._chol @ z
+
+    def matrix(self) -> np.ndarray:
+        """R as a dense matrix (for results and diagnostics only)."""
+        return np.diag(self.std ** 2) if self._chol is None else self._chol @ self._chol.T
+
+
+class DataStream:
+    """One observation stream: values, times, errors, operator and weight.
+
+    Parameters
+    ----------
+    name : str
+        Stream name (used in results).
+    variable : str
+        Model output the stream observes (used to build the default operator).
+    values : array_like, shape (n_obs,)
+        Observed values; NaN or ``fill_value`` marks a missing value.
+    times : array_like of int, shape (n_obs,), optional
+        Index on the model's time axis of each value; ``None`` means one value per step.
+    std : float or array_like, shape (n_obs,), optional
+        Observation error standard deviations.
+    covariance : array_like, shape (n_obs, n_obs), optional
+        Full error covariance R (instead of ``std``); rows of missing values are dropped.
+    fill_value : float, optional
+        Value that marks missing data.
+    weight : float
+        Multiplies the stream's cost term (default 1).
+    operator : ObservationOperator, optional
+        Overrides the default `Identity`/`Select` operator.
+    units : str
+        Units of the values.
+    """
+
+    def __init__(self, name, variable, values, times=None, std=None, covariance=None,
+                 fill_value=None, weight=1.0, operator=None, units=""):
+        self.name, self.variable, self.units = name, variable, units
+        self.values = np.asarray(values, dtype=float).reshape(-1)
+        n = self.values.size
+        if n == 0:
+            raise DataError(f"stream {name!r}: no observation values")
+        self.times = None if times is None else np.asarray(times).reshape(-1)
+        if self.times is not None and self.times.size != n:
+            raise DataError(f"stream {name!r}: {n} values but {self.times.size} times; "
+                            f"the two axes must have the same length")
+        mask = np.isfinite(self.values)
+        if fill_value is not None:
+            mask &= self.values != fill_value
+        self.mask = mask
+        self.n_missing = int(n - mask.sum())
+        if not mask.any():
+            raise DataError(f"stream {name!r}: all {n} values are missing")
+        if not (np.isfinite(weight) and weight > 0):
+            raise DataError(f"stream {name!r}: weight must be positive, got {weight}")
+        self.weight = float(weight)
+        what = f"stream {name!r} error"
+        if std is not None:
+            std = np.broadcast_to(np.asarray(std, dtype=float), (n,)) if np.ndim(std) == 0 \
+                else np.asarray(std, dtype=float).reshape(-1)
+            if std.size != n:
+                raise DataError(f"{what}: {std.size} std values for {n} observations")
+            self.error = ErrorCovariance(std=std[mask], what=what)
+        elif covariance is not None:
+            cov = np.asarray(covariance, dtype=float)
+            if cov.shape != (n, n):
+                raise DataError(f"{what}: covariance shape {cov.shape}, expected ({n}, {n})")
+            self.error = ErrorCovariance(covariance=cov[np.ix_(mask, mask)], what=what)
+        else:
+            raise DataError(f"{what}: give std or covariance")
+        if operator is None:
+            operator = Identity(variable) if self.times is None else Select(variable, self.times)
+        if not isinstance(operator, ObservationOperator) and not callable(
+                getattr(operator, "apply", None)):
+            raise DataError(f"stream {name!r}: operator {operator!r} has no apply method")
+        self.operator = operator
+
+    @property
+    def n_valid(self) -> int:
+        return int(self.mask.sum())
+
+    @property
+    def observed(self) -> np.ndarray:
+        """The valid observed values, shape ``(n_valid,)``."""
+        return self.values[self.mask]
+
+    def with_values(self, values) -> "DataStream":
+        """A copy with other values; mask, errors, times and operator are kept."""
+        values = np.asarray(values, dtype=float).reshape(-1)
+        if values.shape != self.values.shape:
+            raise DataError(f"stream {self.name!r}: {values.size} new values for "
+                            f"{self.values.size} observations")
+        new = copy.copy(self)
+        new.values = np.where(self.mask, values, np.nan)
+        return new
+
+    def __repr__(self):
+        return (f"DataStream({self.name!r}, variable={self.variable!r}, n_obs={self.values.size},"
+                f" n_missing={self.n_missing}, weight={self.weight})")

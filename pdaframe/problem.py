@@ -1,0 +1,315 @@
+"""The Problem: model + observation operators + data streams + prior -> cost and gradient.
+
+    J(theta) = sum_k w_k/2 (h_k(M(theta)) - y_k)^T R_k^-1 (h_k(M(theta)) - y_k) + J_b(theta)
+
+`Problem` works in physical space (``theta``). Algorithms move in the control space ``u``
+(`ControlSpace`): ``u = S^-1 (phi(theta) - phi(theta_b))`` with ``phi`` the prior's bounds
+transform and ``S`` the prior's square root scaled to ``phi``. For a Gaussian prior without
+bounds this is the usual control-variable transform ``u = L^-1 (theta - theta_b)``.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Mapping, Sequence
+
+import numpy as np
+from scipy import linalg
+
+from .errors import ConfigError, DataError, ModelError
+from .interfaces import has_adjoint, has_tangent
+from .observations import DataStream
+from .prior import GaussianPrior, Prior
+
+log = logging.getLogger(__name__)
+
+EPS = np.finfo(float).eps
+
+
+class ControlSpace:
+    """Map between physical ``theta`` and the unbounded, prior-scaled control ``u``.
+
+    Parameters
+    ----------
+    prior : Prior
+        Supplies the background, transform and scale ``S``.
+    """
+
+    def __init__(self, prior: Prior):
+        self.transform = prior.transform
+        self.phi_b = self.transform.to_phi(prior.mean)
+        d = 1.0 / self.transform.dtheta_dphi(self.phi_b)        # d phi / d theta at theta_b
+        self.scale = d[:, None] * prior.scale                    # S_phi = D S (lower triangular)
+
+    def to_u(self, theta) -> np.ndarray:
+        self.transform.check_inside(theta, "start point")
+        return linalg.solve_triangular(self.scale, self.transform.to_phi(theta) - self.phi_b,
+                                       lower=True)
+
+    def to_theta(self, u) -> np.ndarray:
+        return self.transform.to_theta(self.phi_b + self.scale @ np.asarray(u, dtype=float))
+
+    def pullback(self, u, grad_theta) -> np.ndarray:
+        """Gradient in ``u`` from the gradient in ``theta`` (chain rule)."""
+        phi = self.phi_b + self.scale @ np.asarray(u, dtype=float)
+        return self.scale.T @ (self.transform.dtheta_dphi(phi) * grad_theta)
+
+
+class Problem:
+    """Cost function, gradient and linearisation of a parameter-estimation problem.
+
+    Parameters
+    ----------
+    model : object
+        Has ``parameter_names`` and ``run(theta)``; ``tangent``/``adjoint`` optional.
+    prior : Prior
+        Prior over the model's parameters (same order as ``model.parameter_names``).
+    streams : sequence of DataStream
+        Observation streams.
+    fd_scheme : {"forward", "central"}
+        Finite differences used when the model has no adjoint/tangent. Forward: ``n`` extra
+        runs per gradient, step ``h_i = sqrt(eps) * max(|theta_i|, s_i)``; central: ``2n``,
+        ``h_i = eps**(1/3) * max(|theta_i|, s_i)``; ``s_i`` is the prior standard deviation.
+        A step that would cross a bound is taken the other way.
+
+    Attributes
+    ----------
+    nrun, ntangent, nadjoint : int
+        Counts of model runs, tangent-linear and adjoint calls.
+    """
+
+    def __init__(self, model, prior: Prior, streams: Sequence[DataStream], fd_scheme="forward"):
+        names = list(getattr(model, "parameter_names", None) or [])
+        if not callable(getattr(model, "run", None)) or not names:
+            raise ConfigError(f"model {model!r} needs parameter_names and a run(theta) method")
+        if prior.n != len(names):
+            raise ConfigError(f"prior has {prior.n} parameters, model {len(names)}")
+        if prior.named and list(prior.names) != names:
+            raise ConfigError(f"prior parameters {list(prior.names)} do not match the model's "
+                              f"{names}")
+        prior.names[:] = prior.transform.names[:] = names
+        streams = list(streams)
+        if not streams:
+            raise DataError("problem has no observation streams")
+        seen = set()
+        for s in streams:
+            if s.name in seen:
+                raise DataError(f"two streams are named {s.name!r}")
+            seen.add(s.name)
+        if fd_scheme not in ("forward", "central"):
+            raise ConfigError(f"fd_scheme {fd_scheme!r}: expected 'forward' or 'central'")
+        self.model, self.prior, self.streams = model, prior, streams
+        self.parameter_names = names
+        self.fd_scheme = fd_scheme
+        self.space = ControlSpace(prior)
+        self.nrun = self.ntangent = self.nadjoint = 0
+        self._last = (None, None)
+        self._inputs_checked = False
+
+    @property
+    def n_param(self) -> int:
+        return len(self.parameter_names)
+
+    @property
+    def n_obs(self) -> int:
+        """Number of valid observations over all streams."""
+        return sum(s.n_valid for s in self.streams)
+
+    # --- model runs ------------------------------------------------------------------------
+    def run(self, theta) -> Mapping[str, np.ndarray]:
+        """Model outputs at ``theta`` (cached for the last ``theta``; counts runs)."""
+        theta = np.array(theta, dtype=float).reshape(-1)
+        key = theta.tobytes()
+        if self._last[0] == key:
+            return self._last[1]
+        if theta.size != self.n_param:
+            raise ConfigError(f"theta has {theta.size} values, the model {self.n_param} "
+                              f"parameters {self.parameter_names}")
+        self.nrun += 1
+        outputs = self.model.run(theta.copy())
+        outputs = {k: np.asarray(v, dtype=float) for k, v in outputs.items()}
+        self._check_outputs(outputs, theta)
+        self._last = (key, outputs)
+        return outputs
+
+    def _check_outputs(self, outputs, theta):
+        if not self._inputs_checked:
+            for s in self.streams:
+                missing = [v for v in getattr(s.operator, "inputs", ()) if v not in outputs]
+                if missing:
+                    raise ConfigError(f"stream {s.name!r}: its operator needs model output(s) "
+                                      f"{missing}; the model produces {sorted(outputs)}")
+            self._inputs_checked = True
+        for name, arr in outputs.items():
+            if not np.all(np.isfinite(arr)):
+                i = int(np.flatnonzero(~np.isfinite(arr.reshape(arr.shape[0], -1)).any(1))[0])
+                raise ModelError(f"model output {name!r} is not finite at time index {i}",
+                                 theta=theta)
+
+    def equivalents(self, theta) -> dict[str, np.ndarray]:
+        """Model equivalents ``h_k(M(theta))`` of every stream (all values, masked or not)."""
+        outputs = self.run(theta)
+        return {s.name: np.asarray(s.operator.apply(outputs), dtype=float).reshape(-1)
+                for s in self.streams}
+
+    def _residuals(self, theta):
+        eq = self.equivalents(theta)
+        res = []
+        for s in self.streams:
+            if eq[s.name].size != s.values.size:
+                raise DataError(f"stream {s.name!r}: operator gives {eq[s.name].size} values "
+                                f"for {s.values.size} observations")
+            res.append(eq[s.name][s.mask] - s.observed)
+        return res
+
+    # --- cost and gradient -----------------------------------------------------------------
+    def cost_terms(self, theta) -> dict[str, float]:
+        """``{"prior": J_b, <stream name>: J_o,k, ...}``; their sum is `cost`."""
+        terms = {"prior": self.prior.cost(theta)}
+        for s, r in zip(self.streams, self._residuals(theta)):
+            z = s.error.whiten(r)
+            terms[s.name] = 0.5 * s.weight * float(z @ z)
+        return terms
+
+    def cost(self, theta) -> float:
+        """``J(theta)``."""
+        theta = np.asarray(theta, dtype=float)
+        if not self.prior.inside(theta):
+            return np.inf
+        return float(sum(self.cost_terms(theta).values()))
+
+    def _mode(self, mode):
+        if mode in (None, "auto"):
+            return "adjoint" if has_adjoint(self.model) else \
+                "tangent" if has_tangent(self.model) else "fd"
+        if mode not in ("adjoint", "tangent", "fd"):
+            raise ConfigError(f"derivative mode {mode!r}: expected auto, adjoint, tangent or fd")
+        if mode == "adjoint" and not has_adjoint(self.model) or \
+                mode == "tangent" and not has_tangent(self.model):
+            raise ConfigError(f"the model has no {mode}")
+        return mode
+
+    def gradient(self, theta, mode=None) -> np.ndarray:
+        """``dJ/dtheta``.
+
+        Parameters
+        ----------
+        theta : array_like, shape (n_param,)
+        mode : {None, "auto", "adjoint", "tangent", "fd"}
+            ``auto``: the adjoint (one sweep), else ``n_param`` tangent-linear calls, else
+            finite differences (see ``fd_scheme``).
+        """
+        theta = np.asarray(theta, dtype=float)
+        mode = self._mode(mode)
+        res = self._residuals(theta)
+        grad = self.prior.gradient(theta)
+        if mode == "adjoint":
+            outputs = self.run(theta)
+            d_out: dict[str, np.ndarray] = {}
+            for s, r in zip(self.streams, res):
+                d_obs = np.zeros(s.values.size)
+                d_obs[s.mask] = s.weight * s.error.solve(r)
+                for name, v in s.operator.adjoint(outputs, d_obs).items():
+                    d_out[name] = d_out[name] + v if name in d_out else v
+            self.nadjoint += 1
+            return grad + np.asarray(self.model.adjoint(theta.copy(), d_out), dtype=float)
+        w = np.concatenate([s.weight * s.error.solve(r) for s, r in zip(self.streams, res)])
+        return grad + self.jacobian(theta, mode).T @ w
+
+    # --- linearisation ---------------------------------------------------------------------
+    def observation_vector(self, theta) -> np.ndarray:
+        """Stacked valid model equivalents ``G(theta)``, shape ``(n_obs,)``."""
+        eq = self.equivalents(theta)
+        return np.concatenate([eq[s.name][s.mask] for s in self.streams])
+
+    def jacobian(self, theta, mode=None) -> np.ndarray:
+        """``dG/dtheta`` of the stacked valid observations, shape ``(n_obs, n_param)``.
+
+        ``mode`` as in `gradient`, but ``auto`` prefers ``n_param`` tangent-linear calls
+        over ``n_obs`` adjoint calls.
+        """
+        theta = np.asarray(theta, dtype=float)
+        if mode in (None, "auto"):
+            mode = "tangent" if has_tangent(self.model) else self._mode(None)
+        mode = self._mode(mode)
+        if mode == "tangent":
+            outputs = self.run(theta)
+            cols = []
+            for j in range(self.n_param):
+                e = np.zeros(self.n_param)
+                e[j] = 1.0
+                d_out = self.model.tangent(theta.copy(), e)
+                self.ntangent += 1
+                cols.append(np.concatenate([np.asarray(s.operator.tangent(outputs, d_out))[s.mask]
+                                            for s in self.streams]))
+            return np.column_stack(cols)
+        if mode == "adjoint":
+            outputs = self.run(theta)
+            rows = []
+            for s in self.streams:
+                for i in np.flatnonzero(s.mask):
+                    d_obs = np.zeros(s.values.size)
+                    d_obs[i] = 1.0
+                    d_out = s.operator.adjoint(outputs, d_obs)
+                    self.nadjoint += 1
+                    rows.append(np.asarray(self.model.adjoint(theta.copy(), d_out), dtype=float))
+            return np.vstack(rows)
+        return self._fd_jacobian(theta)
+
+    def _fd_jacobian(self, theta):
+        std = np.sqrt(np.diag(self.prior.scale @ self.prior.scale.T))
+        size = np.maximum(np.abs(theta), std)
+        g0 = self.observation_vector(theta)
+        jac = np.empty((g0.size, self.n_param))
+        central = self.fd_scheme == "central"
+        base = EPS ** (1 / 3) if central else np.sqrt(EPS)
+        for j in range(self.n_param):
+            h = base * size[j]
+            lo, up = self.prior.lower[j], self.prior.upper[j]
+            if central and theta[j] - h >= lo and theta[j] + h <= up:
+                tp, tm = theta.copy(), theta.copy()
+                tp[j] += h
+                tm[j] -= h
+                jac[:, j] = (self.observation_vector(tp) - self.observation_vector(tm)) / (2 * h)
+                continue
+            if theta[j] + h > up:
+                h = -h
+            tp = theta.copy()
+            tp[j] += h
+            h = tp[j] - theta[j]                         # the step actually represented
+            jac[:, j] = (self.observation_vector(tp) - g0) / h
+        self.run(theta)                                  # leave the cache at theta
+        return jac
+
+    def posterior_covariance(self, theta, jacobian=None) -> np.ndarray:
+        """Gauss–Newton posterior covariance ``(G^T R^-1 G + B^-1)^-1`` at ``theta``.
+
+        Computed as ``S (I + S^T G^T R^-1 G S)^-1 S^T`` with ``B = S S^T`` (no ``B^-1``). For
+        a uniform prior the identity term is absent; directions the data do not constrain
+        then get a pseudo-inverse (zero variance) and a warning.
+        """
+        jac = self.jacobian(theta) if jacobian is None else jacobian
+        blocks, i = [], 0
+        for s in self.streams:
+            blocks.append(np.sqrt(s.weight) * s.error.whiten(jac[i:i + s.n_valid]))
+            i += s.n_valid
+        gs = np.vstack(blocks) @ self.prior.scale
+        hess = gs.T @ gs
+        if isinstance(self.prior, GaussianPrior):
+            hess += np.eye(self.n_param)
+            inv = linalg.cho_solve(linalg.cho_factor(hess, lower=True), np.eye(self.n_param))
+        else:
+            inv, rank = linalg.pinvh(hess, return_rank=True)
+            if rank < self.n_param:
+                log.warning("posterior covariance: data constrain only %d of %d directions",
+                            rank, self.n_param)
+        cov = self.prior.scale @ inv @ self.prior.scale.T
+        return 0.5 * (cov + cov.T)
+
+    # --- control space -------------------------------------------------------------------
+    def cost_u(self, u) -> float:
+        """``J`` as a function of the control variable ``u``."""
+        return self.cost(self.space.to_theta(u))
+
+    def gradient_u(self, u) -> np.ndarray:
+        """``dJ/du``."""
+        return self.space.pullback(u, self.gradient(self.space.to_theta(u)))

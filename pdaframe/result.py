@@ -1,0 +1,75 @@
+"""`Result`: what every minimiser and sampler returns (a dict with attribute access)."""
+from __future__ import annotations
+
+import numpy as np
+
+
+class Result(dict):
+    """Outcome of a method, scipy-style: ``res.x``, ``res["x"]`` and ``res.keys()``.
+
+    Keys every method sets: ``x`` (estimate, physical space, shape ``(n_param,)``), ``fun``
+    (``J(x)``), ``success``, ``status``, ``message``, ``nit``, ``nfev`` (model runs), ``njev``
+    (gradient evaluations), ``history`` (dict of per-iteration arrays, at least ``cost``),
+    ``method``, ``parameter_names``, ``x0``. Minimisers add ``posterior_covariance`` (Gauss–
+    Newton at ``x``) and ``posterior_std``. Not converging is ``success=False``, never an
+    exception.
+    """
+
+    def attach_transform(self, transform):
+        """Keep the bounds transform (not a dict entry) for `posterior_sample`."""
+        object.__setattr__(self, "transform", transform)
+        return self
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __setattr__(self, name, value):
+        self[name] = value
+
+    def __dir__(self):
+        return list(self.keys()) + ["posterior_sample", "to_netcdf"]
+
+    def __repr__(self):
+        keys = ("method", "success", "message", "fun", "x", "nit", "nfev", "njev")
+        body = "\n".join(f"{k:>10}: {self[k]!r}" for k in keys if k in self)
+        return f"Result(\n{body}\n)"
+
+    def posterior_sample(self, n: int, seed=None) -> np.ndarray:
+        """Draw ``n`` parameter vectors from the Gaussian (Laplace) posterior approximation.
+
+        The Gaussian ``N(x, posterior_covariance)`` is mapped through the prior's bounds
+        transform (linearised at ``x``), so every draw respects the bounds; for unbounded
+        parameters it is exactly ``N(x, posterior_covariance)``.
+
+        Parameters
+        ----------
+        n : int
+            Number of draws.
+        seed : int or numpy.random.SeedSequence, optional
+            Seed of `numpy.random.default_rng`.
+
+        Returns
+        -------
+        ndarray, shape (n, n_param)
+        """
+        if "posterior_covariance" not in self:
+            raise KeyError("this result has no posterior_covariance to sample from")
+        rng = np.random.default_rng(seed)
+        transform = self.__dict__.get("transform")
+        cov = np.asarray(self["posterior_covariance"])
+        x = np.asarray(self["x"])
+        if transform is None:
+            return rng.multivariate_normal(x, cov, size=n, method="eigh")
+        phi = transform.to_phi(x)
+        d = 1.0 / transform.dtheta_dphi(phi)
+        draws = rng.multivariate_normal(phi, d[:, None] * cov * d[None, :], size=n,
+                                        method="eigh")
+        return np.array([transform.to_theta(p) for p in draws])
+
+    def to_netcdf(self, path, problem=None, **provenance):
+        """Write the result as CF-NetCDF (see `pdaframe.io.netcdf.write_result`)."""
+        from .io.netcdf import write_result
+        return write_result(path, self, problem=problem, **provenance)

@@ -1,0 +1,183 @@
+"""Derivative checks for models, operators and problems: Taylor and dot-product tests.
+
+Use them in a plugin's own tests::
+
+    from pdaframe.testing import check_model
+    check_model(MyModel(), theta)          # raises AssertionError with the numbers
+
+Taylor test: along a random direction ``h``, the remainder
+``|f(x + e h) - f(x) - e f'(x) h|`` must fall as ``e**2`` (rate 2 per unit of log e) over at
+least ``min_decades`` decades before round-off. Dot-product test: ``<T dx, dy> = <dx, A dy>``
+for the tangent ``T`` and adjoint ``A`` to ``tol`` relative.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .interfaces import has_adjoint, has_tangent
+
+EPS = np.finfo(float).eps
+
+
+@dataclass
+class TaylorReport:
+    """Steps, remainders and observed convergence rates of a Taylor test."""
+
+    steps: np.ndarray
+    remainders: np.ndarray
+    rates: np.ndarray
+    decades: float
+    passed: bool
+
+    def __str__(self):
+        rows = "\n".join(f"  {e:10.3e}  {r:12.5e}  {q:6.3f}" for e, r, q in
+                         zip(self.steps[1:], self.remainders[1:], self.rates))
+        return (f"Taylor test: {'passed' if self.passed else 'FAILED'}, second order over "
+                f"{self.decades:.1f} decades\n      step     remainder    rate\n{rows}")
+
+
+def taylor_test(f, df, x, h, steps=None, min_decades=4.0, floor=None) -> TaylorReport:
+    """Taylor test of ``df(x, h)`` (directional derivative) against ``f`` (vector or scalar).
+
+    Parameters
+    ----------
+    f : callable
+        ``f(x) -> array``.
+    df : callable
+        ``df(x, h) -> array``, the claimed derivative of ``f`` at ``x`` along ``h``.
+    x, h : ndarray
+        Point and direction.
+    steps : array_like, optional
+        Step sizes, decreasing (default ``2**-k``, ``k = 0..40``).
+    min_decades : float
+        Decades of steps over which the rate must stay in [1.9, 2.1].
+    floor : float, optional
+        Remainders below it are round-off (default ``1e3 * eps * |f(x)|``).
+    """
+    steps = 2.0 ** -np.arange(0, 41) if steps is None else np.asarray(steps, dtype=float)
+    f0 = np.asarray(f(x), dtype=float)
+    d = np.asarray(df(x, h), dtype=float)
+    rem = np.array([np.linalg.norm(np.asarray(f(x + e * h), dtype=float) - f0 - e * d)
+                    for e in steps])
+    if floor is None:
+        floor = 1e3 * EPS * max(np.linalg.norm(f0), np.linalg.norm(d) * steps[0], 1e-300)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rates = np.log(rem[:-1] / rem[1:]) / np.log(steps[:-1] / steps[1:])
+    ok = (rates > 1.9) & (rates < 2.1) & (rem[1:] > floor) & (rem[:-1] > floor)
+    best, run_start = 0.0, None
+    for i, good in enumerate(np.append(ok, False)):
+        if good and run_start is None:
+            run_start = i
+        elif not good and run_start is not None:
+            best = max(best, float(np.log10(steps[run_start] / steps[i])))
+            run_start = None
+    return TaylorReport(steps, rem, rates, best, best >= min_decades)
+
+
+def _flat(outputs, names):
+    return np.concatenate([np.asarray(outputs[k], dtype=float).reshape(-1) for k in names])
+
+
+def random_outputs_like(outputs, rng):
+    """Random arrays with the shapes of ``outputs`` (for dot-product tests)."""
+    return {k: rng.standard_normal(np.shape(v)) for k, v in outputs.items()}
+
+
+def dot_product_test(model, theta, rng=None, tol=1e-12) -> float:
+    """Relative mismatch of ``<T dθ, dy>`` and ``<dθ, A dy>`` for a model; asserts ``<= tol``."""
+    rng = np.random.default_rng(rng)
+    theta = np.asarray(theta, dtype=float)
+    outputs = model.run(theta.copy())
+    dtheta = rng.standard_normal(theta.size)
+    dy = random_outputs_like(outputs, rng)
+    tl = model.tangent(theta.copy(), dtheta)
+    lhs = sum(float(np.sum(np.asarray(tl[k]) * dy[k])) for k in outputs)
+    rhs = float(np.dot(dtheta, model.adjoint(theta.copy(), dy)))
+    mismatch = abs(lhs - rhs) / max(abs(lhs), abs(rhs), 1e-300)
+    assert mismatch <= tol, f"adjoint dot-product test: <T dθ, dy>={lhs!r}, " \
+                            f"<dθ, A dy>={rhs!r}, relative mismatch {mismatch:.3e} > {tol:g}"
+    return mismatch
+
+
+def operator_dot_product_test(operator, outputs, rng=None, tol=1e-12) -> float:
+    """Dot-product test of an observation operator's tangent and adjoint at ``outputs``."""
+    rng = np.random.default_rng(rng)
+    dx = random_outputs_like({k: outputs[k] for k in operator.inputs}, rng)
+    dy = rng.standard_normal(np.size(operator.apply(outputs)))
+    lhs = float(np.dot(operator.tangent(outputs, dx), dy))
+    adj = operator.adjoint(outputs, dy)
+    rhs = sum(float(np.sum(dx[k] * adj[k])) for k in adj)
+    mismatch = abs(lhs - rhs) / max(abs(lhs), abs(rhs), 1e-300)
+    assert mismatch <= tol, f"operator dot-product test: {lhs!r} vs {rhs!r}, " \
+                            f"relative mismatch {mismatch:.3e} > {tol:g}"
+    return mismatch
+
+
+def check_model(model, theta, scale=None, rng=None, min_decades=4.0, tol=1e-12) -> dict:
+    """Check a model's tangent linear (Taylor test) and adjoint (dot-product test).
+
+    Parameters
+    ----------
+    model : object
+        Model with ``run`` and at least one of ``tangent``/``adjoint``.
+    theta : array_like
+        Point of the check.
+    scale : array_like, optional
+        Typical size of each parameter; the random direction is scaled by it
+        (default ``max(|theta|, 1)``).
+    rng : int or Generator, optional
+        Seed of the random directions.
+
+    Returns
+    -------
+    dict
+        ``{"taylor": TaylorReport, "dot_product": mismatch}`` for what was checked.
+    """
+    rng = np.random.default_rng(rng)
+    theta = np.asarray(theta, dtype=float)
+    scale = np.maximum(np.abs(theta), 1.0) if scale is None else np.asarray(scale, float)
+    h = scale * rng.standard_normal(theta.size) / np.sqrt(theta.size)
+    names = sorted(model.run(theta.copy()))
+    report = {}
+    if has_tangent(model):
+        rep = taylor_test(lambda x: _flat(model.run(x.copy()), names),
+                          lambda x, d: _flat(model.tangent(x.copy(), d), names), theta, h,
+                          min_decades=min_decades)
+        report["taylor"] = rep
+        assert rep.passed, str(rep)
+        if has_adjoint(model):
+            report["dot_product"] = dot_product_test(model, theta, rng, tol)
+    elif has_adjoint(model):
+        rep = taylor_test(lambda x: _flat(model.run(x.copy()), names),
+                          lambda x, d: _adjoint_directional(model, x, d, names), theta, h,
+                          min_decades=min_decades)
+        report["taylor"] = rep
+        assert rep.passed, str(rep)
+    return report
+
+
+def _adjoint_directional(model, theta, h, names):
+    """Directional derivative from the adjoint alone (one adjoint per output value)."""
+    outputs = model.run(theta.copy())
+    cols = []
+    for k in names:
+        arr = np.asarray(outputs[k])
+        for i in range(arr.size):
+            e = {n: np.zeros(np.shape(outputs[n])) for n in names}
+            e[k].flat[i] = 1.0
+            cols.append(float(np.dot(model.adjoint(theta.copy(), e), h)))
+    return np.array(cols)
+
+
+def check_gradient(problem, theta, rng=None, min_decades=4.0) -> TaylorReport:
+    """Taylor test of ``problem.gradient`` at ``theta`` along a random prior-scaled direction."""
+    rng = np.random.default_rng(rng)
+    z = rng.standard_normal(problem.n_param)
+    h = problem.prior.scale @ (z / np.linalg.norm(z))
+    theta = np.asarray(theta, dtype=float)
+    g = problem.gradient(theta)
+    rep = taylor_test(problem.cost, lambda x, d: float(g @ d), theta, h, min_decades=min_decades)
+    assert rep.passed, str(rep)
+    return rep
