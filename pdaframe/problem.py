@@ -259,6 +259,7 @@ class Problem:
         std = np.sqrt(np.diag(self.prior.scale @ self.prior.scale.T))
         size = np.maximum(np.abs(theta), std)
         g0 = self.observation_vector(theta)
+        cached = self._last
         jac = np.empty((g0.size, self.n_param))
         central = self.fd_scheme == "central"
         base = EPS ** (1 / 3) if central else np.sqrt(EPS)
@@ -277,7 +278,7 @@ class Problem:
             tp[j] += h
             h = tp[j] - theta[j]                         # the step actually represented
             jac[:, j] = (self.observation_vector(tp) - g0) / h
-        self.run(theta)                                  # leave the cache at theta
+        self._last = cached                              # leave the cache at theta
         return jac
 
     def posterior_covariance(self, theta, jacobian=None) -> np.ndarray:

@@ -66,7 +66,7 @@ class ParameterTransform:
         bad |= (self._neg | self._logit) & (theta >= self.upper)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise ConfigError(f"{what}: parameter {self.names[i]!r} = {theta[i]!r} is not "
+            raise ConfigError(f"{what}: parameter {self.names[i]!r} = {float(theta[i])!r} is not "
                               f"strictly inside its bounds ({self.lower[i]}, {self.upper[i]})")
 
     def to_phi(self, theta) -> np.ndarray:

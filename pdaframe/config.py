@@ -1,0 +1,355 @@
+"""TOML run configurations: model, parameters, prior, data streams, twin, method, output.
+
+A config is read with `tomllib` (no eval, no pickle) and validated table by table; every
+mistake raises `ConfigError` (or `DataError` for data files) naming the file, the table and
+the field. Relative paths are relative to the config file: the stream ``file`` keys and
+model options whose key ends in ``file``, ``path``, ``dir`` or ``directory``.
+
+Example::
+
+    title = "Toy twin experiment"
+    seed = 1
+
+    [model]
+    name = "toy-carbon"                 # a registered model (see `pdaframe plugins`)
+    options = { n_days = 730 }
+
+    [parameters]
+    estimate = ["eps", "k_fast"]        # optional; the others stay at their prior mean
+    eps = { mean = 1.0, std = 0.3 }     # optional overrides of the model's parameter table
+
+    [prior]
+    family = "gaussian"                 # or "uniform"; extra keys go to the family
+
+    [[streams]]
+    name = "nee"
+    variable = "nee"                    # the model output observed
+    file = "nee.csv"                    # columns: time_column, value_column, std_column
+    std = 0.5                           # or std_column = "sigma"
+    fill_value = -9999.0                # plus NaN / empty cells: missing
+    # operator = "select"; operator_options = {...}; weight = 1.0; times = [..] or
+    # times = { start = 0, stop = 730, step = 7 } when there is no file (twin only)
+
+    [twin]                              # optional: synthetic observations
+    truth = { eps = 1.3 }               # or "sample": a draw from the prior
+    seed = 2
+
+    [method]
+    name = "lbfgsb"
+    options = { maxiter = 500 }
+
+    [output]
+    directory = "results"
+    plots = true
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ConfigError, DataError, PdaframeError
+from .fixed import FixedParameters
+from .io.tables import read_columns
+from .observations import DataStream
+from .plugins import registry
+from .problem import Problem
+from .twin import synthetic_streams
+
+TOP = {"title", "seed", "model", "parameters", "prior", "streams", "twin", "method", "output"}
+PARAM_KEYS = {"mean", "std", "lower", "upper", "transform"}
+STREAM_KEYS = {"name", "variable", "file", "time_column", "value_column", "std",
+               "std_column", "covariance", "fill_value", "weight", "operator",
+               "operator_options", "times", "units"}
+PATH_SUFFIXES = ("file", "path", "dir", "directory")
+
+
+@dataclass
+class RunSettings:
+    """What a config says beyond the Problem: method, start, output, twin truth, provenance."""
+
+    path: Path
+    text: str
+    title: str = ""
+    seed: int = 0
+    model_name: str = ""
+    method: str = "lbfgsb"
+    method_options: dict = field(default_factory=dict)
+    x0: np.ndarray | None = None
+    output_dir: Path = Path("results")
+    plots: bool = True
+    truth: np.ndarray | None = None
+
+
+class _Where:
+    """Builds error messages that name the file and the table."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def error(self, table, message, cls=ConfigError):
+        return cls(f"{self.path}: [{table}] {message}")
+
+    def table(self, data, key, where, required=True):
+        value = data.get(key, None if required else {})
+        if value is None:
+            raise self.error(where, f"missing required table [{key}]")
+        if not isinstance(value, dict):
+            raise self.error(where, f"'{key}' must be a table, got {type(value).__name__}")
+        return value
+
+    def keys(self, table, allowed, where):
+        unknown = sorted(set(table) - set(allowed))
+        if unknown:
+            raise self.error(where, f"unknown key(s) {unknown}; allowed: {sorted(allowed)}")
+
+    def get(self, table, key, types, where, default=...):
+        if key not in table:
+            if default is ...:
+                raise self.error(where, f"missing required key '{key}'")
+            return default
+        value = table[key]
+        if float in types and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            names = " or ".join(t.__name__ for t in types)
+            raise self.error(where, f"'{key}' must be {names}, got {value!r}")
+        return value
+
+
+def load_config(path) -> Problem:
+    """Read a TOML config and return a ready `Problem`; run settings in ``problem.config``.
+
+    Parameters
+    ----------
+    path : str or Path
+        The config file.
+
+    Returns
+    -------
+    Problem
+        With attribute ``config`` (`RunSettings`).
+
+    Raises
+    ------
+    ConfigError, DataError, PluginError
+        Naming the file, the table and the field at fault.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"cannot read config file {path}: {err}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: malformed TOML: {err}") from None
+    w = _Where(path)
+    w.keys(data, TOP, "top level")
+    base = path.parent
+    settings = RunSettings(path=path, text=text, title=w.get(data, "title", (str,), "top level",
+                                                               ""),
+                           seed=w.get(data, "seed", (int,), "top level", 0))
+
+    model_tab = w.table(data, "model", "top level")
+    w.keys(model_tab, {"name", "options"}, "model")
+    settings.model_name = w.get(model_tab, "name", (str,), "model")
+    options = _resolve_paths(w.get(model_tab, "options", (dict,), "model", {}), base)
+    model = _wrap(w, "model", lambda: registry("model").get(settings.model_name)(**options))
+
+    params, free = _parameter_table(w, model, data)
+    prior_tab = w.table(data, "prior", "top level", required=False)
+    family = w.get(prior_tab, "family", (str,), "prior", "gaussian")
+    prior_opts = {k: v for k, v in prior_tab.items() if k != "family"}
+    prior = _wrap(w, "prior", lambda: registry("prior").get(family)(
+        [params[n] for n in free], **prior_opts))
+    full_values = np.array([params[n]["mean"] for n in model.parameter_names])
+    if list(free) != list(model.parameter_names):
+        model = FixedParameters(model, free, full_values)
+
+    streams_tab = data.get("streams")
+    if not isinstance(streams_tab, list) or not streams_tab:
+        raise w.error("streams", "at least one [[streams]] table is required")
+    twin_tab = w.table(data, "twin", "top level", required=False)
+    streams = [_stream(w, s, i, base, bool(twin_tab)) for i, s in enumerate(streams_tab)]
+
+    if twin_tab:
+        w.keys(twin_tab, {"truth", "seed"}, "twin")
+        settings.truth = _truth(w, twin_tab, prior, free, settings.seed)
+        seed = w.get(twin_tab, "seed", (int,), "twin", settings.seed)
+        streams = _wrap(w, "twin", lambda: synthetic_streams(model, settings.truth, streams, seed))
+
+    method_tab = w.table(data, "method", "top level", required=False)
+    w.keys(method_tab, {"name", "options", "x0", "fd_scheme"}, "method")
+    settings.method = w.get(method_tab, "name", (str,), "method", "lbfgsb")
+    _wrap(w, "method", lambda: registry("method").get(settings.method))
+    settings.method_options = w.get(method_tab, "options", (dict,), "method", {})
+    settings.x0 = _x0(w, method_tab.get("x0", "background"), prior, free, settings.truth)
+    fd_scheme = w.get(method_tab, "fd_scheme", (str,), "method", "forward")
+
+    out_tab = w.table(data, "output", "top level", required=False)
+    w.keys(out_tab, {"directory", "plots"}, "output")
+    settings.output_dir = base / w.get(out_tab, "directory", (str,), "output",
+                                       f"results/{path.stem}")
+    settings.plots = w.get(out_tab, "plots", (bool,), "output", True)
+
+    problem = _wrap(w, "streams", lambda: Problem(model, prior, streams, fd_scheme=fd_scheme))
+    problem.config = settings
+    return problem
+
+
+def _wrap(w, table, build):
+    """Run ``build()``; re-raise pdaframe errors with the file and table in front."""
+    try:
+        return build()
+    except PdaframeError as err:
+        if str(err).startswith(str(w.path)):
+            raise
+        raise type(err)(f"{w.path}: [{table}] {err}") from err
+    except TypeError as err:      # a factory called with options it does not take
+        raise ConfigError(f"{w.path}: [{table}] {err}") from err
+
+
+def _resolve_paths(options, base):
+    return {k: str(base / v) if isinstance(v, str) and k.endswith(PATH_SUFFIXES) else v
+            for k, v in options.items()}
+
+
+def _parameter_table(w, model, data):
+    """Per-parameter dicts (model defaults overridden by the config) and the free names."""
+    names = list(model.parameter_names)
+    table = {p.name: {"name": p.name, "mean": p.default, "std": p.std, "lower": p.lower,
+                      "upper": p.upper, "units": p.units, "long_name": p.long_name}
+             for p in getattr(model, "parameters", ())}
+    tab = w.table(data, "parameters", "top level", required=False)
+    free = tab.get("estimate", names)
+    if not isinstance(free, list) or not all(isinstance(n, str) for n in free) or not free:
+        raise w.error("parameters", "'estimate' must be a non-empty list of parameter names")
+    for n in free:
+        if n not in names:
+            raise w.error("parameters", f"'estimate' names unknown parameter {n!r}; the model "
+                                        f"has {names}")
+    if len(set(free)) != len(free):
+        raise w.error("parameters", "'estimate' lists a parameter twice")
+    for key, over in tab.items():
+        if key == "estimate":
+            continue
+        where = f"parameters.{key}"
+        if key not in names:
+            raise w.error(where, f"unknown parameter {key!r}; the model has {names}")
+        if not isinstance(over, dict):
+            raise w.error(where, f"must be a table of {sorted(PARAM_KEYS)}")
+        w.keys(over, PARAM_KEYS, where)
+        entry = table.setdefault(key, {"name": key})
+        for k in PARAM_KEYS - {"transform"}:
+            if k in over:
+                entry[k] = w.get(over, k, (float,), where)
+        if "transform" in over:
+            entry["transform"] = w.get(over, "transform", (str,), where)
+    for n in names:
+        if not np.isfinite(table.get(n, {}).get("mean", np.nan)):
+            raise w.error(f"parameters.{n}", "no 'mean' given and the model has no default")
+    return table, free
+
+
+def _stream(w, tab, i, base, twin):
+    where = f"streams.{i}"
+    if not isinstance(tab, dict):
+        raise w.error(where, "must be a table")
+    w.keys(tab, STREAM_KEYS, where)
+    name = w.get(tab, "name", (str,), where)
+    where = f"streams.{i}] [{name}"
+    variable = w.get(tab, "variable", (str,), where)
+    times, values, std = None, None, None
+    if "file" in tab:
+        file = base / w.get(tab, "file", (str,), where)
+        tcol = w.get(tab, "time_column", (str,), where, "time")
+        vcol = w.get(tab, "value_column", (str,), where, variable)
+        scol = w.get(tab, "std_column", (str,), where, None)
+        cols = read_columns(file, [tcol, vcol] + ([scol] if scol else []))
+        times, values = cols[tcol], cols[vcol]
+        if np.any(~np.isfinite(times)) or np.any(times != np.round(times)):
+            raise w.error(where, f"{file}: column {tcol!r} must hold integer time indices",
+                          DataError)
+        std = cols[scol] if scol else None
+    elif "times" in tab:
+        times = _times(w, tab["times"], where)
+        if not twin:
+            raise w.error(where, "observations need a 'file' (only a [twin] can make them)")
+        values = np.zeros(times.size)
+    else:
+        raise w.error(where, "give a 'file' with the observations, or 'times' in a twin")
+    if "std" in tab:
+        if std is not None:
+            raise w.error(where, "give 'std' or 'std_column', not both")
+        std = w.get(tab, "std", (float,), where)
+    covariance = tab.get("covariance")
+    if std is None and covariance is None:
+        raise w.error(where, "observation errors missing: give 'std', 'std_column' or "
+                             "'covariance'")
+    op_name = w.get(tab, "operator", (str,), where, "select" if times is not None else "identity")
+    op_opts = w.get(tab, "operator_options", (dict,), where, {})
+    operator = _wrap(w, where, lambda: registry("operator").get(op_name)(
+        variable=variable, times=None if times is None else times.astype(int), **op_opts))
+    return _wrap(w, where, lambda: DataStream(
+        name, variable, values, times=None if times is None else times.astype(int), std=std,
+        covariance=covariance, fill_value=w.get(tab, "fill_value", (float,), where, None),
+        weight=w.get(tab, "weight", (float,), where, 1.0), operator=operator,
+        units=w.get(tab, "units", (str,), where, "")))
+
+
+def _times(w, spec, where):
+    if isinstance(spec, dict):
+        w.keys(spec, {"start", "stop", "step"}, where + "] [times")
+        start = w.get(spec, "start", (int,), where, 0)
+        stop = w.get(spec, "stop", (int,), where)
+        step = w.get(spec, "step", (int,), where, 1)
+        if step <= 0 or stop <= start:
+            raise w.error(where, f"'times' range needs stop > start and step > 0, got {spec}")
+        return np.arange(start, stop, step)
+    if isinstance(spec, list) and spec and all(isinstance(t, int) for t in spec):
+        return np.array(spec)
+    raise w.error(where, "'times' must be a list of integer indices or {start, stop, step}")
+
+
+def _vector_from(w, spec, where, prior, free):
+    """A parameter vector from a table of values (others at the prior mean)."""
+    if not isinstance(spec, dict):
+        raise w.error(where, f"expected a table of parameter values, got {spec!r}")
+    x = prior.mean.copy()
+    for name, value in spec.items():
+        if name not in free:
+            raise w.error(where, f"{name!r} is not an estimated parameter ({free})")
+        x[free.index(name)] = w.get(spec, name, (float,), where)
+    return x
+
+
+def _truth(w, tab, prior, free, seed):
+    spec = tab.get("truth")
+    if spec is None:
+        raise w.error("twin", "missing required key 'truth' (a table of values or \"sample\")")
+    if spec == "sample":
+        rng = np.random.default_rng(np.random.SeedSequence([seed, 7]))
+        return prior.sample(1, rng)[0]
+    truth = _vector_from(w, spec, "twin", prior, free)
+    if not prior.inside(truth):
+        raise w.error("twin", f"truth {dict(zip(free, truth))} lies outside the bounds")
+    return truth
+
+
+def _x0(w, spec, prior, free, truth):
+    if spec == "background":
+        return None
+    if spec == "truth":
+        if truth is None:
+            raise w.error("method", "x0 = \"truth\" needs a [twin] table")
+        return truth
+    if isinstance(spec, str):
+        raise w.error("method", f"x0 {spec!r}: expected \"background\", \"truth\" or a table")
+    x0 = _vector_from(w, spec, "method", prior, free)
+    _wrap(w, "method", lambda: prior.transform.check_inside(x0, "x0"))
+    return x0

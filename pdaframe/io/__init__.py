@@ -1,0 +1,1 @@
+"""Reading tables and writing results (NetCDF, files written atomically)."""

@@ -1,0 +1,171 @@
+"""CF-style NetCDF results, written atomically and readable by xarray.
+
+Layout (dimensions ``param``, ``param_j``, ``iteration`` and ``<stream>_obs``)::
+
+    param(param)                      parameter names (string coordinate)
+    param_units, param_long_name      per-parameter metadata
+    background, analysis, truth       prior mean, estimate, twin truth       (param)
+    prior_std, posterior_std, lower_bound, upper_bound                       (param)
+    prior_covariance, posterior_covariance                           (param, param_j)
+    cost(iteration)                   J per iteration (0 = start)
+    <s>_time, <s>_observed, <s>_obs_std, <s>_mask                       (<s>_obs)
+    <s>_prior, <s>_posterior, <s>_truth   model equivalents              (<s>_obs)
+
+Global attributes carry the result summary and provenance: the config text, the package and
+plugin versions, the seed and the git revision.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import subprocess
+from pathlib import Path
+
+import netCDF4
+import numpy as np
+
+from .atomic import atomic_path
+
+FILL = netCDF4.default_fillvals["f8"]
+
+
+def git_revision(path=".") -> str:
+    """The git commit of ``path``'s checkout (with ``-dirty``), or ``"unknown"``."""
+    try:
+        rev = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=40"],
+                             cwd=path, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return rev.stdout.strip() if rev.returncode == 0 and rev.stdout.strip() else "unknown"
+
+
+def _var(ds, name, dims, data, units=None, long_name=None, **attrs):
+    arr = np.asarray(data)
+    if np.issubdtype(arr.dtype, np.integer):
+        v = ds.createVariable(name, "i8", dims)
+        v[:] = arr
+    else:
+        v = ds.createVariable(name, "f8", dims, fill_value=FILL)
+        v[:] = np.ma.masked_invalid(arr.astype(float))
+    if units is not None:
+        v.units = units
+    if long_name:
+        v.long_name = long_name
+    for k, val in attrs.items():
+        setattr(v, k, val)
+    return v
+
+
+def _strings(ds, name, dim, values, long_name):
+    v = ds.createVariable(name, str, (dim,))
+    for i, s in enumerate(values):
+        v[i] = s
+    v.long_name = long_name
+
+
+def write_result(path, result, problem=None, equivalents=None, truth=None, config_text="",
+                 seed=None, title="", plugin_versions=None):
+    """Write ``result`` (and the problem's observations) to ``path`` atomically.
+
+    Parameters
+    ----------
+    path : str or Path
+        Target ``.nc`` file; its folder is created.
+    result : Result
+    problem : Problem, optional
+        Adds priors, bounds and the observation streams.
+    equivalents : dict, optional
+        ``{"prior": {stream: values}, "posterior": {...}, "truth": {...}}``.
+    truth : array_like, optional
+        Twin-experiment truth.
+    config_text, seed, title, plugin_versions
+        Provenance.
+
+    Returns
+    -------
+    Path
+    """
+    path = Path(path)
+    names = list(result["parameter_names"])
+    n = len(names)
+    units = ["1"] * n
+    long_names = [""] * n
+    if problem is not None:
+        table = {p.name: p for p in getattr(problem.model, "parameters", ())}
+        units = [table[nm].units if nm in table else "1" for nm in names]
+        long_names = [table[nm].long_name if nm in table else "" for nm in names]
+    with atomic_path(path) as tmp:
+        with netCDF4.Dataset(tmp, "w", format="NETCDF4") as ds:
+            ds.Conventions = "CF-1.8"
+            ds.title = title or "pdaframe parameter estimation"
+            ds.institution = ""
+            ds.source = "pdaframe"
+            ds.history = f"{_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds')}" \
+                         f" written by pdaframe"
+            ds.method = str(result.get("method", ""))
+            ds.success = int(bool(result.get("success", False)))
+            ds.message = str(result.get("message", ""))
+            for key in ("fun", "nit", "nfev", "njev"):
+                if key in result:
+                    setattr(ds, key, result[key])
+            ds.seed = -1 if seed is None else int(seed)
+            ds.git_revision = git_revision(Path(__file__).parent)
+            ds.package_versions = json.dumps(plugin_versions or {})
+            ds.config = config_text
+
+            ds.createDimension("param", n)
+            ds.createDimension("param_j", n)
+            _strings(ds, "param", "param", names, "parameter name")
+            _strings(ds, "param_units", "param", units, "units of each parameter")
+            _strings(ds, "param_long_name", "param", long_names, "description of each parameter")
+            _var(ds, "analysis", ("param",), result["x"], long_name="posterior estimate")
+            _var(ds, "background", ("param",), result.get("x0", np.full(n, np.nan)),
+                 long_name="start of the minimisation (background)")
+            if truth is not None:
+                _var(ds, "truth", ("param",), truth, long_name="twin-experiment truth")
+            if "posterior_covariance" in result:
+                _var(ds, "posterior_covariance", ("param", "param_j"),
+                     result["posterior_covariance"], long_name="Gauss-Newton posterior covariance")
+                _var(ds, "posterior_std", ("param",), result["posterior_std"],
+                     long_name="posterior standard deviation")
+            if problem is not None:
+                prior = problem.prior
+                _var(ds, "prior_mean", ("param",), prior.mean, long_name="prior mean")
+                cov = prior.scale @ prior.scale.T
+                _var(ds, "prior_std", ("param",), np.sqrt(np.diag(cov)),
+                     long_name="prior standard deviation")
+                _var(ds, "prior_covariance", ("param", "param_j"), cov,
+                     long_name="prior covariance B")
+                _var(ds, "lower_bound", ("param",), np.where(np.isfinite(prior.lower),
+                                                             prior.lower, np.nan))
+                _var(ds, "upper_bound", ("param",), np.where(np.isfinite(prior.upper),
+                                                             prior.upper, np.nan))
+                _streams(ds, problem, equivalents or {})
+            hist = result.get("history", {}).get("cost")
+            if hist is not None:
+                ds.createDimension("iteration", len(hist))
+                _var(ds, "iteration", ("iteration",), np.arange(len(hist)), units="1",
+                     long_name="iteration")
+                _var(ds, "cost", ("iteration",), hist, units="1", long_name="cost function J")
+    return path
+
+
+def _streams(ds, problem, equivalents):
+    for s in problem.streams:
+        dim = f"{s.name}_obs"
+        ds.createDimension(dim, s.values.size)
+        u = s.units or None
+        times = np.arange(s.values.size) if s.times is None else s.times.astype(np.int64)
+        _var(ds, f"{s.name}_time", (dim,), times, units="1",
+             long_name=f"model time index of the {s.name} observations")
+        _var(ds, f"{s.name}_observed", (dim,), np.where(s.mask, s.values, np.nan), units=u,
+             long_name=f"observed {s.variable}", missing_values=int(s.n_missing),
+             weight=s.weight)
+        std = np.full(s.values.size, np.nan)
+        std[s.mask] = s.error.std
+        _var(ds, f"{s.name}_obs_std", (dim,), std, units=u,
+             long_name=f"observation error std of {s.name}")
+        for label, eq in equivalents.items():
+            if s.name in eq:
+                _var(ds, f"{s.name}_{label}", (dim,), eq[s.name], units=u,
+                     long_name=f"{label} model equivalent of {s.name}")

@@ -1,0 +1,80 @@
+"""Run a configured problem end to end: minimise, report, write NetCDF and plots."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from .io.netcdf import write_result
+from .minimise import minimise
+from .plots import plot_parameters, plot_streams
+from .plugins import get_plugins
+
+log = logging.getLogger(__name__)
+
+
+def summary_table(result, problem, truth=None) -> str:
+    """Truth / background / analysis / posterior σ per parameter, as aligned text."""
+    names = list(result["parameter_names"])
+    x0 = np.asarray(result.get("x0", problem.prior.mean))
+    post = result.get("posterior_std", np.full(len(names), np.nan))
+    width = max(9, *(len(n) for n in names))
+    cols = ["truth"] if truth is not None else []
+    cols += ["background", "analysis", "post. σ"]
+    lines = [f"{'parameter':<{width}}" + "".join(f"{c:>13}" for c in cols)]
+    for i, n in enumerate(names):
+        vals = ([truth[i]] if truth is not None else []) + [x0[i], result["x"][i], post[i]]
+        lines.append(f"{n:<{width}}" + "".join(f"{v:>13.5g}" for v in vals))
+    lines.append(f"J: {result['history']['cost'][0]:.6g} -> {result['fun']:.6g} "
+                 f"({problem.n_obs} observations); {result['nit']} iterations, "
+                 f"{result['nfev']} model runs; {result['message']}")
+    return "\n".join(lines)
+
+
+def run_problem(problem, output_dir=None, progress=True):
+    """Minimise a problem built by `pdaframe.load_config` and write its results.
+
+    Parameters
+    ----------
+    problem : Problem
+        With ``problem.config`` (`pdaframe.config.RunSettings`).
+    output_dir : path, optional
+        Overrides the config's ``[output] directory``.
+    progress : bool
+        Show a progress bar (tqdm) of iterations and cost.
+
+    Returns
+    -------
+    result : Result
+    paths : dict
+        ``{"netcdf": Path, "streams_plot": Path, "parameters_plot": Path}`` (plots if enabled).
+    """
+    from tqdm.auto import tqdm
+
+    cfg = problem.config
+    out = Path(output_dir) if output_dir is not None else cfg.output_dir
+    maxiter = cfg.method_options.get("maxiter")
+    with tqdm(total=maxiter, disable=not progress, desc=cfg.method, unit="it",
+              leave=False) as bar:
+        def callback(state):
+            bar.update(1)
+            bar.set_postfix(cost=f"{state.fun:.6g}", runs=problem.nrun)
+
+        result = minimise(problem, cfg.method, x0=cfg.x0, callback=callback,
+                          **cfg.method_options)
+    start = result.get("x0", problem.prior.mean)
+    equivalents = {"prior": problem.equivalents(start),
+                   "posterior": problem.equivalents(result["x"])}
+    truth_eq = {s.name: s.truth_values for s in problem.streams if hasattr(s, "truth_values")}
+    if truth_eq:
+        equivalents["truth"] = truth_eq
+    versions = {name: v for name, (_, v) in get_plugins().dists.items()}
+    paths = {"netcdf": write_result(out / "result.nc", result, problem, equivalents,
+                                    truth=cfg.truth, config_text=cfg.text, seed=cfg.seed,
+                                    title=cfg.title, plugin_versions=versions)}
+    if cfg.plots:
+        paths["streams_plot"] = plot_streams(problem, equivalents, out / "streams.png")
+        paths["parameters_plot"] = plot_parameters(result, problem.prior,
+                                                   out / "parameters.png", truth=cfg.truth)
+    return result, paths

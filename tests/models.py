@@ -1,0 +1,50 @@
+"""Small nonlinear test models with hand-written tangent and adjoint."""
+import numpy as np
+
+
+class Decay:
+    """y_t = c0 exp(-k t) + a sin(t) + a^2 k on t = 0..n-1, and a scalar-per-step z_t = c0 k t.
+
+    Parameters: k, c0, a. Outputs ``y`` (n,) and ``z`` (n, 2) (two columns: c0 k t, k^2).
+    """
+
+    parameter_names = ("k", "c0", "a")
+
+    def __init__(self, n=20):
+        self.t = np.arange(float(n))
+
+    def run(self, theta):
+        k, c0, a = theta
+        e = np.exp(-k * self.t)
+        y = c0 * e + a * np.sin(self.t) + a ** 2 * k
+        z = np.column_stack([c0 * k * self.t, np.full_like(self.t, k ** 2)])
+        return {"y": y, "z": z}
+
+    def jac(self, theta):
+        k, c0, a = theta
+        t = self.t
+        e = np.exp(-k * t)
+        jy = np.column_stack([-c0 * t * e + a ** 2, e, np.sin(t) + 2 * a * k])
+        jz0 = np.column_stack([c0 * t, k * t, 0 * t])
+        jz1 = np.column_stack([2 * k + 0 * t, 0 * t, 0 * t])
+        return jy, jz0, jz1
+
+    def tangent(self, theta, dtheta):
+        jy, jz0, jz1 = self.jac(theta)
+        return {"y": jy @ dtheta, "z": np.column_stack([jz0 @ dtheta, jz1 @ dtheta])}
+
+    def adjoint(self, theta, d_outputs):
+        jy, jz0, jz1 = self.jac(theta)
+        out = np.zeros(3)
+        if "y" in d_outputs:
+            out += jy.T @ d_outputs["y"]
+        if "z" in d_outputs:
+            out += jz0.T @ d_outputs["z"][:, 0] + jz1.T @ d_outputs["z"][:, 1]
+        return out
+
+
+class NoDerivatives(Decay):
+    """The same model without tangent or adjoint (finite-difference fallback)."""
+
+    tangent = None
+    adjoint = None

@@ -1,0 +1,131 @@
+"""Taylor tests of gradients and dot-product tests of every tangent/adjoint pair."""
+import numpy as np
+import pytest
+
+import pdaframe
+from pdaframe.testing import (check_gradient, check_model, dot_product_test,
+                              operator_dot_product_test, taylor_test)
+from tests.models import Decay, NoDerivatives
+
+TRUTH = np.array([0.15, 4.0, 0.8])
+
+
+def decay_problem(model=None, bounds=False, uniform=False):
+    model = model or Decay()
+    kw = dict(lower=[0.0, 0.0, -5.0], upper=[1.0, 20.0, 5.0]) if bounds else {}
+    prior = pdaframe.UniformPrior([0.0, 0.0, -5.0], [1.0, 20.0, 5.0]) if uniform else \
+        pdaframe.GaussianPrior([0.1, 3.0, 0.5], covariance=[[0.01, 0.01, 0.0], [0.01, 1.0, 0.1],
+                                                             [0.0, 0.1, 0.25]], **kw)
+    out = model.run(TRUTH)
+    rng = np.random.default_rng(0)
+    streams = [pdaframe.DataStream("y", "y", out["y"][::2] + 0.1 * rng.standard_normal(10),
+                                   times=np.arange(0, 20, 2), std=0.1),
+               pdaframe.DataStream("z", "z", out["z"].reshape(-1) + 0.05, std=0.2,
+                                   operator=pdaframe.Identity("z"), weight=0.5)]
+    return pdaframe.Problem(model, prior, streams)
+
+
+def test_model_tangent_and_adjoint():
+    report = check_model(Decay(), TRUTH, rng=1)
+    assert report["taylor"].decades >= 4
+    assert report["dot_product"] <= 1e-12
+
+
+def test_taylor_test_detects_a_wrong_tangent():
+    class Wrong(Decay):
+        def tangent(self, theta, dtheta):
+            out = super().tangent(theta, dtheta)
+            out["y"] = out["y"] * 1.001
+            return out
+    with pytest.raises(AssertionError, match="FAILED"):
+        check_model(Wrong(), TRUTH, rng=1)
+
+
+def test_dot_product_detects_a_wrong_adjoint():
+    class Wrong(Decay):
+        def adjoint(self, theta, d_outputs):
+            return super().adjoint(theta, d_outputs) * np.array([1.0, 1.0, 1.0 + 1e-9])
+    with pytest.raises(AssertionError, match="relative mismatch"):
+        dot_product_test(Wrong(), TRUTH, rng=2)
+
+
+@pytest.mark.parametrize("theta", [[0.1, 3.0, 0.5], [0.3, 1.0, -0.2], [0.98, 19.0, 4.5]])
+def test_problem_gradient_taylor(theta):
+    rep = check_gradient(decay_problem(bounds=True), theta, rng=3)
+    assert rep.decades >= 4
+
+
+def test_gradient_modes_agree():
+    problem = decay_problem()
+    theta = np.array([0.2, 3.5, 0.6])
+    g_adj = problem.gradient(theta, mode="adjoint")
+    g_tl = problem.gradient(theta, mode="tangent")
+    g_fd = problem.gradient(theta, mode="fd")
+    np.testing.assert_allclose(g_tl, g_adj, rtol=1e-12, atol=1e-12 * np.abs(g_adj).max())
+    np.testing.assert_allclose(g_fd, g_adj, rtol=1e-5, atol=1e-6 * np.abs(g_adj).max())
+    central = decay_problem(NoDerivatives())
+    central.fd_scheme = "central"
+    np.testing.assert_allclose(central.gradient(theta), g_adj, rtol=1e-8,
+                               atol=1e-9 * np.abs(g_adj).max())
+
+
+def test_jacobian_modes_agree_and_count_runs():
+    problem = decay_problem()
+    theta = np.array([0.2, 3.5, 0.6])
+    j_tl = problem.jacobian(theta, mode="tangent")
+    j_adj = problem.jacobian(theta, mode="adjoint")
+    np.testing.assert_allclose(j_adj, j_tl, rtol=1e-12, atol=1e-12)
+    fd = decay_problem(NoDerivatives())
+    runs = fd.nrun
+    np.testing.assert_allclose(fd.jacobian(theta), j_tl, rtol=1e-5, atol=1e-6)
+    assert fd.nrun - runs == 1 + 3              # base run + one per parameter (forward)
+
+
+def test_fd_step_stays_inside_bounds():
+    problem = decay_problem(NoDerivatives(), bounds=True)
+    theta = np.array([1.0 - 1e-12, 3.0, 0.5])   # at the upper bound of k: step goes down
+    g = problem.gradient(theta)
+    assert np.all(np.isfinite(g))
+
+
+def test_cost_and_gradient_share_one_run():
+    problem = decay_problem()
+    theta = np.array([0.2, 3.5, 0.6])
+    problem.cost(theta)
+    problem.gradient(theta)
+    assert problem.nrun == 1 and problem.nadjoint == 1
+
+
+def test_lbfgsb_fd_and_nelder_mead_agree_on_nonlinear_problem():
+    ref = pdaframe.minimise(decay_problem(), method="lbfgsb")
+    assert ref.success
+    for method in ("lbfgsb-fd", "nelder-mead"):
+        res = pdaframe.minimise(decay_problem(), method=method)
+        np.testing.assert_allclose(res.x, ref.x, rtol=1e-4)
+    # the estimate moved from the background towards the truth for every parameter
+    assert np.all(np.abs(ref.x - TRUTH) < np.abs(np.array([0.1, 3.0, 0.5]) - TRUTH))
+
+
+def test_uniform_prior_problem_gradient_and_posterior():
+    problem = decay_problem(uniform=True)
+    check_gradient(problem, [0.2, 3.0, 0.5], rng=4)
+    res = pdaframe.minimise(problem)
+    assert res.success and np.all(np.isfinite(res.posterior_std))
+
+
+@pytest.mark.parametrize("op", [pdaframe.Identity("z"), pdaframe.Select("z", [0, 3, 3, 7]),
+                                pdaframe.Select("y", [5, 1])])
+def test_operator_dot_products(op):
+    outputs = Decay().run(TRUTH)
+    assert operator_dot_product_test(op, outputs, rng=5) <= 1e-12
+
+
+def test_linear_model_dot_product():
+    model = pdaframe.LinearModel(np.random.default_rng(1).standard_normal((7, 3)))
+    assert dot_product_test(model, np.ones(3), rng=1) <= 1e-12
+
+
+def test_taylor_report_on_exact_quadratic():
+    rep = taylor_test(lambda x: np.array([x @ x]), lambda x, h: np.array([2 * x @ h]),
+                      np.ones(3), np.array([0.3, -0.2, 0.1]))
+    assert rep.passed and np.allclose(rep.rates[:10], 2.0, atol=1e-6)
