@@ -16,11 +16,20 @@ def _cmd_run(args):
     result, paths = run_problem(problem, args.output, progress=not args.quiet)
     print(summary_table(result, problem, problem.config.truth))
     for label, path in paths.items():
-        print(f"wrote {label}: {path}")
+        print(f"wrote {label}: {_shown(path)}")
     if not result["success"]:
         print(f"warning: {result['method']} did not converge: {result['message']}",
               file=sys.stderr)
     return 0
+
+
+def _shown(path):
+    """``path`` relative to the working directory when it lies below it."""
+    from pathlib import Path
+    try:
+        return Path(path).resolve().relative_to(Path.cwd())
+    except ValueError:
+        return path
 
 
 def _cmd_check(args):

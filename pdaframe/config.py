@@ -150,7 +150,7 @@ def load_config(path) -> Problem:
         raise ConfigError(f"{path}: malformed TOML: {err}") from None
     w = _Where(path)
     w.keys(data, TOP, "top level")
-    base = path.parent
+    base = path.parent.resolve()
     settings = RunSettings(path=path, text=text, title=w.get(data, "title", (str,), "top level",
                                                                ""),
                            seed=w.get(data, "seed", (int,), "top level", 0))

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Callable, Mapping, Protocol, Sequence, runtime_checkable
 
 import numpy as np
@@ -77,11 +78,16 @@ class Model:
     """
 
     parameters: tuple[Parameter, ...] = ()
-    output_units: Mapping[str, str] = {}
+    output_units: Mapping[str, str] = MappingProxyType({})
 
     @property
     def parameter_names(self) -> tuple[str, ...]:
         return tuple(p.name for p in self.parameters)
+
+    @property
+    def defaults(self) -> np.ndarray:
+        """Default parameter values, shape ``(n_param,)``."""
+        return np.array([p.default for p in self.parameters], dtype=float)
 
     def run(self, theta: np.ndarray) -> Mapping[str, np.ndarray]:
         """Run the model at ``theta`` (shape ``(n_param,)``); return ``{output: array}``."""

@@ -9,12 +9,11 @@ from __future__ import annotations
 import copy
 
 import numpy as np
-from scipy import linalg
 
 from .errors import DataError
 from .interfaces import ObservationOperator
 from .operators import Identity, Select
-from .prior import cholesky_factor
+from .prior import cholesky_factor, solve_lower
 
 
 class ErrorCovariance:
@@ -53,14 +52,13 @@ class ErrorCovariance:
         """``L^-1 r`` with ``R = L L^T``; works on vectors and on matrices (columns)."""
         if self._chol is None:
             return r / (self.std if np.ndim(r) == 1 else self.std[:, None])
-        return linalg.solve_triangular(self._chol, r, lower=True)
+        return solve_lower(self._chol, r)
 
     def solve(self, r) -> np.ndarray:
         """``R^-1 r``."""
         if self._chol is None:
             return r / self.std ** 2
-        z = linalg.solve_triangular(self._chol, r, lower=True)
-        return linalg.solve_triangular(self._chol, z, lower=True, trans="T")
+        return solve_lower(self._chol, solve_lower(self._chol, r), transpose=True)
 
     def sample(self, rng) -> np.ndarray:
         """One draw of the error, ``N(0, R)``, from a `numpy.random.Generator`."""

@@ -32,17 +32,17 @@ class Registry:
     def __init__(self, kind: str):
         self.kind = kind
         self._items: dict = {}
-        self.sources: dict[str, str] = {}
-        self._current = "pdaframe"
+        self.sources: dict[str, tuple[str, str, str]] = {}   # name -> (plugin, dist, version)
+        self._current = ("pdaframe", "pdaframe", "")
 
     def add(self, name: str, obj) -> None:
         """Register ``obj`` as ``name``; a name already taken raises `PluginError`."""
         if not isinstance(name, str) or not name:
-            raise PluginError(f"{self._current}: {self.kind} names must be non-empty strings, "
-                              f"got {name!r}")
+            raise PluginError(f"{_who(self._current)}: {self.kind} names must be non-empty "
+                              f"strings, got {name!r}")
         if name in self._items:
             raise PluginError(f"{self.kind} {name!r} is registered twice: by "
-                              f"{self.sources[name]} and by {self._current}")
+                              f"{_who(self.sources[name])} and by {_who(self._current)}")
         self._items[name] = obj
         self.sources[name] = self._current
 
@@ -56,6 +56,11 @@ class Registry:
 
     def names(self) -> list[str]:
         return sorted(self._items)
+
+
+def _who(source):
+    plugin, dist, version = source
+    return f"{dist} {version} (plugin {plugin!r})"
 
 
 class Plugins:
@@ -94,16 +99,15 @@ class Plugins:
         registry = Registry(kind)
         for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
             dist, version = self.dists.get(impl.plugin_name, (impl.plugin_name, "?"))
-            registry._current = f"{dist} {version} (plugin {impl.plugin_name!r})"
+            registry._current = (impl.plugin_name, dist, version)
             impl.function(**{arg: registry for arg in impl.argnames})
-        registry._current = "?"
         return registry
 
     def describe(self) -> list[dict]:
         """One dict per plugin: ``name``, ``distribution``, ``version``, ``provides``."""
         rows = []
         for name, (dist, version) in self.dists.items():
-            provides = {kind: [n for n in reg.names() if f"(plugin {name!r})" in reg.sources[n]]
+            provides = {kind: [n for n in reg.names() if reg.sources[n][0] == name]
                         for kind, reg in self.registries.items()}
             rows.append({"name": name, "distribution": dist, "version": version,
                          "provides": {k: v for k, v in provides.items() if v}})

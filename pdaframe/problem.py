@@ -18,7 +18,7 @@ from scipy import linalg
 from .errors import ConfigError, DataError, ModelError
 from .interfaces import has_adjoint, has_tangent
 from .observations import DataStream
-from .prior import GaussianPrior, Prior
+from .prior import GaussianPrior, Prior, solve_lower
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +42,7 @@ class ControlSpace:
 
     def to_u(self, theta) -> np.ndarray:
         self.transform.check_inside(theta, "start point")
-        return linalg.solve_triangular(self.scale, self.transform.to_phi(theta) - self.phi_b,
-                                       lower=True)
+        return solve_lower(self.scale, self.transform.to_phi(theta) - self.phi_b)
 
     def to_theta(self, u) -> np.ndarray:
         return self.transform.to_theta(self.phi_b + self.scale @ np.asarray(u, dtype=float))

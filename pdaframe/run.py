@@ -55,7 +55,8 @@ def run_problem(problem, output_dir=None, progress=True):
     cfg = problem.config
     out = Path(output_dir) if output_dir is not None else cfg.output_dir
     maxiter = cfg.method_options.get("maxiter")
-    with tqdm(total=maxiter, disable=not progress, desc=cfg.method, unit="it",
+    # disable=None: tqdm shows the bar only on a terminal
+    with tqdm(total=maxiter, disable=None if progress else True, desc=cfg.method, unit="it",
               leave=False) as bar:
         def callback(state):
             bar.update(1)

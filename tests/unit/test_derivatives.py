@@ -27,7 +27,8 @@ def decay_problem(model=None, bounds=False, uniform=False):
 
 def test_model_tangent_and_adjoint():
     report = check_model(Decay(), TRUTH, rng=1)
-    assert report["taylor"].decades >= 4
+    assert set(report["taylor"]) == {"y", "z"}
+    assert min(r.decades for r in report["taylor"].values()) >= 4
     assert report["dot_product"] <= 1e-12
 
 
@@ -39,6 +40,18 @@ def test_taylor_test_detects_a_wrong_tangent():
             return out
     with pytest.raises(AssertionError, match="FAILED"):
         check_model(Wrong(), TRUTH, rng=1)
+
+
+def test_check_model_refuses_a_model_without_derivatives():
+    with pytest.raises(AssertionError, match="neither tangent nor adjoint"):
+        check_model(NoDerivatives(), TRUTH)
+
+
+def test_adjoint_only_model_is_taylor_tested():
+    class AdjointOnly(Decay):
+        tangent = None
+    report = check_model(AdjointOnly(), TRUTH, rng=1)
+    assert all(r.passed for r in report["taylor"].values())
 
 
 def test_dot_product_detects_a_wrong_adjoint():

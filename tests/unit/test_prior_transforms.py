@@ -1,0 +1,105 @@
+"""Bound transforms, their Jacobians, priors, control space and fixed parameters."""
+import numpy as np
+import pytest
+from scipy import stats
+
+import pdaframe
+from pdaframe.fixed import FixedParameters
+from pdaframe.problem import ControlSpace
+from pdaframe.transforms import ParameterTransform
+from tests.models import Decay
+
+LOWER = np.array([-np.inf, 0.0, -np.inf, 1.0])
+UPPER = np.array([np.inf, np.inf, 5.0, 3.0])
+
+
+def test_kinds_follow_bounds_and_round_trip():
+    t = ParameterTransform(LOWER, UPPER)
+    assert t.kinds == ["identity", "log", "neglog", "logit"]
+    theta = np.array([-3.0, 0.2, 4.9, 2.999])
+    np.testing.assert_allclose(t.to_theta(t.to_phi(theta)), theta, rtol=1e-13)
+    phi = np.array([50.0, -30.0, 30.0, -40.0])       # far out: still inside the bounds
+    th = t.to_theta(phi)
+    assert th[1] > 0 and th[2] < 5 and 1 <= th[3] < 3
+
+
+def test_jacobian_matches_finite_differences_and_log_det():
+    t = ParameterTransform(LOWER, UPPER)
+    phi = np.array([0.3, -0.7, 1.1, 0.4])
+    h = 1e-6
+    fd = np.array([(t.to_theta(phi + h * e) - t.to_theta(phi - h * e))[i] / (2 * h)
+                   for i, e in enumerate(np.eye(4))])
+    np.testing.assert_allclose(t.dtheta_dphi(phi), fd, rtol=1e-8)
+    assert t.log_det_jacobian(phi) == pytest.approx(np.log(np.abs(fd)).sum(), rel=1e-8)
+
+
+def test_log_det_makes_densities_consistent():
+    # a uniform on (1, 3) pushed through logit: density in phi integrates to one
+    t = ParameterTransform([1.0], [3.0])
+    phi = np.linspace(-30, 30, 200001)
+    dens = np.exp([np.log(0.5) + t.log_det_jacobian([p]) for p in phi])
+    assert np.trapezoid(dens, phi) == pytest.approx(1.0, rel=1e-6)
+
+
+def test_unknown_transform_and_missing_bound():
+    with pytest.raises(pdaframe.ConfigError, match="transform 'sqrt' unknown"):
+        ParameterTransform([0.0], [1.0], ["sqrt"])
+    with pytest.raises(pdaframe.ConfigError, match="'logit' needs the bound"):
+        ParameterTransform([0.0], [np.inf], ["logit"])
+
+
+def test_gaussian_prior_sample_and_truncation():
+    p = pdaframe.GaussianPrior([1.0, 0.5], std=[0.5, 0.4], lower=[-np.inf, 0.0], upper=[np.inf, 1.0])
+    draws = p.sample(40000, np.random.default_rng(0))
+    assert np.all((draws[:, 1] > 0) & (draws[:, 1] < 1))
+    ref = stats.truncnorm((0 - 0.5) / 0.4, (1 - 0.5) / 0.4, loc=0.5, scale=0.4)
+    assert draws[:, 1].std() == pytest.approx(ref.std(), rel=0.02)
+    assert draws[:, 0].mean() == pytest.approx(1.0, abs=0.02)
+
+
+def test_uniform_prior():
+    p = pdaframe.UniformPrior([0.0, 1.0], [1.0, 3.0])
+    np.testing.assert_allclose(p.mean, [0.5, 2.0])
+    assert p.cost([0.5, 2.0]) == 0.0 and p.cost([2.0, 2.0]) == np.inf
+    with pytest.raises(pdaframe.ConfigError, match="finite lower and upper"):
+        pdaframe.UniformPrior([0.0], [np.inf])
+
+
+def test_control_space_is_cvt_without_bounds():
+    B = np.array([[1.0, 0.5], [0.5, 4.0]])
+    prior = pdaframe.GaussianPrior([1.0, 2.0], covariance=B)
+    space = ControlSpace(prior)
+    L = np.linalg.cholesky(B)
+    theta = np.array([1.7, -0.3])
+    np.testing.assert_allclose(space.to_u(theta), np.linalg.solve(L, theta - prior.mean))
+    np.testing.assert_allclose(space.to_theta(space.to_u(theta)), theta)
+    assert prior.cost(theta) == pytest.approx(0.5 * space.to_u(theta) @ space.to_u(theta))
+
+
+def test_fixed_parameters_view():
+    model = Decay()
+    full = np.array([0.15, 4.0, 0.8])
+    sub = FixedParameters(model, ["a", "k"], full)
+    assert sub.parameter_names == ("a", "k") and sub.fixed == {"c0": 4.0}
+    np.testing.assert_allclose(sub.run([0.8, 0.15])["y"], model.run(full)["y"])
+    pdaframe.testing.check_model(sub, [0.7, 0.2], rng=0)
+    with pytest.raises(pdaframe.ConfigError, match=r"unknown parameter\(s\) \['q'\]"):
+        FixedParameters(model, ["q"], full)
+
+
+def test_twin_streams_are_reproducible_and_keep_gaps():
+    model = Decay()
+    truth = np.array([0.15, 4.0, 0.8])
+    template = [pdaframe.DataStream("y", "y", [0.0, np.nan, 0.0, 0.0], times=[0, 3, 5, 9],
+                                    std=0.1),
+                pdaframe.DataStream("z", "z", np.zeros(40), std=0.2,
+                                    operator=pdaframe.Identity("z"))]
+    a = pdaframe.synthetic_streams(model, truth, template, seed=11)
+    b = pdaframe.synthetic_streams(model, truth, template, seed=11)
+    c = pdaframe.synthetic_streams(model, truth, template, seed=12)
+    np.testing.assert_array_equal(a[0].values, b[0].values)
+    assert not np.allclose(a[0].observed, c[0].observed)
+    assert np.isnan(a[0].values[1]) and a[0].n_missing == 1
+    np.testing.assert_allclose(a[0].truth_values, model.run(truth)["y"][[0, 3, 5, 9]])
+    noise = (a[1].observed - a[1].truth_values) / 0.2
+    assert abs(noise.mean()) < 4 / np.sqrt(40) and 0.6 < noise.std() < 1.4
