@@ -28,28 +28,50 @@ def _run(problem, scipy_method, gradient, x0, callback, options):
     """Minimise ``problem`` in control space with ``scipy.optimize.minimize``."""
     options = dict(options)
     posterior = options.pop("posterior", True)
+    max_restarts = options.pop("max_restarts", 10)
     theta0 = problem.prior.mean if x0 is None else np.asarray(x0, dtype=float)
     u0 = problem.space.to_u(theta0)
     runs0 = problem.nrun
     hist_cost, hist_x = [], []
-    njev = 0
+    njev = rejected = 0
+
+    best = {"f": np.inf, "u": None}
+
+    def keep_best(f, u):
+        if f < best["f"]:
+            best.update(f=f, u=np.array(u, dtype=float))
+        return f
 
     def fun(u):
+        nonlocal rejected
         try:
-            return problem.cost_u(u)
+            return keep_best(problem.cost_u(u), u)
         except ModelError as err:
+            rejected += 1
             log.info("rejected evaluation: %s", err)
             return np.inf
 
+    last_good = {}
+
     def fun_and_grad(u):
-        nonlocal njev
+        nonlocal njev, rejected
         njev += 1
         try:
-            return problem.cost_u(u), problem.space.pullback(
-                u, problem.gradient(problem.space.to_theta(u), mode=gradient))
+            f = keep_best(problem.cost_u(u), u)
+            g = problem.space.pullback(u, problem.gradient(problem.space.to_theta(u),
+                                                         mode=gradient))
+            last_good.update(f=f, g=g)
+            return f, g
         except ModelError as err:
+            # A failed run is a rejected trial point. L-BFGS-B stops outright on inf, so
+            # report a much higher cost with the last good gradient: its line search then
+            # backtracks towards the last good point.
+            rejected += 1
             log.info("rejected evaluation: %s", err)
-            return np.inf, np.zeros_like(u)
+            if not last_good:
+                raise
+            f = last_good["f"]
+            return f + 10.0 * (abs(f) + 1.0), last_good["g"]
 
     def record(intermediate_result):  # scipy needs this exact argument name
         theta = problem.space.to_theta(intermediate_result.x)
@@ -60,15 +82,34 @@ def _run(problem, scipy_method, gradient, x0, callback, options):
 
     hist_cost.append(fun(u0))
     hist_x.append(theta0)
-    if gradient is None:
-        res = optimize.minimize(fun, u0, method=scipy_method, callback=record, options=options)
-    else:
-        res = optimize.minimize(fun_and_grad, u0, jac=True, method=scipy_method,
-                                callback=record, options=options)
-    theta = problem.space.to_theta(res.x)
+    if not np.isfinite(hist_cost[0]):
+        start = dict(zip(problem.parameter_names, theta0.tolist()))
+        raise ModelError(f"the model fails at the start point {start}", theta=theta0)
+    u, nit, restarts = u0, 0, 0
+    while True:
+        # A run that rejects trial points (failed model runs) can stall the line search;
+        # restart from the best point, with fresh curvature memory, while that still helps.
+        before, f_start = rejected, best["f"]
+        if gradient is None:
+            res = optimize.minimize(fun, u, method=scipy_method, callback=record,
+                                    options=options)
+        else:
+            res = optimize.minimize(fun_and_grad, u, jac=True, method=scipy_method,
+                                    callback=record, options=options)
+        nit += int(res.nit)
+        if rejected == before or restarts >= max_restarts or \
+                not best["f"] < f_start - 1e-12 * max(abs(f_start), 1.0):
+            break
+        restarts += 1
+        u = best["u"]
+    # with rejected points the last iterate may carry a stand-in cost: report the best point
+    # actually evaluated, and success only if scipy converged there
+    theta = problem.space.to_theta(best["u"])
+    success = bool(res.success) and np.array_equal(res.x, best["u"])
     out = Result(
-        x=theta, fun=float(res.fun), success=bool(res.success), status=int(res.status),
-        message=str(res.message), nit=int(res.nit), nfev=problem.nrun - runs0, njev=njev,
+        x=theta, fun=float(best["f"]), success=success, status=int(res.status),
+        message=str(res.message), nit=nit, nfev=problem.nrun - runs0, njev=njev,
+        n_rejected=rejected, restarts=restarts,
         history={"cost": np.array(hist_cost), "x": np.array(hist_x)},
         x0=theta0, parameter_names=list(problem.parameter_names),
     ).attach_transform(problem.prior.transform)
