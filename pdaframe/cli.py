@@ -41,8 +41,10 @@ def _cmd_check(args):
     print(f"  model {cfg.model_name!r}: {problem.n_param} parameters estimated "
           f"({', '.join(problem.parameter_names)})")
     for s in problem.streams:
+        outside = getattr(s, "n_outside", 0)
         print(f"  stream {s.name!r}: {s.values.size} values, {s.n_missing} missing, "
-              f"weight {s.weight:g}")
+              f"weight {s.weight:g}" + (f"; {outside} rows outside the run period or window "
+                                        f"left out" if outside else ""))
     print(f"  method {cfg.method!r}; output {cfg.output_dir}")
     return 0
 

@@ -27,8 +27,17 @@ Example::
     file = "nee.csv"                    # columns: time_column, value_column, std_column
     std = 0.5                           # or std_column = "sigma"
     fill_value = -9999.0                # plus NaN / empty cells: missing
-    # operator = "select"; operator_options = {...}; weight = 1.0; times = [..] or
-    # times = { start = 0, stop = 730, step = 7 } when there is no file (twin only)
+    # time_column holds integer step indices, or dates YYYY-MM-DD matched to the model's
+    # time axis (rows outside the run period are left out and counted); start/end (dates or
+    # indices) restrict a stream to a window; operator = "select"; operator_options = {...};
+    # weight = 1.0; times = [..] or times = { start = 0, stop = 730, step = 7 } when there
+    # is no file (twin only)
+
+    [[evaluate]]                        # optional: held-out data scored at prior and posterior
+    name = "nee_2007"                   # same keys as [[streams]]; errors are not needed
+    variable = "nee"
+    file = "nee.csv"
+    start = "2007-01-01"
 
     [twin]                              # optional: synthetic observations
     truth = { eps = 1.3 }               # or "sample": a draw from the prior
@@ -58,11 +67,12 @@ from .plugins import registry
 from .problem import Problem
 from .twin import synthetic_streams
 
-TOP = {"title", "seed", "model", "parameters", "prior", "streams", "twin", "method", "output"}
+TOP = {"title", "seed", "model", "parameters", "prior", "streams", "evaluate", "twin", "method",
+       "output"}
 PARAM_KEYS = {"mean", "std", "lower", "upper", "transform"}
 STREAM_KEYS = {"name", "variable", "file", "time_column", "value_column", "std",
                "std_column", "covariance", "fill_value", "weight", "operator",
-               "operator_options", "times", "units"}
+               "operator_options", "times", "units", "start", "end"}
 PATH_SUFFIXES = ("file", "path", "dir", "directory")
 
 
@@ -81,6 +91,7 @@ class RunSettings:
     output_dir: Path = Path("results")
     plots: bool = True
     truth: np.ndarray | None = None
+    evaluate: list = field(default_factory=list)
 
 
 class _Where:
@@ -175,7 +186,18 @@ def load_config(path) -> Problem:
     if not isinstance(streams_tab, list) or not streams_tab:
         raise w.error("streams", "at least one [[streams]] table is required")
     twin_tab = w.table(data, "twin", "top level", required=False)
-    streams = [_stream(w, s, i, base, bool(twin_tab)) for i, s in enumerate(streams_tab)]
+    streams = [_stream(w, s, i, base, bool(twin_tab), model) for i, s in enumerate(streams_tab)]
+
+    eval_tab = data.get("evaluate", [])
+    if not isinstance(eval_tab, list):
+        raise w.error("evaluate", "must be an array of tables [[evaluate]]")
+    settings.evaluate = [
+        _stream(w, s if {"std", "std_column", "covariance"} & set(s) else {"std": 1.0, **s},
+                i, base, False, model, "evaluate") for i, s in enumerate(eval_tab)]
+    clash = {s.name for s in settings.evaluate} & {s.name for s in streams}
+    if clash:
+        raise w.error("evaluate", f"names {sorted(clash)} are also [[streams]] names; "
+                                  f"give held-out data their own names")
 
     if twin_tab:
         w.keys(twin_tab, {"truth", "seed"}, "twin")
@@ -256,13 +278,13 @@ def _parameter_table(w, model, data):
     return table, free
 
 
-def _stream(w, tab, i, base, twin):
-    where = f"streams.{i}"
+def _stream(w, tab, i, base, twin, model, table="streams"):
+    where = f"{table}.{i}"
     if not isinstance(tab, dict):
         raise w.error(where, "must be a table")
     w.keys(tab, STREAM_KEYS, where)
     name = w.get(tab, "name", (str,), where)
-    where = f"streams.{i}] [{name}"
+    where = f"{table}.{i}] [{name}"
     variable = w.get(tab, "variable", (str,), where)
     times, values, std = None, None, None
     if "file" in tab:
@@ -270,14 +292,14 @@ def _stream(w, tab, i, base, twin):
         tcol = w.get(tab, "time_column", (str,), where, "time")
         vcol = w.get(tab, "value_column", (str,), where, variable)
         scol = w.get(tab, "std_column", (str,), where, None)
-        cols = read_columns(file, [tcol, vcol] + ([scol] if scol else []))
-        times, values = cols[tcol], cols[vcol]
-        if np.any(~np.isfinite(times)) or np.any(times != np.round(times)):
-            raise w.error(where, f"{file}: column {tcol!r} must hold integer time indices",
-                          DataError)
-        std = cols[scol] if scol else None
+        cols = read_columns(file, [tcol, vcol] + ([scol] if scol else []), text=[tcol])
+        window = [w.get(tab, k, (str, int), where, None) for k in ("start", "end")]
+        keep, times = _time_index(w, where, file, tcol, cols[tcol], model, *window)
+        values = cols[vcol][keep]
+        std = cols[scol][keep] if scol else None
+        n_outside = int((~keep).sum())
     elif "times" in tab:
-        times = _times(w, tab["times"], where)
+        times, n_outside = _times(w, tab["times"], where), 0
         if not twin:
             raise w.error(where, "observations need a 'file' (only a [twin] can make them)")
         values = np.zeros(times.size)
@@ -295,11 +317,57 @@ def _stream(w, tab, i, base, twin):
     op_opts = w.get(tab, "operator_options", (dict,), where, {})
     operator = _wrap(w, where, lambda: registry("operator").get(op_name)(
         variable=variable, times=None if times is None else times.astype(int), **op_opts))
-    return _wrap(w, where, lambda: DataStream(
+    stream = _wrap(w, where, lambda: DataStream(
         name, variable, values, times=None if times is None else times.astype(int), std=std,
         covariance=covariance, fill_value=w.get(tab, "fill_value", (float,), where, None),
         weight=w.get(tab, "weight", (float,), where, 1.0), operator=operator,
         units=w.get(tab, "units", (str,), where, "")))
+    stream.n_outside = n_outside
+    return stream
+
+
+def _time_index(w, where, file, column, cells, model, start=None, end=None):
+    """Rows to keep and their model time indices, from integer indices or ISO dates.
+
+    Dates are matched to the model's time axis (``model.time``, datetime64); rows outside
+    the run period, or outside ``[start, end]``, are left out (and counted by the caller).
+    """
+    try:
+        idx = np.array([int(c) for c in cells])
+    except ValueError:
+        idx = None
+    if idx is not None:
+        lo = -np.inf if start is None else int(start)
+        hi = np.inf if end is None else int(end)
+        keep = (idx >= lo) & (idx <= hi)
+        return keep, idx[keep]
+    try:
+        dates = np.array(cells, dtype="datetime64[D]")
+        lo, hi = (None if v is None else np.datetime64(str(v), "D") for v in (start, end))
+    except ValueError as err:
+        raise w.error(where, f"{file}: column {column!r} (or start/end) must hold integer "
+                             f"time indices or dates YYYY-MM-DD ({err})", DataError) from None
+    axis = getattr(model, "time", None)
+    if axis is None:
+        raise w.error(where, f"{file}: column {column!r} holds dates but the model has no time "
+                             f"axis (attribute 'time'); give integer time indices")
+    axis = np.asarray(axis, dtype="datetime64[D]")
+    keep = (dates >= axis[0]) & (dates <= axis[-1])
+    if lo is not None:
+        keep &= dates >= lo
+    if hi is not None:
+        keep &= dates <= hi
+    if not keep.any():
+        raise w.error(where, f"{file}: no row of column {column!r} falls in the run period "
+                             f"{axis[0]} .. {axis[-1]}" + (f" and the window {lo} .. {hi}"
+                                                           if lo or hi else ""), DataError)
+    pos = np.searchsorted(axis, dates[keep])
+    pos = np.minimum(pos, axis.size - 1)
+    off = np.flatnonzero(axis[pos] != dates[keep])
+    if off.size:
+        raise w.error(where, f"{file}: date {dates[keep][off[0]]} in column {column!r} is not "
+                             f"a model step date", DataError)
+    return keep, pos
 
 
 def _times(w, spec, where):

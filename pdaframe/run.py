@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .evaluate import evaluate, format_scores
 from .io.netcdf import write_result
 from .minimise import minimise
 from .plots import plot_parameters, plot_streams
@@ -27,8 +28,11 @@ def summary_table(result, problem, truth=None) -> str:
         vals = ([truth[i]] if truth is not None else []) + [x0[i], result["x"][i], post[i]]
         lines.append(f"{n:<{width}}" + "".join(f"{v:>13.5g}" for v in vals))
     lines.append(f"J: {result['history']['cost'][0]:.6g} -> {result['fun']:.6g} "
-                 f"({problem.n_obs} observations); {result['nit']} iterations, "
-                 f"{result['nfev']} model runs; {result['message']}")
+                 f"({problem.n_obs} observations; 2J/m = {2 * result['fun'] / problem.n_obs:.3g})"
+                 f"; {result['nit']} iterations, {result['nfev']} model runs; "
+                 f"{result['message']}")
+    if "evaluation" in result:
+        lines += ["", format_scores(result["evaluation"])]
     return "\n".join(lines)
 
 
@@ -70,10 +74,14 @@ def run_problem(problem, output_dir=None, progress=True):
     truth_eq = {s.name: s.truth_values for s in problem.streams if hasattr(s, "truth_values")}
     if truth_eq:
         equivalents["truth"] = truth_eq
+    if cfg.evaluate:
+        result["evaluation"] = evaluate(problem, cfg.evaluate,
+                                        {"prior": start, "posterior": result["x"]})
     versions = {name: v for name, (_, v) in get_plugins().dists.items()}
     paths = {"netcdf": write_result(out / "result.nc", result, problem, equivalents,
                                     truth=cfg.truth, config_text=cfg.text, seed=cfg.seed,
-                                    title=cfg.title, plugin_versions=versions)}
+                                    title=cfg.title, plugin_versions=versions,
+                                    evaluation_streams=cfg.evaluate)}
     if cfg.plots:
         paths["streams_plot"] = plot_streams(problem, equivalents, out / "streams.png")
         paths["parameters_plot"] = plot_parameters(result, problem.prior,

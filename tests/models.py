@@ -48,3 +48,23 @@ class NoDerivatives(Decay):
 
     tangent = None
     adjoint = None
+
+
+class Dated:
+    """A daily linear trend with a date axis: y_t = a + b t, t = 0..n-1 from ``start``."""
+
+    parameter_names = ("a", "b")
+
+    def __init__(self, start="2004-01-01", n=20):
+        self.time = np.datetime64(start, "D") + np.arange(n)
+        self.t = np.arange(float(n))
+
+    def run(self, theta):
+        return {"y": theta[0] + theta[1] * self.t}
+
+    def tangent(self, theta, dtheta):
+        return {"y": dtheta[0] + dtheta[1] * self.t}
+
+    def adjoint(self, theta, d_outputs):
+        d = d_outputs.get("y", np.zeros_like(self.t))
+        return np.array([d.sum(), d @ self.t])

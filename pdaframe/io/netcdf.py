@@ -64,7 +64,7 @@ def _strings(ds, name, dim, values, long_name):
 
 
 def write_result(path, result, problem=None, equivalents=None, truth=None, config_text="",
-                 seed=None, title="", plugin_versions=None):
+                 seed=None, title="", plugin_versions=None, evaluation_streams=()):
     """Write ``result`` (and the problem's observations) to ``path`` atomically.
 
     Parameters
@@ -80,6 +80,9 @@ def write_result(path, result, problem=None, equivalents=None, truth=None, confi
         Twin-experiment truth.
     config_text, seed, title, plugin_versions
         Provenance.
+    evaluation_streams : sequence of DataStream
+        Held-out streams scored in ``result["evaluation"]`` (see `pdaframe.evaluate`):
+        written like streams, with the scores as attributes of ``<name>_posterior`` etc.
 
     Returns
     -------
@@ -140,7 +143,12 @@ def write_result(path, result, problem=None, equivalents=None, truth=None, confi
                                                              prior.lower, np.nan))
                 _var(ds, "upper_bound", ("param",), np.where(np.isfinite(prior.upper),
                                                              prior.upper, np.nan))
-                _streams(ds, problem, equivalents or {})
+                _streams(ds, problem.streams, equivalents or {})
+                evaluation = result.get("evaluation", {})
+                _streams(ds, evaluation_streams, {
+                    label: {name: rows[label]["equivalent"] for name, rows in
+                            evaluation.items()} for label in ("prior", "posterior")},
+                    scores=evaluation)
             hist = result.get("history", {}).get("cost")
             if hist is not None:
                 ds.createDimension("iteration", len(hist))
@@ -150,8 +158,8 @@ def write_result(path, result, problem=None, equivalents=None, truth=None, confi
     return path
 
 
-def _streams(ds, problem, equivalents):
-    for s in problem.streams:
+def _streams(ds, streams, equivalents, scores=None):
+    for s in streams:
         dim = f"{s.name}_obs"
         ds.createDimension(dim, s.values.size)
         u = s.units or None
@@ -167,5 +175,7 @@ def _streams(ds, problem, equivalents):
              long_name=f"observation error std of {s.name}")
         for label, eq in equivalents.items():
             if s.name in eq:
+                stats = {k: v for k, v in (scores or {}).get(s.name, {}).get(label, {}).items()
+                         if k != "equivalent"}
                 _var(ds, f"{s.name}_{label}", (dim,), eq[s.name], units=u,
-                     long_name=f"{label} model equivalent of {s.name}")
+                     long_name=f"{label} model equivalent of {s.name}", **stats)

@@ -11,7 +11,7 @@ from ..errors import DataError
 MISSING = {"", "na", "nan", "n/a", "null"}
 
 
-def read_columns(path, columns) -> dict[str, np.ndarray]:
+def read_columns(path, columns, text=()) -> dict[str, np.ndarray]:
     """Read ``columns`` of a CSV file with a header row as float arrays.
 
     Lines starting with ``#`` are comments. Empty cells and ``NA``/``NaN`` become NaN.
@@ -20,11 +20,13 @@ def read_columns(path, columns) -> dict[str, np.ndarray]:
     ----------
     path : str or Path
     columns : sequence of str
+    text : sequence of str
+        Columns (among ``columns``) returned as stripped strings instead of numbers.
 
     Returns
     -------
     dict
-        ``{column: ndarray of shape (n_rows,)}``.
+        ``{column: ndarray of shape (n_rows,)}`` (float, or str for ``text`` columns).
 
     Raises
     ------
@@ -55,6 +57,9 @@ def read_columns(path, columns) -> dict[str, np.ndarray]:
             values = []
             for c, i in zip(columns, idx):
                 cell = row[i].strip()
+                if c in text:
+                    values.append(cell)
+                    continue
                 try:
                     values.append(np.nan if cell.lower() in MISSING else float(cell))
                 except ValueError:
@@ -63,5 +68,5 @@ def read_columns(path, columns) -> dict[str, np.ndarray]:
             rows.append(values)
     if not rows:
         raise DataError(f"{path}: no data rows")
-    data = np.array(rows, dtype=float)
-    return {c: data[:, j] for j, c in enumerate(columns)}
+    data = np.array(rows, dtype=object)
+    return {c: data[:, j].astype(str if c in text else float) for j, c in enumerate(columns)}
