@@ -53,8 +53,8 @@ def _remainders(f, f0, d, x, h, steps):
 
 
 def _report(steps, rem, scale, min_decades, floor=None) -> TaylorReport:
-    if floor is None:
-        floor = 1e3 * EPS * max(scale, 1e-300)
+    if floor is None:       # round-off of the remainder; a rate that stays near 2 over
+        floor = 10 * EPS * max(scale, 1e-300)   # several halvings above it is genuine
     with np.errstate(divide="ignore", invalid="ignore"):
         rates = np.log(rem[:-1] / rem[1:]) / np.log(steps[:-1] / steps[1:])
     ok = (rates > 1.9) & (rates < 2.1) & (rem[1:] > floor) & (rem[:-1] > floor)
@@ -87,7 +87,7 @@ def taylor_test(f, df, x, h, steps=None, min_decades=4.0, floor=None) -> TaylorR
     min_decades : float
         Decades of steps over which the rate must stay in [1.9, 2.1].
     floor : float, optional
-        Remainders below it are round-off (default ``1e3 * eps * max(|f(x)|, |df| step_0)``).
+        Remainders below it are round-off (default ``10 * eps * max(|f(x)|, |df| step_0)``).
     """
     steps = 2.0 ** -np.arange(0, 41) if steps is None else np.asarray(steps, dtype=float)
     f0 = np.asarray(f(x), dtype=float)

@@ -1,0 +1,192 @@
+!> DALEC2 kernel: forward run, tangent linear and adjoint, each over the whole time loop.
+!>
+!> These three routines are what Python calls (wrapped by f90wrap); the physics of a step is in
+!> dalec2_core. Arguments common to all three:
+!>
+!>   n            number of steps
+!>   theta(23)    parameters p0 .. p16 and the 6 initial pools (spec section 4 order)
+!>   met(n, 8)    drivers by column: doy, elapsed (days since start), t_min, t_max, t_mean
+!>                (degC), sw (MJ m-2 d-1), dt (days), co2 (ppm)
+!>   lat_rad      latitude, radians
+!>   offset_mode  phenology offset argument: 0 = P16 (1.001, c_lspan), 1 = CARDAMOM
+!>   psi_d        leaf-soil water-potential difference, MPa (P16 -2.5, CARDAMOM -2.0)
+!>   temp_mode    temperature in E_T: 0 = t_mean, 1 = (t_min + t_max)/2
+!>   clock_mode   phenology clock: 0 = doy, 1 = elapsed
+!>
+!> out(n, 12) columns: gpp, ra, rh, rtot, nee, lai, c_lab, c_fol, c_roo, c_woo, c_lit, c_som;
+!> row t (1-based) holds the fluxes of step t computed from the pools at its start, and those
+!> pools.
+!>
+!> Status: ierr = 0 success; 1 a pool is negative or non-finite after step fail_step (0-based),
+!> fail_index = pool (1..6); 2 invalid parameter fail_index (1-based: non-finite value,
+!> c_lspan <= 1, c_ronset, c_rfall or c_lma <= 0, negative initial pool); 3 non-finite flux at
+!> step fail_step, fail_index = output column (1..5); 4 invalid switch value (or, adjoint only,
+!> no memory for the trajectory). Per step, a non-finite GPP is reported first, then a bad
+!> pool, then another non-finite flux. On failure the outputs are incomplete and fail_step is
+!> -1 unless a step failed. The tangent and the adjoint return the same status as the run.
+module dalec2_kernel
+  use dalec2_core, only: dp, n_par, n_out, n_met, ok, err_pool, err_flux, err_setup, &
+       config_t, pheno_t, step_t, make_config, check_theta, make_pheno, step_values, &
+       step_tangent, step_adjoint, is_finite
+  implicit none
+  private
+  public :: dalec2_run, dalec2_tangent, dalec2_adjoint
+
+contains
+
+  !> Common setup: switches and parameter checks, phenology constants.
+  pure subroutine setup(theta, lat_rad, offset_mode, psi_d, temp_mode, clock_mode, cfg, ph, &
+       ierr, fail_index)
+    real(dp), intent(in) :: theta(n_par), lat_rad, psi_d
+    integer, intent(in) :: offset_mode, temp_mode, clock_mode
+    type(config_t), intent(out) :: cfg
+    type(pheno_t), intent(out) :: ph
+    integer, intent(out) :: ierr, fail_index
+    fail_index = 0
+    call make_config(lat_rad, offset_mode, psi_d, temp_mode, clock_mode, cfg, ierr)
+    if (ierr /= ok) return
+    call check_theta(theta, ierr, fail_index)
+    if (ierr /= ok) return
+    call make_pheno(theta, cfg, ph)
+  end subroutine setup
+
+  !> Status after step t (1-based) with step values s: non-finite GPP, then a bad pool, then
+  !> another non-finite flux (a bad pool is the more telling report of a loss overflow).
+  pure subroutine check_step(t, s, ierr, fail_step, fail_index)
+    integer, intent(in) :: t
+    type(step_t), intent(in) :: s
+    integer, intent(inout) :: ierr, fail_step, fail_index
+    integer :: j
+    if (.not. is_finite(s%y(1))) then
+       ierr = err_flux
+       fail_step = t - 1
+       fail_index = 1
+       return
+    end if
+    do j = 1, 6
+       if (.not. (s%cnew(j) >= 0.0_dp .and. is_finite(s%cnew(j)))) then
+          ierr = err_pool
+          fail_step = t - 1
+          fail_index = j
+          return
+       end if
+    end do
+    do j = 2, 5
+       if (.not. is_finite(s%y(j))) then
+          ierr = err_flux
+          fail_step = t - 1
+          fail_index = j
+          return
+       end if
+    end do
+  end subroutine check_step
+
+  !> Forward run over n steps.
+  pure subroutine dalec2_run(n, theta, met, lat_rad, offset_mode, psi_d, temp_mode, &
+       clock_mode, out, ierr, fail_step, fail_index)
+    integer, intent(in) :: n
+    real(dp), intent(in) :: theta(23), met(n, 8), lat_rad, psi_d
+    integer, intent(in) :: offset_mode, temp_mode, clock_mode
+    real(dp), intent(out) :: out(n, 12)
+    integer, intent(out) :: ierr, fail_step, fail_index
+    type(config_t) :: cfg
+    type(pheno_t) :: ph
+    type(step_t) :: s
+    real(dp) :: c(6)
+    integer :: t
+
+    fail_step = -1
+    call setup(theta, lat_rad, offset_mode, psi_d, temp_mode, clock_mode, cfg, ph, ierr, &
+         fail_index)
+    if (ierr /= ok) return
+    c = theta(18:23)
+    do t = 1, n
+       call step_values(theta, ph, cfg, c, met(t, :), s)
+       out(t, :) = s%y
+       call check_step(t, s, ierr, fail_step, fail_index)
+       if (ierr /= ok) return
+       c = s%cnew
+    end do
+  end subroutine dalec2_run
+
+  !> Tangent linear: outputs out and their derivative dout along dtheta, in one forward sweep.
+  pure subroutine dalec2_tangent(n, theta, dtheta, met, lat_rad, offset_mode, psi_d, &
+       temp_mode, clock_mode, out, dout, ierr, fail_step, fail_index)
+    integer, intent(in) :: n
+    real(dp), intent(in) :: theta(23), dtheta(23), met(n, 8), lat_rad, psi_d
+    integer, intent(in) :: offset_mode, temp_mode, clock_mode
+    real(dp), intent(out) :: out(n, 12), dout(n, 12)
+    integer, intent(out) :: ierr, fail_step, fail_index
+    type(config_t) :: cfg
+    type(pheno_t) :: ph
+    type(step_t) :: s
+    real(dp) :: c(6), dc(6), dcnew(6), dy(n_out)
+    integer :: t
+
+    fail_step = -1
+    call setup(theta, lat_rad, offset_mode, psi_d, temp_mode, clock_mode, cfg, ph, ierr, &
+         fail_index)
+    if (ierr /= ok) return
+    c = theta(18:23)
+    dc = dtheta(18:23)
+    do t = 1, n
+       call step_values(theta, ph, cfg, c, met(t, :), s)
+       call step_tangent(theta, dtheta, c, dc, s, dcnew, dy)
+       out(t, :) = s%y
+       dout(t, :) = dy
+       call check_step(t, s, ierr, fail_step, fail_index)
+       if (ierr /= ok) return
+       c = s%cnew
+       dc = dcnew
+    end do
+  end subroutine dalec2_tangent
+
+  !> Adjoint (hand-derived, see dalec2_core%step_adjoint): theta_bar = sum over outputs and
+  !> steps of out_bar * d(out)/d(theta). One forward sweep stores the pool trajectory; one
+  !> backward sweep recomputes each step's local partials from the stored pools and
+  !> propagates the adjoint pools. Cost about three forward runs, independent of n_par.
+  pure subroutine dalec2_adjoint(n, theta, met, lat_rad, offset_mode, psi_d, temp_mode, &
+       clock_mode, out_bar, theta_bar, ierr, fail_step, fail_index)
+    integer, intent(in) :: n
+    real(dp), intent(in) :: theta(23), met(n, 8), lat_rad, psi_d, out_bar(n, 12)
+    integer, intent(in) :: offset_mode, temp_mode, clock_mode
+    real(dp), intent(out) :: theta_bar(23)
+    integer, intent(out) :: ierr, fail_step, fail_index
+    type(config_t) :: cfg
+    type(pheno_t) :: ph
+    type(step_t) :: s
+    real(dp), allocatable :: traj(:, :)
+    real(dp) :: cbar(6), cnbar(6)
+    integer :: t, stat
+
+    theta_bar = 0.0_dp
+    fail_step = -1
+    call setup(theta, lat_rad, offset_mode, psi_d, temp_mode, clock_mode, cfg, ph, ierr, &
+         fail_index)
+    if (ierr /= ok) return
+    allocate (traj(6, n), stat=stat)
+    if (stat /= 0) then
+       ierr = err_setup
+       return
+    end if
+
+    ! forward sweep: traj(:, t) = pools at the start of step t
+    traj(:, 1) = theta(18:23)
+    do t = 1, n
+       call step_values(theta, ph, cfg, traj(:, t), met(t, :), s)
+       call check_step(t, s, ierr, fail_step, fail_index)
+       if (ierr /= ok) return
+       if (t < n) traj(:, t + 1) = s%cnew
+    end do
+
+    ! backward sweep: cnbar = adjoint of the pools at the end of step t
+    cnbar = 0.0_dp
+    do t = n, 1, -1
+       call step_values(theta, ph, cfg, traj(:, t), met(t, :), s)
+       call step_adjoint(theta, traj(:, t), s, out_bar(t, :), cnbar, cbar, theta_bar)
+       cnbar = cbar
+    end do
+    theta_bar(18:23) = theta_bar(18:23) + cnbar
+  end subroutine dalec2_adjoint
+
+end module dalec2_kernel
