@@ -27,7 +27,8 @@ Example::
     file = "nee.csv"                    # columns: time_column, value_column, std_column
     std = 0.5                           # or std_column = "sigma"
     fill_value = -9999.0                # plus NaN / empty cells: missing
-    # time_column holds integer step indices, or dates YYYY-MM-DD matched to the model's
+    # time_column holds integer step indices (from 0, or from index_base), or dates
+    # YYYY-MM-DD matched to the model's
     # time axis (rows outside the run period are left out and counted); start/end (dates or
     # indices) restrict a stream to a window; operator = "select"; operator_options = {...};
     # weight = 1.0; times = [..] or times = { start = 0, stop = 730, step = 7 } when there
@@ -72,7 +73,7 @@ TOP = {"title", "seed", "model", "parameters", "prior", "streams", "evaluate", "
 PARAM_KEYS = {"mean", "std", "lower", "upper", "transform"}
 STREAM_KEYS = {"name", "variable", "file", "time_column", "value_column", "std",
                "std_column", "covariance", "fill_value", "weight", "operator",
-               "operator_options", "times", "units", "start", "end"}
+               "operator_options", "times", "units", "start", "end", "index_base"}
 PATH_SUFFIXES = ("file", "path", "dir", "directory")
 
 
@@ -294,7 +295,9 @@ def _stream(w, tab, i, base, twin, model, table="streams"):
         scol = w.get(tab, "std_column", (str,), where, None)
         cols = read_columns(file, [tcol, vcol] + ([scol] if scol else []), text=[tcol])
         window = [w.get(tab, k, (str, int), where, None) for k in ("start", "end")]
-        keep, times = _time_index(w, where, file, tcol, cols[tcol], model, *window)
+        base_index = w.get(tab, "index_base", (int,), where, 0)
+        keep, times = _time_index(w, where, file, tcol, cols[tcol], model, *window,
+                                  base=base_index)
         values = cols[vcol][keep]
         std = cols[scol][keep] if scol else None
         n_outside = int((~keep).sum())
@@ -326,11 +329,13 @@ def _stream(w, tab, i, base, twin, model, table="streams"):
     return stream
 
 
-def _time_index(w, where, file, column, cells, model, start=None, end=None):
+def _time_index(w, where, file, column, cells, model, start=None, end=None, base=0):
     """Rows to keep and their model time indices, from integer indices or ISO dates.
 
-    Dates are matched to the model's time axis (``model.time``, datetime64); rows outside
-    the run period, or outside ``[start, end]``, are left out (and counted by the caller).
+    Integer indices count model steps from ``base`` (0 by default; 1 for files that number
+    steps from 1); ``start``/``end`` are then in the file's numbering. Dates are matched to
+    the model's time axis (``model.time``, datetime64). Rows outside the run period, or
+    outside ``[start, end]``, are left out (and counted by the caller).
     """
     try:
         idx = np.array([int(c) for c in cells])
@@ -339,8 +344,11 @@ def _time_index(w, where, file, column, cells, model, start=None, end=None):
     if idx is not None:
         lo = -np.inf if start is None else int(start)
         hi = np.inf if end is None else int(end)
-        keep = (idx >= lo) & (idx <= hi)
-        return keep, idx[keep]
+        keep = (idx >= lo) & (idx <= hi) & (idx >= base)
+        n_steps = len(getattr(model, "time", ())) or None
+        if n_steps is not None:
+            keep &= idx - base < n_steps
+        return keep, idx[keep] - base
     try:
         dates = np.array(cells, dtype="datetime64[D]")
         lo, hi = (None if v is None else np.datetime64(str(v), "D") for v in (start, end))
