@@ -40,6 +40,7 @@ class ErrorCovariance:
                 raise DataError(f"{what}: observation error std must be positive and finite; "
                                 f"value {i} is {self.std[i]}")
             self._chol = None
+            self._inv_std = 1.0 / self.std
         else:
             self._chol = cholesky_factor(covariance, what, DataError)
             self.std = np.sqrt(np.diag(np.asarray(covariance, dtype=float)))
@@ -51,7 +52,7 @@ class ErrorCovariance:
     def whiten(self, r) -> np.ndarray:
         """``L^-1 r`` with ``R = L L^T``; works on vectors and on matrices (columns)."""
         if self._chol is None:
-            return r / (self.std if np.ndim(r) == 1 else self.std[:, None])
+            return r * (self._inv_std if np.ndim(r) == 1 else self._inv_std[:, None])
         return solve_lower(self._chol, r)
 
     def solve(self, r) -> np.ndarray:
@@ -100,18 +101,19 @@ class DataStream:
     def __init__(self, name, variable, values, times=None, std=None, covariance=None,
                  fill_value=None, weight=1.0, operator=None, units=""):
         self.name, self.variable, self.units = name, variable, units
-        self.values = np.asarray(values, dtype=float).reshape(-1)
-        n = self.values.size
+        values = np.asarray(values, dtype=float).reshape(-1)
+        n = values.size
         if n == 0:
             raise DataError(f"stream {name!r}: no observation values")
         self.times = None if times is None else np.asarray(times).reshape(-1)
         if self.times is not None and self.times.size != n:
             raise DataError(f"stream {name!r}: {n} values but {self.times.size} times; "
                             f"the two axes must have the same length")
-        mask = np.isfinite(self.values)
+        mask = np.isfinite(values)
         if fill_value is not None:
-            mask &= self.values != fill_value
+            mask &= values != fill_value
         self.mask = mask
+        self.values = values
         self.n_missing = int(n - mask.sum())
         if not mask.any():
             raise DataError(f"stream {name!r}: all {n} values are missing")
@@ -144,9 +146,20 @@ class DataStream:
         return int(self.mask.sum())
 
     @property
-    def observed(self) -> np.ndarray:
-        """The valid observed values, shape ``(n_valid,)``."""
-        return self.values[self.mask]
+    def values(self) -> np.ndarray:
+        """All values, shape ``(n_obs,)``; NaN (or the fill value) where missing."""
+        return self._values
+
+    @values.setter
+    def values(self, values):
+        self._values = values
+        # the valid values, and a cheap index to pick them (no copy when none is missing)
+        self._valid = slice(None) if self.mask.all() else np.flatnonzero(self.mask)
+        self.observed = values[self._valid]
+
+    def residual(self, equivalent) -> np.ndarray:
+        """Model equivalent minus observation at the valid values, shape ``(n_valid,)``."""
+        return equivalent[self._valid] - self.observed
 
     def with_values(self, values) -> "DataStream":
         """A copy with other values; mask, errors, times and operator are kept."""

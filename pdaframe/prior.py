@@ -89,7 +89,7 @@ class Prior:
 
     def inside(self, theta) -> bool:
         theta = np.asarray(theta)
-        return bool(np.all((theta >= self.lower) & (theta <= self.upper)))
+        return bool(((theta >= self.lower) & (theta <= self.upper)).all())
 
     def cost(self, theta) -> float:
         """Prior term ``J_b(theta)``, minus log density up to a constant."""

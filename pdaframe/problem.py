@@ -102,6 +102,9 @@ class Problem:
         self.space = ControlSpace(prior)
         self.nrun = self.ntangent = self.nadjoint = 0
         self._last = (None, None)
+        inputs = [getattr(s.operator, "inputs", None) for s in streams]
+        self._used_outputs = None if any(i is None for i in inputs) else \
+            sorted({name for i in inputs for name in i})
         self._inputs_checked = False
 
     @property
@@ -125,12 +128,14 @@ class Problem:
                               f"parameters {self.parameter_names}")
         self.nrun += 1
         outputs = self.model.run(theta.copy())
-        outputs = {k: np.asarray(v, dtype=float) for k, v in outputs.items()}
+        outputs = {k: v if type(v) is np.ndarray and v.dtype == np.float64 else
+                   np.asarray(v, dtype=float) for k, v in outputs.items()}
         self._check_outputs(outputs, theta)
         self._last = (key, outputs)
         return outputs
 
     def _check_outputs(self, outputs, theta):
+        """Operators' inputs present (checked once) and finite (every run)."""
         if not self._inputs_checked:
             for s in self.streams:
                 missing = [v for v in getattr(s.operator, "inputs", ()) if v not in outputs]
@@ -138,11 +143,15 @@ class Problem:
                     raise ConfigError(f"stream {s.name!r}: its operator needs model output(s) "
                                       f"{missing}; the model produces {sorted(outputs)}")
             self._inputs_checked = True
-        for name, arr in outputs.items():
-            if not np.all(np.isfinite(arr)):
-                i = int(np.flatnonzero(~np.isfinite(arr.reshape(arr.shape[0], -1)).any(1))[0])
-                raise ModelError(f"model output {name!r} is not finite at time index {i}",
-                                 theta=theta)
+        used = self._used_outputs or outputs      # operators without `inputs`: check all
+        for name in used:
+            arr = outputs[name]
+            if np.isfinite(np.add.reduce(arr, axis=None)):    # fast path; overflow or a
+                continue                                       # NaN/inf falls through
+            bad = ~np.isfinite(arr.reshape(arr.shape[0], -1)).all(axis=1)
+            if bad.any():
+                raise ModelError(f"model output {name!r} is not finite at time index "
+                                 f"{int(np.flatnonzero(bad)[0])}", theta=theta)
 
     def equivalents(self, theta) -> dict[str, np.ndarray]:
         """Model equivalents ``h_k(M(theta))`` of every stream (all values, masked or not)."""
@@ -157,7 +166,7 @@ class Problem:
             if eq[s.name].size != s.values.size:
                 raise DataError(f"stream {s.name!r}: operator gives {eq[s.name].size} values "
                                 f"for {s.values.size} observations")
-            res.append(eq[s.name][s.mask] - s.observed)
+            res.append(s.residual(eq[s.name]))
         return res
 
     # --- cost and gradient -----------------------------------------------------------------

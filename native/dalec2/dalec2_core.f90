@@ -22,7 +22,8 @@ module dalec2_core
   integer, parameter, public :: dp = kind(1.0d0)
   integer, parameter, public :: n_par = 23     !< 17 parameters + 6 initial pools
   integer, parameter, public :: n_out = 12     !< gpp ra rh rtot nee lai c_lab .. c_som
-  integer, parameter, public :: n_met = 8      !< doy elapsed t_min t_max t_mean sw dt co2
+  integer, parameter, public :: n_met = 11     !< doy elapsed t_min t_max t_mean sw dt co2,
+                                               !< then day length, g_c, kappa (driver_terms)
 
   ! status codes (ierr)
   integer, parameter, public :: ok = 0
@@ -49,7 +50,7 @@ module dalec2_core
 
   ! column indices of met(:, j)
   integer, parameter, public :: m_doy = 1, m_elapsed = 2, m_tmin = 3, m_tmax = 4, &
-       m_tmean = 5, m_sw = 6, m_dt = 7, m_co2 = 8
+       m_tmean = 5, m_sw = 6, m_dt = 7, m_co2 = 8, m_hours = 9, m_gc = 10, m_kappa = 11
 
   !> Switches of the run and constants derived from them (fixed for a call).
   type, public :: config_t
@@ -85,6 +86,7 @@ module dalec2_core
   end type step_t
 
   public :: make_config, check_theta, make_pheno, step_values, step_tangent, step_adjoint
+  public :: driver_terms
   public :: is_finite
 
 contains
@@ -234,15 +236,39 @@ contains
     dphi_dp = -2.0_dp * s * cs * phi
   end subroutine release
 
-  !> Aggregated Canopy Model GPP (spec 3.1) and its partial derivatives dGPP/dL, dGPP/dC_eff.
-  pure subroutine acm(lai, c_eff, met, cfg, gpp, g_lai, g_ceff)
-    real(dp), intent(in) :: lai, c_eff, met(n_met)
+  !> The ACM terms that depend on the drivers and switches only (spec 3.1), computed once per
+  !> model instead of in every run: day length (hours), canopy conductance g_c and
+  !> kappa = exp(a8 T_max) / g_c, written to met(:, m_hours), met(:, m_gc), met(:, m_kappa).
+  pure subroutine driver_terms(met, cfg)
+    real(dp), intent(inout) :: met(:, :)
     type(config_t), intent(in) :: cfg
+    real(dp) :: decl, m
+    integer :: t
+    do t = 1, size(met, 1)
+       decl = -23.4_dp * cos((360.0_dp * (met(t, m_doy) + 10.0_dp) / 365.0_dp) * pi &
+            / 180.0_dp) * pi / 180.0_dp
+       m = cfg%tan_lat * tan(decl)
+       if (m >= 1.0_dp) then
+          met(t, m_hours) = 24.0_dp
+       else if (m <= -1.0_dp) then
+          met(t, m_hours) = 0.0_dp
+       else
+          met(t, m_hours) = 24.0_dp * acos(-m) / pi
+       end if
+       met(t, m_gc) = cfg%psi_pow / (a6 * r_tot + 0.5_dp * (met(t, m_tmax) - met(t, m_tmin)))
+       met(t, m_kappa) = exp(a8 * met(t, m_tmax)) / met(t, m_gc)
+    end do
+  end subroutine driver_terms
+
+  !> Aggregated Canopy Model GPP (spec 3.1) and its partial derivatives dGPP/dL, dGPP/dC_eff;
+  !> the driver-only terms come from met (see driver_terms).
+  pure subroutine acm(lai, c_eff, met, gpp, g_lai, g_ceff)
+    real(dp), intent(in) :: lai, c_eff, met(n_met)
     real(dp), intent(out) :: gpp, g_lai, g_ceff
-    real(dp) :: g_c, kappa, pp, q, b, sq, c_i, dci_dpp, l2, e0, de0, decl, m, hours, w
+    real(dp) :: g_c, kappa, pp, q, b, sq, c_i, dci_dpp, l2, e0, de0, w
     real(dp) :: v, u, vu, g_v, g_u
-    g_c = cfg%psi_pow / (a6 * r_tot + 0.5_dp * (met(m_tmax) - met(m_tmin)))
-    kappa = exp(a8 * met(m_tmax)) / g_c            ! p = C_eff L kappa (N = 1)
+    g_c = met(m_gc)
+    kappa = met(m_kappa)                            ! p = C_eff L kappa (N = 1)
     pp = c_eff * lai * kappa
     q = a3 - a4
     b = met(m_co2) + q - pp
@@ -252,17 +278,7 @@ contains
     l2 = lai * lai
     e0 = a7 * l2 / (l2 + a9)
     de0 = 2.0_dp * a7 * a9 * lai / (l2 + a9)**2
-    decl = -23.4_dp * cos((360.0_dp * (met(m_doy) + 10.0_dp) / 365.0_dp) * pi / 180.0_dp) &
-         * pi / 180.0_dp
-    m = cfg%tan_lat * tan(decl)
-    if (m >= 1.0_dp) then
-       hours = 24.0_dp
-    else if (m <= -1.0_dp) then
-       hours = 0.0_dp
-    else
-       hours = 24.0_dp * acos(-m) / pi
-    end if
-    w = a2 * hours + a5
+    w = a2 * met(m_hours) + a5
     v = e0 * met(m_sw)                              ! light-limited rate
     u = g_c * (met(m_co2) - c_i)                    ! CO2-diffusion-limited rate
     vu = v + u
@@ -320,7 +336,7 @@ contains
 
     ! GPP from the ACM, L = C_fol / c_lma
     s%lai = c(2) / theta(17)
-    call acm(s%lai, theta(11), met, cfg, s%gpp, s%g_lai, s%g_ceff)
+    call acm(s%lai, theta(11), met, s%gpp, s%g_lai, s%g_ceff)
     s%e_t = exp(theta(10) * s%temp)
 
     ! phenology: labile release (d_onset, c_ronset), leaf fall (d_fall, c_rfall, c_lspan)

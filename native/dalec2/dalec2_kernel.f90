@@ -5,8 +5,9 @@
 !>
 !>   n            number of steps
 !>   theta(23)    parameters p0 .. p16 and the 6 initial pools (spec section 4 order)
-!>   met(n, 8)    drivers by column: doy, elapsed (days since start), t_min, t_max, t_mean
-!>                (degC), sw (MJ m-2 d-1), dt (days), co2 (ppm)
+!>   met(n, 11)   drivers by column: doy, elapsed (days since start), t_min, t_max, t_mean
+!>                (degC), sw (MJ m-2 d-1), dt (days), co2 (ppm), then three columns that
+!>                dalec2_prepare fills once per model (day length, g_c, kappa)
 !>   lat_rad      latitude, radians
 !>   offset_mode  phenology offset argument: 0 = P16 (1.001, c_lspan), 1 = CARDAMOM
 !>   psi_d        leaf-soil water-potential difference, MPa (P16 -2.5, CARDAMOM -2.0)
@@ -27,12 +28,25 @@
 module dalec2_kernel
   use dalec2_core, only: dp, n_par, n_out, n_met, ok, err_pool, err_flux, err_setup, &
        config_t, pheno_t, step_t, make_config, check_theta, make_pheno, step_values, &
-       step_tangent, step_adjoint, is_finite
+       step_tangent, step_adjoint, is_finite, driver_terms
   implicit none
   private
-  public :: dalec2_run, dalec2_tangent, dalec2_adjoint
+  public :: dalec2_prepare, dalec2_run, dalec2_tangent, dalec2_adjoint
 
 contains
+
+  !> Fill the driver-only columns 9-11 of met (day length, g_c, kappa) for latitude lat_rad
+  !> and psi_d; call once per set of drivers, before the runs. ierr = err_setup on bad input.
+  pure subroutine dalec2_prepare(n, met, lat_rad, psi_d, ierr)
+    integer, intent(in) :: n
+    real(dp), intent(inout) :: met(n, 11)
+    real(dp), intent(in) :: lat_rad, psi_d
+    integer, intent(out) :: ierr
+    type(config_t) :: cfg
+    call make_config(lat_rad, 0, psi_d, 0, 0, cfg, ierr)
+    if (ierr /= ok) return
+    call driver_terms(met, cfg)
+  end subroutine dalec2_prepare
 
   !> Common setup: switches and parameter checks, phenology constants.
   pure subroutine setup(theta, lat_rad, offset_mode, psi_d, temp_mode, clock_mode, cfg, ph, &
@@ -85,7 +99,7 @@ contains
   pure subroutine dalec2_run(n, theta, met, lat_rad, offset_mode, psi_d, temp_mode, &
        clock_mode, out, ierr, fail_step, fail_index)
     integer, intent(in) :: n
-    real(dp), intent(in) :: theta(23), met(n, 8), lat_rad, psi_d
+    real(dp), intent(in) :: theta(23), met(n, 11), lat_rad, psi_d
     integer, intent(in) :: offset_mode, temp_mode, clock_mode
     real(dp), intent(out) :: out(n, 12)
     integer, intent(out) :: ierr, fail_step, fail_index
@@ -113,7 +127,7 @@ contains
   pure subroutine dalec2_tangent(n, theta, dtheta, met, lat_rad, offset_mode, psi_d, &
        temp_mode, clock_mode, out, dout, ierr, fail_step, fail_index)
     integer, intent(in) :: n
-    real(dp), intent(in) :: theta(23), dtheta(23), met(n, 8), lat_rad, psi_d
+    real(dp), intent(in) :: theta(23), dtheta(23), met(n, 11), lat_rad, psi_d
     integer, intent(in) :: offset_mode, temp_mode, clock_mode
     real(dp), intent(out) :: out(n, 12), dout(n, 12)
     integer, intent(out) :: ierr, fail_step, fail_index
@@ -142,48 +156,35 @@ contains
   end subroutine dalec2_tangent
 
   !> Adjoint (hand-derived, see dalec2_core%step_adjoint): theta_bar = sum over outputs and
-  !> steps of out_bar * d(out)/d(theta). One forward sweep stores the pool trajectory; one
-  !> backward sweep recomputes each step's local partials from the stored pools and
-  !> propagates the adjoint pools. Cost about three forward runs, independent of n_par.
+  !> steps of out_bar * d(out)/d(theta). out(n, 12) must be the forward run's outputs at
+  !> theta (dalec2_run, status ok): its columns 7-12 are the pool trajectory. One backward
+  !> sweep recomputes each step's local partials from those pools and propagates the adjoint
+  !> pools, so a gradient after a run costs about one more run, independent of n_par.
   pure subroutine dalec2_adjoint(n, theta, met, lat_rad, offset_mode, psi_d, temp_mode, &
-       clock_mode, out_bar, theta_bar, ierr, fail_step, fail_index)
+       clock_mode, out, out_bar, theta_bar, ierr, fail_step, fail_index)
     integer, intent(in) :: n
-    real(dp), intent(in) :: theta(23), met(n, 8), lat_rad, psi_d, out_bar(n, 12)
+    real(dp), intent(in) :: theta(23), met(n, 11), lat_rad, psi_d, out(n, 12), out_bar(n, 12)
     integer, intent(in) :: offset_mode, temp_mode, clock_mode
     real(dp), intent(out) :: theta_bar(23)
     integer, intent(out) :: ierr, fail_step, fail_index
     type(config_t) :: cfg
     type(pheno_t) :: ph
     type(step_t) :: s
-    real(dp), allocatable :: traj(:, :)
-    real(dp) :: cbar(6), cnbar(6)
-    integer :: t, stat
+    real(dp) :: c(6), cbar(6), cnbar(6)
+    integer :: t
 
     theta_bar = 0.0_dp
     fail_step = -1
     call setup(theta, lat_rad, offset_mode, psi_d, temp_mode, clock_mode, cfg, ph, ierr, &
          fail_index)
     if (ierr /= ok) return
-    allocate (traj(6, n), stat=stat)
-    if (stat /= 0) then
-       ierr = err_setup
-       return
-    end if
-
-    ! forward sweep: traj(:, t) = pools at the start of step t
-    traj(:, 1) = theta(18:23)
-    do t = 1, n
-       call step_values(theta, ph, cfg, traj(:, t), met(t, :), s)
-       call check_step(t, s, ierr, fail_step, fail_index)
-       if (ierr /= ok) return
-       if (t < n) traj(:, t + 1) = s%cnew
-    end do
 
     ! backward sweep: cnbar = adjoint of the pools at the end of step t
     cnbar = 0.0_dp
     do t = n, 1, -1
-       call step_values(theta, ph, cfg, traj(:, t), met(t, :), s)
-       call step_adjoint(theta, traj(:, t), s, out_bar(t, :), cnbar, cbar, theta_bar)
+       c = out(t, 7:12)
+       call step_values(theta, ph, cfg, c, met(t, :), s)
+       call step_adjoint(theta, c, s, out_bar(t, :), cnbar, cbar, theta_bar)
        cnbar = cbar
     end do
     theta_bar(18:23) = theta_bar(18:23) + cnbar

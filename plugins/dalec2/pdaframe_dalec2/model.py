@@ -178,13 +178,19 @@ class Dalec2(Model):
         else:
             raise ConfigError(f"dalec2: switch co2={co2!r} must be a positive number of "
                               f"ppm or 'driver'")
-        # the kernel's arguments, built once: drivers as one Fortran-ordered (n, 8) array
+        # the kernel's arguments, built once: drivers as one Fortran-ordered (n, 11) array
+        # whose last three columns (day length, g_c, kappa) the kernel fills here, once
+        zeros = np.zeros(self.n)
         self._met = np.asfortranarray(np.column_stack([
             drivers.doy, drivers.elapsed, drivers.t_min, drivers.t_max, drivers.t_mean,
-            drivers.sw, drivers.dt, co2_values]), dtype=np.float64)
-        self._switch_args = (math.radians(float(drivers.latitude)),
-                             modes["phenology_offset"], float(psi_d), modes["temperature"],
-                             modes["phenology_clock"])
+            drivers.sw, drivers.dt, co2_values, zeros, zeros, zeros]), dtype=np.float64)
+        lat = math.radians(float(drivers.latitude))
+        if _kernel.dalec2_prepare(self.n, self._met, lat, float(psi_d)):
+            raise ConfigError(f"dalec2: cannot prepare the drivers ({self._where()}): "
+                              f"latitude {drivers.latitude} or psi_d {psi_d} invalid")
+        self._switch_args = (lat, modes["phenology_offset"], float(psi_d),
+                             modes["temperature"], modes["phenology_clock"])
+        self._last = (None, None)            # (theta bytes, outputs) of the last run
 
     @property
     def time(self) -> np.ndarray:
@@ -221,12 +227,22 @@ class Dalec2(Model):
             pool becomes negative or non-finite, or a flux non-finite (naming the pool or
             flux, the step and its date). ``theta`` is attached.
         """
-        theta = self._check_theta(theta)
+        out = self._forward(self._check_theta(theta))
+        return {name: out[:, j] for j, name in enumerate(OUTPUTS)}
+
+    def _forward(self, theta):
+        """The kernel's (n, 12) outputs at ``theta``, read-only; the last one is kept for
+        `adjoint` (its pool columns are the trajectory the backward sweep needs)."""
+        key = theta.tobytes()
+        if self._last[0] == key:
+            return self._last[1]
         out = np.empty((self.n, 12), order="F")
         status = _kernel.dalec2_run(self.n, theta, self._met, *self._switch_args, out)
         if status[0]:
             raise self._error(status, theta)
-        return {name: out[:, j] for j, name in enumerate(OUTPUTS)}
+        out.flags.writeable = False          # shared with the caller's dict and the cache
+        self._last = (key, out)
+        return out
 
     # --- derivatives ------------------------------------------------------------------------
     def tangent(self, theta, dtheta):
@@ -282,9 +298,10 @@ class Dalec2(Model):
         """
         theta = self._check_theta(theta)
         out_bar = self._check_d_outputs(d_outputs)
+        out = self._forward(theta)           # no new run after run(theta)
         theta_bar = np.zeros(len(PARAMETERS))
         status = _kernel.dalec2_adjoint(self.n, theta, self._met, *self._switch_args,
-                                        out_bar, theta_bar)
+                                        out, out_bar, theta_bar)
         if status[0]:
             raise self._error(status, theta)
         return theta_bar

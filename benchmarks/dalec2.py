@@ -1,0 +1,127 @@
+"""DALEC2 speed ratios, measured side by side in one process (medians of repeats).
+
+1. compiled (Fortran) forward run vs the plain numpy reference, 10 years of daily drivers
+   (US-Me2 2004-2007 cycled): goal >= 150x;
+2. framework overhead: ``problem.cost(theta)`` vs the raw compiled ``model.run(theta)`` on the
+   same 10 years: goal <= 5 %;
+3. adjoint gradient (``problem.gradient``) vs one forward run: goal <= 3x (finite
+   differences need 24 runs);
+4. the 4D-Var twin (examples/dalec2_twin): model runs to convergence with the adjoint
+   gradient, finite differences and Nelder-Mead.
+
+Run: ``.venv/bin/python benchmarks/dalec2.py [--repeats 7] [--skip-twin]``
+"""
+import argparse
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+import pdaframe
+from pdaframe_dalec2 import PARAMETERS, Dalec2
+from pdaframe_dalec2.readers import read_us_me2
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "plugins" / "dalec2" / "tests"))
+from reference import run_reference  # noqa: E402  (the test-only numpy DALEC2)
+
+XB = np.array([p.default for p in PARAMETERS])
+
+
+def ten_years():
+    """US-Me2 2004-2007 drivers cycled to 3653 days (dates and day of year recomputed)."""
+    d = read_us_me2(start="2004-01-01", end="2007-12-31")
+    n = 3653
+    take = np.arange(n) % d.n
+    time_ = np.datetime64("2004-01-01") + np.arange(n).astype("timedelta64[D]")
+    doy = (time_ - time_.astype("datetime64[Y]")).astype(float) + 1.0
+    return replace(d, time=time_, doy=doy, elapsed=np.arange(1.0, n + 1), t_min=d.t_min[take],
+                   t_max=d.t_max[take], t_mean=d.t_mean[take], sw=d.sw[take],
+                   dt=np.ones(n), site="US-Me2 cycled to 10 years")
+
+
+def paired(a, b, number, repeats):
+    """Median times of a and b and the median of their per-repeat ratio, interleaved."""
+    ta, tb = [], []
+    for _ in range(repeats):
+        ta.append(a(number))
+        tb.append(b(number))
+    ta, tb = np.array(ta), np.array(tb)
+    return np.median(ta), np.median(tb), np.median(ta / tb), (ta / tb).min(), (ta / tb).max()
+
+
+def report(label, a_name, b_name, res, unit=1e3, suffix="ms"):
+    ta, tb, r, lo, hi = res
+    print(f"{label}\n    {a_name:<28}{ta * unit:10.3f} {suffix}\n    {b_name:<28}{tb * unit:10.3f}"
+          f" {suffix}\n    ratio {r:.3g} (min {lo:.3g}, max {hi:.3g})")
+
+
+def twin_runs():
+    text = (ROOT / "examples" / "dalec2_twin" / "config.toml").read_text()
+    path = Path("/tmp") / "pdaframe_bench_twin.toml"
+    path.write_text(text.replace("../../", f"{ROOT}/"))
+    rows = []
+    for method, options in [("lbfgsb", {}), ("lbfgsb-fd", {}),
+                            ("nelder-mead", {"maxfev": 20000})]:
+        problem = pdaframe.load_config(path)
+        start = time.perf_counter()
+        res = pdaframe.minimise(problem, method=method, posterior=False, **options)
+        secs = time.perf_counter() - start
+        rows.append((method, res.nfev, res.njev, res.fun, res.success, secs))
+    print("4D-Var twin (23 parameters): model runs to convergence")
+    print(f"    {'method':<13}{'model runs':>11}{'gradients':>10}{'J_min':>12}{'converged':>10}"
+          f"{'seconds':>9}")
+    for m, nfev, njev, fun, ok, secs in rows:
+        print(f"    {m:<13}{nfev:>11}{njev:>10}{fun:>12.2f}{str(ok):>10}{secs:>9.2f}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--skip-twin", action="store_true")
+    args = parser.parse_args()
+    drivers = ten_years()
+    model = Dalec2(drivers)
+    theta = XB.copy()
+    np.testing.assert_allclose(model.run(theta)["nee"], run_reference(theta, drivers)["nee"],
+                               rtol=1e-12, atol=1e-12)
+
+    # distinct thetas in every call, so that no run cache (Problem's, Dalec2's) can help
+    thetas = [theta * (1 + 1e-9 * i) for i in range(400)]
+
+    def loop(func):
+        def run(k):
+            start = time.perf_counter()
+            for i in range(k):
+                func(thetas[i % len(thetas)])
+            return (time.perf_counter() - start) / k
+        return run
+
+    report(f"1. forward run, {drivers.n} days", "numpy reference", "Fortran (Dalec2.run)",
+           paired(lambda k: loop(lambda t: run_reference(t, drivers))(k),
+                  lambda k: loop(model.run)(k * 50), 3, args.repeats))
+
+    # a problem on the 10 years: daily NEE every day
+    obs = model.run(theta)["nee"]
+    problem = pdaframe.Problem(model, pdaframe.GaussianPrior.from_model(model),
+                               [pdaframe.DataStream("nee", "nee", obs, std=0.71)])
+
+    report("2. framework overhead", "problem.cost", "model.run (raw compiled)",
+           paired(loop(problem.cost), loop(model.run), 200, args.repeats))
+    problem.run(theta)
+    cached = paired(lambda k: loop(lambda t: problem.cost(theta))(k),
+                    loop(model.run), 200, args.repeats)
+    print(f"    framework work alone (cost on a cached run): {cached[0] * 1e6:.1f} us = "
+          f"{cached[2]:.3f} of a run; the rest of the gap is memory traffic after the run")
+    report("3. gradient vs forward run", "cost + gradient (adjoint)", "model.run",
+           paired(loop(lambda t: (problem.cost(t), problem.gradient(t))), loop(model.run), 200,
+                  args.repeats))
+    print("    (finite differences would need 24 runs per gradient)")
+    if not args.skip_twin:
+        twin_runs()
+
+
+if __name__ == "__main__":
+    main()
