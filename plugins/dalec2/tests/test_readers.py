@@ -1,5 +1,6 @@
 """Readers of the bundled site data: real files load right; bad files raise `DataError`."""
 import csv
+from dataclasses import replace
 import re
 from importlib import resources
 from pathlib import Path
@@ -318,3 +319,13 @@ def test_observations_errors(tmp_path):
     raises(["obs.csv", "missing column", "lai"], read_observations, path, "lai")
     path = write_csv(tmp_path / "notime.csv", [{"a": "1", "b": "2"}])
     raises(["notime.csv", "no time column"], read_observations, path, "a")
+
+
+def test_drivers_of_wrong_length_or_nan():
+    good = read_us_me2(start="2005-01-01", end="2005-01-10")
+    with pytest.raises(DataError, match=r"driver 't_max' has shape \(9,\), expected \(10,\)"):
+        replace(good, t_max=good.t_max[:-1])
+    t_min = good.t_min.copy()
+    t_min[3] = np.nan
+    with pytest.raises(DataError, match="driver 't_min' is missing or not finite on 2005-01-04"):
+        replace(good, t_min=t_min)
