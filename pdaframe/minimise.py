@@ -5,7 +5,8 @@ from .plugins import get_method
 from .result import Result
 
 
-def minimise(problem, method="lbfgsb", x0=None, callback=None, **options) -> Result:
+def minimise(problem, method="lbfgsb", x0=None, callback=None, executor=None,
+             **options) -> Result:
     """Minimise ``problem.cost`` with a registered method (or a callable).
 
     Parameters
@@ -21,6 +22,10 @@ def minimise(problem, method="lbfgsb", x0=None, callback=None, **options) -> Res
     callback : callable, optional
         Called as ``callback(Result(x, fun, nit))`` after each iteration; raising
         `StopIteration` stops cleanly.
+    executor : object, optional
+        Evaluates ensemble members: anything with an ordered ``map(func, items)``
+        (`pdaframe.parallel`); default serial, or MPI when launched under ``mpiexec``.
+        Methods without members ignore it.
     **options
         Passed to the method.
 
@@ -43,6 +48,8 @@ def minimise(problem, method="lbfgsb", x0=None, callback=None, **options) -> Res
     func = get_method(method) if isinstance(method, str) else method
     if not callable(func):
         raise TypeError(f"method must be a name or a callable, got {method!r}")
+    if executor is not None:
+        options["executor"] = executor
     result = func(problem, x0=x0, callback=callback, **options)
     result.setdefault("method", method if isinstance(method, str) else
                       getattr(method, "__name__", repr(method)))

@@ -27,6 +27,8 @@ NELDER_MEAD_DEFAULTS = {"xatol": 1e-7, "fatol": 1e-12}
 def _run(problem, scipy_method, gradient, x0, callback, options):
     """Minimise ``problem`` in control space with ``scipy.optimize.minimize``."""
     options = dict(options)
+    options.pop("executor", None)           # one model run at a time: nothing to spread
+    options.pop("seed", None)               # deterministic methods
     posterior = options.pop("posterior", True)
     max_restarts = options.pop("max_restarts", 10)
     theta0 = problem.prior.mean if x0 is None else np.asarray(x0, dtype=float)
