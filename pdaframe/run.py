@@ -36,7 +36,7 @@ def summary_table(result, problem, truth=None) -> str:
     return "\n".join(lines)
 
 
-def run_problem(problem, output_dir=None, progress=True):
+def run_problem(problem, output_dir=None, progress=True, executor=None, write=True):
     """Minimise a problem built by `pdaframe.load_config` and write its results.
 
     Parameters
@@ -47,6 +47,10 @@ def run_problem(problem, output_dir=None, progress=True):
         Overrides the config's ``[output] directory``.
     progress : bool
         Show a progress bar (tqdm) of iterations and cost.
+    executor : object, optional
+        Evaluates ensemble members (see `pdaframe.parallel`).
+    write : bool
+        Write the NetCDF file and plots (under MPI only rank 0 does; every rank computes).
 
     Returns
     -------
@@ -66,8 +70,10 @@ def run_problem(problem, output_dir=None, progress=True):
             bar.update(1)
             bar.set_postfix(cost=f"{state.fun:.6g}", runs=problem.nrun)
 
+        options = dict(cfg.method_options)
+        options.setdefault("seed", cfg.seed)
         result = minimise(problem, cfg.method, x0=cfg.x0, callback=callback,
-                          **cfg.method_options)
+                          executor=executor, **options)
     start = result.get("x0", problem.prior.mean)
     equivalents = {"prior": problem.equivalents(start),
                    "posterior": problem.equivalents(result["x"])}
@@ -77,6 +83,8 @@ def run_problem(problem, output_dir=None, progress=True):
     if cfg.evaluate:
         result["evaluation"] = evaluate(problem, cfg.evaluate,
                                         {"prior": start, "posterior": result["x"]})
+    if not write:
+        return result, {}
     versions = {name: v for name, (_, v) in get_plugins().dists.items()}
     paths = {"netcdf": write_result(out / "result.nc", result, problem, equivalents,
                                     truth=cfg.truth, config_text=cfg.text, seed=cfg.seed,
