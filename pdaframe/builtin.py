@@ -5,7 +5,9 @@ import numpy as np
 
 from .errors import ConfigError
 from .linear_model import LinearModel
+from .methods.fourdenvar import METHODS as FOURDENVAR
 from .methods.scipy_minimisers import METHODS
+from .parallel.external import make_external
 from .operators import Identity, Select
 from .plugins import hookimpl
 from .prior import GaussianPrior, UniformPrior
@@ -14,6 +16,7 @@ from .prior import GaussianPrior, UniformPrior
 @hookimpl
 def pdaframe_register_models(registry):
     registry.add("linear", LinearModel)
+    registry.add("external", make_external)
 
 
 def _identity(variable, times=None):
@@ -78,5 +81,5 @@ def pdaframe_register_priors(registry):
 
 @hookimpl
 def pdaframe_register_methods(registry):
-    for name, method in METHODS.items():
+    for name, method in {**METHODS, **FOURDENVAR}.items():
         registry.add(name, method)

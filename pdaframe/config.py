@@ -51,6 +51,36 @@ Example::
     [output]
     directory = "results"
     plots = true
+
+Multi-site configs (`pdaframe.multisite.MultiSiteProblem`) replace ``[[streams]]`` and
+``[[evaluate]]`` by one ``[[sites]]`` table per site; the same ``[model]`` runs at every
+site with the site's ``options`` merged over ``[model] options``::
+
+    [parameters]
+    site_specific = ["c_woo0", "c_som0"]   # one copy per site, named c_woo0@<site>; the
+                                           # other estimated parameters are shared
+
+    [[sites]]
+    name = "US-Me2"                        # letters, digits, _ . + -
+    options = { site = "US-Me2", start = "2004-01-01", end = "2007-12-31" }
+    parameters = { c_woo0 = { mean = 6000.0, std = 1500.0 } }   # optional, site-specific
+                                                                 # parameters only
+    [[sites.streams]]                      # at least one; same keys as [[streams]]; named
+    name = "nee"                           # "<site>_<stream>" in results
+    variable = "nee"
+    times = { start = 0, stop = 1461, step = 3 }
+    std = 0.7
+
+    [[sites.evaluate]]                     # optional, same keys as [[evaluate]]
+    ...
+
+    [twin.truth]                           # shared by name; one copy as "name@site"; a bare
+    f_auto = 0.45                          # site-specific name sets the copies of all sites
+    "c_woo0@US-Me2" = 5000.0
+
+``[method] x0`` tables name parameters the same way. The prior covers the global vector
+(shared parameters once, then each site's copies), each entry from the model's parameter
+table, ``[parameters]`` and the site's ``parameters``.
 """
 from __future__ import annotations
 
@@ -63,13 +93,16 @@ import numpy as np
 from .errors import ConfigError, DataError, PdaframeError
 from .fixed import FixedParameters
 from .io.tables import read_columns
+from .multisite import (SEP, SITE_NAME, MultiSiteProblem, Site, site_parameter_name,
+                        split_parameter_name, stream_name)
 from .observations import DataStream
 from .plugins import registry
 from .problem import Problem
 from .twin import synthetic_streams
 
 TOP = {"title", "seed", "model", "parameters", "prior", "streams", "evaluate", "twin", "method",
-       "output"}
+       "output", "sites"}
+SITE_KEYS = {"name", "options", "parameters", "streams", "evaluate"}
 PARAM_KEYS = {"mean", "std", "lower", "upper", "transform"}
 STREAM_KEYS = {"name", "variable", "file", "time_column", "value_column", "std",
                "std_column", "covariance", "fill_value", "weight", "operator",
@@ -93,6 +126,7 @@ class RunSettings:
     plots: bool = True
     truth: np.ndarray | None = None
     evaluate: list = field(default_factory=list)
+    sites: list = field(default_factory=list)
 
 
 class _Where:
@@ -134,6 +168,8 @@ class _Where:
 def load_config(path) -> Problem:
     """Read a TOML config and return a ready `Problem`; run settings in ``problem.config``.
 
+    A config with ``[[sites]]`` tables gives a `pdaframe.multisite.MultiSiteProblem`.
+
     Parameters
     ----------
     path : str or Path
@@ -141,7 +177,7 @@ def load_config(path) -> Problem:
 
     Returns
     -------
-    Problem
+    Problem or MultiSiteProblem
         With attribute ``config`` (`RunSettings`).
 
     Raises
@@ -171,6 +207,8 @@ def load_config(path) -> Problem:
     w.keys(model_tab, {"name", "options"}, "model")
     settings.model_name = w.get(model_tab, "name", (str,), "model")
     options = _resolve_paths(w.get(model_tab, "options", (dict,), "model", {}), base)
+    if "sites" in data:
+        return _load_sites(w, data, settings, base, options)
     model = _wrap(w, "model", lambda: registry("model").get(settings.model_name)(**options))
 
     params, free = _parameter_table(w, model, data)
@@ -206,21 +244,146 @@ def load_config(path) -> Problem:
         seed = w.get(twin_tab, "seed", (int,), "twin", settings.seed)
         streams = _wrap(w, "twin", lambda: synthetic_streams(model, settings.truth, streams, seed))
 
+    fd_scheme = _method_output(w, data, settings, base)
+    settings.x0 = _x0(w, data.get("method", {}).get("x0", "background"), prior, free,
+                      settings.truth)
+
+    problem = _wrap(w, "streams", lambda: Problem(model, prior, streams, fd_scheme=fd_scheme))
+    problem.config = settings
+    return problem
+
+
+def _method_output(w, data, settings, base) -> str:
+    """Read [method] (but x0) and [output] into ``settings``; return the fd_scheme."""
     method_tab = w.table(data, "method", "top level", required=False)
     w.keys(method_tab, {"name", "options", "x0", "fd_scheme"}, "method")
     settings.method = w.get(method_tab, "name", (str,), "method", "lbfgsb")
     _wrap(w, "method", lambda: registry("method").get(settings.method))
     settings.method_options = w.get(method_tab, "options", (dict,), "method", {})
-    settings.x0 = _x0(w, method_tab.get("x0", "background"), prior, free, settings.truth)
     fd_scheme = w.get(method_tab, "fd_scheme", (str,), "method", "forward")
 
     out_tab = w.table(data, "output", "top level", required=False)
     w.keys(out_tab, {"directory", "plots"}, "output")
     settings.output_dir = base / w.get(out_tab, "directory", (str,), "output",
-                                       f"results/{path.stem}")
+                                       f"results/{settings.path.stem}")
     settings.plots = w.get(out_tab, "plots", (bool,), "output", True)
+    return fd_scheme
 
-    problem = _wrap(w, "streams", lambda: Problem(model, prior, streams, fd_scheme=fd_scheme))
+
+def _load_sites(w, data, settings, base, model_options) -> MultiSiteProblem:
+    """The multi-site branch of `load_config`: one model and its streams per [[sites]]."""
+    for key, sub in (("streams", "streams"), ("evaluate", "evaluate")):
+        if key in data:
+            raise w.error(key, f"a config with [[sites]] gives each site its own "
+                               f"[[sites.{sub}]]; move the top-level [[{key}]] into the sites")
+    sites_tab = data["sites"]
+    if not isinstance(sites_tab, list) or not sites_tab or \
+            not all(isinstance(t, dict) for t in sites_tab):
+        raise w.error("sites", "must be an array of tables [[sites]] with at least one site")
+    twin_tab = w.table(data, "twin", "top level", required=False)
+
+    # the sites and their models
+    entries, seen = [], {}
+    for j, tab in enumerate(sites_tab):
+        where = f"sites.{j}"
+        w.keys(tab, SITE_KEYS, where)
+        name = w.get(tab, "name", (str,), where)
+        if not SITE_NAME.fullmatch(name):
+            raise w.error(where, f"site name {name!r}: use letters, digits and _ . + - "
+                                 f"(starting with a letter or digit)")
+        if name in seen:
+            raise w.error(where, f"duplicate site name {name!r} (also [sites.{seen[name]}])")
+        seen[name] = j
+        where = f"sites.{j}] [{name}"
+        opts = _resolve_paths(w.get(tab, "options", (dict,), where, {}), base)
+        model = _wrap(w, where, lambda: registry("model").get(settings.model_name)(
+            **{**model_options, **opts}))
+        entries.append({"name": name, "where": where, "tab": tab, "model": model})
+    settings.sites = list(seen)
+
+    # parameters: one table per site (site overrides of site-specific parameters)
+    names = list(entries[0]["model"].parameter_names)
+    for e in entries[1:]:
+        if list(e["model"].parameter_names) != names:
+            raise w.error(e["where"], f"the model has parameters "
+                                      f"{list(e['model'].parameter_names)}, that of site "
+                                      f"{entries[0]['name']!r} {names}: every site needs the "
+                                      f"same model parameters")
+    ptab = w.table(data, "parameters", "top level", required=False)
+    site_specific = ptab.get("site_specific", [])
+    if not isinstance(site_specific, list) or not all(isinstance(n, str) for n in site_specific):
+        raise w.error("parameters", "'site_specific' must be a list of parameter names")
+    for n in site_specific:
+        if n not in names:
+            raise w.error("parameters", f"'site_specific' names unknown parameter {n!r}; the "
+                                        f"model has {names}")
+    if len(set(site_specific)) != len(site_specific):
+        raise w.error("parameters", "'site_specific' lists a parameter twice")
+    for e in entries:
+        e["table"], free = _parameter_table(w, e["model"], data)
+        over = w.get(e["tab"], "parameters", (dict,), e["where"], {})
+        for key, value in over.items():
+            where = f"{e['where']}] [parameters.{key}"
+            if key not in names:
+                raise w.error(where, f"unknown parameter {key!r}; the model has {names}")
+            if key not in site_specific:
+                raise w.error(where, f"{key!r} is shared by all sites; only site-specific "
+                                     f"parameters {site_specific} take per-site values (list "
+                                     f"it in [parameters] site_specific)")
+            _override(w, e["table"], key, value, where)
+            if not np.isfinite(e["table"][key].get("mean", np.nan)):
+                raise w.error(where, "no 'mean' given and the model has no default")
+    shared = [n for n in free if n not in site_specific]
+    specific = [n for n in free if n in site_specific]
+    params = [entries[0]["table"][n] for n in shared] + \
+        [{**e["table"][n], "name": site_parameter_name(n, e["name"])}
+         for e in entries for n in specific]
+    prior_tab = w.table(data, "prior", "top level", required=False)
+    family = w.get(prior_tab, "family", (str,), "prior", "gaussian")
+    prior_opts = {k: v for k, v in prior_tab.items() if k != "family"}
+    prior = _wrap(w, "prior", lambda: registry("prior").get(family)(params, **prior_opts))
+    global_names = [p["name"] for p in params]
+
+    # the sites' models (fixed parameters at the site's values) and streams
+    sites, evaluate = [], []
+    for j, e in enumerate(entries):
+        model = e["model"]
+        if list(free) != names:
+            values = np.array([e["table"][n]["mean"] for n in names])
+            model = FixedParameters(model, free, values)
+        tab, where = e["tab"], e["where"]
+        streams_tab = tab.get("streams")
+        if not isinstance(streams_tab, list) or not streams_tab:
+            raise w.error(where, "at least one [[sites.streams]] table is required")
+        streams = [_stream(w, s, i, base, bool(twin_tab), model, f"{where}] [streams")
+                   for i, s in enumerate(streams_tab)]
+        eval_tab = tab.get("evaluate", [])
+        if not isinstance(eval_tab, list):
+            raise w.error(where, "'evaluate' must be an array of tables [[sites.evaluate]]")
+        held_out = [_stream(w, s if {"std", "std_column", "covariance"} & set(s) else
+                            {"std": 1.0, **s}, i, base, False, model, f"{where}] [evaluate")
+                    for i, s in enumerate(eval_tab)]
+        clash = {s.name for s in held_out} & {s.name for s in streams}
+        if clash:
+            raise w.error(where, f"[[sites.evaluate]] names {sorted(clash)} are also "
+                                 f"[[sites.streams]] names; give held-out data their own names")
+        for s in held_out:
+            s.site, s.local_name, s.name = e["name"], s.name, stream_name(s.name, e["name"])
+        evaluate += held_out
+        sites.append(Site(e["name"], model, streams))
+    settings.evaluate = evaluate
+
+    fd_scheme = _method_output(w, data, settings, base)
+    problem = _wrap(w, "sites", lambda: MultiSiteProblem(sites, prior, shared, specific,
+                                                         fd_scheme=fd_scheme))
+    naming = (settings.sites, specific)
+    if twin_tab:
+        w.keys(twin_tab, {"truth", "seed"}, "twin")
+        settings.truth = _truth(w, twin_tab, prior, global_names, settings.seed, naming)
+        seed = w.get(twin_tab, "seed", (int,), "twin", settings.seed)
+        problem = _wrap(w, "twin", lambda: problem.synthetic(settings.truth, seed))
+    settings.x0 = _x0(w, data.get("method", {}).get("x0", "background"), prior, global_names,
+                      settings.truth, naming)
     problem.config = settings
     return problem
 
@@ -261,22 +424,32 @@ def _parameter_table(w, model, data):
     for key, over in tab.items():
         if key == "estimate":
             continue
+        if key == "site_specific":
+            if "sites" not in data:
+                raise w.error("parameters", "'site_specific' needs [[sites]] tables (a "
+                                            "multi-site config)")
+            continue
         where = f"parameters.{key}"
         if key not in names:
             raise w.error(where, f"unknown parameter {key!r}; the model has {names}")
-        if not isinstance(over, dict):
-            raise w.error(where, f"must be a table of {sorted(PARAM_KEYS)}")
-        w.keys(over, PARAM_KEYS, where)
-        entry = table.setdefault(key, {"name": key})
-        for k in PARAM_KEYS - {"transform"}:
-            if k in over:
-                entry[k] = w.get(over, k, (float,), where)
-        if "transform" in over:
-            entry["transform"] = w.get(over, "transform", (str,), where)
+        _override(w, table, key, over, where)
     for n in names:
         if not np.isfinite(table.get(n, {}).get("mean", np.nan)):
             raise w.error(f"parameters.{n}", "no 'mean' given and the model has no default")
     return table, free
+
+
+def _override(w, table, key, over, where):
+    """Apply a config table of ``mean std lower upper transform`` to parameter ``key``."""
+    if not isinstance(over, dict):
+        raise w.error(where, f"must be a table of {sorted(PARAM_KEYS)}")
+    w.keys(over, PARAM_KEYS, where)
+    entry = table.setdefault(key, {"name": key})
+    for k in PARAM_KEYS - {"transform"}:
+        if k in over:
+            entry[k] = w.get(over, k, (float,), where)
+    if "transform" in over:
+        entry["transform"] = w.get(over, "transform", (str,), where)
 
 
 def _stream(w, tab, i, base, twin, model, table="streams"):
@@ -293,7 +466,8 @@ def _stream(w, tab, i, base, twin, model, table="streams"):
         tcol = w.get(tab, "time_column", (str,), where, "time")
         vcol = w.get(tab, "value_column", (str,), where, variable)
         scol = w.get(tab, "std_column", (str,), where, None)
-        cols = read_columns(file, [tcol, vcol] + ([scol] if scol else []), text=[tcol])
+        cols = _wrap(w, where, lambda: read_columns(file, [tcol, vcol] + ([scol] if scol else []),
+                                                   text=[tcol]))
         window = [w.get(tab, k, (str, int), where, None) for k in ("start", "end")]
         base_index = w.get(tab, "index_base", (int,), where, 0)
         keep, times = _time_index(w, where, file, tcol, cols[tcol], model, *window,
@@ -392,32 +566,51 @@ def _times(w, spec, where):
     raise w.error(where, "'times' must be a list of integer indices or {start, stop, step}")
 
 
-def _vector_from(w, spec, where, prior, free):
-    """A parameter vector from a table of values (others at the prior mean)."""
+def _vector_from(w, spec, where, prior, free, sites=None):
+    """A parameter vector from a table of values (others at the prior mean).
+
+    With ``sites = (site names, site-specific parameters)`` (multi-site), ``name@site``
+    sets one site's copy and a bare site-specific name sets the copies of all sites (a
+    ``name@site`` entry wins over it).
+    """
     if not isinstance(spec, dict):
         raise w.error(where, f"expected a table of parameter values, got {spec!r}")
     x = prior.mean.copy()
-    for name, value in spec.items():
-        if name not in free:
-            raise w.error(where, f"{name!r} is not an estimated parameter ({free})")
-        x[free.index(name)] = w.get(spec, name, (float,), where)
+    for name in sorted(spec, key=lambda n: sites is not None and SEP in n):
+        value = w.get(spec, name, (float,), where)
+        if name in free:
+            x[free.index(name)] = value
+            continue
+        if sites is not None:
+            site_names, specific = sites
+            base, site = split_parameter_name(name)
+            if site and site not in site_names:
+                raise w.error(where, f"{name!r}: there is no site {site!r}; the sites are "
+                                     f"{site_names}")
+            if site and base in free:
+                raise w.error(where, f"{name!r}: {base!r} is shared by all sites; give it "
+                                     f"without '@{site}'")
+            if not site and name in specific:
+                x[[i for i, n in enumerate(free) if split_parameter_name(n)[0] == name]] = value
+                continue
+        raise w.error(where, f"{name!r} is not an estimated parameter ({free})")
     return x
 
 
-def _truth(w, tab, prior, free, seed):
+def _truth(w, tab, prior, free, seed, sites=None):
     spec = tab.get("truth")
     if spec is None:
         raise w.error("twin", "missing required key 'truth' (a table of values or \"sample\")")
     if spec == "sample":
         rng = np.random.default_rng(np.random.SeedSequence([seed, 7]))
         return prior.sample(1, rng)[0]
-    truth = _vector_from(w, spec, "twin", prior, free)
+    truth = _vector_from(w, spec, "twin", prior, free, sites)
     if not prior.inside(truth):
         raise w.error("twin", f"truth {dict(zip(free, truth))} lies outside the bounds")
     return truth
 
 
-def _x0(w, spec, prior, free, truth):
+def _x0(w, spec, prior, free, truth, sites=None):
     if spec == "background":
         return None
     if spec == "truth":
@@ -426,6 +619,6 @@ def _x0(w, spec, prior, free, truth):
         return truth
     if isinstance(spec, str):
         raise w.error("method", f"x0 {spec!r}: expected \"background\", \"truth\" or a table")
-    x0 = _vector_from(w, spec, "method", prior, free)
+    x0 = _vector_from(w, spec, "method", prior, free, sites)
     _wrap(w, "method", lambda: prior.transform.check_inside(x0, "x0"))
     return x0

@@ -1,6 +1,7 @@
 """Run a configured problem end to end: minimise, report, write NetCDF and plots."""
 from __future__ import annotations
 
+import inspect
 import logging
 from pathlib import Path
 
@@ -9,14 +10,20 @@ import numpy as np
 from .evaluate import evaluate, format_scores
 from .io.netcdf import write_result
 from .minimise import minimise
+from .multisite import MultiSiteProblem
+from .parallel import SerialExecutor
 from .plots import plot_parameters, plot_streams
-from .plugins import get_plugins
+from .plugins import get_method, get_plugins
 
 log = logging.getLogger(__name__)
 
 
 def summary_table(result, problem, truth=None) -> str:
-    """Truth / background / analysis / posterior σ per parameter, as aligned text."""
+    """Truth / background / analysis / posterior σ per parameter, as aligned text.
+
+    Multi-site problems list every parameter (site-specific copies as ``name@site``) and
+    add a line per site with its observation count and cost at the analysis.
+    """
     names = list(result["parameter_names"])
     x0 = np.asarray(result.get("x0", problem.prior.mean))
     post = result.get("posterior_std", np.full(len(names), np.nan))
@@ -31,6 +38,13 @@ def summary_table(result, problem, truth=None) -> str:
                  f"({problem.n_obs} observations; 2J/m = {2 * result['fun'] / problem.n_obs:.3g})"
                  f"; {result['nit']} iterations, {result['nfev']} model runs; "
                  f"{result['message']}")
+    if isinstance(problem, MultiSiteProblem):
+        terms = result.get("cost_terms", {})
+        for site, site_problem in zip(problem.site_names, problem.site_problems):
+            m = site_problem.n_obs
+            jo = sum(terms.get(s.name, np.nan) for s in site_problem.streams)
+            lines.append(f"  site {site}: {m} observations" +
+                         (f"; J_o = {jo:.6g} (2J_o/m = {2 * jo / m:.3g})" if terms else ""))
     if "evaluation" in result:
         lines += ["", format_scores(result["evaluation"])]
     return "\n".join(lines)
@@ -48,7 +62,8 @@ def run_problem(problem, output_dir=None, progress=True, executor=None, write=Tr
     progress : bool
         Show a progress bar (tqdm) of iterations and cost.
     executor : object, optional
-        Evaluates ensemble members (see `pdaframe.parallel`).
+        Evaluates ensemble members (see `pdaframe.parallel`). For a multi-site problem and
+        a method without members (the minimisers), it evaluates the sites instead.
     write : bool
         Write the NetCDF file and plots (under MPI only rank 0 does; every rank computes).
 
@@ -61,6 +76,12 @@ def run_problem(problem, output_dir=None, progress=True, executor=None, write=Tr
     from tqdm.auto import tqdm
 
     cfg = problem.config
+    multisite = isinstance(problem, MultiSiteProblem)
+    if multisite:
+        # the executor spreads either the method's members or, for methods that evaluate
+        # one point at a time, the sites; never both (no collective map inside a member)
+        problem.executor = SerialExecutor() if _spreads_members(cfg.method) or \
+            executor is None else executor
     out = Path(output_dir) if output_dir is not None else cfg.output_dir
     maxiter = cfg.method_options.get("maxiter")
     # disable=None: tqdm shows the bar only on a terminal
@@ -80,9 +101,12 @@ def run_problem(problem, output_dir=None, progress=True, executor=None, write=Tr
     truth_eq = {s.name: s.truth_values for s in problem.streams if hasattr(s, "truth_values")}
     if truth_eq:
         equivalents["truth"] = truth_eq
+    if multisite:
+        result["cost_terms"] = problem.cost_terms(result["x"])
     if cfg.evaluate:
-        result["evaluation"] = evaluate(problem, cfg.evaluate,
-                                        {"prior": start, "posterior": result["x"]})
+        estimates = {"prior": start, "posterior": result["x"]}
+        result["evaluation"] = _evaluate_sites(problem, cfg.evaluate, estimates) if multisite \
+            else evaluate(problem, cfg.evaluate, estimates)
     if not write:
         return result, {}
     versions = {name: v for name, (_, v) in get_plugins().dists.items()}
@@ -95,3 +119,23 @@ def run_problem(problem, output_dir=None, progress=True, executor=None, write=Tr
         paths["parameters_plot"] = plot_parameters(result, problem.prior,
                                                    out / "parameters.png", truth=cfg.truth)
     return result, paths
+
+
+def _spreads_members(method) -> bool:
+    """Whether ``method`` evaluates ensemble members through an executor (it takes an
+    ``executor`` argument), rather than one point at a time."""
+    func = get_method(method) if isinstance(method, str) else method
+    try:
+        return "executor" in inspect.signature(func).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _evaluate_sites(problem, streams, estimates) -> dict:
+    """`evaluate` for a multi-site problem: each held-out stream by its site's run."""
+    out = {}
+    for s in streams:
+        k = problem.site(s.site)
+        out.update(evaluate(problem.site_problems[k], [s], {
+            label: problem.site_theta(theta, k) for label, theta in estimates.items()}))
+    return out

@@ -11,6 +11,15 @@ Layout (dimensions ``param``, ``param_j``, ``iteration`` and ``<stream>_obs``)::
     <s>_time, <s>_observed, <s>_obs_std, <s>_mask                       (<s>_obs)
     <s>_prior, <s>_posterior, <s>_truth   model equivalents              (<s>_obs)
 
+Multi-site problems (`pdaframe.multisite`) name site-specific parameters ``name@site`` and
+streams ``<site>_<stream>``, and add::
+
+    site(site)                        site names (string coordinate)
+    param_site(param)                 site of each parameter ("" = shared by all sites)
+    site_n_obs(site), site_cost(site) valid observations and J_o per site at the analysis
+
+with a ``site`` attribute on each stream's variables.
+
 Global attributes carry the result summary and provenance: the config text, the package and
 plugin versions, the seed and the git revision.
 """
@@ -94,7 +103,8 @@ def write_result(path, result, problem=None, equivalents=None, truth=None, confi
     units = ["1"] * n
     long_names = [""] * n
     if problem is not None:
-        table = {p.name: p for p in getattr(problem.model, "parameters", ())}
+        table = {p.name: p for p in (getattr(problem, "parameters", None) or
+                                     getattr(getattr(problem, "model", None), "parameters", ()))}
         units = [table[nm].units if nm in table else "1" for nm in names]
         long_names = [table[nm].long_name if nm in table else "" for nm in names]
     with atomic_path(path) as tmp:
@@ -121,6 +131,20 @@ def write_result(path, result, problem=None, equivalents=None, truth=None, confi
             _strings(ds, "param", "param", names, "parameter name")
             _strings(ds, "param_units", "param", units, "units of each parameter")
             _strings(ds, "param_long_name", "param", long_names, "description of each parameter")
+            sites = list(getattr(problem, "site_names", ()) or ())
+            if sites:
+                ds.createDimension("site", len(sites))
+                _strings(ds, "site", "site", sites, "site name")
+                _strings(ds, "param_site", "param", problem.parameter_sites,
+                         "site of each parameter (empty: shared by all sites)")
+                _var(ds, "site_n_obs", ("site",), np.array(
+                    [p.n_obs for p in problem.site_problems], dtype=np.int64), units="1",
+                    long_name="number of valid observations per site")
+                terms = result.get("cost_terms")
+                if terms:
+                    _var(ds, "site_cost", ("site",), [
+                        sum(terms[s.name] for s in p.streams) for p in problem.site_problems],
+                        units="1", long_name="observation cost J_o per site at the analysis")
             _var(ds, "analysis", ("param",), result["x"], long_name="posterior estimate")
             _var(ds, "background", ("param",), result.get("x0", np.full(n, np.nan)),
                  long_name="start of the minimisation (background)")
@@ -164,11 +188,12 @@ def _streams(ds, streams, equivalents, scores=None):
         ds.createDimension(dim, s.values.size)
         u = s.units or None
         times = np.arange(s.values.size) if s.times is None else s.times.astype(np.int64)
+        site = {"site": s.site} if getattr(s, "site", None) else {}
         _var(ds, f"{s.name}_time", (dim,), times, units="1",
-             long_name=f"model time index of the {s.name} observations")
+             long_name=f"model time index of the {s.name} observations", **site)
         _var(ds, f"{s.name}_observed", (dim,), np.where(s.mask, s.values, np.nan), units=u,
              long_name=f"observed {s.variable}", missing_values=int(s.n_missing),
-             weight=s.weight)
+             weight=s.weight, **site)
         std = np.full(s.values.size, np.nan)
         std[s.mask] = s.error.std
         _var(ds, f"{s.name}_obs_std", (dim,), std, units=u,
@@ -178,4 +203,4 @@ def _streams(ds, streams, equivalents, scores=None):
                 stats = {k: v for k, v in (scores or {}).get(s.name, {}).get(label, {}).items()
                          if k != "equivalent"}
                 _var(ds, f"{s.name}_{label}", (dim,), eq[s.name], units=u,
-                     long_name=f"{label} model equivalent of {s.name}", **stats)
+                     long_name=f"{label} model equivalent of {s.name}", **stats, **site)

@@ -10,7 +10,13 @@ draws are keyed by the run seed and the member index (`member_rng`), never by th
 A member whose evaluation raises a `pdaframe.PdaframeError`, or returns non-finite
 numbers, comes back as a `Failed` record instead of raising, so no rank hangs; the method
 decides what a failure means (4DEnVar drops the member, GA/DE give it the worst fitness).
+Any other exception is a bug: `MPIExecutor` raises `ExecutorError` on every rank.
+
+`ExternalModel` runs a model executable through files, one working directory per run.
 """
 from .base import Failed, SerialExecutor, evaluate, get_executor, is_root, member_rng
+from .external import ExternalModel, make_external
+from .mpi import ExecutorError, MPIExecutor          # mpi4py is imported only when used
 
-__all__ = ["Failed", "SerialExecutor", "evaluate", "get_executor", "is_root", "member_rng"]
+__all__ = ["ExecutorError", "ExternalModel", "Failed", "MPIExecutor", "SerialExecutor",
+           "evaluate", "get_executor", "is_root", "make_external", "member_rng"]
