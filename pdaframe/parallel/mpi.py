@@ -18,7 +18,7 @@ Schedules
 ``"static"``
     Item ``i`` on rank ``i % size``. No communication before the final exchange; best when
     members cost the same and are cheap (well under 10 ms).
-``"dynamic"`` (default)
+``"dynamic"``
     A shared counter on rank 0 (an MPI one-sided window, ``Fetch_and_op``): every rank,
     rank 0 included, takes the next unclaimed index when it is free, so uneven member costs
     (a spin-up that converges slowly, a member near a bound) balance out. Without
@@ -30,6 +30,10 @@ Schedules
     model that holds the GIL for a whole run delays that thread, so with such models a
     request can still wait for up to one of rank 0's members. The polling costs about 1-2 ms
     per member: for members of a few ms, ``"static"`` is faster.
+``"auto"`` (default)
+    Static while members are cheap; dynamic from the next `map` on once the previous one
+    showed members taking more than ``AUTO_DYNAMIC_SECONDS`` on average on some rank. The
+    timings travel with the results, so every rank takes the same decision.
 
 Either way each item is computed by exactly one rank, the same way as in serial, and placed
 by its index: results are bit-identical to `SerialExecutor` whatever the number of ranks.
@@ -56,6 +60,7 @@ import logging
 import pickle
 import sys
 import threading
+import time
 import traceback
 
 import numpy as np
@@ -65,7 +70,8 @@ from .base import evaluate
 
 log = logging.getLogger(__name__)
 
-SCHEDULES = ("static", "dynamic")
+SCHEDULES = ("auto", "static", "dynamic")
+AUTO_DYNAMIC_SECONDS = 0.05   # mean member time above which "auto" balances dynamically
 
 
 class ExecutorError(RuntimeError):
@@ -103,7 +109,7 @@ class MPIExecutor:
     ----------
     comm : mpi4py.MPI.Comm, optional
         Default ``MPI.COMM_WORLD``.
-    schedule : {"dynamic", "static"}
+    schedule : {"auto", "static", "dynamic"}
         How items are shared out (see the module docstring).
 
     Attributes
@@ -121,7 +127,7 @@ class MPIExecutor:
         ex.map(abs, [-1, -2, -3])       # [1, 2, 3] on both ranks; ranks 0, 1, 0 computed them
     """
 
-    def __init__(self, comm=None, schedule="dynamic"):
+    def __init__(self, comm=None, schedule="auto"):
         from mpi4py import MPI
 
         if schedule not in SCHEDULES:
@@ -137,6 +143,7 @@ class MPIExecutor:
         self.rank = self.comm.Get_rank()
         self.size = self.comm.Get_size()
         self.schedule = schedule
+        self._slow = False               # "auto": members of the last map were expensive
         self.assignment = []
         self._threads_ok = MPI.Query_thread() >= MPI.THREAD_MULTIPLE
         self._local_errors = {}          # index -> exception raised here by the last map
@@ -172,13 +179,19 @@ class MPIExecutor:
             self.assignment = [0] * n
             return [evaluate(func, item, i) for i, item in enumerate(items)]
         self._local_errors = {}
-        window = self._counter() if self.schedule == "dynamic" else None
+        dynamic = self.schedule == "dynamic" or (self.schedule == "auto" and self._slow)
+        window = self._counter() if dynamic else None
         try:
             self._check_same_items(items)         # collective; also orders the counter reset
-            gathered = self.comm.allgather(self._pack(*self._compute(func, items, window)))
+            start = time.perf_counter()
+            pairs, crash = self._compute(func, items, window)
+            mean = (time.perf_counter() - start) / max(len(pairs), 1)
+            gathered = self.comm.allgather((self._pack(pairs, crash), mean))
         finally:
             if window is not None:
                 window.Free()
+        self._slow = max(m for _, m in gathered) > AUTO_DYNAMIC_SECONDS
+        gathered = [blob for blob, _ in gathered]
         results = [None] * n
         self.assignment = [-1] * n
         crashes = []

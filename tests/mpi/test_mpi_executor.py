@@ -66,6 +66,20 @@ def test_dynamic_schedule_balances_uneven_costs(comm):
     assert ex.assignment.count(slow_rank) <= 3, ex.assignment
 
 
+def test_auto_schedule_turns_dynamic_after_slow_members(comm):
+    ex = MPIExecutor()                              # schedule "auto"
+    fast = ex.map(float, range(8))
+    assert fast == [float(i) for i in range(8)] and not ex._slow
+    assert ex.assignment == [i % ex.size for i in range(8)]         # static while cheap
+
+    def slow(i):
+        time.sleep(0.08)
+        return float(i)
+
+    assert ex.map(slow, range(4)) == [0.0, 1.0, 2.0, 3.0] and ex._slow
+    assert ex.map(float, range(8)) == [float(i) for i in range(8)]   # now dynamic: same bits
+
+
 @pytest.mark.parametrize("schedule", SCHEDULES)
 def test_model_error_on_one_member_is_a_failed_record_everywhere(schedule, comm):
     def fragile(i):
@@ -121,7 +135,7 @@ def test_different_items_on_different_ranks_are_refused(comm):
 
 def test_empty_batch_and_get_executor(comm):
     ex = get_executor()
-    assert isinstance(ex, MPIExecutor) and ex.schedule == "dynamic"
+    assert isinstance(ex, MPIExecutor) and ex.schedule == "auto"
     assert ex.map(abs, []) == []
     roots = comm.allgather(is_root())
     assert roots == [True] + [False] * (comm.Get_size() - 1)
