@@ -1,5 +1,11 @@
 """Shared fixtures: the LG2 linear-Gaussian problem of methods.md and random variants."""
-import numpy as np
+import os
+
+# one BLAS thread: the tests' matrices are small, and on a shared 2-core machine OpenBLAS
+# threads competing with other processes made L-BFGS-B runs up to 10x slower
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
 import pytest
 
 import pdaframe
