@@ -5,6 +5,7 @@ import numpy as np
 
 from .errors import ConfigError
 from .linear_model import LinearModel
+from .methods.evolution import METHODS as EVOLUTION
 from .methods.fourdenvar import METHODS as FOURDENVAR
 from .methods.scipy_minimisers import METHODS
 from .parallel.external import make_external
@@ -81,5 +82,5 @@ def pdaframe_register_priors(registry):
 
 @hookimpl
 def pdaframe_register_methods(registry):
-    for name, method in {**METHODS, **FOURDENVAR}.items():
+    for name, method in {**METHODS, **FOURDENVAR, **EVOLUTION}.items():
         registry.add(name, method)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..parallel import SerialExecutor
+from ..parallel import get_executor
 from ..result import Result
 
 
@@ -70,16 +70,19 @@ class EnsembleState:
 
 
 def drive(state, executor=None, callback=None) -> Result:
-    """Run an ask/tell state to the end with ``executor`` (serial by default).
+    """Run an ask/tell state to the end with ``executor``.
 
-    ``callback(state.result())`` after each round; `StopIteration` stops cleanly.
+    The default executor is `pdaframe.parallel.get_executor`'s: MPI when launched under
+    ``mpiexec`` with several ranks, serial otherwise. ``callback(state.result())`` after
+    each round; `StopIteration` stops cleanly (and calls ``state.stop()`` if it has one).
     """
-    executor = executor or SerialExecutor()
+    executor = executor or get_executor()
     while not state.done:
         state.tell(executor.map(state.evaluate, state.ask()))
         if callback is not None:
             try:
                 callback(state.result())
             except StopIteration:
+                getattr(state, "stop", lambda: None)()
                 break
     return state.result()

@@ -41,8 +41,12 @@ def test_cli_under_mpiexec_matches_the_serial_run_bit_for_bit(tmp_path):
     assert mpi.stdout.count("analysis") == 1            # rank 0 prints, once
     assert "2 MPI ranks" in mpi.stdout
     assert serial.stdout.splitlines()[:4] == mpi.stdout.splitlines()[:4]
-    with xr.open_dataset(tmp_path / "serial" / "result.nc") as a, \
-            xr.open_dataset(tmp_path / "mpi" / "result.nc") as b:
+    assert_same_netcdf(tmp_path / "serial" / "result.nc", tmp_path / "mpi" / "result.nc")
+
+
+def assert_same_netcdf(path_a, path_b):
+    """Every variable equal bit for bit, and the same config."""
+    with xr.open_dataset(path_a) as a, xr.open_dataset(path_b) as b:
         assert set(a.data_vars) == set(b.data_vars) and "analysis" in a
         for name in a.data_vars:
             va, vb = a[name].values, b[name].values
@@ -51,6 +55,28 @@ def test_cli_under_mpiexec_matches_the_serial_run_bit_for_bit(tmp_path):
             else:
                 assert (va == vb).all(), name
         assert a.attrs["config"] == b.attrs["config"]
+        assert a.attrs["nfev"] == b.attrs["nfev"]
+
+
+TOY = Path(__file__).parents[2] / "examples" / "toy_twin" / "config.toml"
+
+
+@pytest.mark.parametrize("method, options, ranks", [
+    ("4denvar", "{ n_members = 15, outer_loops = 3, epsilon = 0.01 }", 3),
+    ("de", "{ max_runs = 600, popsize = 8 }", 2),
+    ("ga", "{ max_runs = 600 }", 4),
+])
+def test_seeded_ensemble_methods_same_bits_on_any_number_of_ranks(tmp_path, method, options,
+                                                                  ranks):
+    config = tmp_path / "c.toml"
+    config.write_text(TOY.read_text().replace('name = "lbfgsb"', f'name = "{method}"')
+                      .replace("options = { maxiter = 500 }", f"options = {options}"))
+    serial = subprocess.run([*PDAFRAME, "run", config, "-o", tmp_path / "serial", "-q"],
+                            capture_output=True, text=True, timeout=300)
+    assert serial.returncode == 0, serial.stderr
+    mpi = launch(ranks, *PDAFRAME, "run", config, "-o", tmp_path / "mpi", "-q")
+    assert mpi.returncode == 0, mpi.stderr
+    assert_same_netcdf(tmp_path / "serial" / "result.nc", tmp_path / "mpi" / "result.nc")
 
 
 def test_bad_config_under_mpiexec_exits_2_with_one_line_per_other_rank(tmp_path):
