@@ -118,7 +118,7 @@ def write_result(path, result, problem=None, equivalents=None, truth=None, confi
             ds.method = str(result.get("method", ""))
             ds.success = int(bool(result.get("success", False)))
             ds.message = str(result.get("message", ""))
-            for key in ("fun", "nit", "nfev", "njev"):
+            for key in ("fun", "nit", "nfev", "njev", "n_failed", "n_rejected"):
                 if key in result:
                     setattr(ds, key, result[key])
             ds.seed = -1 if seed is None else int(seed)

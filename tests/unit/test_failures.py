@@ -55,3 +55,16 @@ def test_non_finite_output_is_a_model_error():
                                [pdaframe.DataStream("y", "y", [3.0, 1.0, 3.0], std=0.1)])
     with pytest.raises(pdaframe.ModelError, match="'y' is not finite at time index 1"):
         problem.cost([0.0, 0.0])
+
+
+def test_failed_members_are_counted_in_result_and_netcdf(tmp_path):
+    """4DEnVar drops members whose run fails; the count reaches the NetCDF file."""
+    import xarray as xr
+
+    problem = pdaframe.Problem(Fragile(), pdaframe.GaussianPrior([0.0, 0.0], std=[1.0, 1.0]),
+                               [pdaframe.DataStream("y", "y", [3.0, 1.0, 3.0], std=0.1)])
+    res = pdaframe.minimise(problem, method="4denvar", n_members=40, seed=3)
+    assert res.n_failed > 0 and res.nfev >= 41
+    path = res.to_netcdf(tmp_path / "r.nc", problem)
+    with xr.open_dataset(path) as ds:
+        assert ds.attrs["n_failed"] == res.n_failed
