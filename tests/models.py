@@ -1,6 +1,8 @@
 """Small nonlinear test models with hand-written tangent and adjoint."""
 import numpy as np
 
+import pdaframe
+
 
 class Decay:
     """y_t = c0 exp(-k t) + a sin(t) + a^2 k on t = 0..n-1, and a scalar-per-step z_t = c0 k t.
@@ -68,3 +70,22 @@ class Dated:
     def adjoint(self, theta, d_outputs):
         d = d_outputs.get("y", np.zeros_like(self.t))
         return np.array([d.sum(), d @ self.t])
+
+
+TRUTH = np.array([0.15, 4.0, 0.8])
+
+
+def decay_problem(model=None, bounds=False, uniform=False):
+    """Decay observed with noise (y every other step, z every step): mildly nonlinear."""
+    model = model or Decay()
+    kw = dict(lower=[0.0, 0.0, -5.0], upper=[1.0, 20.0, 5.0]) if bounds else {}
+    prior = pdaframe.UniformPrior([0.0, 0.0, -5.0], [1.0, 20.0, 5.0]) if uniform else \
+        pdaframe.GaussianPrior([0.1, 3.0, 0.5], covariance=[[0.01, 0.01, 0.0], [0.01, 1.0, 0.1],
+                                                             [0.0, 0.1, 0.25]], **kw)
+    out = model.run(TRUTH)
+    rng = np.random.default_rng(0)
+    streams = [pdaframe.DataStream("y", "y", out["y"][::2] + 0.1 * rng.standard_normal(10),
+                                   times=np.arange(0, 20, 2), std=0.1),
+               pdaframe.DataStream("z", "z", out["z"].reshape(-1) + 0.05, std=0.2,
+                                   operator=pdaframe.Identity("z"), weight=0.5)]
+    return pdaframe.Problem(model, prior, streams)

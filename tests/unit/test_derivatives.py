@@ -5,25 +5,7 @@ import pytest
 import pdaframe
 from pdaframe.testing import (check_gradient, check_model, dot_product_test,
                               operator_dot_product_test, taylor_test)
-from tests.models import Decay, NoDerivatives
-
-TRUTH = np.array([0.15, 4.0, 0.8])
-
-
-def decay_problem(model=None, bounds=False, uniform=False):
-    model = model or Decay()
-    kw = dict(lower=[0.0, 0.0, -5.0], upper=[1.0, 20.0, 5.0]) if bounds else {}
-    prior = pdaframe.UniformPrior([0.0, 0.0, -5.0], [1.0, 20.0, 5.0]) if uniform else \
-        pdaframe.GaussianPrior([0.1, 3.0, 0.5], covariance=[[0.01, 0.01, 0.0], [0.01, 1.0, 0.1],
-                                                             [0.0, 0.1, 0.25]], **kw)
-    out = model.run(TRUTH)
-    rng = np.random.default_rng(0)
-    streams = [pdaframe.DataStream("y", "y", out["y"][::2] + 0.1 * rng.standard_normal(10),
-                                   times=np.arange(0, 20, 2), std=0.1),
-               pdaframe.DataStream("z", "z", out["z"].reshape(-1) + 0.05, std=0.2,
-                                   operator=pdaframe.Identity("z"), weight=0.5)]
-    return pdaframe.Problem(model, prior, streams)
-
+from tests.models import TRUTH, Decay, NoDerivatives, decay_problem
 
 def test_model_tangent_and_adjoint():
     report = check_model(Decay(), TRUTH, rng=1)

@@ -7,14 +7,13 @@ from pdaframe.methods.fourdenvar import (METHODS, FourDEnVarState, default_membe
                                          ensemble_hessian, fourdenvar, solve_ensemble)
 from pdaframe.parallel import evaluate, member_rng
 from tests.conftest import LG2_COV, LG2_MEAN, lg2_problem, random_linear_gaussian
-from tests.models import Decay
+from tests.models import Decay, decay_problem
 
 H = np.array([[1.0, 1.0], [1.0, -1.0], [2.0, 0.0]])
 B = np.array([[1.0, 0.5], [0.5, 4.0]])
 R = 0.5 * np.eye(3)
 Y_OBS = np.array([3.5, -0.5, 2.2])
 XB = np.array([1.0, 2.0])
-TRUTH = np.array([0.15, 4.0, 0.8])
 
 
 def closed_form(H, B, R, y, xb):
@@ -27,22 +26,6 @@ XA, A = closed_form(H, B, R, Y_OBS, XB)
 
 def run(problem, **options):
     return pdaframe.minimise(problem, method=fourdenvar, **options)
-
-
-def decay_problem(bounds=False):
-    """Decay (tests/models.py) observed with noise: mildly nonlinear in k and a."""
-    model = Decay()
-    kw = dict(lower=[0.0, 0.0, -5.0], upper=[1.0, 20.0, 5.0]) if bounds else {}
-    prior = pdaframe.GaussianPrior([0.1, 3.0, 0.5], covariance=[[0.01, 0.01, 0.0],
-                                                                 [0.01, 1.0, 0.1],
-                                                                 [0.0, 0.1, 0.25]], **kw)
-    out = model.run(TRUTH)
-    rng = np.random.default_rng(0)
-    streams = [pdaframe.DataStream("y", "y", out["y"][::2] + 0.1 * rng.standard_normal(10),
-                                   times=np.arange(0, 20, 2), std=0.1),
-               pdaframe.DataStream("z", "z", out["z"].reshape(-1) + 0.05, std=0.2,
-                                   operator=pdaframe.Identity("z"), weight=0.5)]
-    return pdaframe.Problem(model, prior, streams)
 
 
 # --- closed form ---------------------------------------------------------------------------
