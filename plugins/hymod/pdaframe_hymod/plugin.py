@@ -1,0 +1,9 @@
+"""Hook implementation of pdaframe-hymod, found through the ``pdaframe`` entry point."""
+from pdaframe import hookimpl
+
+from .model import Hymod
+
+
+@hookimpl
+def pdaframe_register_models(registry):
+    registry.add("hymod", Hymod)

@@ -1,0 +1,39 @@
+"""Discovery through the entry point, and the DE example end to end."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import pdaframe
+from pdaframe_hymod import Hymod
+
+EXAMPLE = Path(__file__).parents[3] / "examples" / "hymod_de" / "config.toml"
+
+
+def test_discovered_by_name():
+    model = pdaframe.get_model("hymod", warmup=366)
+    assert isinstance(model, Hymod)
+    assert model.parameter_names == ("cmax", "bexp", "alpha", "ks", "kq")
+    table = {p.name: p for p in model.parameters}
+    assert (table["cmax"].lower, table["cmax"].upper, table["cmax"].default) == (1.0, 500.0, 250.5)
+    assert table["ks"].std == pytest.approx(0.099 / 4)
+
+
+def test_de_example_beats_spotpy_optguess(tmp_path):
+    text = EXAMPLE.read_text().replace('file = "discharge.csv"',
+                                       f'file = "{EXAMPLE.parent / "discharge.csv"}"')
+    (tmp_path / "c.toml").write_text(text)
+    problem = pdaframe.load_config(tmp_path / "c.toml")
+    (stream,) = problem.streams
+    assert stream.n_valid == 1461
+    assert problem.model.time[stream.times].min() == np.datetime64("2013-01-01")
+    result = pdaframe.minimise(problem, method="de", seed=1, max_runs=1500)
+    assert result.nfev <= 1500
+
+    def rmse(theta):
+        q = problem.model.run(theta)["discharge_ls"][stream.times]
+        return np.sqrt(np.mean((q - stream.values) ** 2))
+
+    optguess = [412.33, 0.1725, 0.8127, 0.0404, 0.5592]       # SPOTPY tutorial
+    assert rmse(result.x) < min(rmse(optguess), 0.8 * rmse(problem.model.defaults))
+    assert rmse(result.x) < 8.0                                 # l/s
