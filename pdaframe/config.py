@@ -17,6 +17,7 @@ Example::
     [parameters]
     estimate = ["eps", "k_fast"]        # optional; the others stay at their prior mean
     eps = { mean = 1.0, std = 0.3 }     # optional overrides of the model's parameter table
+    "nee:bias" = { std = 0.5 }          # operator parameters: "<stream>:<name>" (below)
 
     [prior]
     family = "gaussian"                 # or "uniform"; extra keys go to the family
@@ -27,12 +28,21 @@ Example::
     file = "nee.csv"                    # columns: time_column, value_column, std_column
     std = 0.5                           # or std_column = "sigma"
     fill_value = -9999.0                # plus NaN / empty cells: missing
+    weight = 1.0                        # multiplies this stream's J_o (= R / weight); > 0
+    correlation_length = 5.0            # optional: R_ij = s_i s_j exp(-|t_i - t_j| / L),
+                                        # L in model steps, > 0; O(n), no n x n matrix
+    model_error_std = 0.2               # optional: R = R_obs + diag(0.2^2); not with
+                                        # correlation_length (give a full covariance)
     # time_column holds integer step indices (from 0, or from index_base), or dates
     # YYYY-MM-DD matched to the model's
     # time axis (rows outside the run period are left out and counted); start/end (dates or
     # indices) restrict a stream to a window; operator = "select"; operator_options = {...};
-    # weight = 1.0; times = [..] or times = { start = 0, stop = 730, step = 7 } when there
-    # is no file (twin only)
+    # times = [..] or times = { start = 0, stop = 730, step = 7 } when there
+    # is no file (twin only). An operator with parameters (a bias, SIF slope/offset)
+    # appends them to the estimated vector after the model's, named "<stream>:<name>"
+    # ("nee:bias_beta0"); their prior comes from the operator, overridable in
+    # [parameters."nee:bias_beta0"]; when [parameters] estimate is given, operator
+    # parameters it does not list are fixed at their prior mean.
 
     [[evaluate]]                        # optional: held-out data scored at prior and posterior
     name = "nee_2007"                   # same keys as [[streams]]; errors are not needed
@@ -84,6 +94,7 @@ table, ``[parameters]`` and the site's ``parameters``.
 """
 from __future__ import annotations
 
+import copy
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,8 +108,7 @@ from .multisite import (SEP, SITE_NAME, MultiSiteProblem, Site, site_parameter_n
                         split_parameter_name, stream_name)
 from .observations import DataStream
 from .plugins import registry
-from .problem import Problem
-from .twin import synthetic_streams
+from .problem import Problem, operator_parameter_layout
 
 TOP = {"title", "seed", "model", "parameters", "prior", "streams", "evaluate", "twin", "method",
        "output", "sites"}
@@ -106,7 +116,8 @@ SITE_KEYS = {"name", "options", "parameters", "streams", "evaluate"}
 PARAM_KEYS = {"mean", "std", "lower", "upper", "transform"}
 STREAM_KEYS = {"name", "variable", "file", "time_column", "value_column", "std",
                "std_column", "covariance", "fill_value", "weight", "operator",
-               "operator_options", "times", "units", "start", "end", "index_base"}
+               "operator_options", "times", "units", "start", "end", "index_base",
+               "correlation_length", "model_error_std"}
 PATH_SUFFIXES = ("file", "path", "dir", "directory")
 
 
@@ -211,21 +222,34 @@ def load_config(path) -> Problem:
         return _load_sites(w, data, settings, base, options)
     model = _wrap(w, "model", lambda: registry("model").get(settings.model_name)(**options))
 
-    params, free = _parameter_table(w, model, data)
-    prior_tab = w.table(data, "prior", "top level", required=False)
-    family = w.get(prior_tab, "family", (str,), "prior", "gaussian")
-    prior_opts = {k: v for k, v in prior_tab.items() if k != "family"}
-    prior = _wrap(w, "prior", lambda: registry("prior").get(family)(
-        [params[n] for n in free], **prior_opts))
-    full_values = np.array([params[n]["mean"] for n in model.parameter_names])
-    if list(free) != list(model.parameter_names):
-        model = FixedParameters(model, free, full_values)
-
     streams_tab = data.get("streams")
     if not isinstance(streams_tab, list) or not streams_tab:
         raise w.error("streams", "at least one [[streams]] table is required")
     twin_tab = w.table(data, "twin", "top level", required=False)
     streams = [_stream(w, s, i, base, bool(twin_tab), model) for i, s in enumerate(streams_tab)]
+    model_names = list(model.parameter_names)
+    op_names, slices = _wrap(w, "streams", lambda: operator_parameter_layout(streams,
+                                                                             model_names))
+    op_params = [p for s in streams for p in getattr(s.operator, "parameters", None) or ()]
+    extra = [{"name": n, "mean": p.default, "std": p.std, "lower": p.lower, "upper": p.upper,
+              "units": p.units, "long_name": p.long_name} for n, p in zip(op_names, op_params)]
+
+    params, free = _parameter_table(w, model, data, extra)
+    free_model = [n for n in free if n in model_names]
+    if not free_model:
+        raise w.error("parameters", "'estimate' must name at least one model parameter "
+                                    f"(of {model_names})")
+    free = free_model + [n for n in op_names if n in free]       # the Problem's order
+    streams = [_fix_operator_parameters(s, sl, free, [params[n]["mean"] for n in op_names],
+                                        len(model_names)) for s, sl in zip(streams, slices)]
+    prior_tab = w.table(data, "prior", "top level", required=False)
+    family = w.get(prior_tab, "family", (str,), "prior", "gaussian")
+    prior_opts = {k: v for k, v in prior_tab.items() if k != "family"}
+    prior = _wrap(w, "prior", lambda: registry("prior").get(family)(
+        [params[n] for n in free], **prior_opts))
+    full_values = np.array([params[n]["mean"] for n in model_names])
+    if free_model != model_names:
+        model = FixedParameters(model, free_model, full_values)
 
     eval_tab = data.get("evaluate", [])
     if not isinstance(eval_tab, list):
@@ -238,17 +262,15 @@ def load_config(path) -> Problem:
         raise w.error("evaluate", f"names {sorted(clash)} are also [[streams]] names; "
                                   f"give held-out data their own names")
 
+    fd_scheme = _method_output(w, data, settings, base)
+    problem = _wrap(w, "streams", lambda: Problem(model, prior, streams, fd_scheme=fd_scheme))
     if twin_tab:
         w.keys(twin_tab, {"truth", "seed"}, "twin")
         settings.truth = _truth(w, twin_tab, prior, free, settings.seed)
         seed = w.get(twin_tab, "seed", (int,), "twin", settings.seed)
-        streams = _wrap(w, "twin", lambda: synthetic_streams(model, settings.truth, streams, seed))
-
-    fd_scheme = _method_output(w, data, settings, base)
+        problem = _wrap(w, "twin", lambda: problem.synthetic(settings.truth, seed))
     settings.x0 = _x0(w, data.get("method", {}).get("x0", "background"), prior, free,
                       settings.truth)
-
-    problem = _wrap(w, "streams", lambda: Problem(model, prior, streams, fd_scheme=fd_scheme))
     problem.config = settings
     return problem
 
@@ -405,12 +427,16 @@ def _resolve_paths(options, base):
             for k, v in options.items()}
 
 
-def _parameter_table(w, model, data):
-    """Per-parameter dicts (model defaults overridden by the config) and the free names."""
-    names = list(model.parameter_names)
+def _parameter_table(w, model, data, extra=()):
+    """Per-parameter dicts (model defaults overridden by the config) and the free names.
+
+    ``extra``: dicts of further parameters (operator parameters ``"<stream>:<name>"``).
+    """
+    names = list(model.parameter_names) + [e["name"] for e in extra]
     table = {p.name: {"name": p.name, "mean": p.default, "std": p.std, "lower": p.lower,
                       "upper": p.upper, "units": p.units, "long_name": p.long_name}
              for p in getattr(model, "parameters", ())}
+    table.update({e["name"]: dict(e) for e in extra})
     tab = w.table(data, "parameters", "top level", required=False)
     free = tab.get("estimate", names)
     if not isinstance(free, list) or not all(isinstance(n, str) for n in free) or not free:
@@ -494,11 +520,14 @@ def _stream(w, tab, i, base, twin, model, table="streams"):
     op_opts = w.get(tab, "operator_options", (dict,), where, {})
     operator = _wrap(w, where, lambda: registry("operator").get(op_name)(
         variable=variable, times=None if times is None else times.astype(int), **op_opts))
+    length = w.get(tab, "correlation_length", (float,), where, None)
     stream = _wrap(w, where, lambda: DataStream(
         name, variable, values, times=None if times is None else times.astype(int), std=std,
         covariance=covariance, fill_value=w.get(tab, "fill_value", (float,), where, None),
         weight=w.get(tab, "weight", (float,), where, 1.0), operator=operator,
-        units=w.get(tab, "units", (str,), where, "")))
+        units=w.get(tab, "units", (str,), where, ""),
+        correlation=None if length is None else {"kind": "exponential", "length": length},
+        model_error_std=w.get(tab, "model_error_std", (float,), where, None)))
     stream.n_outside = n_outside
     return stream
 
@@ -622,3 +651,61 @@ def _x0(w, spec, prior, free, truth, sites=None):
     x0 = _vector_from(w, spec, "method", prior, free, sites)
     _wrap(w, "method", lambda: prior.transform.check_inside(x0, "x0"))
     return x0
+
+
+def _fix_operator_parameters(stream, sl, free, op_means, n_model):
+    """``stream`` with its operator's non-estimated parameters fixed at their prior mean."""
+    if sl is None:
+        return stream
+    names = [stream.name + ":" + getattr(p, "name", p) for p in stream.operator.parameters]
+    keep = [i for i, n in enumerate(names) if n in free]
+    if len(keep) == len(names):
+        return stream
+    values = np.array(op_means[sl.start - n_model:sl.stop - n_model], dtype=float)
+    new = copy.copy(stream)
+    new.operator = FixedOperatorParameters(stream.operator, keep, values)
+    return new
+
+
+class FixedOperatorParameters:
+    """A parameterised operator with some parameters fixed; exposes the others only.
+
+    Parameters
+    ----------
+    operator : object
+        Follows the parameterised-operator protocol (see `pdaframe.problem`).
+    keep : list of int
+        Indices of the operator's parameters that stay free.
+    values : array_like, shape (n_op_param,)
+        Values of all of the operator's parameters (the free ones are overwritten).
+    """
+
+    def __init__(self, operator, keep, values):
+        self.operator, self.keep = operator, list(keep)
+        self.values = np.asarray(values, dtype=float)
+        self.parameters = tuple(operator.parameters[i] for i in self.keep)
+        self.inputs = tuple(getattr(operator, "inputs", ()))
+
+    def _full(self, params):
+        v = self.values.copy()
+        if params is not None:
+            v[self.keep] = params
+        return v
+
+    def apply(self, outputs, params=None):
+        return self.operator.apply(outputs, params=self._full(params))
+
+    def tangent(self, outputs, d_outputs, params=None):
+        return self.operator.tangent(outputs, d_outputs, params=self._full(params))
+
+    def adjoint(self, outputs, d_obs, params=None):
+        return self.operator.adjoint(outputs, d_obs, params=self._full(params))
+
+    def param_tangent(self, outputs, params, d_params):
+        d = np.zeros(self.values.size)
+        d[self.keep] = d_params
+        return self.operator.param_tangent(outputs, self._full(params), d)
+
+    def param_adjoint(self, outputs, params, d_obs):
+        full = self.operator.param_adjoint(outputs, self._full(params), d_obs)
+        return np.asarray(full, dtype=float)[self.keep]

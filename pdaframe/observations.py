@@ -10,6 +10,7 @@ import copy
 
 import numpy as np
 
+from .error_models import correlation_from
 from .errors import DataError
 from .interfaces import ObservationOperator
 from .operators import Identity, Select
@@ -66,6 +67,11 @@ class ErrorCovariance:
         z = rng.standard_normal(self.size)
         return self.std * z if self._chol is None else self._chol @ z
 
+    def logdet(self) -> float:
+        """``log det R``."""
+        d = self.std if self._chol is None else np.abs(np.diag(self._chol))
+        return 2.0 * float(np.sum(np.log(d)))
+
     def matrix(self) -> np.ndarray:
         """R as a dense matrix (for results and diagnostics only)."""
         return np.diag(self.std ** 2) if self._chol is None else self._chol @ self._chol.T
@@ -88,10 +94,22 @@ class DataStream:
         Observation error standard deviations.
     covariance : array_like, shape (n_obs, n_obs), optional
         Full error covariance R (instead of ``std``); rows of missing values are dropped.
+    correlation : dict or ExponentialCorrelation, optional
+        Temporal error correlation with ``std``: ``{"kind": "exponential", "length": L}``
+        gives ``R_ij = std_i std_j exp(-|t_i - t_j| / L)`` (``t`` = ``times``, or the
+        position when ``times`` is None), handled in O(n) by
+        `pdaframe.error_models.ExponentialCovariance` (no ``n x n`` matrix).
+    model_error_std : float or array_like, shape (n_obs,), optional
+        Standard deviation of an independent model error: ``R = R_obs + diag(s^2)``. With
+        ``std`` the variances add; with ``covariance`` the diagonal is inflated. Not allowed
+        with ``correlation``: adding a diagonal term breaks the Markov structure that makes
+        the exponential form O(n); give a full ``covariance`` instead (exact, dense), or
+        inflate ``std`` yourself (model error then correlated like the observation error).
     fill_value : float, optional
         Value that marks missing data.
     weight : float
-        Multiplies the stream's cost term (default 1).
+        Multiplies the stream's cost term (default 1): ``J_o,k`` is scaled by ``weight``,
+        which is the same as dividing R by it.
     operator : ObservationOperator, optional
         Overrides the default `Identity`/`Select` operator.
     units : str
@@ -99,7 +117,8 @@ class DataStream:
     """
 
     def __init__(self, name, variable, values, times=None, std=None, covariance=None,
-                 fill_value=None, weight=1.0, operator=None, units=""):
+                 fill_value=None, weight=1.0, operator=None, units="", correlation=None,
+                 model_error_std=None):
         self.name, self.variable, self.units = name, variable, units
         values = np.asarray(values, dtype=float).reshape(-1)
         n = values.size
@@ -120,20 +139,8 @@ class DataStream:
         if not (np.isfinite(weight) and weight > 0):
             raise DataError(f"stream {name!r}: weight must be positive, got {weight}")
         self.weight = float(weight)
-        what = f"stream {name!r} error"
-        if std is not None:
-            std = np.broadcast_to(np.asarray(std, dtype=float), (n,)) if np.ndim(std) == 0 \
-                else np.asarray(std, dtype=float).reshape(-1)
-            if std.size != n:
-                raise DataError(f"{what}: {std.size} std values for {n} observations")
-            self.error = ErrorCovariance(std=std[mask], what=what)
-        elif covariance is not None:
-            cov = np.asarray(covariance, dtype=float)
-            if cov.shape != (n, n):
-                raise DataError(f"{what}: covariance shape {cov.shape}, expected ({n}, {n})")
-            self.error = ErrorCovariance(covariance=cov[np.ix_(mask, mask)], what=what)
-        else:
-            raise DataError(f"{what}: give std or covariance")
+        self.error = _error_covariance(f"stream {name!r} error", n, mask, self.times, std,
+                                       covariance, correlation, model_error_std)
         if operator is None:
             operator = Identity(variable) if self.times is None else Select(variable, self.times)
         if not isinstance(operator, ObservationOperator) and not callable(
@@ -174,3 +181,49 @@ class DataStream:
     def __repr__(self):
         return (f"DataStream({self.name!r}, variable={self.variable!r}, n_obs={self.values.size},"
                 f" n_missing={self.n_missing}, weight={self.weight})")
+
+
+def _per_obs(value, n, what, field):
+    """``value`` (scalar or ``(n,)``) as an ``(n,)`` float array."""
+    arr = np.asarray(value, dtype=float)
+    arr = np.broadcast_to(arr, (n,)) if arr.ndim == 0 else arr.reshape(-1)
+    if arr.size != n:
+        raise DataError(f"{what}: {arr.size} {field} values for {n} observations")
+    return arr
+
+
+def _error_covariance(what, n, mask, times, std, covariance, correlation, model_error_std):
+    """The error covariance of a stream's valid values (see `DataStream`)."""
+    if (std is None) == (covariance is None):
+        raise DataError(f"{what}: give std or covariance" if std is None else
+                        f"{what}: give std or covariance, not both")
+    model_var = 0.0
+    if model_error_std is not None:
+        m = _per_obs(model_error_std, n, what, "model_error_std")
+        bad = ~(np.isfinite(m) & (m >= 0))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise DataError(f"{what}: model_error_std must be >= 0 and finite; value {i} is "
+                            f"{m[i]}")
+        if correlation is not None:
+            raise DataError(f"{what}: model_error_std cannot be combined with an exponential "
+                            f"correlation (R_obs + diag would not be Markov, so not O(n)); "
+                            f"give a full covariance, or inflate std instead")
+        model_var = m[mask] ** 2
+    if covariance is not None:
+        if correlation is not None:
+            raise DataError(f"{what}: correlation needs std, not a full covariance")
+        cov = np.asarray(covariance, dtype=float)
+        if cov.shape != (n, n):
+            raise DataError(f"{what}: covariance shape {cov.shape}, expected ({n}, {n})")
+        cov = cov[np.ix_(mask, mask)]
+        if model_error_std is not None:
+            cov = cov + np.diag(model_var)
+        return ErrorCovariance(covariance=cov, what=what)
+    std = _per_obs(std, n, what, "std")[mask]
+    if correlation is not None:
+        t = np.arange(n) if times is None else times
+        return correlation_from(correlation, what).covariance(std, t[mask], what=what)
+    error = ErrorCovariance(std=std, what=what)            # checks std > 0
+    return error if model_error_std is None else \
+        ErrorCovariance(std=np.sqrt(std ** 2 + model_var), what=what)

@@ -6,9 +6,21 @@
 (`ControlSpace`): ``u = S^-1 (phi(theta) - phi(theta_b))`` with ``phi`` the prior's bounds
 transform and ``S`` the prior's square root scaled to ``phi``. For a Gaussian prior without
 bounds this is the usual control-variable transform ``u = L^-1 (theta - theta_b)``.
+
+Operator parameters (bias, SIF slope/offset) are estimated with the model's: an operator
+with a non-empty ``parameters`` tuple (of `pdaframe.Parameter`) has them appended to theta
+after the model's, stream by stream, named ``"<stream>:<name>"``::
+
+    theta = [model parameters..., stream_1 operator parameters..., stream_2 ...]
+
+Such an operator implements ``apply(outputs, params)``, ``tangent(outputs, d_outputs,
+params)``, ``adjoint(outputs, d_obs, params)``, ``param_tangent(outputs, params, d_params)``
+(shape ``(n_obs,)``) and ``param_adjoint(outputs, params, d_obs)`` (shape ``(n_params,)``).
+Operators without parameters are called exactly as before (no ``params`` argument).
 """
 from __future__ import annotations
 
+import copy
 import logging
 from typing import Mapping, Sequence
 
@@ -19,10 +31,67 @@ from .errors import ConfigError, DataError, ModelError
 from .interfaces import has_adjoint, has_tangent
 from .observations import DataStream
 from .prior import GaussianPrior, Prior, solve_lower
+from .twin import synthetic_streams
 
 log = logging.getLogger(__name__)
 
 EPS = np.finfo(float).eps
+
+
+def _call(method, params, *args):
+    """Call an operator method, with ``params=`` only for a parameterised operator."""
+    return method(*args) if params is None else method(*args, params=params)
+
+
+class _Bound:
+    """An operator with its parameters fixed (for `synthetic_streams`)."""
+
+    def __init__(self, operator, params):
+        self.operator, self.params = operator, params
+
+    def apply(self, outputs):
+        return self.operator.apply(outputs, params=self.params)
+
+
+def operator_parameter_layout(streams, model_names) -> tuple[list[str], list]:
+    """Names ``"<stream>:<name>"`` of the streams' operator parameters and their slices.
+
+    Parameters
+    ----------
+    streams : sequence of DataStream
+    model_names : sequence of str
+        The model's parameter names (the operator parameters follow them).
+
+    Returns
+    -------
+    names : list of str
+    slices : list of slice or None
+        Per stream, where its operator's parameters sit in theta (None: it has none).
+
+    Raises
+    ------
+    ConfigError
+        A name that clashes with another parameter (of the model or another operator).
+    """
+    names, slices = [], []
+    taken = {n: "the model" for n in model_names}
+    start = len(model_names)
+    for s in streams:
+        params = tuple(getattr(s.operator, "parameters", None) or ())
+        if not params:
+            slices.append(None)
+            continue
+        for p in params:
+            name = f"{s.name}:{getattr(p, 'name', p)}"
+            if name in taken:
+                raise ConfigError(f"stream {s.name!r}: operator parameter {name!r} clashes "
+                                  f"with a parameter of {taken[name]}; operator parameters "
+                                  f"need distinct names")
+            taken[name] = f"stream {s.name!r}'s operator"
+            names.append(name)
+        slices.append(slice(start, start + len(params)))
+        start += len(params)
+    return names, slices
 
 
 class ControlSpace:
@@ -61,7 +130,9 @@ class Problem:
     model : object
         Has ``parameter_names`` and ``run(theta)``; ``tangent``/``adjoint`` optional.
     prior : Prior
-        Prior over the model's parameters (same order as ``model.parameter_names``).
+        Prior over the full vector: the model's parameters (order of
+        ``model.parameter_names``), then each stream's operator parameters (see the module
+        docstring).
     streams : sequence of DataStream
         Observation streams.
     fd_scheme : {"forward", "central"}
@@ -74,18 +145,16 @@ class Problem:
     ----------
     nrun, ntangent, nadjoint : int
         Counts of model runs, tangent-linear and adjoint calls.
+    parameter_names : list of str
+        Model parameters, then operator parameters ``"<stream>:<name>"``.
+    n_model : int
+        Number of model parameters (``theta[:n_model]`` goes to the model).
     """
 
     def __init__(self, model, prior: Prior, streams: Sequence[DataStream], fd_scheme="forward"):
         names = list(getattr(model, "parameter_names", None) or [])
         if not callable(getattr(model, "run", None)) or not names:
             raise ConfigError(f"model {model!r} needs parameter_names and a run(theta) method")
-        if prior.n != len(names):
-            raise ConfigError(f"prior has {prior.n} parameters, model {len(names)}")
-        if prior.named and list(prior.names) != names:
-            raise ConfigError(f"prior parameters {list(prior.names)} do not match the model's "
-                              f"{names}")
-        prior.names[:] = prior.transform.names[:] = names
         streams = list(streams)
         if not streams:
             raise DataError("problem has no observation streams")
@@ -94,6 +163,17 @@ class Problem:
             if s.name in seen:
                 raise DataError(f"two streams are named {s.name!r}")
             seen.add(s.name)
+        self.n_model = len(names)
+        op_names, self._op_slices = operator_parameter_layout(streams, names)
+        names = names + op_names
+        if prior.n != len(names):
+            extra = f" and {len(op_names)} operator parameters {op_names}" if op_names else ""
+            raise ConfigError(f"prior has {prior.n} parameters, the problem {len(names)}: "
+                              f"the model's {self.n_model}{extra}")
+        if prior.named and list(prior.names) != names:
+            raise ConfigError(f"prior parameters {list(prior.names)} do not match the "
+                              f"problem's {names}")
+        prior.names[:] = prior.transform.names[:] = names
         if fd_scheme not in ("forward", "central"):
             raise ConfigError(f"fd_scheme {fd_scheme!r}: expected 'forward' or 'central'")
         self.model, self.prior, self.streams = model, prior, streams
@@ -118,14 +198,19 @@ class Problem:
 
     # --- model runs ------------------------------------------------------------------------
     def run(self, theta) -> Mapping[str, np.ndarray]:
-        """Model outputs at ``theta`` (cached for the last ``theta``; counts runs)."""
+        """Model outputs at ``theta`` (cached for the last model part; counts runs).
+
+        ``theta`` is the full vector, shape ``(n_param,)``; only ``theta[:n_model]`` is
+        given to the model, so changing operator parameters alone does not rerun it.
+        """
         theta = np.array(theta, dtype=float).reshape(-1)
+        if theta.size != self.n_param:
+            raise ConfigError(f"theta has {theta.size} values, the problem {self.n_param} "
+                              f"parameters {self.parameter_names}")
+        theta = theta[:self.n_model]
         key = theta.tobytes()
         if self._last[0] == key:
             return self._last[1]
-        if theta.size != self.n_param:
-            raise ConfigError(f"theta has {theta.size} values, the model {self.n_param} "
-                              f"parameters {self.parameter_names}")
         self.nrun += 1
         outputs = self.model.run(theta.copy())
         outputs = {k: v if type(v) is np.ndarray and v.dtype == np.float64 else
@@ -153,11 +238,16 @@ class Problem:
                 raise ModelError(f"model output {name!r} is not finite at time index "
                                  f"{int(np.flatnonzero(bad)[0])}", theta=theta)
 
+    def operator_parameters(self, theta) -> list:
+        """Per stream, its operator's parameters taken from ``theta`` (None: it has none)."""
+        theta = np.asarray(theta, dtype=float)
+        return [None if sl is None else theta[sl] for sl in self._op_slices]
+
     def equivalents(self, theta) -> dict[str, np.ndarray]:
         """Model equivalents ``h_k(M(theta))`` of every stream (all values, masked or not)."""
         outputs = self.run(theta)
-        return {s.name: np.asarray(s.operator.apply(outputs), dtype=float).reshape(-1)
-                for s in self.streams}
+        return {s.name: np.asarray(_call(s.operator.apply, p, outputs), dtype=float).reshape(-1)
+                for s, p in zip(self.streams, self.operator_parameters(theta))}
 
     def _residuals(self, theta):
         eq = self.equivalents(theta)
@@ -209,17 +299,23 @@ class Problem:
         theta = np.asarray(theta, dtype=float)
         mode = self._mode(mode)
         res = self._residuals(theta)
-        grad = self.prior.gradient(theta)
+        grad = np.array(self.prior.gradient(theta), dtype=float)
         if mode == "adjoint":
             outputs = self.run(theta)
             d_out: dict[str, np.ndarray] = {}
-            for s, r in zip(self.streams, res):
+            for s, r, p, sl in zip(self.streams, res, self.operator_parameters(theta),
+                                   self._op_slices):
                 d_obs = np.zeros(s.values.size)
                 d_obs[s.mask] = s.weight * s.error.solve(r)
-                for name, v in s.operator.adjoint(outputs, d_obs).items():
+                for name, v in _call(s.operator.adjoint, p, outputs, d_obs).items():
                     d_out[name] = d_out[name] + v if name in d_out else v
+                if sl is not None:
+                    grad[sl] += np.asarray(s.operator.param_adjoint(outputs, p, d_obs),
+                                           dtype=float)
             self.nadjoint += 1
-            return grad + np.asarray(self.model.adjoint(theta.copy(), d_out), dtype=float)
+            theta_m = theta[:self.n_model].copy()
+            grad[:self.n_model] += np.asarray(self.model.adjoint(theta_m, d_out), dtype=float)
+            return grad
         w = np.concatenate([s.weight * s.error.solve(r) for s, r in zip(self.streams, res)])
         return grad + self.jacobian(theta, mode).T @ w
 
@@ -239,29 +335,47 @@ class Problem:
         if mode in (None, "auto"):
             mode = "tangent" if has_tangent(self.model) else self._mode(None)
         mode = self._mode(mode)
+        params = self.operator_parameters(theta)
         if mode == "tangent":
             outputs = self.run(theta)
             cols = []
-            for j in range(self.n_param):
-                e = np.zeros(self.n_param)
+            for j in range(self.n_model):
+                e = np.zeros(self.n_model)
                 e[j] = 1.0
-                d_out = self.model.tangent(theta.copy(), e)
+                d_out = self.model.tangent(theta[:self.n_model].copy(), e)
                 self.ntangent += 1
-                cols.append(np.concatenate([np.asarray(s.operator.tangent(outputs, d_out))[s.mask]
-                                            for s in self.streams]))
-            return np.column_stack(cols)
+                cols.append(np.concatenate([
+                    np.asarray(_call(s.operator.tangent, p, outputs, d_out))[s.mask]
+                    for s, p in zip(self.streams, params)]))
+            jac = np.column_stack(cols)
+            return np.hstack([jac, self._operator_jacobian(outputs, params)])
         if mode == "adjoint":
             outputs = self.run(theta)
             rows = []
-            for s in self.streams:
+            for s, p in zip(self.streams, params):
                 for i in np.flatnonzero(s.mask):
                     d_obs = np.zeros(s.values.size)
                     d_obs[i] = 1.0
-                    d_out = s.operator.adjoint(outputs, d_obs)
+                    d_out = _call(s.operator.adjoint, p, outputs, d_obs)
                     self.nadjoint += 1
-                    rows.append(np.asarray(self.model.adjoint(theta.copy(), d_out), dtype=float))
-            return np.vstack(rows)
+                    rows.append(np.asarray(self.model.adjoint(theta[:self.n_model].copy(),
+                                                              d_out), dtype=float))
+            return np.hstack([np.vstack(rows), self._operator_jacobian(outputs, params)])
         return self._fd_jacobian(theta)
+
+    def _operator_jacobian(self, outputs, params) -> np.ndarray:
+        """``dG/d(operator parameters)``, shape ``(n_obs, n_param - n_model)``."""
+        jac = np.zeros((self.n_obs, self.n_param - self.n_model))
+        i = 0
+        for s, p, sl in zip(self.streams, params, self._op_slices):
+            if sl is not None:
+                for j in range(p.size):
+                    e = np.zeros(p.size)
+                    e[j] = 1.0
+                    col = np.asarray(s.operator.param_tangent(outputs, p, e), dtype=float)
+                    jac[i:i + s.n_valid, sl.start - self.n_model + j] = col.reshape(-1)[s.mask]
+            i += s.n_valid
+        return jac
 
     def _fd_jacobian(self, theta):
         std = np.sqrt(np.diag(self.prior.scale @ self.prior.scale.T))
@@ -288,6 +402,36 @@ class Problem:
             jac[:, j] = (self.observation_vector(tp) - g0) / h
         self._last = cached                              # leave the cache at theta
         return jac
+
+    def synthetic(self, truth, seed) -> "Problem":
+        """The same problem with synthetic observations from a run at ``truth``.
+
+        Each stream's equivalents at ``truth`` (operator parameters included) plus noise
+        drawn as in `pdaframe.synthetic_streams` (same seeds, so without operator
+        parameters the values are those of ``synthetic_streams(model, truth, streams,
+        seed)``). The model run is not counted in ``nrun``.
+
+        Parameters
+        ----------
+        truth : array_like, shape (n_param,)
+            The full true vector.
+        seed : int
+            Seed of the noise.
+        """
+        truth = np.asarray(truth, dtype=float).reshape(-1)
+        if truth.size != self.n_param:
+            raise ConfigError(f"truth has {truth.size} values, the problem {self.n_param} "
+                              f"parameters {self.parameter_names}")
+        bound = []
+        for s, p in zip(self.streams, self.operator_parameters(truth)):
+            b = copy.copy(s)
+            if p is not None:
+                b.operator = _Bound(s.operator, p)
+            bound.append(b)
+        streams = synthetic_streams(self.model, truth[:self.n_model], bound, seed)
+        for new, s in zip(streams, self.streams):
+            new.operator = s.operator
+        return Problem(self.model, self.prior, streams, fd_scheme=self.fd_scheme)
 
     def posterior_covariance(self, theta, jacobian=None) -> np.ndarray:
         """Gauss–Newton posterior covariance ``(G^T R^-1 G + B^-1)^-1`` at ``theta``.
