@@ -8,7 +8,9 @@ from .linear_model import LinearModel
 from .methods.evolution import METHODS as EVOLUTION
 from .methods.fourdenvar import METHODS as FOURDENVAR
 from .methods.scipy_minimisers import METHODS
+from .methods.stepwise import METHODS as STEPWISE
 from .parallel.external import make_external
+from .operators import FACTORIES as OPERATORS
 from .operators import Identity, Select
 from .plugins import hookimpl
 from .prior import GaussianPrior, UniformPrior
@@ -38,6 +40,8 @@ def _select(variable, times=None, index=None):
 def pdaframe_register_operators(registry):
     registry.add("identity", _identity)
     registry.add("select", _select)
+    for name, factory in OPERATORS.items():
+        registry.add(name, factory)
 
 
 def _field(params, key, default=np.nan):
@@ -82,5 +86,5 @@ def pdaframe_register_priors(registry):
 
 @hookimpl
 def pdaframe_register_methods(registry):
-    for name, method in {**METHODS, **FOURDENVAR, **EVOLUTION}.items():
+    for name, method in {**METHODS, **FOURDENVAR, **EVOLUTION, **STEPWISE}.items():
         registry.add(name, method)

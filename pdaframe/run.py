@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .diagnostics import diagnose, format_diagnostics
 from .evaluate import evaluate, format_scores
 from .io.netcdf import write_result
 from .minimise import minimise
@@ -22,7 +23,9 @@ def summary_table(result, problem, truth=None) -> str:
     """Truth / background / analysis / posterior σ per parameter, as aligned text.
 
     Multi-site problems list every parameter (site-specific copies as ``name@site``) and
-    add a line per site with its observation count and cost at the analysis.
+    add a line per site with its observation count and cost at the analysis. A stepwise
+    result adds a line per step; ``result["diagnostics"]`` (`pdaframe.diagnostics`) adds the
+    χ² check, the parameters at a bound and the per-stream residual statistics.
     """
     names = list(result["parameter_names"])
     x0 = np.asarray(result.get("x0", problem.prior.mean))
@@ -45,6 +48,11 @@ def summary_table(result, problem, truth=None) -> str:
             jo = sum(terms.get(s.name, np.nan) for s in site_problem.streams)
             lines.append(f"  site {site}: {m} observations" +
                          (f"; J_o = {jo:.6g} (2J_o/m = {2 * jo / m:.3g})" if terms else ""))
+    for k, step in enumerate(result.get("steps", ())):
+        lines.append(f"  step {k} ({', '.join(step.get('streams', ()))}): J_step = "
+                     f"{step['fun']:.6g}, {step['nit']} iterations, {step['nfev']} model runs")
+    if "diagnostics" in result:
+        lines += ["", format_diagnostics(result["diagnostics"])]
     if "evaluation" in result:
         lines += ["", format_scores(result["evaluation"])]
     return "\n".join(lines)
@@ -103,6 +111,7 @@ def run_problem(problem, output_dir=None, progress=True, executor=None, write=Tr
         equivalents["truth"] = truth_eq
     if multisite:
         result["cost_terms"] = problem.cost_terms(result["x"])
+    result["diagnostics"] = diagnose(problem, result)
     if cfg.evaluate:
         estimates = {"prior": start, "posterior": result["x"]}
         result["evaluation"] = _evaluate_sites(problem, cfg.evaluate, estimates) if multisite \

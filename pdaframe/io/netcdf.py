@@ -20,6 +20,17 @@ streams ``<site>_<stream>``, and add::
 
 with a ``site`` attribute on each stream's variables.
 
+Diagnostics (``result["diagnostics"]``, `pdaframe.diagnostics`) add::
+
+    at_bound(param)                   -1 at the lower bound, +1 at the upper, 0 neither
+    stream(stream)                    stream names (string coordinate)
+    stream_n_obs, stream_residual_mean, stream_residual_rms, stream_normalised_rms,
+    stream_cost, stream_cost_per_obs                                       (stream)
+
+and global attributes ``chi2_two_j chi2_dof chi2_low chi2_high chi2_verdict``. A stepwise
+result adds ``step(step)`` with ``step_streams`` (comma-separated) and ``step_cost`` (J of
+each step's own cost at its minimum); ``cost(iteration)`` is then the full J per step.
+
 Global attributes carry the result summary and provenance: the config text, the package and
 plugin versions, the seed and the git revision.
 """
@@ -173,6 +184,7 @@ def write_result(path, result, problem=None, equivalents=None, truth=None, confi
                     label: {name: rows[label]["equivalent"] for name, rows in
                             evaluation.items()} for label in ("prior", "posterior")},
                     scores=evaluation)
+            _diagnostics(ds, result)
             hist = result.get("history", {}).get("cost")
             if hist is not None:
                 ds.createDimension("iteration", len(hist))
@@ -204,3 +216,40 @@ def _streams(ds, streams, equivalents, scores=None):
                          if k != "equivalent"}
                 _var(ds, f"{s.name}_{label}", (dim,), eq[s.name], units=u,
                      long_name=f"{label} model equivalent of {s.name}", **stats, **site)
+
+
+def _diagnostics(ds, result):
+    """Diagnostics and stepwise steps of ``result`` (see the module docstring)."""
+    diag = result.get("diagnostics")
+    if diag:
+        c = diag["chi2"]
+        ds.chi2_two_j, ds.chi2_dof = float(c["two_j"]), int(c["dof"])
+        ds.chi2_low, ds.chi2_high, ds.chi2_verdict = float(c["low"]), float(c["high"]), \
+            str(c["verdict"])
+        side = {"lower": -1, "upper": 1}
+        _var(ds, "at_bound", ("param",), np.array(
+            [side.get(diag["edge"].get(n), 0) for n in result["parameter_names"]],
+            dtype=np.int64), units="1", long_name="estimate at a bound (-1 lower, +1 upper)",
+             fraction_of_range=float(diag["edge_fraction"]))
+        streams = diag["streams"]
+        ds.createDimension("stream", len(streams))
+        _strings(ds, "stream", "stream", list(streams), "stream name")
+        cols = {"n": ("stream_n_obs", "number of valid observations"),
+                "mean": ("stream_residual_mean", "mean residual, model minus observation "
+                                                 "(in each stream's units)"),
+                "rms": ("stream_residual_rms", "RMS residual (in each stream's units)"),
+                "nrms": ("stream_normalised_rms", "RMS of the whitened residuals"),
+                "jo": ("stream_cost", "observation cost J_o of the stream at the analysis"),
+                "jo_per_obs": ("stream_cost_per_obs", "J_o per valid observation")}
+        for key, (name, long_name) in cols.items():
+            values = [st[key] for st in streams.values()]
+            _var(ds, name, ("stream",), np.array(values, dtype=np.int64 if key == "n"
+                                                 else float), units=None if key in ("mean", "rms") else "1",
+                 long_name=long_name)
+    steps = result.get("steps")
+    if steps:
+        ds.createDimension("step", len(steps))
+        _strings(ds, "step_streams", "step", [",".join(s.get("streams", ())) for s in steps],
+                 "streams assimilated in each step")
+        _var(ds, "step_cost", ("step",), [s["fun"] for s in steps], units="1",
+             long_name="J of each step's own cost at its minimum")
