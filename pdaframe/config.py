@@ -264,6 +264,8 @@ def load_config(path) -> Problem:
 
     fd_scheme = _method_output(w, data, settings, base)
     problem = _wrap(w, "streams", lambda: Problem(model, prior, streams, fd_scheme=fd_scheme))
+    if not twin_tab:             # CDF matching and the like: fitted once on the prior run
+        _wrap(w, "streams", problem.fit_operators)
     if twin_tab:
         w.keys(twin_tab, {"truth", "seed"}, "twin")
         settings.truth = _truth(w, twin_tab, prior, free, settings.seed)

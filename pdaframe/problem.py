@@ -243,6 +243,21 @@ class Problem:
         theta = np.asarray(theta, dtype=float)
         return [None if sl is None else theta[sl] for sl in self._op_slices]
 
+    def fit_operators(self, theta=None) -> list[str]:
+        """Fit operators that need a reference run (``needs_fit``, e.g. CDF matching) once.
+
+        The reference run is the model at ``theta`` (default: the prior mean); each such
+        operator is fitted on it and the stream's observed values, then stays fixed.
+        Returns the names of the streams fitted.
+        """
+        todo = [s for s in self.streams if getattr(s.operator, "needs_fit", False)]
+        if todo:
+            outputs = self.run(self.prior.mean if theta is None else theta)
+            for s in todo:
+                s.operator.fit(outputs, s.values)
+                log.info("stream %r: operator fitted on the reference run", s.name)
+        return [s.name for s in todo]
+
     def equivalents(self, theta) -> dict[str, np.ndarray]:
         """Model equivalents ``h_k(M(theta))`` of every stream (all values, masked or not)."""
         outputs = self.run(theta)

@@ -168,6 +168,11 @@ class CDFMatching(ObservationOperator):
                               f"model's {x.size} steps")
         return x[self.times]
 
+    @property
+    def needs_fit(self) -> bool:
+        """True until the map is fitted (`pdaframe.Problem.fit_operators` does it)."""
+        return self.knots is None
+
     def fit(self, outputs, observed) -> "CDFMatching":
         """Fit the map once on a reference run's ``outputs`` and the observed values."""
         self.knots = fit_cdf_matching(self._take(outputs[self.variable]), observed,
