@@ -29,6 +29,10 @@ VERDICTS = {
 def edge_hits(x, lower, upper, names, fraction=0.01) -> dict[str, str]:
     """Parameters whose estimate lies within ``fraction`` of the range from a bound.
 
+    Positive bounds more than a decade apart (initial pools, rates) are measured on a
+    log scale, as the range is then orders of magnitude wide: 1820 in [100, 200000] is
+    far from both bounds, not within 1 % of the lower one.
+
     Parameters
     ----------
     x, lower, upper : array_like, shape (n_param,)
@@ -45,14 +49,16 @@ def edge_hits(x, lower, upper, names, fraction=0.01) -> dict[str, str]:
     if not 0 <= fraction < 0.5:
         raise ConfigError(f"diagnostics: edge fraction must be in [0, 0.5), got {fraction}")
     x, lower, upper = (np.asarray(a, dtype=float) for a in (x, lower, upper))
-    width = upper - lower
     out = {}
     for i, name in enumerate(names):
-        if not np.isfinite(width[i]):
+        lo, up, xi = lower[i], upper[i], x[i]
+        if not np.isfinite(up - lo):
             continue
-        if x[i] - lower[i] <= fraction * width[i]:
+        if lo > 0 and up / lo > 10 and xi > 0:
+            lo, up, xi = np.log(lo), np.log(up), np.log(xi)
+        if xi - lo <= fraction * (up - lo):
             out[name] = "lower"
-        elif upper[i] - x[i] <= fraction * width[i]:
+        elif up - xi <= fraction * (up - lo):
             out[name] = "upper"
     return out
 

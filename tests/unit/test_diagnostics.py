@@ -108,3 +108,12 @@ def test_run_problem_reports_and_writes_diagnostics(tmp_path, method):
         assert float(ds["stream_cost"][0]) == pytest.approx(0.2155843502, rel=1e-7)
         if method == "stepwise":
             assert list(ds["step_streams"][:]) == ["y"]
+
+
+def test_edge_hits_use_a_log_scale_for_wide_positive_ranges():
+    from pdaframe.diagnostics import edge_hits
+    names = ["pool", "rate", "frac"]
+    lower, upper = [100.0, 1e-5, 0.3], [2e5, 1e-2, 0.7]
+    assert edge_hits([1820.0, 1e-3, 0.5], lower, upper, names) == {}
+    assert edge_hits([101.0, 0.0099, 0.302], lower, upper, names) == {
+        "pool": "lower", "rate": "upper", "frac": "lower"}
