@@ -7,6 +7,7 @@ from .errors import ConfigError
 from .linear_model import LinearModel
 from .methods.evolution import METHODS as EVOLUTION
 from .methods.fourdenvar import METHODS as FOURDENVAR
+from .methods.mcmc import METHODS as MCMC
 from .methods.scipy_minimisers import METHODS
 from .methods.stepwise import METHODS as STEPWISE
 from .parallel.external import make_external
@@ -86,5 +87,5 @@ def pdaframe_register_priors(registry):
 
 @hookimpl
 def pdaframe_register_methods(registry):
-    for name, method in {**METHODS, **FOURDENVAR, **EVOLUTION, **STEPWISE}.items():
+    for name, method in {**METHODS, **FOURDENVAR, **EVOLUTION, **STEPWISE, **MCMC}.items():
         registry.add(name, method)
