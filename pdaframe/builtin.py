@@ -7,7 +7,10 @@ from .errors import ConfigError
 from .linear_model import LinearModel
 from .methods.evolution import METHODS as EVOLUTION
 from .methods.fourdenvar import METHODS as FOURDENVAR
+from .emulator import METHODS as EMULATOR
+from .methods.importance import METHODS as IMPORTANCE
 from .methods.mcmc import METHODS as MCMC
+from .methods.sequential import METHODS as SEQUENTIAL
 from .methods.scipy_minimisers import METHODS
 from .methods.stepwise import METHODS as STEPWISE
 from .parallel.external import make_external
@@ -87,5 +90,6 @@ def pdaframe_register_priors(registry):
 
 @hookimpl
 def pdaframe_register_methods(registry):
-    for name, method in {**METHODS, **FOURDENVAR, **EVOLUTION, **STEPWISE, **MCMC}.items():
+    for name, method in {**METHODS, **FOURDENVAR, **EVOLUTION, **STEPWISE, **MCMC,
+                         **IMPORTANCE, **SEQUENTIAL, **EMULATOR}.items():
         registry.add(name, method)
