@@ -22,6 +22,7 @@ import numpy as np
 
 from ..errors import ConfigError, DataError
 from ..interfaces import ObservationOperator
+from .times import time_indices
 
 log = logging.getLogger(__name__)
 
@@ -142,12 +143,7 @@ class CDFMatching(ObservationOperator):
         self._what = f"cdf matching of {variable!r}"
         self.options = {"nbins": int(nbins), "minobs": minobs,
                         "linear_edge_scaling": bool(linear_edge_scaling)}
-        if times is not None:
-            idx = np.asarray(times)
-            if idx.ndim != 1 or not np.all(idx == np.round(idx)) or (idx.size and idx.min() < 0):
-                raise ConfigError(f"{self._what}: times must be non-negative integer indices")
-            times = idx.astype(np.intp)
-        self.times = times
+        self.times = time_indices(times, self._what)
         self.knots = None
         if knots is not None:
             xk, yk = (np.asarray(k, dtype=float).reshape(-1) for k in knots)

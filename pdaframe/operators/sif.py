@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..interfaces import ObservationOperator, Parameter
+from .times import time_indices
 
 
 def resolve_params(operator, params) -> np.ndarray:
@@ -79,12 +80,7 @@ class SIF(ObservationOperator):
         self.parameters = tuple(params)
         self._estimated = tuple(n for n in ("a", "b") if n in est)
         self._fixed = {"a": float(a), "b": float(b)}
-        if times is not None:
-            idx = np.asarray(times)
-            if idx.ndim != 1 or not np.all(idx == np.round(idx)) or (idx.size and idx.min() < 0):
-                raise ConfigError(f"{self._what}: times must be non-negative integer indices")
-            times = idx.astype(np.intp)
-        self.times = times
+        self.times = time_indices(times, self._what)
 
     def _ab(self, params):
         vals = dict(self._fixed)

@@ -10,6 +10,7 @@ import numpy as np
 
 from ..errors import ConfigError, DataError
 from ..interfaces import ObservationOperator
+from .times import time_indices
 
 
 class SpatialMean(ObservationOperator):
@@ -45,12 +46,7 @@ class SpatialMean(ObservationOperator):
             raise ConfigError(f"{self._what}: {w.size} weights for {len(self.variables)} "
                               f"outputs")
         self.weights = w / w.sum()
-        if times is not None:
-            idx = np.asarray(times)
-            if idx.ndim != 1 or not np.all(idx == np.round(idx)) or (idx.size and idx.min() < 0):
-                raise ConfigError(f"{self._what}: times must be non-negative integer indices")
-            times = idx.astype(np.intp)
-        self.times = times
+        self.times = time_indices(times, self._what)
 
     def _stack(self, outputs):
         """Outputs as one ``(n_time, n_site)`` array."""
