@@ -35,7 +35,7 @@ def _cmd_run(args):
     root = is_root()
     problem = load_config(args.config)
     result, paths = run_problem(problem, args.output, progress=root and not args.quiet,
-                                executor=executor, write=root)
+                                executor=executor, write=root, resume=args.resume)
     if not root:
         return 0
     print(summary_table(result, problem, problem.config.truth))
@@ -97,6 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--executor", choices=("auto", "serial", "mpi"), default="auto",
                      help="how ensemble members are evaluated (auto: MPI when launched by "
                           "mpiexec with more than one rank, else serial)")
+    run.add_argument("--resume", action="store_true",
+                     help="continue an ask/tell method (GA, 4DEnVar, ...) from the checkpoint "
+                          "<output dir>/checkpoint.pkl if there is one (a pickle: only resume "
+                          "from trusted directories); checkpoints every round unless the "
+                          "method option checkpoint_every says otherwise")
     run.set_defaults(func=_cmd_run)
     check = sub.add_parser("check", help="validate a config without running the model")
     check.add_argument("config")

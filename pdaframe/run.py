@@ -7,7 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .checkpoint import FILENAME as CHECKPOINT_FILE
+from .checkpoint import Checkpoint, config_hash, use_checkpoint
 from .diagnostics import diagnose, format_diagnostics
+from .errors import ConfigError
 from .evaluate import evaluate, format_scores
 from .io.netcdf import write_result
 from .minimise import minimise
@@ -58,7 +61,8 @@ def summary_table(result, problem, truth=None) -> str:
     return "\n".join(lines)
 
 
-def run_problem(problem, output_dir=None, progress=True, executor=None, write=True):
+def run_problem(problem, output_dir=None, progress=True, executor=None, write=True,
+                resume=False):
     """Minimise a problem built by `pdaframe.load_config` and write its results.
 
     Parameters
@@ -74,6 +78,14 @@ def run_problem(problem, output_dir=None, progress=True, executor=None, write=Tr
         a method without members (the minimisers), it evaluates the sites instead.
     write : bool
         Write the NetCDF file and plots (under MPI only rank 0 does; every rank computes).
+    resume : bool
+        Continue an ask/tell method from ``<output dir>/checkpoint.pkl`` if it exists
+        (`pdaframe.checkpoint`; only resume from trusted directories: it is a pickle).
+
+    Checkpoints: the method option ``checkpoint_every = N`` writes the ask/tell state to
+    ``<output dir>/checkpoint.pkl`` every N rounds (0 or unset: never, except that
+    ``resume`` implies 1). Methods that are not ask/tell states (the minimisers, emcee)
+    ignore it with a warning; DE (scipy in a thread) cannot be checkpointed: `ConfigError`.
 
     Returns
     -------
@@ -101,8 +113,13 @@ def run_problem(problem, output_dir=None, progress=True, executor=None, write=Tr
 
         options = dict(cfg.method_options)
         options.setdefault("seed", cfg.seed)
-        result = minimise(problem, cfg.method, x0=cfg.x0, callback=callback,
-                          executor=executor, **options)
+        cp = _checkpoint(options.pop("checkpoint_every", None), out, cfg, resume)
+        with use_checkpoint(cp):
+            result = minimise(problem, cfg.method, x0=cfg.x0, callback=callback,
+                              executor=executor, **options)
+        if cp is not None and not cp.used:
+            log.warning("method %r does not use ask/tell rounds: no checkpoint written%s",
+                        cfg.method, " and nothing resumed" if resume else "")
     start = result.get("x0", problem.prior.mean)
     equivalents = {"prior": problem.equivalents(start),
                    "posterior": problem.equivalents(result["x"])}
@@ -131,6 +148,21 @@ def run_problem(problem, output_dir=None, progress=True, executor=None, write=Tr
         paths["parameters_plot"] = plot_parameters(result, problem.prior,
                                                    out / "parameters.png", truth=cfg.truth)
     return result, paths
+
+
+def _checkpoint(every, out, cfg, resume):
+    """The `Checkpoint` of a run, or None when checkpoints are off."""
+    if every is None:
+        every = 1 if resume else 0
+    if isinstance(every, bool) or not isinstance(every, int) or every < 0:
+        raise ConfigError(f"method option checkpoint_every must be an integer >= 0 (0: no "
+                          f"checkpoints), got {every!r}")
+    if every == 0:
+        if resume:
+            raise ConfigError("--resume needs checkpoints, but checkpoint_every = 0")
+        return None
+    return Checkpoint(Path(out) / CHECKPOINT_FILE, every=every,
+                      config_hash=config_hash(cfg.text), resume=resume)
 
 
 def _spreads_members(method) -> bool:

@@ -16,10 +16,15 @@ Results given to ``tell`` are in the order of ``ask``; a failed member is a
 """
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
+from ..errors import ConfigError
 from ..parallel import get_executor
 from ..result import Result
+
+log = logging.getLogger(__name__)
 
 
 class EnsembleState:
@@ -69,19 +74,47 @@ class EnsembleState:
         self.iteration += 1
 
 
-def drive(state, executor=None, callback=None) -> Result:
+def drive(state, executor=None, callback=None, checkpoint=None, every=1, report=None) -> Result:
     """Run an ask/tell state to the end with ``executor``.
 
     The default executor is `pdaframe.parallel.get_executor`'s: MPI when launched under
-    ``mpiexec`` with several ranks, serial otherwise. ``callback(state.result())`` after
-    each round; `StopIteration` stops cleanly (and calls ``state.stop()`` if it has one).
+    ``mpiexec`` with several ranks, serial otherwise. ``callback(report(state))`` after
+    each round (default ``report``: ``state.result()``); `StopIteration` stops cleanly (and
+    calls ``state.stop()`` if it has one).
+
+    ``checkpoint`` (a path or a `pdaframe.checkpoint.Checkpoint`; default the one of an
+    enclosing `pdaframe.checkpoint.use_checkpoint` block, if any) writes the whole state
+    after every ``every`` rounds and after the last, atomically and on MPI rank 0 only; a
+    `Checkpoint` with ``resume=True`` first continues ``state`` from its file. A state that
+    cannot be pickled is a `ConfigError` when the checkpoint was asked for explicitly.
     """
+    from .. import checkpoint as ckpt
+    from ..parallel import is_root
+
     executor = executor or get_executor()
+    report = report or (lambda s: s.result())
+    cp = ckpt.claim() if checkpoint is None else checkpoint
+    if cp is not None and not isinstance(cp, ckpt.Checkpoint):
+        cp = ckpt.Checkpoint(cp, every=every)
+    root = is_root()
+    if cp is not None:
+        try:
+            ckpt.dumps_state(state)          # fail before any work, not at the first write
+        except ConfigError:
+            if cp.explicit:
+                raise
+            log.info("%s cannot be checkpointed: running without checkpoints",
+                     type(state).__name__)
+            cp = None
+    if cp is not None and cp.resume:
+        ckpt.load_into(state, cp)
     while not state.done:
         state.tell(executor.map(state.evaluate, state.ask()))
+        if cp is not None and root and (state.done or state.iteration % cp.every == 0):
+            ckpt.save(state, cp)
         if callback is not None:
             try:
-                callback(state.result())
+                callback(report(state))
             except StopIteration:
                 getattr(state, "stop", lambda: None)()
                 break

@@ -25,7 +25,7 @@ import numpy as np
 from ..errors import ConfigError, ModelError
 from ..parallel import Failed, get_executor, member_rng
 from ..result import Result
-from .ensemble import EnsembleState
+from .ensemble import EnsembleState, drive
 from .evolution import Fitness, _seed
 
 log = logging.getLogger(__name__)
@@ -163,15 +163,7 @@ def drive_chains(state, executor=None, callback=None) -> Result:
 
     `StopIteration` from the callback stops cleanly (the result has the draws so far).
     """
-    executor = executor or get_executor()
-    while not state.done:
-        state.tell(executor.map(state.evaluate, state.ask()))
-        if callback is not None:
-            try:
-                callback(state.progress())
-            except StopIteration:
-                state.stop()
-    return state.result()
+    return drive(state, executor, callback, report=lambda s: s.progress())
 
 
 class ChainState(EnsembleState):
