@@ -18,7 +18,13 @@ refused with a `ConfigError`.
 Methods that call ``drive`` from inside their own function (``ga``, ``4denvar``, ``ienks``,
 importance sampling, ...) pick up the settings of the enclosing `use_checkpoint` block, as
 ``pdaframe.run.run_problem`` does for ``pdaframe run`` (``--resume``, method option
-``checkpoint_every``).
+``checkpoint_every``, or ``[output] checkpoint_every`` when the method option is absent).
+
+The scipy minimisers (`pdaframe.methods.scipy_minimisers`) claim the same settings and write a
+`~pdaframe.methods.scipy_minimisers.MinimiserState` (iterate, history, counters) from scipy's
+callback, in this same format; their resume restarts scipy from the checkpointed iterate, so
+it is not bit-identical to an uninterrupted run (L-BFGS-B's curvature memory is lost) but
+converges to the same optimum within the minimiser's tolerance.
 """
 from __future__ import annotations
 

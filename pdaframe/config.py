@@ -61,6 +61,8 @@ Example::
     [output]
     directory = "results"
     plots = true
+    checkpoint_every = 10               # optional: checkpoint every 10 rounds / iterations
+                                        # (0: never); the method option of the same name wins
 
 Multi-site configs (`pdaframe.multisite.MultiSiteProblem`) replace ``[[streams]]`` and
 ``[[evaluate]]`` by one ``[[sites]]`` table per site; the same ``[model]`` runs at every
@@ -135,6 +137,7 @@ class RunSettings:
     x0: np.ndarray | None = None
     output_dir: Path = Path("results")
     plots: bool = True
+    checkpoint_every: int | None = None
     truth: np.ndarray | None = None
     evaluate: list = field(default_factory=list)
     sites: list = field(default_factory=list)
@@ -287,10 +290,15 @@ def _method_output(w, data, settings, base) -> str:
     fd_scheme = w.get(method_tab, "fd_scheme", (str,), "method", "forward")
 
     out_tab = w.table(data, "output", "top level", required=False)
-    w.keys(out_tab, {"directory", "plots"}, "output")
+    w.keys(out_tab, {"directory", "plots", "checkpoint_every"}, "output")
     settings.output_dir = base / w.get(out_tab, "directory", (str,), "output",
                                        f"results/{settings.path.stem}")
     settings.plots = w.get(out_tab, "plots", (bool,), "output", True)
+    every = w.get(out_tab, "checkpoint_every", (int,), "output", None)
+    if every is not None and (isinstance(every, bool) or every < 0):
+        raise w.error("output", f"'checkpoint_every' must be an integer >= 0 (0: no "
+                                f"checkpoints), got {every!r}")
+    settings.checkpoint_every = every
     return fd_scheme
 
 

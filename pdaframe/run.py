@@ -79,13 +79,19 @@ def run_problem(problem, output_dir=None, progress=True, executor=None, write=Tr
     write : bool
         Write the NetCDF file and plots (under MPI only rank 0 does; every rank computes).
     resume : bool
-        Continue an ask/tell method from ``<output dir>/checkpoint.pkl`` if it exists
-        (`pdaframe.checkpoint`; only resume from trusted directories: it is a pickle).
+        Continue an ask/tell method or a scipy minimiser from ``<output dir>/checkpoint.pkl``
+        if it exists (`pdaframe.checkpoint`; only resume from trusted directories: it is a
+        pickle).
 
-    Checkpoints: the method option ``checkpoint_every = N`` writes the ask/tell state to
+    Checkpoints: the method option ``checkpoint_every = N`` (or, when it is absent, the
+    config's ``[output] checkpoint_every``) writes the ask/tell state to
     ``<output dir>/checkpoint.pkl`` every N rounds (0 or unset: never, except that
-    ``resume`` implies 1). Methods that are not ask/tell states (the minimisers, emcee)
-    ignore it with a warning; DE (scipy in a thread) cannot be checkpointed: `ConfigError`.
+    ``resume`` implies 1). The scipy minimisers (``lbfgsb``, ``lbfgsb-fd``,
+    ``nelder-mead``) checkpoint their iterate and history every N iterations; a resumed
+    minimisation restarts scipy from the checkpointed iterate, so it reaches the same
+    optimum within tolerance but not bit for bit (`pdaframe.methods.scipy_minimisers`).
+    Other methods (emcee, ...) ignore it with a warning; DE (scipy in a thread) cannot be
+    checkpointed: `ConfigError`.
 
     Returns
     -------
@@ -113,12 +119,16 @@ def run_problem(problem, output_dir=None, progress=True, executor=None, write=Tr
 
         options = dict(cfg.method_options)
         options.setdefault("seed", cfg.seed)
-        cp = _checkpoint(options.pop("checkpoint_every", None), out, cfg, resume)
+        every = options.pop("checkpoint_every", None)
+        if every is None:
+            every = getattr(cfg, "checkpoint_every", None)
+        cp = _checkpoint(every, out, cfg, resume)
         with use_checkpoint(cp):
             result = minimise(problem, cfg.method, x0=cfg.x0, callback=callback,
                               executor=executor, **options)
         if cp is not None and not cp.used:
-            log.warning("method %r does not use ask/tell rounds: no checkpoint written%s",
+            log.warning("method %r neither uses ask/tell rounds nor is a scipy minimiser: no "
+                        "checkpoint written%s",
                         cfg.method, " and nothing resumed" if resume else "")
     start = result.get("x0", problem.prior.mean)
     equivalents = {"prior": problem.equivalents(start),
@@ -155,7 +165,7 @@ def _checkpoint(every, out, cfg, resume):
     if every is None:
         every = 1 if resume else 0
     if isinstance(every, bool) or not isinstance(every, int) or every < 0:
-        raise ConfigError(f"method option checkpoint_every must be an integer >= 0 (0: no "
+        raise ConfigError(f"checkpoint_every must be an integer >= 0 (0: no "
                           f"checkpoints), got {every!r}")
     if every == 0:
         if resume:

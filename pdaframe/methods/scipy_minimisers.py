@@ -7,15 +7,32 @@ respected through the prior's transforms and the problem is well conditioned.
   differences if the model has neither);
 - ``lbfgsb-fd``: L-BFGS-B with the Problem's finite-difference gradient, always;
 - ``nelder-mead``: Nelder–Mead simplex, no gradient.
+
+Checkpoints (`pdaframe.checkpoint`; ``pdaframe run`` with ``checkpoint_every = N`` and
+``--resume``): inside a `pdaframe.checkpoint.use_checkpoint` block, the first minimiser
+called writes a `MinimiserState` (current iterate, history of costs and iterates, counters)
+from scipy's callback every N iterations and at the end, in the same file format (header with
+config hash) as the ask/tell states, atomically and on MPI rank 0 only. A resumed run
+restarts scipy from the last checkpointed iterate, with the history so far prepended and
+``maxiter`` / ``maxfev`` reduced by what was already used.
+
+.. note:: A resumed minimisation is **not** bit-identical to an uninterrupted one: scipy's
+   internal state is not stored, so L-BFGS-B loses its curvature memory (limited-memory
+   Hessian pairs) and Nelder–Mead its simplex, and both restart from the checkpointed iterate
+   (one extra evaluation there; different iterates after it). It converges to the same
+   optimum within the minimiser's tolerance; the history up to the checkpoint is exactly the
+   interrupted run's.
 """
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import optimize
 
-from ..errors import ModelError
+from .. import checkpoint as ckpt
+from ..errors import ConfigError, ModelError
 from ..result import Result
 
 log = logging.getLogger(__name__)
@@ -24,8 +41,64 @@ LBFGSB_DEFAULTS = {"maxiter": 1000, "ftol": 1e-14, "gtol": 1e-9}
 NELDER_MEAD_DEFAULTS = {"xatol": 1e-7, "fatol": 1e-12}
 
 
+@dataclass
+class MinimiserState:
+    """What a checkpoint of a scipy minimiser holds (plain numbers and arrays, no problem).
+
+    Attributes
+    ----------
+    name : str
+        The scipy method ("L-BFGS-B", "Nelder-Mead").
+    iteration : int
+        Iterations recorded so far (``len(hist_cost) - 1``).
+    u : ndarray
+        The last iterate, in control space (where a resumed run restarts).
+    hist_cost, hist_x : list
+        Cost and physical-space iterate of every iteration so far (entry 0: the start).
+    theta0 : ndarray
+        The start point of the whole run.
+    nfev, njev, rejected, restarts, nit : int
+        Counters of the run so far (``nit``: scipy iterations of finished restarts, which
+        ended at iteration ``call_start``).
+    best_f, best_u
+        The best evaluation so far.
+    parameter_names : list of str
+    done : bool
+        Written at the end of the run.
+    """
+
+    name: str = ""
+    iteration: int = 0
+    u: np.ndarray | None = None
+    hist_cost: list = field(default_factory=list)
+    hist_x: list = field(default_factory=list)
+    theta0: np.ndarray | None = None
+    nfev: int = 0
+    njev: int = 0
+    rejected: int = 0
+    restarts: int = 0
+    nit: int = 0
+    call_start: int = 0
+    best_f: float = np.inf
+    best_u: np.ndarray | None = None
+    parameter_names: list = field(default_factory=list)
+    done: bool = False
+
+
+def _resume(state, cp, problem) -> bool:
+    """Load ``cp`` into ``state``; False when there is no file."""
+    if not ckpt.load_into(state, cp):
+        return False
+    if list(state.parameter_names) != list(problem.parameter_names):
+        raise ConfigError(f"cannot resume from {cp.path}: it holds parameters "
+                          f"{state.parameter_names}, this problem has "
+                          f"{list(problem.parameter_names)}")
+    return True
+
+
 def _run(problem, scipy_method, gradient, x0, callback, options):
     """Minimise ``problem`` in control space with ``scipy.optimize.minimize``."""
+    from ..parallel import is_root
     options = dict(options)
     options.pop("executor", None)           # one model run at a time: nothing to spread
     options.pop("seed", None)               # deterministic methods
@@ -36,8 +109,37 @@ def _run(problem, scipy_method, gradient, x0, callback, options):
     runs0 = problem.nrun
     hist_cost, hist_x = [], []
     njev = rejected = 0
+    nfev0 = nit = restarts = call_start = 0
 
     best = {"f": np.inf, "u": None}
+    cp = ckpt.claim()
+    root = is_root()
+    state = MinimiserState(name=scipy_method, parameter_names=list(problem.parameter_names))
+    resumed = cp is not None and cp.resume and _resume(state, cp, problem)
+    if resumed:
+        theta0, u0 = np.asarray(state.theta0, dtype=float), np.asarray(state.u, dtype=float)
+        hist_cost, hist_x = list(state.hist_cost), list(state.hist_x)
+        njev, rejected, nfev0 = state.njev, state.rejected, state.nfev
+        # iterations of the interrupted scipy call count as done
+        nit, restarts = state.nit + state.iteration - state.call_start, state.restarts
+        best.update(f=state.best_f, u=state.best_u)
+        # what the interrupted run used of the iteration / evaluation budgets
+        for key, used in (("maxiter", len(hist_cost) - 1), ("maxfev", nfev0)):
+            if options.get(key) is not None:
+                options[key] = max(int(options[key]) - used, 1)
+        log.info("resuming %s at iteration %d (cost %.6g); L-BFGS-B curvature memory / "
+                 "the simplex restart afresh", scipy_method, len(hist_cost) - 1, hist_cost[-1])
+
+    def save(u, done=False):
+        if cp is None or not root:
+            return
+        vars(state).update(
+            iteration=len(hist_cost) - 1, u=np.array(u, dtype=float), hist_cost=list(hist_cost),
+            hist_x=list(hist_x), theta0=np.asarray(theta0, dtype=float),
+            nfev=nfev0 + problem.nrun - runs0, njev=njev, rejected=rejected,
+            restarts=restarts, nit=nit, call_start=call_start, best_f=float(best["f"]),
+            best_u=None if best["u"] is None else np.array(best["u"]), done=done)
+        ckpt.save(state, cp)
 
     def keep_best(f, u):
         if f < best["f"]:
@@ -79,19 +181,23 @@ def _run(problem, scipy_method, gradient, x0, callback, options):
         theta = problem.space.to_theta(intermediate_result.x)
         hist_cost.append(float(intermediate_result.fun))
         hist_x.append(theta)
+        if cp is not None and (len(hist_cost) - 1) % cp.every == 0:
+            save(intermediate_result.x)
         if callback is not None:
             callback(Result(x=theta, fun=float(intermediate_result.fun), nit=len(hist_cost) - 1))
 
-    hist_cost.append(fun(u0))
-    hist_x.append(theta0)
-    if not np.isfinite(hist_cost[0]):
-        start = dict(zip(problem.parameter_names, theta0.tolist()))
-        raise ModelError(f"the model fails at the start point {start}", theta=theta0)
-    u, nit, restarts = u0, 0, 0
+    if not resumed:
+        hist_cost.append(fun(u0))
+        hist_x.append(theta0)
+        if not np.isfinite(hist_cost[0]):
+            start = dict(zip(problem.parameter_names, theta0.tolist()))
+            raise ModelError(f"the model fails at the start point {start}", theta=theta0)
+    u = u0
     while True:
         # A run that rejects trial points (failed model runs) can stall the line search;
         # restart from the best point, with fresh curvature memory, while that still helps.
         before, f_start = rejected, best["f"]
+        call_start = len(hist_cost) - 1
         if gradient is None:
             res = optimize.minimize(fun, u, method=scipy_method, callback=record,
                                     options=options)
@@ -99,18 +205,20 @@ def _run(problem, scipy_method, gradient, x0, callback, options):
             res = optimize.minimize(fun_and_grad, u, jac=True, method=scipy_method,
                                     callback=record, options=options)
         nit += int(res.nit)
+        call_start = len(hist_cost) - 1
         if rejected == before or restarts >= max_restarts or \
                 not best["f"] < f_start - 1e-12 * max(abs(f_start), 1.0):
             break
         restarts += 1
         u = best["u"]
+    save(res.x, done=True)
     # with rejected points the last iterate may carry a stand-in cost: report the best point
     # actually evaluated, and success only if scipy converged there
     theta = problem.space.to_theta(best["u"])
     success = bool(res.success) and np.array_equal(res.x, best["u"])
     out = Result(
         x=theta, fun=float(best["f"]), success=success, status=int(res.status),
-        message=str(res.message), nit=nit, nfev=problem.nrun - runs0, njev=njev,
+        message=str(res.message), nit=nit, nfev=nfev0 + problem.nrun - runs0, njev=njev,
         n_rejected=rejected, restarts=restarts,
         history={"cost": np.array(hist_cost), "x": np.array(hist_x)},
         x0=theta0, parameter_names=list(problem.parameter_names),
