@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -20,6 +19,7 @@ import pytest
 netCDF4 = pytest.importorskip("netCDF4")
 
 from pdaframe.checkpoint import read_header  # noqa: E402
+from tests.integration.test_resume import FAST, _finish, _run  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "examples" / "toy_twin" / "config.toml"
@@ -34,7 +34,6 @@ SLOW = ("import sys, time\n"
         "p.Problem.cost_u = _slow\n"
         "from pdaframe.cli import main\n"
         "sys.exit(main(sys.argv[1:]))\n")
-FAST = "import sys\nfrom pdaframe.cli import main\nsys.exit(main(sys.argv[1:]))\n"
 
 
 def _config(tmp_path, method="lbfgsb", every=3, where="output") -> Path:
@@ -48,18 +47,6 @@ def _config(tmp_path, method="lbfgsb", every=3, where="output") -> Path:
     path = tmp_path / "config.toml"
     path.write_text(text)
     return path
-
-
-def _run(script, config, out, *extra, **kw):
-    cmd = [sys.executable, "-c", script, "run", str(config), "-q", "-o", str(out), *extra]
-    return subprocess.Popen(cmd, cwd=config.parent, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **kw)
-
-
-def _finish(proc):
-    out, err = proc.communicate(timeout=300)
-    assert proc.returncode == 0, err
-    return out
 
 
 def _read(path):
