@@ -18,10 +18,7 @@ import pytest
 netCDF4 = pytest.importorskip("netCDF4")
 
 from pdaframe.checkpoint import read_header  # noqa: E402
-from tests.integration.test_resume import FAST, _finish, _run  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[2]
-CONFIG = ROOT / "examples" / "toy_twin" / "config.toml"
+from tests.integration.test_resume import CONFIG, FAST, _finish, _run  # noqa: E402
 
 # every model run sleeps, so that the run can be killed between checkpoints
 SLOW = ("import sys, time\n"
