@@ -15,10 +15,18 @@ refused with a `ConfigError`.
 .. warning:: The payload is a pickle: loading it runs code named in the file. Only resume
    from checkpoints written by your own runs, in directories you trust.
 
-Methods that call ``drive`` from inside their own function (``ga``, ``4denvar``, ``ienks``,
-importance sampling, ...) pick up the settings of the enclosing `use_checkpoint` block, as
-``pdaframe.run.run_problem`` does for ``pdaframe run`` (``--resume``, method option
+Methods that call ``drive`` from inside their own function (``ga``, ``de``, ``4denvar``,
+``ienks``, importance sampling, ...) pick up the settings of the enclosing `use_checkpoint`
+block, as ``pdaframe.run.run_problem`` does for ``pdaframe run`` (``--resume``, method option
 ``checkpoint_every``, or ``[output] checkpoint_every`` when the method option is absent).
+
+``de`` runs scipy in a thread (`pdaframe.methods.evolution.MapAskTell`): its state pickles
+without the thread, with a log of the costs handed to scipy; a resumed state restarts scipy
+with the same seed and replays the log to it (no model runs), so it continues bit for bit.
+``emcee`` does not use ``drive``: it claims the settings (`claim`) and writes an
+`~pdaframe.methods.mcmc.EmceeCheckpoint` (emcee's in-memory backend, hence its last state and
+random state, and the counters) every N steps, in this same format; a resumed run continues
+emcee from there, bit for bit.
 
 The scipy minimisers (`pdaframe.methods.scipy_minimisers`) claim the same settings and write a
 `~pdaframe.methods.scipy_minimisers.MinimiserState` (iterate, history, counters) from scipy's

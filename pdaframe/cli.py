@@ -98,7 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="how ensemble members are evaluated (auto: MPI when launched by "
                           "mpiexec with more than one rank, else serial)")
     run.add_argument("--resume", action="store_true",
-                     help="continue an ask/tell method (GA, 4DEnVar, ...) from the checkpoint "
+                     help="continue an iterative method (GA, DE, 4DEnVar, MCMC, history "
+                          "matching, minimisers, ...) from the checkpoint "
                           "<output dir>/checkpoint.pkl if there is one (a pickle: only resume "
                           "from trusted directories); checkpoints every round unless the "
                           "method option checkpoint_every says otherwise")

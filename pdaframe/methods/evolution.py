@@ -51,6 +51,20 @@ DE: scipy behind a thread adaptor
     ``result``. The cost is one short thread switch per generation, nothing per member.
     The alternative, re-implementing DE's ask/tell by hand, would duplicate scipy's
     strategies, dithering, initialisation and convergence test.
+Checkpoints of DE (and of any `MapAskTell` whose ``run`` pickles)
+    The thread cannot be pickled, and scipy keeps state between generations that its public
+    interface neither returns nor accepts: the population in its internal ``[0, 1]`` scaling
+    (``intermediate_result.population`` is rescaled, and ``init=`` rescales again, so both
+    round off), and an index array that every mutation shuffles in place, so each generation
+    depends on all earlier shuffles. Restarting scipy from the checkpointed population would
+    therefore not continue the same run. Instead the state logs, per round, the values handed
+    to the optimiser (and a digest of what it asked for); a resumed state restarts the
+    optimiser from the beginning with the same seed and answers its first map calls from the
+    log, without evaluating anything, so it retraces exactly the same path (checked against
+    the digests: a `ConfigError` if it does not, e.g. after a scipy upgrade) and continues bit
+    for bit as the uninterrupted run would. This needs only the map hook and a deterministic
+    optimiser; it costs one stored value per evaluation in the checkpoint and the optimiser's
+    own bookkeeping (not the model) for the replayed rounds.
 
 GA: written here
     pymoo 0.6.2 was evaluated and does fit technically (``algorithm.ask()``, setting ``F``
@@ -74,6 +88,8 @@ GA: written here
 """
 from __future__ import annotations
 
+import collections
+import hashlib
 import inspect
 import logging
 import threading
@@ -275,11 +291,21 @@ class _Shutdown(BaseException):
     libraries that catch ``Exception`` let it through)."""
 
 
+def _digest(items) -> str:
+    """Short fingerprint of a batch of members (to check a replay retraces the run)."""
+    return hashlib.sha256(np.ascontiguousarray(items, dtype=float).tobytes()).hexdigest()[:16]
+
+
 class _Channel:
     """Hand-over between the optimiser thread and the caller; holds no reference to the
-    state, so a dropped state can be collected (and its finaliser stops the thread)."""
+    state, so a dropped state can be collected (and its finaliser stops the thread).
 
-    def __init__(self):
+    ``replay``: ``(digest, values)`` of rounds already answered (a resumed state): the
+    optimiser's first map calls get these values at once, without the caller.
+    """
+
+    def __init__(self, replay=()):
+        self._replay = collections.deque(replay)
         self._cond = threading.Condition()
         self._request = None         # members the optimiser waits for
         self._reply = None           # their values, from the caller
@@ -295,6 +321,13 @@ class _Channel:
         items = np.array([np.asarray(x, dtype=float) for x in items])
         if len(items) == 0:
             return []
+        if self._replay:
+            digest, values = self._replay.popleft()
+            if digest != _digest(items):
+                raise ConfigError("cannot resume: the optimiser asked for other members than "
+                                  "in the checkpointed run (another scipy version?); remove "
+                                  "the checkpoint or run without --resume")
+            return list(values)
         with self._cond:
             if self._closing:
                 raise _Shutdown
@@ -341,6 +374,11 @@ class _Channel:
                             timeout)
 
 
+#: The finaliser (ends the thread) of each live `MapAskTell`, outside the state's own
+#: attributes, so that contents replaced by `pdaframe.checkpoint.load_into` still end theirs.
+_THREADS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 class MapAskTell(EnsembleState):
     """Ask/tell state around an optimiser that evaluates its population through a map hook.
 
@@ -381,6 +419,13 @@ class MapAskTell(EnsembleState):
     -----
     Use the state as a context manager, or call `stop`, to end the thread when abandoning
     a run; it also ends when the state is garbage-collected.
+
+    The state pickles (`pdaframe.checkpoint`) if ``run`` and ``evaluate`` do: without its
+    thread, with a log of the values handed to the optimiser in every round (it grows by
+    one value per member evaluated). After
+    unpickling (or `pdaframe.checkpoint.load_into`) the next `ask` or `tell` restarts
+    ``run`` and replays the log to it (see the module docstring), so ``run`` must be
+    deterministic: the same answers must make it ask for the same members.
     """
 
     def __init__(self, problem, run, evaluate=None, fill=np.inf, max_runs=None, name="map"):
@@ -391,12 +436,39 @@ class MapAskTell(EnsembleState):
         self.library_result = None
         self.exhausted = self.stopped = False
         self._members = None
-        self._channel = channel = _Channel()
-        self._thread = threading.Thread(target=channel.main, args=(run,),
-                                        name=f"pdaframe-{name}", daemon=True)
-        self._finalizer = weakref.finalize(self, channel.close, self._thread)
-        self._thread.start()
+        self._run, self._name = run, name
+        self._log = []               # (digest of the members, values handed back) per round
+        self._channel = None
+        self._start()
+
+    def __getstate__(self):
+        state = vars(self).copy()
+        state["_channel"] = None     # the thread is restarted, and replayed, on first use
+        return state
+
+    def _end_thread(self):
+        """End this state's optimiser thread, if it has one."""
+        finalizer = _THREADS.pop(self, None)
+        if finalizer is not None:
+            finalizer()
+
+    def _start(self):
+        """End this state's thread (if any) and start ``run`` afresh, replaying the log."""
+        self._end_thread()           # e.g. the thread of contents replaced by `load_into`
+        self._channel = channel = _Channel(self._log)
+        thread = threading.Thread(target=channel.main, args=(self._run,),
+                                  name=f"pdaframe-{self._name}", daemon=True)
+        _THREADS[self] = weakref.finalize(self, channel.close, thread)
+        thread.start()
         self._advance()
+
+    def _attach(self):
+        """After unpickling: restart the optimiser, or only end a stale thread if done."""
+        if self._channel is None:
+            if self.done:
+                self._end_thread()
+            else:
+                self._start()
 
     def _advance(self):
         """Wait for the optimiser's next request or its end."""
@@ -415,6 +487,7 @@ class MapAskTell(EnsembleState):
 
     def ask(self) -> np.ndarray:
         """Members of the pending map call (cut to the budget), ``(n_member, n_param)``."""
+        self._attach()
         if self.done:
             raise RuntimeError("ask(): the optimiser has finished")
         members = self._members
@@ -432,6 +505,7 @@ class MapAskTell(EnsembleState):
             raise ValueError(f"tell() got {len(results)} results for {len(members)} members")
         values = list(self._values(members, results))
         values += [self.fill] * (len(self._members) - len(values))
+        self._log.append((_digest(self._members), values))
         self._channel.answer(values)
         self._advance()
 
@@ -442,15 +516,16 @@ class MapAskTell(EnsembleState):
 
     def result(self):
         """What the optimiser returned (re-raises its exception)."""
-        if self._channel.error is not None:
+        self._attach()
+        if self._channel is not None and self._channel.error is not None:
             raise self._channel.error
         return self.library_result
 
     def stop(self) -> None:
         """End the optimiser thread now (idempotent); the state is then done."""
-        if not self._channel.finished:
+        if not self.done and (self._channel is None or not self._channel.finished):
             self.stopped = not self.exhausted
-        self._finalizer()
+        self._end_thread()
         self.done = True
 
     def __enter__(self):
@@ -466,33 +541,43 @@ def _not_called(x):
     raise RuntimeError("differential evolution evaluates members only through its map hook")
 
 
-def _scipy_de(bounds, x0, seed, max_runs, options, snapshot):
-    """``run(map_like)`` for `MapAskTell`: scipy's DE, keeping its population in
-    ``snapshot`` after every generation. Refers to no state (see `MapAskTell`)."""
-    rng = np.random.default_rng(np.random.SeedSequence(seed))
+class _ScipyDE:
+    """``run(map_like)`` for `MapAskTell`: scipy's DE from a fresh seeded generator, keeping
+    its population in ``snapshot`` after every generation. Refers to no state (see
+    `MapAskTell`) and pickles (a resumed state calls it again and replays the log)."""
 
-    def keep(intermediate_result):        # scipy needs this exact argument name
-        snapshot["population"] = np.array(intermediate_result.population)
-        snapshot["costs"] = np.array(intermediate_result.population_energies)
-        # scipy counts every member it asked for; `MapAskTell` cut the last batch to the
-        # budget (padding with +inf), so this is "the budget is used": end cleanly
-        if max_runs is not None and intermediate_result.nfev >= max_runs:
-            raise StopIteration
+    def __init__(self, bounds, x0, seed, max_runs, options, snapshot):
+        self.bounds, self.x0, self.seed, self.max_runs = bounds, x0, seed, max_runs
+        self.options, self.snapshot = options, snapshot
 
-    def run(map_like):
+    def __call__(self, map_like):
+        snapshot, max_runs = self.snapshot, self.max_runs
+
+        def keep(intermediate_result):        # scipy needs this exact argument name
+            snapshot["population"] = np.array(intermediate_result.population)
+            snapshot["costs"] = np.array(intermediate_result.population_energies)
+            # scipy counts every member it asked for; `MapAskTell` cut the last batch to the
+            # budget (padding with +inf), so this is "the budget is used": end cleanly
+            if max_runs is not None and intermediate_result.nfev >= max_runs:
+                raise StopIteration
+
+        rng = np.random.default_rng(np.random.SeedSequence(self.seed))
         return optimize.differential_evolution(
-            _not_called, bounds, workers=map_like, updating="deferred", polish=False,
-            x0=x0, callback=keep, **{_rng_keyword(optimize.differential_evolution): rng},
-            **options)
-    return run
+            _not_called, self.bounds, workers=map_like, updating="deferred", polish=False,
+            x0=self.x0, callback=keep, **{_rng_keyword(optimize.differential_evolution): rng},
+            **self.options)
 
 
 class DEState(MapAskTell):
     """Differential evolution (`scipy.optimize.differential_evolution`) as an ask/tell state.
 
     One round = one generation (the first is the initial population, ``popsize * n_param``
-    members, Latin hypercube by default). See `de` for the options.
+    members, Latin hypercube by default). See `de` for the options. It can be checkpointed
+    (`pdaframe.checkpoint`): a resumed state continues bit for bit as the uninterrupted one
+    (see `MapAskTell` and the module docstring).
     """
+
+    name = "de"
 
     def __init__(self, problem, x0=None, seed=0, max_runs=None, **options):
         unknown = sorted(set(options) - set(DE_DEFAULTS))
@@ -503,8 +588,8 @@ class DEState(MapAskTell):
         self.seed = box.seed
         self.options = {**DE_DEFAULTS, **options}
         self._snapshot = snapshot = {}
-        run = _scipy_de(list(zip(box.lower, box.upper)), box.x0, box.seed, box.max_runs,
-                        self.options, snapshot)
+        run = _ScipyDE(list(zip(box.lower, box.upper)), box.x0, box.seed, box.max_runs,
+                       self.options, snapshot)
         try:
             super().__init__(problem, run, evaluate=Fitness(problem), fill=np.inf,
                              max_runs=box.max_runs, name="de")
@@ -575,6 +660,14 @@ def de(problem, x0=None, callback=None, executor=None, seed=0, max_runs=None,
         of the best member so far, ``nfev``) ``x0`` (given, else the prior mean)
         ``parameter_names n_failed method population population_cost seed max_runs``;
         ``status`` as in `STATUS`.
+
+    Notes
+    -----
+    Inside a `pdaframe.checkpoint.use_checkpoint` block (``pdaframe run`` with
+    ``checkpoint_every`` / ``--resume``) the state is checkpointed every N generations; a
+    resumed run replays scipy up to the checkpoint without running the model and gives
+    the same result, bit for bit, as an uninterrupted run (``max_runs`` included). The
+    checkpoint holds one value per member evaluated so far.
 
     Examples
     --------
@@ -708,6 +801,8 @@ class GAState(EnsembleState):
     generation : int
         Offspring generations bred so far.
     """
+
+    name = "ga"
 
     def __init__(self, problem, x0=None, seed=0, max_runs=None, **options):
         super().__init__(problem)

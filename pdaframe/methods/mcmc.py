@@ -548,6 +548,55 @@ class _Pool:
         return [(-np.inf, np.inf) if isinstance(r, Failed) else r for r in results]
 
 
+class EmceeCheckpoint:
+    """What a checkpoint of `emcee_sampler` holds (`pdaframe.checkpoint`; no problem).
+
+    Attributes
+    ----------
+    name : str
+        "emcee" (the checkpoint header's method).
+    iteration : int
+        Steps done, burn-in included.
+    chain, log_prob, blobs, accepted, random_state
+        emcee's in-memory backend after ``iteration`` steps (arrays cut to them); its last
+        row and ``random_state`` (after the last step) are the sampler's last `emcee.State`.
+    nfev, n_failed : int
+        The pool's counters.
+    seed : int
+        The run's seed (it may have been drawn).
+    stopped, done : bool
+        A callback stopped the run; the run ended (written at the end).
+    """
+
+    name = "emcee"
+    _BACKEND = ("chain", "log_prob", "blobs", "accepted", "random_state")
+
+    def __init__(self, seed=0):
+        self.iteration, self.seed = 0, seed
+        self.chain = self.log_prob = self.blobs = self.accepted = self.random_state = None
+        self.nfev = self.n_failed = 0
+        self.stopped = self.done = False
+
+    def keep(self, backend, pool, stopped=False, done=False):
+        """Copy ``backend`` (its filled rows) and ``pool``'s counters."""
+        it = backend.iteration
+        self.iteration, self.stopped, self.done = it, stopped, done
+        self.nfev, self.n_failed = pool.nfev, pool.n_failed
+        for key in self._BACKEND:
+            value = getattr(backend, key)
+            if key in ("chain", "log_prob", "blobs") and value is not None:
+                value = value[:it]
+            setattr(self, key, value.copy() if isinstance(value, np.ndarray) else value)
+
+    def restore(self, backend, n_chains, d):
+        """Fill an emcee `~emcee.backends.Backend` (and nothing else) with the kept rows."""
+        backend.reset(n_chains, d)
+        for key in self._BACKEND:
+            value = getattr(self, key)
+            setattr(backend, key, value.copy() if isinstance(value, np.ndarray) else value)
+        backend.iteration = self.iteration
+
+
 def emcee_sampler(problem, x0=None, callback=None, executor=None, seed=0, n_samples=2000,
                   n_chains=None, burn_in=2000, **options) -> Result:
     """emcee's affine-invariant ensemble sampler in the control space, walkers via ``executor``.
@@ -566,8 +615,19 @@ def emcee_sampler(problem, x0=None, callback=None, executor=None, seed=0, n_samp
     -------
     Result
         As `adaptive_metropolis`; chains are walkers (not independent: R-hat is indicative).
+
+    Notes
+    -----
+    Inside a `pdaframe.checkpoint.use_checkpoint` block (``pdaframe run`` with
+    ``checkpoint_every = N`` / ``--resume``) an `EmceeCheckpoint` (emcee's backend so far, its
+    random state, the counters) is written every N steps and at the end, atomically and on
+    MPI rank 0 only. A resumed run continues emcee from the last checkpointed step and gives
+    the same chains, bit for bit, as an uninterrupted run.
     """
     import emcee
+
+    from .. import checkpoint as ckpt
+    from ..parallel import is_root
     d = problem.n_param
     n_chains = max(4 * d, 8) if n_chains is None else n_chains
     n_chains = _check_int(n_chains, "emcee: n_chains", 2 * d,
@@ -576,7 +636,11 @@ def emcee_sampler(problem, x0=None, callback=None, executor=None, seed=0, n_samp
                            "ArviZ's R-hat and ESS need 4 draws per chain")
     burn_in = _check_int(burn_in, "emcee: burn_in", 0, "draws discarded")
     rhat_max = options.pop("rhat_max", 1.01)
-    seed = _seed(seed)
+    cp = ckpt.claim()
+    saved = EmceeCheckpoint(_seed(seed))
+    if cp is not None and cp.resume:
+        ckpt.load_into(saved, cp)
+    seed = saved.seed                               # the interrupted run's, when resumed
     rng = np.random.default_rng(seed)
     space = problem.space
     if x0 is not None:
@@ -585,20 +649,39 @@ def emcee_sampler(problem, x0=None, callback=None, executor=None, seed=0, n_samp
     else:
         u0 = _start_u(problem, None, n_chains, [rng] * n_chains, "emcee")
     pool = _Pool(executor or get_executor())
+    pool.nfev, pool.n_failed = saved.nfev, saved.n_failed
+    backend = emcee.backends.Backend()
+    if saved.iteration:
+        saved.restore(backend, n_chains, d)
     sampler = emcee.EnsembleSampler(n_chains, d, LogTargetU(problem), pool=pool,
-                                    moves=options.pop("moves", None))
+                                    moves=options.pop("moves", None), backend=backend)
     if options:
         raise ConfigError(f"emcee: unknown options {sorted(options)}")
-    sampler.random_state = np.random.RandomState(seed).get_state()
-    stopped, nit = False, 0
-    for _ in sampler.sample(u0, iterations=burn_in + n_samples):
+    stopped, nit, total = saved.stopped, saved.iteration, burn_in + n_samples
+    if nit:     # the last State: coords, log_prob, blobs and random state of the last step
+        start = backend.get_last_sample()
+    else:
+        start = u0
+        sampler.random_state = np.random.RandomState(seed).get_state()
+
+    def save(done=False):
+        if cp is not None and is_root():
+            saved.keep(backend, pool, stopped, done)
+            ckpt.save(saved, cp)
+
+    steps = () if saved.done else sampler.sample(start, iterations=total - nit,
+                                                 skip_initial_state_check=nit > 0)
+    for _ in steps:
         nit += 1
+        if cp is not None and nit % cp.every == 0 and nit < total:
+            save()
         if callback is not None:
             try:
                 callback(Result(nit=nit, nfev=pool.nfev, burn_in=nit <= burn_in))
             except StopIteration:
                 stopped = True
                 break
+    save(done=True)
     keep = max(nit - burn_in, 0)
     chain = sampler.get_chain()                     # (step, walker, d)
     u = np.swapaxes(chain[burn_in:nit], 0, 1)

@@ -1,9 +1,11 @@
 """`pdaframe run --resume`: a run killed (SIGKILL) after a checkpoint and resumed gives the
-same NetCDF result, bit for bit, as an uninterrupted run with the same seed."""
+same NetCDF result, bit for bit, as an uninterrupted run with the same seed (and, in process,
+a differential-evolution state pickled mid-run continues as the original)."""
 from __future__ import annotations
 
 import inspect
 import os
+import threading
 import signal
 import subprocess
 import sys
@@ -15,8 +17,12 @@ import pytest
 
 netCDF4 = pytest.importorskip("netCDF4")
 
+import pdaframe  # noqa: E402
+from pdaframe import checkpoint as ckpt  # noqa: E402
 from pdaframe.checkpoint import read_header  # noqa: E402
 from pdaframe.methods import mcmc  # noqa: E402
+from pdaframe.methods.evolution import DEState  # noqa: E402
+from pdaframe.parallel import SerialExecutor  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "examples" / "toy_twin" / "config.toml"
@@ -41,6 +47,13 @@ METHODS = {
     "adaptive-metropolis": (
         '"adaptive-metropolis"',
         "{ n_chains = 2, n_samples = 10, burn_in = 10, checkpoint_every = 2 }", 8),
+    # 30 members per generation, 13 rounds (initial population + 12 generations)
+    "de": ('"de"', "{ popsize = 5, maxiter = 12, tol = 0.0, checkpoint_every = 1 }", 5),
+    # budget ends the run in round 7, cutting its batch to 20 members
+    "de-budget": ('"de"', "{ popsize = 5, maxiter = 12, tol = 0.0, max_runs = 200, "
+                          "checkpoint_every = 1 }", 3),
+    # 24 walkers, 20 steps of two half-ensemble maps each
+    "emcee": ('"emcee"', "{ n_samples = 10, burn_in = 10, checkpoint_every = 2 }", 8),
 }
 
 
@@ -86,13 +99,9 @@ def _same_dataset(a, b):
         _same_dataset(a.groups[key], b.groups[key])
 
 
-@pytest.mark.parametrize("method", [
-    "ga", "4denvar",
-    pytest.param("adaptive-metropolis", marks=pytest.mark.skipif(
-        not CHAINS_CHECKPOINTED, reason="mcmc.drive_chains does not run through "
-                                        "ensemble.drive, so it writes no checkpoints")),
-])
-def test_killed_run_resumes_to_the_same_result(tmp_path, method):
+def _kill_and_resume(tmp_path, method) -> Path:
+    """Run ``method`` uninterrupted, and killed then resumed; assert the same NetCDF file.
+    Returns the resumed result file."""
     config = _config(tmp_path, method)
     min_round = METHODS[method][2]
     ref = _run(FAST, config, tmp_path / "ref")
@@ -117,6 +126,17 @@ def test_killed_run_resumes_to_the_same_result(tmp_path, method):
     with netCDF4.Dataset(tmp_path / "ref" / "result.nc") as a, \
             netCDF4.Dataset(killed / "result.nc") as b:
         _same_dataset(a, b)
+    return killed / "result.nc"
+
+
+@pytest.mark.parametrize("method", [
+    "ga", "4denvar", "de", "emcee",
+    pytest.param("adaptive-metropolis", marks=pytest.mark.skipif(
+        not CHAINS_CHECKPOINTED, reason="mcmc.drive_chains does not run through "
+                                        "ensemble.drive, so it writes no checkpoints")),
+])
+def test_killed_run_resumes_to_the_same_result(tmp_path, method):
+    _kill_and_resume(tmp_path, method)
 
 
 def test_resume_refuses_another_config(tmp_path):
@@ -130,11 +150,70 @@ def test_resume_refuses_another_config(tmp_path):
     assert "ConfigError" in err and "another config" in err
 
 
-def test_de_cannot_be_checkpointed(tmp_path):
-    config = _config(tmp_path, "ga")
-    config.write_text(config.read_text().replace('name = "ga"', 'name = "de"').replace(
-        "pop_size = 8, maxiter = 12, tol = 0.0, ", "maxiter = 2, "))
-    proc = _run(FAST, config, tmp_path / "out")
-    _, err = proc.communicate(timeout=300)
-    assert proc.returncode == 2, err
-    assert "cannot be checkpointed" in err
+def test_de_resume_honours_the_budget(tmp_path):
+    path = _kill_and_resume(tmp_path, "de-budget")
+    with netCDF4.Dataset(path) as ds:
+        assert int(ds.getncattr("nfev")) == 200
+
+
+def _de_problem():
+    model = pdaframe.LinearModel([[1.0, 1.0, 0.0], [1.0, -1.0, 0.5], [2.0, 0.0, 1.0],
+                                  [0.0, 3.0, -1.0]])
+    prior = pdaframe.UniformPrior([-5.0] * 3, [5.0] * 3)
+    obs = pdaframe.DataStream("y", "y", [2.0, 0.0, 2.0, 1.0], std=0.1)
+    return pdaframe.Problem(model, prior, [obs])
+
+
+def _de_threads():
+    return sum(t.name == "pdaframe-de" for t in threading.enumerate())
+
+
+def _run_rounds(state, rounds=None):
+    executor = SerialExecutor()
+    while not state.done and rounds != 0:
+        state.tell(executor.map(state.evaluate, state.ask()))
+        rounds = None if rounds is None else rounds - 1
+    return state
+
+
+def test_de_state_pickled_mid_run_continues_identically(tmp_path):
+    """No subprocess: pickle a DE state (dithered mutation, a budget cutting the last
+    generation) after 7 generations, load it into a fresh state, and finish both."""
+    problem = _de_problem()
+    options = dict(seed=3, popsize=6, maxiter=30, tol=0.0, max_runs=400)
+    reference = _run_rounds(DEState(problem, **options)).result()
+    state = _run_rounds(DEState(problem, **options), 8)
+    cp = ckpt.Checkpoint(tmp_path / "checkpoint.pkl")
+    ckpt.save(state, cp, ckpt.dumps_state(state))
+    threads = _de_threads()
+    resumed = DEState(problem, **options)
+    assert _de_threads() == threads + 1
+    assert ckpt.load_into(resumed, cp)
+    assert resumed.nfev == state.nfev == 8 * 18 and resumed.iteration == 8
+    _run_rounds(resumed)
+    assert _de_threads() == threads     # the thread of the replaced contents ended
+    for result in (resumed.result(), _run_rounds(state).result()):
+        assert result.nfev == 400 and result.status == 2
+        for key in reference:
+            a, b = reference[key], result[key]
+            if isinstance(a, dict):
+                assert a.keys() == b.keys() and all(
+                    np.array_equal(a[k], b[k]) for k in a), key
+            else:
+                assert np.array_equal(np.asarray(a), np.asarray(b)), key
+
+
+def test_de_resume_refuses_a_run_it_does_not_retrace(tmp_path):
+    """A replay that asks for other members than the log's (e.g. another scipy) is refused."""
+    problem = _de_problem()
+    options = dict(seed=3, popsize=6, maxiter=10)
+    state = _run_rounds(DEState(problem, **options), 4)
+    state._log[2] = ("0" * 16, state._log[2][1])
+    cp = ckpt.Checkpoint(tmp_path / "checkpoint.pkl")
+    ckpt.save(state, cp)
+    state.stop()
+    resumed = DEState(problem, **options)
+    ckpt.load_into(resumed, cp)
+    with pytest.raises(pdaframe.ConfigError, match="other members"):
+        resumed.ask()
+    assert resumed.done
