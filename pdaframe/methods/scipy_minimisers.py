@@ -26,6 +26,7 @@ restarts scipy from the last checkpointed iterate, with the history so far prepe
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -198,12 +199,21 @@ def _run(problem, scipy_method, gradient, x0, callback, options):
         # restart from the best point, with fresh curvature memory, while that still helps.
         before, f_start = rejected, best["f"]
         call_start = len(hist_cost) - 1
-        if gradient is None:
-            res = optimize.minimize(fun, u, method=scipy_method, callback=record,
-                                    options=options)
-        else:
-            res = optimize.minimize(fun_and_grad, u, jac=True, method=scipy_method,
-                                    callback=record, options=options)
+        with warnings.catch_warnings():
+            # a misspelt option is a mistake, not a warning scrolled past
+            warnings.filterwarnings("error", "Unknown solver options",
+                                    optimize.OptimizeWarning)
+            try:
+                if gradient is None:
+                    res = optimize.minimize(fun, u, method=scipy_method, callback=record,
+                                            options=options)
+                else:
+                    res = optimize.minimize(fun_and_grad, u, jac=True, method=scipy_method,
+                                            callback=record, options=options)
+            except optimize.OptimizeWarning as err:
+                raise ConfigError(f"{scipy_method}: {err} (see scipy.optimize.minimize; "
+                                  f"pdaframe adds posterior, max_restarts, "
+                                  f"checkpoint_every)") from None
         nit += int(res.nit)
         call_start = len(hist_cost) - 1
         if rejected == before or restarts >= max_restarts or \

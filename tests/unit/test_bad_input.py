@@ -87,6 +87,15 @@ def test_unknown_model_and_method(cfg):
         pdaframe.load_config(cfg('name = "lbfgsb"', 'name = "bfgs"'))
 
 
+@pytest.mark.parametrize("method", ["lbfgsb", "nelder-mead"])
+def test_misspelt_minimiser_option_is_a_config_error(method):
+    model = pdaframe.LinearModel([[1.0, 0.0], [0.0, 1.0]])
+    problem = pdaframe.Problem(model, pdaframe.GaussianPrior([0.0, 0.0], std=[1.0, 1.0]),
+                               [pdaframe.DataStream("y", "y", [1.0, 2.0], std=0.5)])
+    with pytest.raises(pdaframe.ConfigError, match=r"Unknown solver options: maxitre"):
+        pdaframe.minimise(problem, method, maxitre=10)
+
+
 def test_malformed_and_incomplete_toml(cfg):
     with pytest.raises(pdaframe.ConfigError, match="malformed TOML"):
         pdaframe.load_config(cfg('[method]', '[method'))
