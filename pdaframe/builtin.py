@@ -8,6 +8,7 @@ from .linear_model import LinearModel
 from .methods.evolution import METHODS as EVOLUTION
 from .methods.fourdenvar import METHODS as FOURDENVAR
 from .emulator import METHODS as EMULATOR
+from .history_matching import METHODS as HISTORY_MATCHING
 from .methods.importance import METHODS as IMPORTANCE
 from .methods.mcmc import METHODS as MCMC
 from .methods.sequential import METHODS as SEQUENTIAL
@@ -18,6 +19,7 @@ from .operators import FACTORIES as OPERATORS
 from .operators import Identity, Select
 from .plugins import hookimpl
 from .prior import GaussianPrior, UniformPrior
+from .sensitivity import CONFIG_METHODS as SENSITIVITY
 
 
 @hookimpl
@@ -91,5 +93,6 @@ def pdaframe_register_priors(registry):
 @hookimpl
 def pdaframe_register_methods(registry):
     for name, method in {**METHODS, **FOURDENVAR, **EVOLUTION, **STEPWISE, **MCMC,
-                         **IMPORTANCE, **SEQUENTIAL, **EMULATOR}.items():
+                         **IMPORTANCE, **SEQUENTIAL, **EMULATOR, **SENSITIVITY,
+                         **HISTORY_MATCHING}.items():
         registry.add(name, method)

@@ -16,6 +16,7 @@ Example::
 
     [parameters]
     estimate = ["eps", "k_fast"]        # optional; the others stay at their prior mean
+    # estimate_from = "shortlist.toml"  # or: the list of a sensitivity run's shortlist
     eps = { mean = 1.0, std = 0.3 }     # optional overrides of the model's parameter table
     "nee:bias" = { std = 0.5 }          # operator parameters: "<stream>:<name>" (below)
 
@@ -448,17 +449,17 @@ def _parameter_table(w, model, data, extra=()):
              for p in getattr(model, "parameters", ())}
     table.update({e["name"]: dict(e) for e in extra})
     tab = w.table(data, "parameters", "top level", required=False)
-    free = tab.get("estimate", names)
+    free, what = _estimate(w, tab, names)
     if not isinstance(free, list) or not all(isinstance(n, str) for n in free) or not free:
-        raise w.error("parameters", "'estimate' must be a non-empty list of parameter names")
+        raise w.error("parameters", f"{what} must be a non-empty list of parameter names")
     for n in free:
         if n not in names:
-            raise w.error("parameters", f"'estimate' names unknown parameter {n!r}; the model "
+            raise w.error("parameters", f"{what} names unknown parameter {n!r}; the model "
                                         f"has {names}")
     if len(set(free)) != len(free):
-        raise w.error("parameters", "'estimate' lists a parameter twice")
+        raise w.error("parameters", f"{what} lists a parameter twice")
     for key, over in tab.items():
-        if key == "estimate":
+        if key in ("estimate", "estimate_from"):
             continue
         if key == "site_specific":
             if "sites" not in data:
@@ -473,6 +474,32 @@ def _parameter_table(w, model, data, extra=()):
         if not np.isfinite(table.get(n, {}).get("mean", np.nan)):
             raise w.error(f"parameters.{n}", "no 'mean' given and the model has no default")
     return table, free
+
+
+def _estimate(w, tab, names):
+    """``[parameters] estimate``, or the list in the file ``estimate_from`` names (a
+    ``shortlist.toml`` of a sensitivity run); default all ``names``. Returns the list and
+    how to name it in errors."""
+    if "estimate_from" not in tab:
+        return tab.get("estimate", names), "'estimate'"
+    if "estimate" in tab:
+        raise w.error("parameters", "give either 'estimate' or 'estimate_from', not both")
+    src = tab["estimate_from"]
+    if not isinstance(src, str):
+        raise w.error("parameters", f"'estimate_from' must be a file name, got {src!r}")
+    path = Path(w.path).parent / src
+    try:
+        other = tomllib.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
+        raise w.error("parameters", f"'estimate_from' = {src!r}: cannot read {path} "
+                                    f"({err})") from None
+    free = other.get("parameters", {}).get("estimate") if isinstance(
+        other.get("parameters"), dict) else None
+    if free is None:
+        raise w.error("parameters", f"'estimate_from' = {src!r}: {path} has no [parameters] "
+                                    f"estimate list (write one with a sensitivity run: "
+                                    f"shortlist.toml)")
+    return free, f"'estimate' of {path}"
 
 
 def _override(w, table, key, over, where):

@@ -6,19 +6,24 @@ A point is not ruled out yet (NROY) when the largest ``I_i`` (or the 2nd largest
 tolerate one poor emulator: ``which=2``) is at most the cutoff (3, Pukelsheim's 3σ rule).
 Each wave runs the simulator (through an executor) on a design inside the current NROY,
 fits GP emulators (`pdaframe.emulator.GPEmulator`, one per output, no PCA), and keeps
-the candidates of a large Latin hypercube that every wave so far leaves in. Waves stop
+the candidates of a large Latin hypercube that every wave so far leaves in; the next
+candidates fill the bounding box of those (`HistoryMatchState._refocus`), so NROY stays
+resolved as it shrinks by orders of magnitude. Waves stop
 when the NROY fraction stops shrinking (relative change < ``tol``), or after
 ``max_waves``.
 """
 from __future__ import annotations
 
+import inspect
 import logging
 import warnings
 
 import numpy as np
 
-from .emulator import GPEmulator, design, prior_box, run_design
+from .emulator import GPEmulator, design, prior_box
 from .errors import ConfigError
+from .methods.ensemble import EnsembleState, drive
+from .parallel import keep_succeeded
 from .result import Result
 
 log = logging.getLogger(__name__)
@@ -76,6 +81,23 @@ class HistoryMatchResult(Result):
     def in_nroy(self, theta) -> np.ndarray:
         return self.implausibility(theta) <= self.cutoff
 
+    def summary(self) -> str:
+        """NROY fraction per wave and the range of the NROY points per parameter, as text."""
+        names = self.get("parameter_names") or [f"x{i}" for i in range(len(self.lower))]
+        width = max(9, *(len(n) for n in names))
+        lines = [f"history matching: {self.n_waves} waves, {self.nfev} model runs; "
+                 f"{self.message}",
+                 "NROY fraction per wave: " + ", ".join(f"{w['nroy_fraction']:.4g}"
+                                                        for w in self.waves),
+                 f"{'parameter':<{width}}{'box low':>12}{'box high':>12}{'NROY min':>12}"
+                 f"{'NROY max':>12}"]
+        lo, up = (self.nroy.min(axis=0), self.nroy.max(axis=0)) if len(self.nroy) else \
+            (np.full(len(names), np.nan),) * 2
+        for i, n in enumerate(names):
+            lines.append(f"{n:<{width}}{self.lower[i]:>12.5g}{self.upper[i]:>12.5g}"
+                         f"{lo[i]:>12.5g}{up[i]:>12.5g}")
+        return "\n".join(lines)
+
 
 def _predict(emulator, X):
     with warnings.catch_warnings():
@@ -84,9 +106,112 @@ def _predict(emulator, X):
     return mean.reshape(len(X), -1), var.reshape(len(X), -1)
 
 
+class HistoryMatchState(EnsembleState):
+    """History-matching waves as an ask/tell state (`pdaframe.methods.ensemble.drive`).
+
+    One round = one wave: `ask` gives the wave's design (``n_design`` points inside the
+    current NROY), `tell` takes the simulator outputs, fits the wave's emulator and cuts the
+    candidates. Being an ask/tell state, the waves run through any executor (MPI) and are
+    checkpointed after every wave (``pdaframe run --resume``). See `history_match`.
+    """
+
+    name = "history-matching"
+
+    def __init__(self, func, lower, upper, z, var_obs, var_disc=0.0, cutoff=3.0, which=1,
+                 n_design=None, n_candidates=20000, max_waves=5, tol=0.05, seed=None,
+                 nugget=1e-6, problem=None):
+        super().__init__(problem)
+        self.evaluate = func
+        lower, upper = np.asarray(lower, dtype=float), np.asarray(upper, dtype=float)
+        if lower.shape != upper.shape or lower.ndim != 1 or \
+                not np.all(np.isfinite(lower) & np.isfinite(upper) & (lower < upper)):
+            raise ConfigError("history matching: lower and upper must be finite 1-D bounds "
+                              "with lower < upper")
+        self.n_design = int(n_design or 10 * lower.size)
+        if self.n_design < 2:
+            raise ConfigError(f"history matching: n_design={self.n_design}; at least 2 "
+                              f"runs per wave are needed to fit an emulator")
+        self.max_waves, self.tol, self.nugget = int(max_waves), float(tol), nugget
+        if self.max_waves < 1:
+            raise ConfigError(f"history matching: max_waves={max_waves} must be >= 1")
+        self.rng = np.random.default_rng(seed)
+        self.cand = design(lower, upper, int(n_candidates), "lhs",
+                           seed=int(self.rng.integers(2 ** 32)))
+        self.res = HistoryMatchResult(
+            method="history-matching", z=np.atleast_1d(z).astype(float),
+            var_obs=np.asarray(var_obs, dtype=float), var_disc=np.asarray(var_disc, dtype=float),
+            cutoff=float(cutoff), which=int(which), lower=lower, upper=upper, waves=[], nfev=0)
+        self.keep = np.ones(len(self.cand), bool)
+        self.n_lhs, self.volume = len(self.cand), 1.0    # see `_refocus`
+        self.Xw = design(lower, upper, self.n_design, "lhs",
+                         seed=int(self.rng.integers(2 ** 32)))
+        self.fraction = 1.0
+        self.message = f"stopped after max_waves={self.max_waves}"
+
+    def ask(self) -> np.ndarray:
+        return self.Xw.copy()
+
+    def tell(self, results) -> None:
+        res, wave = self.res, len(self.res.waves)
+        self._count(results)
+        X, Y = keep_succeeded(self.Xw, results, f"history matching wave {wave + 1}")
+        res.nfev += len(self.Xw)
+        em = GPEmulator(res.lower, res.upper, nugget=self.nugget, pca_variance=None,
+                        seed=int(self.rng.integers(2 ** 31))).fit(X, Y.reshape(len(X), -1))
+        res.waves.append({"X": X, "Y": Y, "emulator": em})
+        idx = np.flatnonzero(self.keep)
+        mean, var = _predict(em, self.cand[idx])
+        imp = implausibility(res.z, mean, var, res.var_obs, res.var_disc, res.which)
+        self.keep[idx[imp > res.cutoff]] = False
+        new = self.volume * float(self.keep[:self.n_lhs].mean())
+        res.waves[-1]["nroy_fraction"] = new
+        log.info("history matching wave %d: NROY fraction %.4g", wave + 1, new)
+        if not self.keep.any():
+            self.message = f"wave {wave + 1} ruled out every point: check Var_obs and Var_disc"
+            warnings.warn(self.message, RuntimeWarning, stacklevel=2)
+            self.done = True
+        elif wave > 0 and self.fraction - new < self.tol * self.fraction:
+            self.message = f"NROY stopped shrinking at wave {wave + 1}"
+            self.done = True
+        self.fraction = new
+        if wave + 1 >= self.max_waves:
+            self.done = True
+        if not self.done:
+            self._refocus()
+            pool = np.flatnonzero(self.keep)
+            self.Xw = self.cand[self.rng.choice(pool, size=min(self.n_design, pool.size),
+                                                replace=False)]
+
+    def _refocus(self):
+        """New candidates: a Latin hypercube of ``n_candidates`` in the bounding box of the
+        NROY points (widened by 10 % of its size on each side, inside the initial box),
+        filtered by every wave so far, plus the NROY points themselves. The first
+        ``n_lhs`` candidates are the uniform sample that estimates the NROY fraction
+        (``volume`` = the sub-box's share of the initial box), so the fraction keeps
+        resolving however small NROY gets."""
+        res, pts = self.res, self.cand[self.keep]
+        pad = 0.1 * (pts.max(axis=0) - pts.min(axis=0)) + 1e-9 * (res.upper - res.lower)
+        lo = np.maximum(pts.min(axis=0) - pad, res.lower)
+        up = np.minimum(pts.max(axis=0) + pad, res.upper)
+        new = design(lo, up, self.n_lhs, "lhs", seed=int(self.rng.integers(2 ** 32)))
+        ok = res.implausibility(new) <= res.cutoff
+        self.cand = np.concatenate([new, pts])
+        self.keep = np.concatenate([ok, np.ones(len(pts), bool)])
+        self.volume = float(np.prod((up - lo) / (res.upper - res.lower)))
+
+    def result(self) -> HistoryMatchResult:
+        res = HistoryMatchResult(self.res)
+        res.update(nroy=self.cand[self.keep], nroy_fraction=self.fraction,
+                   message=self.message if self.done else f"stopped after wave "
+                   f"{len(res.waves)}", n_waves=len(res.waves), nit=len(res.waves),
+                   success=bool(self.keep.any()), waves=list(res.waves))
+        return res
+
+
 def history_match(func, lower, upper, z, var_obs, var_disc=0.0, cutoff=3.0, which=1,
                   n_design=None, n_candidates=20000, max_waves=5, tol=0.05, seed=None,
-                  executor=None, nugget=1e-6) -> HistoryMatchResult:
+                  executor=None, nugget=1e-6, callback=None, problem=None
+                  ) -> HistoryMatchResult:
     """History matching of ``func(θ) -> outputs (n_out,)`` to observations ``z``.
 
     Parameters
@@ -108,46 +233,19 @@ def history_match(func, lower, upper, z, var_obs, var_disc=0.0, cutoff=3.0, whic
         Stop after ``max_waves``, or when NROY shrinks by less than ``tol`` (relative).
     executor : object, optional
         Runs the simulator (ordered ``map``).
+    callback : callable, optional
+        ``callback(result)`` after each wave; `StopIteration` stops cleanly.
+    problem : Problem, optional
+        The problem ``func`` belongs to (checkpoints store it by reference).
+
+    Notes
+    -----
+    Checkpointed after every wave inside a `pdaframe.checkpoint.use_checkpoint` block
+    (``pdaframe run`` with ``checkpoint_every``/``--resume``).
     """
-    rng = np.random.default_rng(seed)
-    lower, upper = np.asarray(lower, dtype=float), np.asarray(upper, dtype=float)
-    n_design = int(n_design or 10 * lower.size)
-    cand = design(lower, upper, n_candidates, "lhs", seed=int(rng.integers(2 ** 32)))
-    res = HistoryMatchResult(method="history-matching", z=np.atleast_1d(z).astype(float),
-                             var_obs=np.asarray(var_obs, dtype=float),
-                             var_disc=np.asarray(var_disc, dtype=float), cutoff=float(cutoff),
-                             which=int(which), lower=lower, upper=upper, waves=[], nfev=0)
-    keep = np.ones(len(cand), bool)
-    Xw = design(lower, upper, n_design, "lhs", seed=int(rng.integers(2 ** 32)))
-    fraction = 1.0
-    message = f"stopped after max_waves={max_waves}"
-    for wave in range(int(max_waves)):
-        X, Y = run_design(func, Xw, executor)
-        res.nfev += len(Xw)
-        em = GPEmulator(lower, upper, nugget=nugget, pca_variance=None,
-                        seed=int(rng.integers(2 ** 31))).fit(X, Y.reshape(len(X), -1))
-        res.waves.append({"X": X, "Y": Y, "emulator": em})
-        idx = np.flatnonzero(keep)
-        mean, var = _predict(em, cand[idx])
-        imp = implausibility(res.z, mean, var, res.var_obs, res.var_disc, which)
-        keep[idx[imp > cutoff]] = False
-        new = float(keep.mean())
-        res.waves[-1]["nroy_fraction"] = new
-        log.info("history matching wave %d: NROY fraction %.4g", wave + 1, new)
-        if not keep.any():
-            message = f"wave {wave + 1} ruled out every point: check Var_obs and Var_disc"
-            warnings.warn(message, RuntimeWarning, stacklevel=2)
-            break
-        if wave > 0 and fraction - new < tol * fraction:
-            message = f"NROY stopped shrinking at wave {wave + 1}"
-            fraction = new
-            break
-        fraction = new
-        pool = np.flatnonzero(keep)
-        Xw = cand[rng.choice(pool, size=min(n_design, pool.size), replace=False)]
-    res.update(nroy=cand[keep], nroy_fraction=float(keep.mean()), message=message,
-               n_waves=len(res.waves), success=bool(keep.any()))
-    return res
+    state = HistoryMatchState(func, lower, upper, z, var_obs, var_disc, cutoff, which,
+                              n_design, n_candidates, max_waves, tol, seed, nugget, problem)
+    return drive(state, executor, callback)
 
 
 def history_match_problem(problem, var_disc=0.0, box_width=4.0, **options):
@@ -158,4 +256,36 @@ def history_match_problem(problem, var_disc=0.0, box_width=4.0, **options):
                               if s.error.std.size == s.values.size else s.error.std ** 2
                               for s in problem.streams])
     lo, up = prior_box(problem.prior, box_width)
-    return history_match(problem.observation_vector, lo, up, z, var_obs, var_disc, **options)
+    res = history_match(problem.observation_vector, lo, up, z, var_obs, var_disc,
+                        problem=problem, **options)
+    res["parameter_names"] = list(problem.prior.names)
+    return res
+
+
+def history_matching(problem, x0=None, callback=None, executor=None, seed=None, var_disc=0.0,
+                     box_width=4.0, max_outputs=100, **options) -> HistoryMatchResult:
+    """`history_match_problem` as a registered method (``[method] name =
+    "history-matching"``); options as `history_match` (``x0`` is not used).
+
+    Every valid observation is an output with its own GP emulator, so a problem with more
+    than ``max_outputs`` of them is refused: history-match aggregated streams (``operator =
+    "aggregate"``, monthly or annual means) or a few chosen times instead.
+    """
+    allowed = set(inspect.signature(HistoryMatchState).parameters) - {
+        "func", "lower", "upper", "z", "var_obs", "var_disc", "problem", "seed"}
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        raise ConfigError(f"history-matching: unknown option(s) {unknown}; expected some of "
+                          f"{sorted(allowed | {'var_disc', 'box_width', 'max_outputs'})}")
+    if not hasattr(problem, "streams"):
+        raise ConfigError("history-matching works on single-site problems only")
+    if problem.n_obs > max_outputs:
+        raise ConfigError(f"history-matching: {problem.n_obs} observations, each emulated by "
+                          f"its own GP, exceed max_outputs = {max_outputs}; history-match "
+                          f"aggregated streams (operator = \"aggregate\") or a few chosen "
+                          f"times, or raise max_outputs")
+    return history_match_problem(problem, var_disc, box_width, callback=callback,
+                                 executor=executor, seed=seed, **options)
+
+
+METHODS = {"history-matching": history_matching}

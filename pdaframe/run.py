@@ -30,6 +30,8 @@ def summary_table(result, problem, truth=None) -> str:
     result adds a line per step; ``result["diagnostics"]`` (`pdaframe.diagnostics`) adds the
     χ² check, the parameters at a bound and the per-stream residual statistics.
     """
+    if "x" not in result:          # sensitivity analysis, history matching
+        return result.summary()
     names = list(result["parameter_names"])
     x0 = np.asarray(result.get("x0", problem.prior.mean))
     post = result.get("posterior_std", np.full(len(names), np.nan))
@@ -79,7 +81,7 @@ def run_problem(problem, output_dir=None, progress=True, executor=None, write=Tr
     write : bool
         Write the NetCDF file and plots (under MPI only rank 0 does; every rank computes).
     resume : bool
-        Continue an ask/tell method or a scipy minimiser from ``<output dir>/checkpoint.pkl``
+        Continue an ask/tell method, a scipy minimiser or emcee from ``<output dir>/checkpoint.pkl``
         if it exists (`pdaframe.checkpoint`; only resume from trusted directories: it is a
         pickle).
 
@@ -90,8 +92,9 @@ def run_problem(problem, output_dir=None, progress=True, executor=None, write=Tr
     ``nelder-mead``) checkpoint their iterate and history every N iterations; a resumed
     minimisation restarts scipy from the checkpointed iterate, so it reaches the same
     optimum within tolerance but not bit for bit (`pdaframe.methods.scipy_minimisers`).
-    Other methods (emcee, ...) ignore it with a warning; DE (scipy in a thread) cannot be
-    checkpointed: `ConfigError`.
+    DE and emcee checkpoint every N generations / steps and resume bit for bit (DE by
+    replaying scipy up to the checkpoint without model runs); history matching checkpoints
+    after every wave; other methods ignore it with a warning.
 
     Returns
     -------
@@ -115,7 +118,8 @@ def run_problem(problem, output_dir=None, progress=True, executor=None, write=Tr
               leave=False) as bar:
         def callback(state):
             bar.update(1)
-            bar.set_postfix(cost=f"{state.fun:.6g}", runs=problem.nrun)
+            if state.get("fun") is not None:
+                bar.set_postfix(cost=f"{state.fun:.6g}", runs=problem.nrun)
 
         options = dict(cfg.method_options)
         options.setdefault("seed", cfg.seed)
@@ -130,6 +134,8 @@ def run_problem(problem, output_dir=None, progress=True, executor=None, write=Tr
             log.warning("method %r neither uses ask/tell rounds nor is a scipy minimiser: no "
                         "checkpoint written%s",
                         cfg.method, " and nothing resumed" if resume else "")
+    if "x" not in result:          # sensitivity analysis, history matching: no estimate
+        return result, _write_analysis(out, result, problem) if write else {}
     start = result.get("x0", problem.prior.mean)
     equivalents = {"prior": problem.equivalents(start),
                    "posterior": problem.equivalents(result["x"])}
@@ -158,6 +164,24 @@ def run_problem(problem, output_dir=None, progress=True, executor=None, write=Tr
         paths["parameters_plot"] = plot_parameters(result, problem.prior,
                                                    out / "parameters.png", truth=cfg.truth)
     return result, paths
+
+
+def _write_analysis(out, result, problem) -> dict:
+    """Files of a sensitivity analysis or history matching (`pdaframe.io.analysis`)."""
+    from .io import analysis
+    cfg = problem.config
+    prov = {"title": cfg.title, "seed": cfg.seed, "config_text": cfg.text,
+            "plugin_versions": {name: v for name, (_, v) in get_plugins().dists.items()}}
+    if "nroy" in result:
+        return {"netcdf": analysis.write_history_matching(out / "history_matching.nc", result,
+                                                          **prov)}
+    paths = {"netcdf": analysis.write_sensitivity(out / "sensitivity.nc", result, **prov),
+             "shortlist": analysis.write_shortlist(out / "shortlist.toml", result,
+                                                   source=str(cfg.path or ""))}
+    if cfg.plots:
+        from .sensitivity import plot_sensitivity
+        paths["sensitivity_plot"] = plot_sensitivity(result, out / "sensitivity.png")
+    return paths
 
 
 def _checkpoint(every, out, cfg, resume):

@@ -18,6 +18,7 @@ there is a `ModelError`.
 """
 from __future__ import annotations
 
+import inspect
 import logging
 import warnings
 
@@ -116,7 +117,8 @@ def _result(problem, method, indices, conf, rank_by, X, Y, qoi, **extra):
                             indices={k: np.asarray(v, dtype=float) for k, v in indices.items()},
                             conf={k: np.asarray(v, dtype=float) for k, v in conf.items()},
                             rank_by=rank_by, X=np.asarray(X), Y=np.asarray(Y), qoi=str(qoi),
-                            nfev=int(len(Y)), n_failed=int(np.isnan(Y).sum()))
+                            nfev=int(len(Y)), n_failed=int(np.isnan(Y).sum()), success=True,
+                            message=f"{len(Y)} runs analysed")
     res.update(extra)
     return res
 
@@ -151,6 +153,22 @@ class SensitivityResult(Result):
             big = {n for n, x in zip(self.parameter_names, v) if x >= cut}
             order = [n for n in order if n in big]
         return order[:top] if top is not None else order
+
+    def summary(self) -> str:
+        """Indices per parameter (most influential first) and the shortlist, as text."""
+        keys = [k for k, v in self.indices.items() if np.ndim(v) == 1]
+        width = max(9, *(len(n) for n in self.parameter_names))
+        lines = [f"{self.method} sensitivity of {self.qoi} ({self.nfev} model runs, "
+                 f"{self.n_failed} failed); ranked by {self.rank_by}",
+                 f"{'parameter':<{width}}" + "".join(f"{k:>12}   {'± conf.':<10}"
+                                                      for k in keys)]
+        for name in self.ranking():
+            i = self.parameter_names.index(name)
+            lines.append(f"{name:<{width}}" + "".join(
+                f"{self.indices[k][i]:>12.4g}   {self.conf[k][i]:<10.2g}" for k in keys))
+        if "shortlist" in self:
+            lines.append(f"shortlist ({self.shortlist_rule}): {', '.join(self['shortlist'])}")
+        return "\n".join(lines)
 
 
 def oat(problem, levels=5, qoi="cost", executor=None, x0=None, **_):
@@ -264,6 +282,52 @@ def efast(problem, n=1000, M=4, qoi="cost", seed=None, executor=None, num_resamp
 
 
 METHODS = {"oat": oat, "morris": morris, "sobol": sobol, "efast": efast}
+SHORTLIST = {"threshold": 0.05, "relative": True}
+
+
+def _shortlist_rule(options) -> str:
+    top, cut = options.get("top"), options.get("threshold")
+    parts = ([f"top {top}"] if top is not None else []) + (
+        [f"index >= {cut:g}{' x the largest' if options.get('relative') else ''}"]
+        if cut is not None else [])
+    return " and ".join(parts) or "all, ranked"
+
+
+def _config_method(name):
+    """Sensitivity method ``name`` as a registered method (``[method] name = "sobol"``).
+
+    Unknown options are a `ConfigError`; ``shortlist = { top, threshold, relative }``
+    (default `SHORTLIST`: index at least 5 % of the largest) picks the parameters to
+    calibrate, stored as ``result["shortlist"]``; ``pdaframe run`` writes them to
+    ``shortlist.toml`` for ``[parameters] estimate_from``.
+    """
+    func = METHODS[name]
+
+    def method(problem, x0=None, callback=None, executor=None, shortlist=None, **options):
+        allowed = [k for k in inspect.signature(func).parameters if k not in ("problem", "_")]
+        if "seed" not in allowed:
+            options.pop("seed", None)              # deterministic design (oat)
+        unknown = sorted(set(options) - set(allowed))
+        if unknown:
+            raise ConfigError(f"{name}: unknown option(s) {unknown}; expected some of "
+                              f"{sorted(set(allowed) - {'executor', 'x0'}) + ['shortlist']}")
+        rule = SHORTLIST if shortlist is None else shortlist
+        if not isinstance(rule, dict) or set(rule) - {"top", "threshold", "relative"}:
+            raise ConfigError(f"{name}: option shortlist takes a table of top, threshold, "
+                              f"relative; got {shortlist!r}")
+        if "x0" in allowed:
+            options["x0"] = x0
+        res = func(problem, executor=executor, **options)
+        res["shortlist"] = res.shortlist(**rule)
+        res["shortlist_rule"] = _shortlist_rule(rule)
+        return res
+
+    method.__name__ = name
+    method.__doc__ = f"`{func.__name__}` as a config method (see `_config_method`)."
+    return method
+
+
+CONFIG_METHODS = {name: _config_method(name) for name in METHODS}
 
 
 def analyse(problem, method="sobol", **options) -> SensitivityResult:

@@ -59,6 +59,28 @@ def git_revision(path=".") -> str:
     return rev.stdout.strip() if rev.returncode == 0 and rev.stdout.strip() else "unknown"
 
 
+def provenance(ds, result, title="", seed=None, config_text="", plugin_versions=None):
+    """Global attributes of every pdaframe NetCDF file: conventions, the result's summary
+    (method, success, message, counters) and provenance (seed, git revision, package
+    versions, config text)."""
+    ds.Conventions = "CF-1.8"
+    ds.title = title or "pdaframe parameter estimation"
+    ds.institution = ""
+    ds.source = "pdaframe"
+    ds.history = f"{_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds')}" \
+                 f" written by pdaframe"
+    ds.method = str(result.get("method", ""))
+    ds.success = int(bool(result.get("success", False)))
+    ds.message = str(result.get("message", ""))
+    for key in ("fun", "nit", "nfev", "njev", "n_failed", "n_rejected"):
+        if key in result:
+            setattr(ds, key, result[key])
+    ds.seed = -1 if seed is None else int(seed)
+    ds.git_revision = git_revision(Path(__file__).parent)
+    ds.package_versions = json.dumps(plugin_versions or {})
+    ds.config = config_text
+
+
 def _var(ds, name, dims, data, units=None, long_name=None, **attrs):
     arr = np.asarray(data)
     if np.issubdtype(arr.dtype, np.integer):
@@ -120,23 +142,7 @@ def write_result(path, result, problem=None, equivalents=None, truth=None, confi
         long_names = [table[nm].long_name if nm in table else "" for nm in names]
     with atomic_path(path) as tmp:
         with netCDF4.Dataset(tmp, "w", format="NETCDF4") as ds:
-            ds.Conventions = "CF-1.8"
-            ds.title = title or "pdaframe parameter estimation"
-            ds.institution = ""
-            ds.source = "pdaframe"
-            ds.history = f"{_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds')}" \
-                         f" written by pdaframe"
-            ds.method = str(result.get("method", ""))
-            ds.success = int(bool(result.get("success", False)))
-            ds.message = str(result.get("message", ""))
-            for key in ("fun", "nit", "nfev", "njev", "n_failed", "n_rejected"):
-                if key in result:
-                    setattr(ds, key, result[key])
-            ds.seed = -1 if seed is None else int(seed)
-            ds.git_revision = git_revision(Path(__file__).parent)
-            ds.package_versions = json.dumps(plugin_versions or {})
-            ds.config = config_text
-
+            provenance(ds, result, title, seed, config_text, plugin_versions)
             ds.createDimension("param", n)
             ds.createDimension("param_j", n)
             _strings(ds, "param", "param", names, "parameter name")

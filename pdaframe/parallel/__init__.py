@@ -14,9 +14,11 @@ Any other exception is a bug: `MPIExecutor` raises `ExecutorError` on every rank
 
 `ExternalModel` runs a model executable through files, one working directory per run.
 """
-from .base import Failed, SerialExecutor, evaluate, get_executor, is_root, member_rng
+from .base import (Failed, SerialExecutor, evaluate, get_executor, is_root, keep_succeeded,
+                   member_rng)
 from .external import ExternalModel, make_external
 from .mpi import ExecutorError, MPIExecutor          # mpi4py is imported only when used
 
 __all__ = ["ExecutorError", "ExternalModel", "Failed", "MPIExecutor", "SerialExecutor",
-           "evaluate", "get_executor", "is_root", "make_external", "member_rng"]
+           "evaluate", "get_executor", "is_root", "keep_succeeded", "make_external",
+           "member_rng"]

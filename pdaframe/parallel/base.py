@@ -46,6 +46,26 @@ def evaluate(func, item, index):
     return value
 
 
+def keep_succeeded(items, results, what="design", minimum=2):
+    """The items whose result is not `Failed`, and those results stacked.
+
+    Warns when some failed; `ModelError` when fewer than ``minimum`` succeeded (naming the
+    first failure). Returns ``items_ok`` (array) and ``results_ok`` (float array).
+    """
+    import warnings
+    from ..errors import ModelError
+    ok = [not isinstance(r, Failed) for r in results]
+    if sum(ok) < minimum:
+        first = next((r.error for r in results if isinstance(r, Failed)), "")
+        raise ModelError(f"{what}: only {sum(ok)} of {len(results)} runs succeeded (at least "
+                         f"{minimum} needed); {first}")
+    if not all(ok):
+        warnings.warn(f"{what}: {len(ok) - sum(ok)} of {len(ok)} runs failed and are "
+                      f"dropped", RuntimeWarning, stacklevel=3)
+    return (np.asarray(items)[ok],
+            np.array([r for r, k in zip(results, ok) if k], dtype=float))
+
+
 def member_rng(seed, index) -> np.random.Generator:
     """Random generator of member ``index`` of a run with ``seed``: independent of ranks.
 
