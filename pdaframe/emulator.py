@@ -1,26 +1,35 @@
 """Gaussian-process emulators and calibrate–emulate–sample (methods.md §9).
 
 * `design`: a Latin hypercube or scrambled Sobol design (``scipy.stats.qmc``) in a box.
-* `GPEmulator`: scikit-learn GPs, Matérn-5/2 with ARD lengths and a small fixed nugget;
-  inputs scaled to ``[0, 1]`` by the box, outputs standardised. A vector output is reduced
-  with PCA (components keeping ≥ ``pca_variance`` of the variance, one GP per score; the
-  discarded components' variance is added to the predictive covariance). Predictions far
-  from the training design warn and are flagged (``last_extrapolation``).
+* `GPEmulator`: scikit-learn GPs (hyperparameters), Matérn-5/2 or squared-exponential with
+  ARD lengths and a small fixed nugget; inputs scaled to ``[0, 1]`` by the box, each GP
+  target centred and scaled to unit variance. A vector output is reduced with PCA
+  (components keeping ≥ ``pca_variance`` of the variance, optionally every component above
+  ``pca_tol``; one GP per score; the discarded components' variance is added to the
+  predictive covariance). Outputs are standardised one by one, or (``standardise=False``)
+  by one common scale so the PCA keeps their metric. Predictions are numpy, vectorised over
+  points (stored Cholesky factors and weights). Predictions far from the training design
+  warn and are flagged (``last_extrapolation``).
 * `validate`: standardised errors on held-out runs and the coverage of ±2σ.
-* `ces`: calibrate–emulate–sample on a `Problem`: run a design, emulate the whitened
-  residuals ``z(θ) = R^-1/2 (G(θ) − y)``, random-walk Metropolis on
-  ``log N(0; m(θ), I + Σ_GP(θ)) − J_b(θ)`` (the emulator variance and its log-determinant
-  in the likelihood, CES ``add_obs_noise_cov``), then a few real runs to check.
+* `ces`: calibrate–emulate–sample on a `Problem` (Cleary et al. 2021): ES-MDA moves an
+  ensemble from the prior to the posterior (every run kept), the whitened residuals
+  ``z(θ) = R^-1/2 (G(θ) − y)`` are emulated from the runs where the posterior is,
+  random-walk Metropolis (many chains at once) samples
+  ``log N(0; m(θ), I + Σ_GP(θ)) − J_b(θ)`` (the emulator variance, with the discarded PCA
+  variance, and its log-determinant in the likelihood, CES ``add_obs_noise_cov``; exact in
+  ``O(k)`` per point, `GPEmulator.gaussian_loglik`), real runs at emulator-posterior draws
+  refine the emulator until they agree with it, then a few real runs check it.
 """
 from __future__ import annotations
 
 import logging
+import time
 import warnings
 
 import numpy as np
 
 from .errors import ConfigError, ModelError
-from .parallel import Failed, get_executor
+from .parallel import Failed, get_executor, keep_succeeded
 from .result import Result
 
 log = logging.getLogger(__name__)
@@ -49,13 +58,41 @@ def design(lower, upper, n, method="lhs", seed=None) -> np.ndarray:
     return lower + unit * (upper - lower)
 
 
-def prior_box(prior, width=4.0):
+def prior_box(prior, width=4.0, use_bounds=True):
     """The design box: the prior's bounds, or for unbounded directions mean ± ``width``
-    prior standard deviations (clipped to the bounds)."""
+    prior standard deviations (clipped to the bounds).
+
+    ``use_bounds=False``: mean ± ``width`` standard deviations in every direction, clipped
+    to the bounds (for a Gaussian prior with wide physical bounds, e.g. a day of year in
+    [1, 365] with a prior sd of 6 days, the bounds are many prior sds wide).
+    """
     std = np.sqrt(np.diag(prior.scale @ prior.scale.T))
-    lo = np.where(np.isfinite(prior.lower), prior.lower, prior.mean - width * std)
-    up = np.where(np.isfinite(prior.upper), prior.upper, prior.mean + width * std)
+    if use_bounds:
+        lo = np.where(np.isfinite(prior.lower), prior.lower, prior.mean - width * std)
+        up = np.where(np.isfinite(prior.upper), prior.upper, prior.mean + width * std)
+    else:
+        lo, up = prior.mean - width * std, prior.mean + width * std
     return np.maximum(lo, prior.lower), np.minimum(up, prior.upper)
+
+
+def _kernel_matrix(A, B, amp, ls, kind):
+    """``amp k(A, B)`` for Matérn-5/2 (``kind="matern52"``) or squared-exponential, ARD
+    length scales ``ls``; ``A`` ``(n, d)``, ``B`` ``(N, d)``."""
+    A, B = A / ls, B / ls
+    r2 = np.maximum(np.sum(A ** 2, 1)[:, None] + np.sum(B ** 2, 1)[None] - 2.0 * A @ B.T, 0.0)
+    if kind == "rbf":
+        return amp * np.exp(-0.5 * r2)
+    r = np.sqrt(5.0 * r2)
+    return amp * (1.0 + r + r * r / 3.0) * np.exp(-r)
+
+
+def _loo_factor(L, alpha) -> float:
+    """``max(1, mean(e_i^2 / v_i))`` of the leave-one-out errors of a GP with Cholesky
+    factor ``L`` of ``K`` and weights ``alpha = K^-1 y``: ``e_i = alpha_i / [K^-1]_ii``,
+    ``v_i = 1 / [K^-1]_ii``."""
+    from scipy.linalg import cho_solve
+    k_inv_diag = np.diag(cho_solve((L, True), np.eye(len(L)), check_finite=False))
+    return max(1.0, float(np.mean(alpha ** 2 / k_inv_diag)))
 
 
 class GPEmulator:
@@ -66,7 +103,8 @@ class GPEmulator:
     lower, upper : array_like, shape (n_param,)
         Box used to scale the inputs to ``[0, 1]`` (usually the design box).
     nugget : float
-        Fixed noise variance added to the diagonal, in standardised output units.
+        Fixed noise variance added to the diagonal, in standardised output units (relative
+        to each GP's target variance).
     pca_variance : float or None
         For a vector output, keep principal components up to this fraction of the variance
         (``None``: one GP per output, no PCA).
@@ -76,17 +114,49 @@ class GPEmulator:
         A prediction point farther than this (unit-cube distance) from the bounding box of
         the training inputs warns; ``last_extrapolation`` keeps the distances.
     seed : int, optional
+    standardise : bool
+        ``True``: each output is centred and divided by its own standard deviation before
+        the PCA. ``False``: centred and divided by one common scale, so the PCA keeps the
+        outputs' own metric (use for outputs in common units, e.g. whitened residuals,
+        where an error matters in proportion to its size in those units).
+    pca_tol : float, optional
+        Also keep every component whose variance over the training runs (output units²)
+        is at least ``pca_tol`` (with ``standardise=False``: e.g. 0.01 of the observation
+        error variance for whitened outputs).
+    max_components : int, optional
+        At most this many components (default ``n_run − 1``).
+    kernel : {"matern52", "rbf"}
+        ARD Matérn-5/2 or squared-exponential, times a fitted amplitude.
+    loo_calibrate : bool
+        Scale each GP's predictive variance by the mean squared standardised leave-one-out
+        error over the training runs when it exceeds 1 (``var_factor``; closed form, Rasmussen
+        & Williams 2006 §5.4.2), so an overconfident fit (fitted length scales too long for a
+        sparse design) does not claim more than its own residuals support. History
+        matching uses it: an overconfident emulator would rule out the truth.
+
+    Each GP's target (an output, or a PCA score) is centred and scaled to unit variance
+    before the fit. After `fit`, predictions use the stored Cholesky factor and weights in
+    numpy (many points at once, no scikit-learn call).
     """
 
     def __init__(self, lower, upper, nugget=1e-6, pca_variance=0.99, n_restarts=2,
-                 extrapolation_tol=0.05, seed=None):
+                 extrapolation_tol=0.05, seed=None, standardise=True, pca_tol=None,
+                 max_components=None, kernel="matern52", loo_calibrate=False):
         self.lower = np.asarray(lower, dtype=float)
         self.upper = np.asarray(upper, dtype=float)
         if not (np.all(np.isfinite(self.lower)) and np.all(np.isfinite(self.upper))
                 and np.all(self.upper > self.lower)):
             raise ConfigError("GPEmulator: needs a finite box with upper > lower")
+        if kernel not in ("matern52", "rbf"):
+            raise ConfigError(f"GPEmulator: kernel {kernel!r}: expected 'matern52' or 'rbf'")
+        if pca_variance is not None and not 0 < pca_variance <= 1:
+            raise ConfigError(f"GPEmulator: pca_variance {pca_variance!r} must be in (0, 1]")
+        if not (np.isfinite(nugget) and nugget > 0):
+            raise ConfigError(f"GPEmulator: nugget {nugget!r} must be positive")
         self.nugget, self.pca_variance = float(nugget), pca_variance
         self.n_restarts, self.extrapolation_tol, self.seed = n_restarts, extrapolation_tol, seed
+        self.standardise, self.pca_tol, self.max_components = standardise, pca_tol, max_components
+        self.kernel, self.loo_calibrate = kernel, loo_calibrate
         self.last_extrapolation = None
 
     def _scale(self, X):
@@ -95,47 +165,79 @@ class GPEmulator:
     def fit(self, X, Y) -> "GPEmulator":
         """Fit to runs ``X`` ``(n_run, n_param)``, ``Y`` ``(n_run,)`` or ``(n_run, n_out)``."""
         from sklearn.gaussian_process import GaussianProcessRegressor
-        from sklearn.gaussian_process.kernels import ConstantKernel, Matern
+        from sklearn.gaussian_process.kernels import RBF, ConstantKernel, Matern
         X = self._scale(X)
         Y = np.asarray(Y, dtype=float)
         self.scalar = Y.ndim == 1
         Y = Y.reshape(len(X), -1)
-        if len(X) < 2 or not np.all(np.isfinite(Y)):
-            raise ConfigError("GPEmulator.fit: needs at least 2 runs and finite outputs")
+        if len(X) < 2 or not np.all(np.isfinite(Y)) or not np.all(np.isfinite(X)):
+            raise ConfigError("GPEmulator.fit: needs at least 2 runs and finite inputs "
+                              "and outputs")
         self.x_min, self.x_max = X.min(axis=0), X.max(axis=0)
         self.y_mean = Y.mean(axis=0)
-        self.y_std = Y.std(axis=0)
-        self.y_std[self.y_std == 0] = 1.0
+        if self.standardise:
+            self.y_std = Y.std(axis=0)
+            self.y_std[self.y_std == 0] = 1.0
+        else:
+            common = float(np.sqrt(np.mean(Y.var(axis=0))))
+            self.y_std = np.full(Y.shape[1], common if common > 0 else 1.0)
         Z = (Y - self.y_mean) / self.y_std
-        m = Z.shape[1]
+        m, n = Z.shape[1], len(Z)
+        self.trunc_basis, self.trunc_var, self._trunc_cov = None, np.zeros(0), None
         if m > 1 and self.pca_variance is not None:
             _, s, vt = np.linalg.svd(Z, full_matrices=False)
-            frac = np.cumsum(s ** 2) / max(np.sum(s ** 2), 1e-300)
+            lam = s ** 2 / max(n - 1, 1)                          # component variances
+            frac = np.cumsum(lam) / max(np.sum(lam), 1e-300)
             k = int(np.searchsorted(frac, self.pca_variance - 1e-12) + 1)
+            if self.pca_tol is not None:                          # in output units²
+                k = max(k, int(np.sum(lam * self.y_std[0] ** 2 >= self.pca_tol)))
+            k = max(1, min(k, len(lam), self.max_components or max(n - 1, 1)))
             self.basis = vt[:k].T                                  # (m, k)
-            resid = Z - Z @ self.basis @ self.basis.T
-            self.trunc_cov = resid.T @ resid / max(len(Z) - 1, 1)  # (m, m), standardised
+            self.trunc_basis, self.trunc_var = vt[k:].T, lam[k:]  # standardised units
+            self.explained_variance = float(frac[k - 1])
             scores = Z @ self.basis
         else:
-            self.basis, self.trunc_cov, scores = None, np.zeros((m, m)), Z
+            self.basis, scores, self.explained_variance = None, Z, 1.0
+            self._trunc_cov = np.zeros((m, m))
+        self.s_mean = scores.mean(axis=0)
+        self.s_std = scores.std(axis=0)
+        self.s_std[self.s_std == 0] = 1.0
+        S = (scores - self.s_mean) / self.s_std
         d = X.shape[1]
-        self.gps = []
-        for j in range(scores.shape[1]):
-            kernel = ConstantKernel(1.0, (1e-3, 1e3)) * Matern(
-                length_scale=np.full(d, 0.5), length_scale_bounds=(1e-2, 1e2), nu=2.5)
-            gp = GaussianProcessRegressor(kernel, alpha=self.nugget, normalize_y=False,
+        self.gps, self._pred = [], []
+        for j in range(S.shape[1]):
+            base = Matern(length_scale=np.full(d, 0.5), length_scale_bounds=(1e-2, 1e2),
+                          nu=2.5) if self.kernel == "matern52" else \
+                RBF(length_scale=np.full(d, 0.5), length_scale_bounds=(1e-2, 1e2))
+            gp = GaussianProcessRegressor(ConstantKernel(1.0, (1e-3, 1e3)) * base,
+                                          alpha=self.nugget, normalize_y=False,
                                           n_restarts_optimizer=self.n_restarts,
                                           random_state=self.seed)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")                     # bound-hit warnings
-                gp.fit(X, scores[:, j])
+                gp.fit(X, S[:, j])
             self.gps.append(gp)
+            amp = float(gp.kernel_.k1.constant_value)
+            ls = np.broadcast_to(np.asarray(gp.kernel_.k2.length_scale, float), (d,)).copy()
+            self._pred.append((amp, ls, gp.L_, gp.alpha_))
+        self.var_factor = np.array([_loo_factor(L, alpha) if self.loo_calibrate else 1.0
+                                    for _, _, L, alpha in self._pred])
+        self.X_train = X
         self.n_train = len(X)
+        self._ll_const = None
         return self
 
     @property
     def n_components(self) -> int:
         return len(self.gps)
+
+    @property
+    def trunc_cov(self) -> np.ndarray:
+        """Covariance of the discarded PCA components (standardised units, ``(m, m)``)."""
+        if self._trunc_cov is None:
+            B = self.trunc_basis
+            self._trunc_cov = (B * self.trunc_var) @ B.T
+        return self._trunc_cov
 
     def extrapolation(self, X) -> np.ndarray:
         """Unit-cube distance of each point from the training inputs' bounding box."""
@@ -143,6 +245,29 @@ class GPEmulator:
         out = np.maximum(self.x_min - U, 0) + 0 * U
         out = np.maximum(out, U - self.x_max)
         return np.sqrt(np.sum(out ** 2, axis=1))
+
+    def predict_scores(self, X, warn=True):
+        """Mean and variance of each GP target (PCA scores, standardised units) at ``X``,
+        both ``(n_pts, n_components)``; numpy, vectorised over points."""
+        from scipy.linalg import solve_triangular
+        X = np.atleast_2d(np.asarray(X, dtype=float))
+        if warn:
+            dist = self.extrapolation(X)
+            self.last_extrapolation = dist
+            far = dist > self.extrapolation_tol
+            if far.any():
+                msg = (f"GPEmulator: {int(far.sum())} prediction point(s) outside the training "
+                       f"design, up to {dist.max():.3g} (unit-cube distance) beyond it")
+                warnings.warn(msg, RuntimeWarning, stacklevel=3)
+        U = self._scale(X)
+        mu = np.empty((len(U), len(self._pred)))
+        var = np.empty_like(mu)
+        for j, (amp, ls, L, alpha) in enumerate(self._pred):
+            K = _kernel_matrix(U, self.X_train, amp, ls, self.kernel)        # (n, N)
+            mu[:, j] = K @ alpha
+            v = solve_triangular(L, K.T, lower=True, check_finite=False)
+            var[:, j] = np.maximum(amp - np.sum(v * v, axis=0), 0.0)
+        return self.s_mean + mu * self.s_std, var * self.var_factor * self.s_std ** 2
 
     def predict(self, X, full_cov=False):
         """Mean and variance at ``X`` ``(n_pts, n_param)``.
@@ -154,26 +279,16 @@ class GPEmulator:
             Emulator (latent) variance in output units (not a standard deviation), with the
             PCA truncation variance.
         """
-        X = np.atleast_2d(np.asarray(X, dtype=float))
-        dist = self.extrapolation(X)
-        self.last_extrapolation = dist
-        far = dist > self.extrapolation_tol
-        if far.any():
-            msg = (f"GPEmulator: {int(far.sum())} prediction point(s) outside the training "
-                   f"design, up to {dist.max():.3g} (unit-cube distance) beyond it")
-            warnings.warn(msg, RuntimeWarning, stacklevel=2)
-        U = self._scale(X)
-        mu, sd = zip(*(gp.predict(U, return_std=True) for gp in self.gps))
-        mu, v = np.column_stack(mu), np.column_stack(sd) ** 2           # (n, k)
+        mu, v = self.predict_scores(X)                                   # (n, k)
         if self.basis is None:
             mean_z = mu
             cov_z = v[:, :, None] * np.eye(v.shape[1])[None] if full_cov else v
         else:
             mean_z = mu @ self.basis.T
             if full_cov:
-                cov_z = np.einsum("ik,nk,jk->nij", self.basis, v, self.basis) + self.trunc_cov
+                cov_z = (self.basis[None] * v[:, None, :]) @ self.basis.T + self.trunc_cov
             else:
-                cov_z = v @ (self.basis ** 2).T + np.diag(self.trunc_cov)
+                cov_z = v @ (self.basis ** 2).T + (self.trunc_basis ** 2) @ self.trunc_var
         mean = self.y_mean + mean_z * self.y_std
         if full_cov:
             var = cov_z * self.y_std[None, :, None] * self.y_std[None, None, :]
@@ -182,6 +297,46 @@ class GPEmulator:
         if self.scalar:
             return mean[:, 0], (var[:, 0, 0] if full_cov else var[:, 0])
         return mean, var
+
+    def gaussian_loglik(self, X) -> np.ndarray:
+        """``log N(0; m(θ), I + Σ(θ))`` at each row of ``X``, shape ``(n_pts,)``, where
+        ``m`` and ``Σ`` are the predictive mean and covariance (with the discarded PCA
+        variance) of the emulated outputs — for emulated whitened residuals
+        ``R^-1/2 (G(θ) − y)``, the Gaussian likelihood with the emulator variance
+        (CES ``add_obs_noise_cov``).
+
+        With a common output scale (``standardise=False``) or no PCA, ``I + Σ`` is diagonal
+        in the PCA basis (kept, discarded and orthogonal directions), so this is exact and
+        costs ``O(k)`` per point after the GP prediction; otherwise the full ``(m, m)``
+        covariance is factorised per point.
+        """
+        mu, v = self.predict_scores(X)
+        c = self.y_std
+        if self.basis is None:
+            mean = self.y_mean + mu * c
+            tot = 1.0 + v * c ** 2
+            return -0.5 * np.sum(mean ** 2 / tot + np.log(tot) + np.log(2 * np.pi), axis=1)
+        m = len(c)
+        if np.all(c == c[0]):
+            c = c[0]
+            if self._ll_const is None:
+                a = self.basis.T @ self.y_mean
+                b = self.trunc_basis.T @ self.y_mean
+                q = max(self.y_mean @ self.y_mean - a @ a - b @ b, 0.0)
+                tv = 1.0 + c ** 2 * self.trunc_var
+                self._ll_a = a
+                self._ll_const = -0.5 * (np.sum(b ** 2 / tv) + np.sum(np.log(tv)) + q
+                                         + m * np.log(2 * np.pi))
+            mean = self._ll_a + c * mu
+            tot = 1.0 + c ** 2 * v
+            return self._ll_const - 0.5 * np.sum(mean ** 2 / tot + np.log(tot), axis=1)
+        mean, cov = self.predict(X, full_cov=True)
+        out = np.empty(len(mean))
+        for i in range(len(mean)):
+            chol = np.linalg.cholesky(np.eye(m) + cov[i])
+            w = np.linalg.solve(chol, mean[i])
+            out[i] = -0.5 * (w @ w + m * np.log(2 * np.pi)) - np.sum(np.log(np.diag(chol)))
+        return out
 
 
 def validate(emulator, X, Y) -> dict:
@@ -215,48 +370,183 @@ def run_design(func, X, executor=None):
     Returns ``X_ok, Y_ok`` (``Y`` stacked, shape ``(n_ok, ...)``).
     """
     executor = executor or get_executor()
+    return keep_succeeded(X, executor.map(func, list(np.asarray(X, dtype=float))))
+
+
+def _one_blas_thread():
+    """Context limiting BLAS to one thread: the emulator's matrices are small, and
+    multithreaded OpenBLAS on them was 10x slower on a shared 2-core machine."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:                                     # pragma: no cover
+        import contextlib
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def _run_rows(func, X, executor):
+    """``func`` at the rows of ``X``; returns the success mask and the successful outputs."""
     out = executor.map(func, list(np.asarray(X, dtype=float)))
-    ok = [not isinstance(r, Failed) for r in out]
-    if sum(ok) < 2:
-        first = next((r.error for r in out if isinstance(r, Failed)), "")
-        raise ModelError(f"design: only {sum(ok)} of {len(out)} runs succeeded; {first}")
-    if not all(ok):
-        warnings.warn(f"design: {len(ok) - sum(ok)} of {len(ok)} runs failed and are "
-                      f"dropped", RuntimeWarning, stacklevel=2)
-    return np.asarray(X)[ok], np.array([r for r, k in zip(out, ok) if k], dtype=float)
+    ok = np.array([not isinstance(r, Failed) for r in out], dtype=bool)
+    Y = np.array([r for r, k in zip(out, ok) if k], dtype=float)
+    return ok, Y
 
 
-def _rw_metropolis(logp, x0, cov, n, rng):
-    d = x0.size
-    chol = np.linalg.cholesky(cov + 1e-12 * np.eye(d))
-    chain, lps = np.empty((n, d)), np.empty(n)
-    x, lp, acc = x0.copy(), logp(x0), 0
-    for i in range(n):
-        y = x + chol @ rng.standard_normal(d)
-        lq = logp(y)
-        if np.log(rng.uniform()) < lq - lp:
-            x, lp, acc = y, lq, acc + 1
+def _prior_costs(prior, T):
+    """``J_b`` at each row of ``T`` (vectorised for a Gaussian prior)."""
+    from .prior import GaussianPrior
+    if isinstance(prior, GaussianPrior):
+        from scipy.linalg import solve_triangular
+        w = solve_triangular(prior.scale, (T - prior.mean).T, lower=True, check_finite=False)
+        return 0.5 * np.sum(w * w, axis=0)
+    return np.array([prior.cost(t) for t in T])
+
+
+def _calibrate_esmda(problem, white, executor, rng, n_ens, alphas):
+    """ES-MDA (Emerick & Reynolds 2013) in the Problem's control space, keeping every run.
+
+    Returns ``X, Z`` (successful runs of all iterations), the number of runs attempted and
+    the final ensemble (``theta``, successful members)."""
+    from .methods.sequential import check_alphas, kalman_increment
+    alphas = check_alphas(alphas)
+    prior, space = problem.prior, problem.space
+    U = np.array([space.to_u(t) for t in prior.sample(n_ens, rng)])
+    Xs, Zs, n_runs = [], [], 0
+    for alpha in list(alphas) + [None]:
+        T = np.array([space.to_theta(u) for u in U])
+        ok, Z = _run_rows(white, T, executor)
+        n_runs += len(T)
+        if ok.sum() < prior.n + 1:
+            raise ModelError(f"ces calibration: only {int(ok.sum())} of {len(T)} ensemble "
+                             f"runs succeeded (need n_param + 1 = {prior.n + 1})")
+        Xs.append(T[ok])
+        Zs.append(Z)
+        if alpha is None:
+            return np.vstack(Xs), np.vstack(Zs), n_runs, T[ok]
+        Ug = U[ok] + kalman_increment(U[ok], Z, np.sqrt(alpha) *
+                                      rng.standard_normal(Z.shape), alpha)
+        if not ok.all():                   # redraw failed members from the good ones' fit
+            c = np.cov(Ug.T).reshape(prior.n, prior.n) + 1e-12 * np.eye(prior.n)
+            new = rng.multivariate_normal(Ug.mean(axis=0), c, size=int((~ok).sum()))
+            U = np.vstack([Ug, new])
+        else:
+            U = Ug
+
+
+def _local(J, n_param, n_min, prob):
+    """Runs kept for the emulator: ``J ≤ min J + χ²_{n,prob}/2`` (the region a Gaussian
+    posterior fills up to probability ``prob``), at least the ``n_min`` lowest."""
+    from scipy.stats import chi2
+    keep = J <= J.min() + 0.5 * chi2.ppf(prob, n_param)
+    if keep.sum() < n_min:
+        keep[np.argsort(J)[:n_min]] = True
+    return keep
+
+
+def _metropolis(logp, starts, cov, n_burn, n_steps, rng, block=50):
+    """Random-walk Metropolis, all chains at once (``logp`` maps ``(n_chain, n)`` to
+    ``(n_chain,)``). Burn-in (discarded) adapts the proposal every ``block`` steps: the
+    pooled covariance of the second half of the burn-in so far times ``2.38²/n``
+    (Haario et al. 2001; Gelman et al. 1996) and a scale factor towards an acceptance rate
+    of 0.15–0.45; chains stuck far below the others are moved to a good chain's state.
+    Returns ``chain`` ``(n_steps, n_chain, n)``, its log densities and the acceptance."""
+    from scipy.stats import chi2
+    C, d = starts.shape
+    x = starts.copy()
+    lp = logp(x)
+    base = 2.38 ** 2 / d
+    factor = 1.0
+
+    def factorise(c):
+        c = 0.5 * (c + c.T)
+        return np.linalg.cholesky(c * base * factor + 1e-12 * np.trace(c) / d * np.eye(d))
+
+    chol = factorise(cov)
+    hist, acc = [], 0.0
+    for i in range(n_burn):
+        y = x + rng.standard_normal((C, d)) @ chol.T
+        ly = logp(y)
+        a = np.log(rng.uniform(size=C)) < ly - lp
+        x[a], lp[a] = y[a], ly[a]
+        hist.append(x.copy())
+        acc += a.mean()
+        if (i + 1) % block == 0:
+            rate, acc = acc / block, 0.0
+            factor *= 0.6 if rate < 0.15 else 1.5 if rate > 0.45 else 1.0
+            H = np.asarray(hist[len(hist) // 2:]).reshape(-1, d)
+            c = np.cov(H.T).reshape(d, d)
+            if np.all(np.isfinite(c)) and np.linalg.eigvalsh(c).min() > 0:
+                cov = c
+            bad = lp < lp.max() - 0.5 * chi2.ppf(1 - 1e-6, d)
+            if bad.any() and i + 1 < n_burn:
+                src = rng.choice(np.flatnonzero(~bad), size=int(bad.sum()))
+                x[bad], lp[bad] = x[src], lp[src]
+            chol = factorise(cov)
+    chain, lps, n_acc = np.empty((n_steps, C, d)), np.empty((n_steps, C)), 0
+    for i in range(n_steps):
+        y = x + rng.standard_normal((C, d)) @ chol.T
+        ly = logp(y)
+        a = np.log(rng.uniform(size=C)) < ly - lp
+        x[a], lp[a] = y[a], ly[a]
+        n_acc += int(a.sum())
         chain[i], lps[i] = x, lp
-    return chain, lps, acc / n
+    return chain, lps, n_acc / max(n_steps * C, 1)
+
+
+def _rhat(chain):
+    """Split-free Gelman–Rubin R-hat per parameter of ``chain`` ``(n_steps, n_chain, n)``."""
+    n = chain.shape[0]
+    if chain.shape[1] < 2 or n < 4:
+        return np.full(chain.shape[2], np.nan)
+    w = chain.var(axis=0, ddof=1).mean(axis=0)
+    b = n * chain.mean(axis=0).var(axis=0, ddof=1)
+    return np.sqrt(((n - 1) / n * w + b / n) / np.maximum(w, 1e-300))
 
 
 def ces(problem, x0=None, callback=None, executor=None, seed=None, n_design=None,
-        design_method="lhs", box_width=4.0, n_steps=6000, n_check=5, nugget=1e-6,
-        pca_variance=0.99, **_) -> Result:
-    """Calibrate–emulate–sample on ``problem``.
+        calibrate="es-mda", alphas=(3.0, 3.0, 3.0), design_method="lhs",
+        box_width=4.0, n_refine=None, max_refine=4, refine_tol=1.0, local_prob=1 - 1e-5,
+        n_chains=16, n_steps=2000, n_burn=None, n_check=5, nugget=1e-6,
+        pca_variance=0.99, pca_tol=0.01, max_components=None, kernel="matern52",
+        box_pad=0.25, **_) -> Result:
+    """Calibrate–emulate–sample on ``problem`` (Cleary et al. 2021).
+
+    1. Calibrate: ES-MDA (``calibrate="es-mda"``; ensemble of ``n_design`` prior draws,
+       inflation factors ``alphas``, in the control space) moves an ensemble from the prior
+       to near the posterior; every run (all iterations) is kept. ``calibrate="design"``:
+       a space-filling design of ``n_design`` points in mean ± ``box_width`` prior sds
+       (clipped to the bounds) instead.
+    2. Emulate the whitened residuals ``z(θ) = R^-1/2 (G(θ) − y)`` with a `GPEmulator`
+       (common output scale, PCA keeping ≥ ``pca_variance`` of the variance and every
+       component with variance ≥ ``pca_tol`` in observation-error units), trained on the
+       runs with ``J ≤ min J + χ²_{n,local_prob}/2`` (at least ``10 n`` runs): the runs
+       where the posterior is, not the prior's tails.
+    3. Sample: random-walk Metropolis, ``n_chains`` chains at once, on
+       ``log N(0; m(θ), I + Σ_GP(θ)) − J_b(θ)`` (emulator variance, including the discarded
+       PCA variance, and its log-determinant in the likelihood) inside the training runs'
+       bounding box widened by ``box_pad`` of its width each side; adaptive burn-in.
+    4. Refine (up to ``max_refine`` rounds): run the model at ``n_refine`` distinct
+       emulator-posterior draws, add them to the runs and refit; stop once the emulated and
+       real data misfits ``½|z|²`` agree within ``refine_tol`` at every new run (then one
+       last fit and sampling with those runs included).
+    5. Check: ``n_check`` real runs at final posterior draws (`validate`).
 
     Parameters
     ----------
     problem : Problem
     x0 : array_like, optional
-        MCMC start (default the design run with the lowest J).
+        Added as one chain start.
     executor : object, optional
-        Runs the design and the check runs (ordered ``map``).
+        Runs the model (ordered ``map``).
     seed : int, optional
     n_design : int
-        Design size (default ``10 n_param``, Loeppky et al. 2009), in `prior_box`.
-    n_steps : int
-        Metropolis steps (a pilot of ``n_steps // 3`` tunes the proposal, then discarded).
+        Ensemble size (default ``max(5 n_param, 20)``) or, with ``calibrate="design"``,
+        design size (default ``10 n_param``, Loeppky et al. 2009).
+    n_refine : int
+        Real runs per refinement round (default ``max(2 n_param, 8)``).
+    n_steps, n_burn : int
+        Kept Metropolis steps per chain, and adaptive burn-in steps (default
+        ``max(n_steps // 2, 500)``).
     n_check : int
         Real runs at posterior draws to check the emulator (reported in ``check``).
 
@@ -264,61 +554,137 @@ def ces(problem, x0=None, callback=None, executor=None, seed=None, n_design=None
     -------
     Result
         ``x`` (posterior mean), ``posterior_covariance``, ``posterior_std``, ``samples``
-        ``(n_draw, n_param)``, ``fun`` (real ``J(x)``), ``nfev`` (real model runs: design +
-        checks + 1), ``n_design``, ``acceptance``, ``check`` (`validate` of the emulator on
-        the check runs, plus ``real_cost``/``emulated_cost``), ``emulator``.
+        ``(n_steps * n_chains, n_param)`` step by step (row ``k``: step ``k // n_chains``
+        of chain ``k % n_chains``), ``n_chains``, ``log_posterior`` (same order), ``fun``
+        (real ``J(x)``), ``nfev`` (real model runs attempted: calibration + refinement +
+        checks + 1), ``n_design`` (calibration runs),
+        ``n_refine_runs``, ``n_train`` (runs the final emulator was trained on),
+        ``refine_rounds`` (per round: runs, components, max ``|ΔJ|``),
+        ``refine_converged`` (False, with a warning, when the last round still missed by
+        more than ``refine_tol``), ``acceptance``,
+        ``rhat``, ``check`` (`validate` of the emulator on the check runs, plus
+        ``real_cost``/``emulated_cost``), ``emulator``, ``timing`` (seconds: calibration
+        runs, emulator fits, emulator MCMC over all rounds).
     """
     rng = np.random.default_rng(seed)
     prior = problem.prior
-    lo, up = prior_box(prior, box_width)
-    n_design = int(n_design or 10 * prior.n)
-    X = design(lo, up, n_design, design_method, seed=rng.integers(2 ** 32))
+    d = prior.n
+    for name, val, low in (("n_chains", n_chains, 1), ("n_steps", n_steps, 1),
+                           ("n_check", n_check, 0), ("max_refine", max_refine, 0)):
+        if int(val) != val or val < low:
+            raise ConfigError(f"ces: {name}={val!r} must be an integer ≥ {low}")
+    if not 0 < local_prob < 1:
+        raise ConfigError(f"ces: local_prob={local_prob!r} must be in (0, 1)")
+    if calibrate not in ("es-mda", "design"):
+        raise ConfigError(f"ces: calibrate={calibrate!r}: expected 'es-mda' or 'design'")
+    executor = executor or get_executor()
     white = _Whitened(problem)
-    X, Z = run_design(white, X, executor)
-    em = GPEmulator(lo, up, nugget=nugget, pca_variance=pca_variance,
-                    seed=int(rng.integers(2 ** 31)), extrapolation_tol=np.inf).fit(X, Z)
-    m = Z.shape[1]
-    eye = np.eye(m)
+    t_start = time.perf_counter()
+    if calibrate == "es-mda":
+        n_ens = int(n_design or max(5 * d, 20))
+        if n_ens < d + 2:
+            raise ConfigError(f"ces: an ensemble of {n_ens} needs at least n_param + 2 = "
+                              f"{d + 2} members")
+        X, Z, n_cal, _ = _calibrate_esmda(problem, white, executor, rng, n_ens, alphas)
+    else:
+        lo, up = prior_box(prior, box_width, use_bounds=False)
+        Xd = design(lo, up, int(n_design or 10 * d), design_method, seed=rng.integers(2 ** 32))
+        n_cal = len(Xd)
+        X, Z = run_design(white, Xd, executor)
+    J = 0.5 * np.sum(Z ** 2, axis=1) + _prior_costs(prior, X)
+    n_refine = int(n_refine or max(2 * d, 8))
+    n_burn = int(n_burn if n_burn is not None else max(n_steps // 2, 500))
+    n_ref_runs, rounds, final = 0, [], False
+    timing = {"calibrate": time.perf_counter() - t_start, "fit": 0.0, "mcmc": 0.0}
+    for r in range(int(max_refine) + 1):
+        keep = _local(J, d, 10 * d, local_prob)
+        Xk, Zk = X[keep], Z[keep]
+        lo, up = Xk.min(axis=0), Xk.max(axis=0)
+        width = np.where(up > lo, up - lo, np.maximum(np.abs(lo), 1.0) * 1e-6)
+        blo = np.maximum(lo - box_pad * width, prior.lower)
+        bup = np.minimum(up + box_pad * width, prior.upper)
+        t0 = time.perf_counter()
+        with _one_blas_thread():
+            em = GPEmulator(lo, lo + width, nugget=nugget, pca_variance=pca_variance,
+                            seed=int(rng.integers(2 ** 31)), extrapolation_tol=np.inf,
+                            standardise=False, pca_tol=pca_tol,
+                            max_components=max_components, kernel=kernel).fit(Xk, Zk)
+        timing["fit"] += time.perf_counter() - t0
 
-    def logp(theta):
-        if not prior.inside(theta):
-            return -np.inf
-        mean, cov = em.predict(theta[None], full_cov=True)
-        c = eye + cov[0]
-        chol = np.linalg.cholesky(c)
-        w = np.linalg.solve(chol, mean[0])
-        return -0.5 * w @ w - np.sum(np.log(np.diag(chol))) - prior.cost(theta)
+        def logp(T, em=em, blo=blo, bup=bup):
+            out = np.full(len(T), -np.inf)
+            inside = np.all((T >= blo) & (T <= bup), axis=1)
+            if inside.any():
+                Ti = T[inside]
+                out[inside] = em.gaussian_loglik(Ti) - _prior_costs(prior, Ti)
+            return out
 
-    costs = 0.5 * np.sum(Z ** 2, axis=1) + np.array([prior.cost(x) for x in X])
-    start = np.asarray(x0, dtype=float) if x0 is not None else X[np.argmin(costs)]
-    s = prior.scale @ prior.scale.T
-    n_pilot = max(n_steps // 3, 200)
-    pilot, _, _ = _rw_metropolis(logp, start, 0.1 * s * 2.38 ** 2 / prior.n, n_pilot, rng)
-    cov = np.cov(pilot[n_pilot // 2:].T).reshape(prior.n, prior.n)
-    if not np.all(np.isfinite(cov)) or np.linalg.eigvalsh(cov).min() <= 0:
-        cov = 0.01 * s
-    chain, lps, acc = _rw_metropolis(logp, pilot[-1], cov * 2.38 ** 2 / prior.n, n_steps, rng)
-    mean = chain.mean(axis=0)
-    post_cov = np.cov(chain.T).reshape(prior.n, prior.n)
+        order = np.argsort(J[keep])
+        starts = Xk[order[np.arange(n_chains) % len(order)]]
+        if x0 is not None and np.all(np.isfinite(logp(np.atleast_2d(x0)))):
+            starts[0] = np.asarray(x0, dtype=float)
+        cov0 = np.cov(Xk.T).reshape(d, d)
+        if not np.all(np.isfinite(cov0)) or np.linalg.eigvalsh(cov0).min() <= 0:
+            cov0 = np.diag(width ** 2 / 12)
+        last = final or r == int(max_refine)
+        steps = int(n_steps) if last else max(int(n_steps) // 4, 200)
+        t0 = time.perf_counter()
+        with _one_blas_thread():
+            chain, lps, acc = _metropolis(logp, starts, cov0 / 4, n_burn, steps, rng)
+        timing["mcmc"] += time.perf_counter() - t0
+        if last:
+            break
+        flat = chain.reshape(-1, d)
+        uniq = np.unique(flat, axis=0)
+        Xr = uniq[rng.choice(len(uniq), size=min(n_refine, len(uniq)), replace=False)]
+        ok, Zr = _run_rows(white, Xr, executor)
+        n_ref_runs += len(Xr)
+        Xr = Xr[ok]
+        dj = 0.5 * np.sum(Zr ** 2, axis=1) - \
+            0.5 * np.sum(em.predict(Xr)[0] ** 2, axis=1) if len(Xr) else np.array([np.inf])
+        rounds.append({"n_train": em.n_train, "n_components": em.n_components,
+                       "explained_variance": em.explained_variance, "n_runs": len(ok),
+                       "max_abs_dJ": float(np.max(np.abs(dj))), "acceptance": acc})
+        log.info("ces refinement %d: %d training runs, %d components, max |dJ| %.3g", r,
+                 em.n_train, em.n_components, rounds[-1]["max_abs_dJ"])
+        if len(Xr):
+            X, Z = np.vstack([X, Xr]), np.vstack([Z, Zr])
+            J = np.concatenate([J, 0.5 * np.sum(Zr ** 2, axis=1) + _prior_costs(prior, Xr)])
+        final = rounds[-1]["max_abs_dJ"] <= refine_tol
+    converged = final or not rounds
+    if not converged:
+        warnings.warn(f"ces: after {len(rounds)} refinement round(s) the emulator still "
+                      f"misses real runs at its posterior draws by |ΔJ| up to "
+                      f"{rounds[-1]['max_abs_dJ']:.3g} (> refine_tol {refine_tol}); raise "
+                      f"max_refine or n_design", RuntimeWarning, stacklevel=2)
+    samples = chain.reshape(-1, d)
+    mean = samples.mean(axis=0)
+    post_cov = np.cov(samples.T).reshape(d, d)
     check = {}
     if n_check:
-        idx = rng.choice(n_steps, size=int(n_check), replace=False)
-        Xc, Zc = run_design(white, chain[idx], executor)
+        uniq = np.unique(samples, axis=0)
+        Xc = uniq[rng.choice(len(uniq), size=min(int(n_check), len(uniq)), replace=False)]
+        Xc, Zc = run_design(white, Xc, executor)
         check = validate(em, Xc, Zc)
-        jb = np.array([prior.cost(x) for x in Xc])
+        jb = _prior_costs(prior, Xc)
         check["real_cost"] = 0.5 * np.sum(Zc ** 2, axis=1) + jb
         check["emulated_cost"] = 0.5 * np.sum(em.predict(Xc)[0] ** 2, axis=1) + jb
         log.info("ces check: coverage %.2f over %d runs", check["coverage"], len(Xc))
     fun = problem.cost(mean)
-    n_real = n_design + int(n_check) + 1                      # failed runs count too
+    n_real = n_cal + n_ref_runs + int(n_check) + 1             # failed runs count too
+    rhat = _rhat(chain)
     res = Result(method="ces", x=mean, fun=float(fun), success=True, status=0,
-                 message=f"{n_steps} emulator MCMC steps, acceptance {acc:.2f}",
-                 nit=n_steps, nfev=n_real, njev=0, x0=start,
-                 history={"cost": np.array([costs.min(), fun])},
+                 message=f"{n_chains} chains x {n_steps} emulator MCMC steps, acceptance "
+                         f"{acc:.2f}, {len(rounds)} refinement round(s)",
+                 nit=int(n_steps), nfev=n_real, njev=0, x0=starts[0],
+                 history={"cost": np.array([J.min(), fun])},
                  parameter_names=list(problem.parameter_names),
                  posterior_covariance=post_cov, posterior_std=np.sqrt(np.diag(post_cov)),
-                 samples=chain, log_posterior=lps, acceptance=acc, n_design=len(X),
-                 check=check, emulator=em)
+                 samples=samples, n_chains=int(n_chains), log_posterior=lps.reshape(-1),
+                 acceptance=acc,
+                 n_design=n_cal, n_refine_runs=n_ref_runs, n_train=em.n_train,
+                 refine_rounds=rounds, refine_converged=bool(converged), rhat=rhat,
+                 check=check, emulator=em, timing=timing)
     if callback is not None:
         try:
             callback(res)
