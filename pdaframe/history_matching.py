@@ -157,6 +157,7 @@ class HistoryMatchState(EnsembleState):
         X, Y = keep_succeeded(self.Xw, results, f"history matching wave {wave + 1}")
         res.nfev += len(self.Xw)
         em = GPEmulator(res.lower, res.upper, nugget=self.nugget, pca_variance=None,
+                        loo_calibrate=True,
                         seed=int(self.rng.integers(2 ** 31))).fit(X, Y.reshape(len(X), -1))
         res.waves.append({"X": X, "Y": Y, "emulator": em})
         idx = np.flatnonzero(self.keep)
@@ -250,12 +251,14 @@ def history_match(func, lower, upper, z, var_obs, var_disc=0.0, cutoff=3.0, whic
 
 def history_match_problem(problem, var_disc=0.0, box_width=4.0, **options):
     """`history_match` of a Problem's stacked observations: ``z`` the valid observations,
-    ``Var_obs`` the diagonal of R, the box `pdaframe.emulator.prior_box`."""
+    ``Var_obs`` the diagonal of R, the box the prior mean ± ``box_width`` prior standard
+    deviations clipped to the bounds (`pdaframe.emulator.prior_box` with
+    ``use_bounds=False``; for a uniform prior, its bounds)."""
     z = np.concatenate([s.observed for s in problem.streams])
     var_obs = np.concatenate([s.error.std.reshape(-1)[s.mask] ** 2
                               if s.error.std.size == s.values.size else s.error.std ** 2
                               for s in problem.streams])
-    lo, up = prior_box(problem.prior, box_width)
+    lo, up = prior_box(problem.prior, box_width, use_bounds=False)
     res = history_match(problem.observation_vector, lo, up, z, var_obs, var_disc,
                         problem=problem, **options)
     res["parameter_names"] = list(problem.prior.names)

@@ -2,16 +2,20 @@
 later config uses through ``estimate_from``, and history-matching waves resumed after SIGKILL."""
 from __future__ import annotations
 
+import os
+import signal
+import time
 import tomllib
 
 import numpy as np
 import pytest
 import xarray as xr
 
+from pdaframe.checkpoint import read_header
 from pdaframe.config import load_config
 from pdaframe.errors import ConfigError
 from pdaframe.run import run_problem, summary_table
-from tests.integration.test_resume import CONFIG
+from tests.integration.test_resume import CONFIG, FAST, SLOW, _finish, _run, _same_dataset
 
 netCDF4 = pytest.importorskip("netCDF4")
 
@@ -102,3 +106,42 @@ def test_history_matching_config_refuses_too_many_outputs(tmp_path):
     problem = load_config(_config(tmp_path, "history-matching", "{ n_design = 12 }"))
     with pytest.raises(ConfigError, match="738 observations.*max_outputs = 100"):
         run_problem(problem, progress=False, write=False)
+
+
+HM = "{ n_design = 12, max_waves = 3, tol = 0.0, n_candidates = 3000, checkpoint_every = 1 }"
+# 12 NEE values and 8 soil-carbon values: 20 outputs, each with its own GP
+HM_STREAMS = {"times = { start = 0, stop = 730, step = 1 }":
+              "times = { start = 30, stop = 730, step = 61 }",
+              'estimate = ["eps", "k_fast", "k_slow", "h", "q10", "c_fast0"]':
+              'estimate = ["eps", "k_fast"]',
+              TRUTH: "truth = { eps = 1.45, k_fast = 0.026 }"}
+
+
+@pytest.mark.slow
+def test_history_matching_waves_resume_after_sigkill_to_the_same_file(tmp_path):
+    config = _config(tmp_path, "history-matching", HM, **HM_STREAMS)
+    ref = _run(FAST, config, tmp_path / "ref")
+    killed = tmp_path / "killed"
+    proc = _run(SLOW, config, killed, start_new_session=True)
+    checkpoint = killed / "checkpoint.pkl"
+    deadline = time.monotonic() + 120
+    while not (checkpoint.exists() and read_header(checkpoint)["round"] >= 1):
+        assert proc.poll() is None, f"run ended before it was killed: {proc.communicate()}"
+        assert time.monotonic() < deadline, "no checkpoint written"
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate()
+    assert not (killed / "history_matching.nc").exists()
+    assert read_header(checkpoint)["method"] == "history-matching"
+    out = _finish(_run(FAST, config, killed, "--resume"))
+    assert "history matching: 3 waves, 36 model runs" in out
+    _finish(ref)
+    with netCDF4.Dataset(tmp_path / "ref" / "history_matching.nc") as a, \
+            netCDF4.Dataset(killed / "history_matching.nc") as b:
+        _same_dataset(a, b)
+        fractions = b["nroy_fraction"][:]
+        assert np.all(np.diff(fractions) <= 0) and fractions[-1] < 0.1
+        nroy = b["nroy"][:]
+    # the truth is not ruled out, and lies inside the box of the points not ruled out
+    assert np.all(nroy.min(axis=0) <= [1.45, 0.026]) and \
+        np.all([1.45, 0.026] <= nroy.max(axis=0))
