@@ -368,13 +368,23 @@ class DreamZSState(ChainState):
     jumps with their ``(|X_p - Z_c| / |X - Z_c|)^(d-1)`` correction. One generator
     (``default_rng(seed)``) drives every decision. The control space is unbounded, so no
     reflection or folding is needed and the proposal stays symmetric.
+
+    ``p_CR`` is adapted (burn-in only) once every ``CR_m`` has had an accepted jump
+    (PyDREAM's rule; adapting earlier sets the other ``p_m`` to 0 for good). With
+    ``reset_archive`` (default) the archive is cut back at the end of burn-in to the states
+    of burn-in's second half (at least the ``m0`` newest rows), so the draws come from
+    DREAM(ZS) started with an archive of (near-)posterior states: DREAM-Suite and PyDREAM
+    keep the prior draws and the early burn-in states in ``Z`` for good, and any difference
+    of rows that includes one of them is a jump far too long (on HYMOD the acceptance rate
+    after burn-in went from ~0.10 to ~0.24, ESS per run x2.7; d=10 Gaussian ESS x1.7).
+    ``reset_archive=False`` gives the reference behaviour.
     """
 
     name = "dream-zs"
 
     def __init__(self, problem, x0=None, seed=0, n_samples=1000, n_chains=3, burn_in=1000,
                  rhat_max=1.01, delta=3, n_cr=3, c=0.05, c_star=1e-12, p_gamma1=0.2, k=10,
-                 p_snooker=0.1, m0=None, adapt_cr=True):
+                 p_snooker=0.1, m0=None, adapt_cr=True, reset_archive=True):
         super().__init__(problem, x0, seed, n_samples, n_chains, burn_in, rhat_max)
         N, d = self.n_chains, self.d
         self.delta = _check_int(delta, f"{self.name}: delta", 1, "pairs per jump")
@@ -398,6 +408,7 @@ class DreamZSState(ChainState):
         self.cr_delta = np.zeros(self.n_cr)
         self.cr_count = np.zeros(self.n_cr)
         self.adapt_cr = bool(adapt_cr)
+        self.reset_archive = bool(reset_archive)
         self._cr_used = None
         self.n_snooker = 0
 
@@ -455,12 +466,22 @@ class DreamZSState(ChainState):
                     if m >= 0:
                         self.cr_delta[m] += jump[i]
                         self.cr_count[m] += 1
-                if np.all(self.cr_count > 0) and self.cr_delta.sum() > 0:
+                # PyDREAM's rule: leave p_CR alone until every CR_m has had a successful
+                # jump, else the first accepted move sets the others' p_m = 0 for good
+                if np.all(self.cr_delta > 0):
                     rate = self.cr_delta / self.cr_count
                     self.p_cr = rate / rate.sum()
         if (t + 1) % self.k == 0:
             self.Z[self.nz:self.nz + self.n_chains] = self.u
             self.nz += self.n_chains
+        if self.reset_archive and t + 1 == self.burn_in:
+            # the sampling phase starts from an archive of the states of the second half of
+            # burn-in (at least the m0 newest rows): the prior draws and the states from
+            # before the chains converged would otherwise stay in Z for good, and a
+            # difference of rows that includes one of them is a jump far too long
+            keep = min(self.nz, max(self.m0, self.n_chains * (self.burn_in // (2 * self.k))))
+            self.Z[:keep] = self.Z[self.nz - keep:self.nz].copy()
+            self.nz = keep
 
     def _extra(self):
         return {"p_cr": self.p_cr.copy(), "archive_size": self.nz,
@@ -521,7 +542,9 @@ def dream_zs(problem, x0=None, callback=None, executor=None, seed=0, n_samples=2
     **options
         ``delta`` (3), ``n_cr`` (3), ``c`` (0.05), ``c_star`` (1e-12), ``p_gamma1`` (0.2),
         ``k`` (10), ``p_snooker`` (0.1), ``m0`` (``max(10d, 3N, 2 delta N)``),
-        ``adapt_cr`` (True, burn-in only), ``rhat_max`` (1.01).
+        ``adapt_cr`` (True, burn-in only), ``reset_archive`` (True: at the end of burn-in
+        the archive keeps only the states of burn-in's second half, at least ``m0`` rows;
+        False keeps the prior draws and every state, as DREAM-Suite), ``rhat_max`` (1.01).
 
     Returns
     -------

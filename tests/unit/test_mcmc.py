@@ -49,6 +49,38 @@ def test_am_and_dream_agree(lg2_runs):
     assert np.allclose(am.posterior_std, dz.posterior_std, rtol=0.15)
 
 
+def test_dream_pcr_keeps_every_crossover_value():
+    """p_CR is only adapted once every CR_m has had an accepted jump (PyDREAM's rule), so the
+    first accepted move cannot set the other p_m to zero for good."""
+    from pdaframe.methods.mcmc import DreamZSState, drive_chains
+    state = DreamZSState(lg2_problem(), seed=2, n_samples=10, burn_in=300)
+    firsts = []
+    adapt = state._adapt
+
+    def spy(accepted, u_old):
+        before = state.cr_delta.copy()
+        adapt(accepted, u_old)
+        if not before.any() and state.cr_delta.any():          # the first accepted jump
+            firsts.append(state.p_cr.copy())
+    state._adapt = spy
+    res = drive_chains(state)
+    assert np.allclose(firsts[0], 1 / 3)                         # not adapted on it
+    assert np.all(res.p_cr > 0) and res.p_cr.sum() == pytest.approx(1.0)
+
+
+def test_dream_archive_reset_after_burn_in():
+    """At the end of burn-in Z keeps the states of burn-in's second half (>= m0 rows); with
+    reset_archive=False it keeps the prior draws and every state (DREAM-Suite)."""
+    burn, n, k, N = 400, 100, 10, 3
+    res = METHODS["dream-zs"](lg2_problem(), seed=1, n_samples=n, burn_in=burn)
+    assert res.archive_size == N * (burn // (2 * k)) + N * ((burn + n) // k - burn // k)
+    keep = METHODS["dream-zs"](lg2_problem(), seed=1, n_samples=n, burn_in=burn,
+                               reset_archive=False)
+    assert keep.archive_size == 10 * 2 + N * ((burn + n) // k)  # m0 = max(10d, 3N, 2 delta N)
+    short = METHODS["dream-zs"](lg2_problem(), seed=1, n_samples=n, burn_in=20)
+    assert short.archive_size == 20 + N * ((20 + n) // k - 2)   # m0 newest rows kept
+
+
 def test_log_target_includes_jacobian():
     """In u the density of an unbounded Gaussian prior is exp(-J) times |det L| = const."""
     p = lg2_problem()
