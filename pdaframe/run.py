@@ -156,9 +156,10 @@ def run_problem(problem, output_dir=None, progress=True, executor=None, write=Tr
                                     truth=cfg.truth, config_text=cfg.text, seed=cfg.seed,
                                     title=cfg.title, plugin_versions=versions,
                                     evaluation_streams=cfg.evaluate)}
-    if "samples" in result:          # samplers: ArviZ groups, arviz.from_netcdf opens them
-        from .io.samples import write_samples
-        paths["samples"] = write_samples(out / "samples.nc", result, problem, seed=cfg.seed)
+    # chains -> samples.nc (ArviZ groups); weighted samples, ensembles -> ensemble.nc
+    from .io.ensembles import write_outputs
+    paths.update(write_outputs(out, result, problem, seed=cfg.seed,
+                               options=cfg.method_options))
     if cfg.plots:
         paths["streams_plot"] = plot_streams(problem, equivalents, out / "streams.png")
         paths["parameters_plot"] = plot_parameters(result, problem.prior,

@@ -4,6 +4,17 @@ Groups (arviz schema): ``posterior`` (``theta``, dims ``chain, draw, param``),
 ``unconstrained_posterior`` (``u``, the control-space draws), ``sample_stats`` (``lp`` =
 ``-J``, ``accepted``, ``acceptance_rate``), ``observed_data`` (one variable per stream, dim
 ``<stream>_obs``, masked values NaN) and ``prior`` (draws from the prior).
+
+Flat draws ``(n_draw, param)`` (``ces``: random-walk Metropolis on the *emulated*
+posterior) are one chain (chain axis of length 1), or, when the result says
+``n_chains = C > 1``, ``C`` chains stored step by step (row ``k`` is step ``k // C`` of
+chain ``k % C``: ``chain.reshape(-1, n_param)`` of an ``(n_step, C, n_param)`` array); use
+``(chain, draw, param)`` samples to avoid the convention. Per-draw arrays (``log_posterior``
+etc.) follow the same layout. ``lp`` is then the emulated log posterior
+(``log_posterior``), and the posterior group's attributes say so (``emulated = 1``) and
+carry the emulator check (``emulator_check_*``: coverage, RMSE, and the real and
+emulated costs of the check runs). A weighted sample (``weights`` in the result:
+importance sampling, GLUE) is not a chain and is refused: see `pdaframe.io.ensembles`.
 """
 from __future__ import annotations
 
@@ -29,32 +40,74 @@ def samples_to_inference_data(result, problem=None, n_prior=1000, seed=0):
     ----------
     result : Result
         With ``samples`` (and optionally ``samples_u``, ``log_prob``, ``accepted``,
-        ``acceptance_rate``), shape ``(n_chain, n_draw, n_param)``.
+        ``acceptance_rate``), shape ``(n_chain, n_draw, n_param)``, or one chain
+        ``(n_draw, n_param)`` (``ces``: ``log_posterior``, ``acceptance``, ``check``).
     problem : Problem, optional
         Adds ``observed_data`` and ``prior`` (``n_prior`` draws, ``default_rng(seed)``).
     """
     import arviz as az
+    if "weights" in result:
+        raise ValueError("a weighted sample is not an MCMC chain: write it with "
+                         "pdaframe.io.ensembles.write_ensemble")
     names = list(result["parameter_names"])
+    flat = np.ndim(result["samples"]) == 2            # ces: flat draws, see the docstring
+    n_chains = int(result.get("n_chains", 1) or 1) if flat else None
+
+    def chains(key, dtype=float):
+        """``result[key]`` as ``(chain, draw, ...)``; None if its layout does not fit."""
+        a = np.asarray(result[key], dtype=dtype)
+        if flat:
+            if len(a) % n_chains:
+                return None
+            a = a[None] if n_chains == 1 else \
+                np.swapaxes(a.reshape(-1, n_chains, *a.shape[1:]), 0, 1)
+        return a if a.shape[:2] == shape else None
+
     attrs = {"method": str(result.get("method", "")), "success": int(bool(result.get(
         "success", False))), "message": str(result.get("message", "")),
         "nfev": int(result.get("nfev", 0)), "inference_library": "pdaframe"}
     cd = ("chain", "draw")
+    if "n_design" in result:                          # ces: an emulated posterior
+        attrs.update(emulated=1)
+        for key in ("n_design", "n_train", "n_refine_runs"):
+            if isinstance(result.get(key), (int, np.integer)):
+                attrs[key] = int(result[key])
+        for key, value in (result.get("check") or {}).items():
+            try:
+                value = np.asarray(value, dtype=float)
+            except (TypeError, ValueError):
+                continue
+            if key != "standardised_errors" and value.ndim <= 1:
+                attrs[f"emulator_check_{key}"] = value if value.ndim else float(value)
     theta = np.asarray(result["samples"], dtype=float)
+    if flat:
+        theta = theta[None] if n_chains == 1 else \
+            np.swapaxes(theta.reshape(-1, n_chains, theta.shape[1]), 0, 1)
+    shape = theta.shape[:2]
     groups = {"posterior": _ds({"theta": (cd + ("param",), theta, {
         "long_name": "parameters (physical space)"})}, names, attrs)}
-    if "samples_u" in result:
-        groups["unconstrained_posterior"] = _ds({"u": (cd + ("param",), np.asarray(
-            result["samples_u"], dtype=float), {"long_name": "control variable u"})}, names)
+    if "samples_u" in result and chains("samples_u") is not None:
+        groups["unconstrained_posterior"] = _ds({"u": (cd + ("param",), chains("samples_u"),
+                                                       {"long_name": "control variable u"})},
+                                                names)
     stats = {}
-    if "log_prob" in result:
-        stats["lp"] = (cd, np.asarray(result["log_prob"], dtype=float),
+    if "log_prob" in result and chains("log_prob") is not None:
+        stats["lp"] = (cd, chains("log_prob"),
                        {"long_name": "log posterior density -J(theta) (up to a constant)"})
-    if "accepted" in result:
-        stats["accepted"] = (cd, np.asarray(result["accepted"], dtype=np.int8),
+    elif "log_posterior" in result and chains("log_posterior") is not None:
+        stats["lp"] = (cd, chains("log_posterior"), {
+            "long_name": "emulated log posterior density (up to a constant)"
+            if "n_design" in result else "log posterior density (up to a constant)"})
+    if "accepted" in result and chains("accepted", np.int8) is not None:
+        stats["accepted"] = (cd, chains("accepted", np.int8),
                              {"long_name": "1 if the step to this draw was accepted"})
-    if "acceptance_rate" in result:
-        stats["acceptance_rate"] = (("chain",), np.asarray(result["acceptance_rate"],
-                                                          dtype=float))
+    rate = result.get("acceptance_rate", result.get("acceptance"))
+    if rate is not None:
+        rate = np.atleast_1d(np.asarray(rate, dtype=float))
+        if rate.size == 1 and shape[0] > 1:       # one overall rate (ces): an attribute
+            groups["posterior"].attrs["acceptance_rate"] = float(rate[0])
+        elif rate.size == shape[0]:
+            stats["acceptance_rate"] = (("chain",), rate)
     if stats:
         groups["sample_stats"] = _ds(stats, None)
     if problem is not None:
@@ -78,7 +131,7 @@ def write_samples(path, result, problem=None, n_prior=1000, seed=0) -> Path:
     ----------
     path : str or Path
     result : Result
-        From ``adaptive-metropolis``, ``dream-zs`` or ``emcee``.
+        From ``adaptive-metropolis``, ``dream-zs``, ``emcee`` or ``ces``.
     problem : Problem, optional
         Adds ``observed_data`` and ``prior`` groups.
     n_prior, seed : int

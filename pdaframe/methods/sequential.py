@@ -73,11 +73,12 @@ from ..parallel import Failed, member_rng
 from ..result import Result
 from .ensemble import EnsembleState, drive
 from .importance import (ObservationWhitener, effective_sample_size, normalise_log_weights,
-                         weighted_moments)
+                         weighted_moments, weighted_quantile)
 
 log = logging.getLogger(__name__)
 
 ROUND_KEY = 2 ** 32 - 1        # spawn-key prefix of per-cycle streams (members use (i,))
+TRAJECTORY_QUANTILES = (0.05, 0.5, 0.95)    # of the parameter trajectory (history)
 
 
 # --- building blocks ---------------------------------------------------------------------------
@@ -198,7 +199,8 @@ class _MemberState(EnsembleState):
         self.n_redrawn = 0
         self.x = self.fun = None
         self._final = False
-        self.hist = {"cost": [], "spread": []}
+        self.hist = {"cost": [], "spread": [], "time": [], "theta_mean": [],
+                     "theta_quantiles": []}
 
     @property
     def n_rounds_planned(self) -> int:
@@ -246,6 +248,12 @@ class _MemberState(EnsembleState):
         self._update(G, ok, results)
         self.hist["spread"].append(float(np.trace(np.atleast_2d(
             weighted_moments(self.U, self.weights())[1]))))
+        thetas, w = self.thetas(), self.weights()       # the parameter trajectory
+        self.hist["theta_mean"].append(w @ thetas)
+        self.hist["theta_quantiles"].append(weighted_quantile(thetas, w, TRAJECTORY_QUANTILES))
+        batches = getattr(self, "batches", None)
+        rows = slice(None) if batches is None else batches[self.cycle]
+        self.hist["time"].append(float(np.max(self.obs.times[rows])))
         self.cycle += 1
         if self.cycle >= self.n_rounds_planned:
             self.x = weighted_moments(self.thetas(), self.weights())[0]
@@ -299,6 +307,7 @@ class _MemberState(EnsembleState):
             x0=self.problem.prior.mean.copy(), parameter_names=list(self.problem.parameter_names),
             method=self.method, n_members=self.n_members, seed=self.seed,
             ensemble=self.thetas(self.U0), posterior_ensemble=thetas, weights=w,
+            trajectory_quantiles=np.array(TRAJECTORY_QUANTILES),
             posterior_covariance=cov, posterior_std=np.sqrt(np.diag(cov)),
         )
         return out.attach_transform(self.problem.prior.transform)

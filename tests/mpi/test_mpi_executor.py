@@ -212,3 +212,31 @@ def test_external_members_on_all_ranks_get_their_own_directories(shared_tmp, com
     assert [float(r["y"][0]) for r in got] == [2.0 * i for i in range(6)]
     assert len(runs) == 6 and [r.split("_")[1] for r in runs] == [f"{i:04d}" for i in range(6)]
     assert len(seen) == 6 and all("False" in (shared_tmp / s).read_text() for s in seen)
+
+
+class Ishigami:
+    parameter_names = ("x1", "x2", "x3")
+
+    def run(self, theta):
+        x1, x2, x3 = theta
+        return {"f": np.array([np.sin(x1) + 7.0 * np.sin(x2) ** 2 + 0.1 * x3 ** 4 * np.sin(x1)])}
+
+
+@pytest.mark.parametrize("method, options", [
+    ("sobol", {"n": 64, "num_resamples": 50}),
+    ("morris", {"n": 12, "num_resamples": 50}),
+])
+def test_sensitivity_indices_bit_identical_to_serial(method, options, comm):
+    from pdaframe import sensitivity
+    prior = pdaframe.UniformPrior([-np.pi] * 3, [np.pi] * 3, names=Ishigami.parameter_names)
+    problem = pdaframe.Problem(Ishigami(), prior,
+                               [pdaframe.DataStream("f", "f", np.zeros(1), std=1.0)])
+    run = getattr(sensitivity, method)
+    parallel = run(problem, qoi="f:mean", seed=3, executor=MPIExecutor(), **options)
+    serial = run(problem, qoi="f:mean", seed=3, executor=SerialExecutor(), **options)
+    gathered = comm.allgather(parallel.indices[serial.rank_by].tobytes())  # before asserts
+    assert gathered == [gathered[0]] * comm.Get_size()          # the same on every rank
+    assert parallel.indices.keys() == serial.indices.keys() and parallel.nfev == serial.nfev
+    for key in serial.indices:
+        assert np.array_equal(parallel.indices[key], serial.indices[key], equal_nan=True), key
+        assert np.array_equal(parallel.conf[key], serial.conf[key], equal_nan=True), key

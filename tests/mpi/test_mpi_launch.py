@@ -77,6 +77,83 @@ def test_seeded_ensemble_methods_same_bits_on_any_number_of_ranks(tmp_path, meth
     mpi = launch(ranks, *PDAFRAME, "run", config, "-o", tmp_path / "mpi", "-q")
     assert mpi.returncode == 0, mpi.stderr
     assert_same_netcdf(tmp_path / "serial" / "result.nc", tmp_path / "mpi" / "result.nc")
+    assert_same_files(tmp_path / "serial", tmp_path / "mpi")    # 4denvar: ensemble.nc too
+
+
+def assert_same_files(dir_a, dir_b):
+    """The same NetCDF files in both folders, every variable of every group equal bit for
+    bit (NaN included), and the same attributes but for the write time."""
+    import netCDF4
+    names = sorted(p.name for p in Path(dir_a).glob("*.nc"))
+    assert names == sorted(p.name for p in Path(dir_b).glob("*.nc"))
+    assert "result.nc" in names
+
+    def same_group(a, b, where):
+        volatile = {"history", "created_at"}
+        attrs_a = {k: a.getncattr(k) for k in a.ncattrs() if k not in volatile}
+        attrs_b = {k: b.getncattr(k) for k in b.ncattrs() if k not in volatile}
+        assert attrs_a.keys() == attrs_b.keys(), where
+        for k in attrs_a:
+            assert np.array_equal(np.asarray(attrs_a[k]), np.asarray(attrs_b[k]),
+                                  equal_nan=np.asarray(attrs_a[k]).dtype.kind == "f"), \
+                f"{where} attribute {k}"
+        assert a.variables.keys() == b.variables.keys(), where
+        for name, va in a.variables.items():
+            vb = b.variables[name]
+            va.set_auto_mask(False), vb.set_auto_mask(False)
+            xa, xb = va[...], vb[...]
+            assert va.dimensions == vb.dimensions, f"{where}/{name}"
+            if isinstance(xa, np.ndarray) and xa.dtype.kind in "fiub":
+                assert xa.dtype == xb.dtype and xa.tobytes() == xb.tobytes(), f"{where}/{name}"
+            else:
+                assert np.array_equal(np.asarray(xa), np.asarray(xb)), f"{where}/{name}"
+        assert a.groups.keys() == b.groups.keys(), where
+        for g in a.groups:
+            same_group(a.groups[g], b.groups[g], f"{where}/{g}")
+
+    for name in names:
+        with netCDF4.Dataset(Path(dir_a) / name) as a, netCDF4.Dataset(Path(dir_b) / name) as b:
+            same_group(a, b, name)
+    return names
+
+
+# small, fast options; every NetCDF written (result.nc, samples.nc, ensemble.nc) compared
+# with one serial run, for each rank count (members split unevenly: 14 over 3 or 4, ...)
+UNCERTAINTY = [
+    ("adaptive-metropolis", "{ n_samples = 60, burn_in = 60, n_chains = 3 }", (2,),
+     "samples.nc"),
+    ("dream-zs", "{ n_samples = 60, burn_in = 60, n_chains = 3 }", (3,), "samples.nc"),
+    ("emcee", "{ n_samples = 20, burn_in = 20, n_chains = 14 }", (4,), "samples.nc"),
+    ("importance", "{ n_members = 40 }", (3,), "ensemble.nc"),
+    ("glue", "{ n_members = 40, threshold = 0.0 }", (4,), "ensemble.nc"),
+    ("es-mda", "{ n_members = 14, alphas = 2 }", (2, 4), "ensemble.nc"),
+    ("enkf", "{ n_members = 14, n_cycles = 3, inflation = 1.05 }", (3,), "ensemble.nc"),
+    ("particle-filter", "{ n_members = 20, n_cycles = 3, resample_threshold = 1.0 }", (2, 3),
+     "ensemble.nc"),
+    ("ces", "{ n_design = 16, n_steps = 150, n_check = 2 }", (3,), "samples.nc"),
+]
+
+
+@pytest.mark.parametrize("method, options, ranks, extra", UNCERTAINTY,
+                         ids=[u[0] for u in UNCERTAINTY])
+def test_seeded_uncertainty_methods_same_bits_on_any_number_of_ranks(tmp_path, method,
+                                                                    options, ranks, extra):
+    text = (TOY.read_text().replace('name = "lbfgsb"', f'name = "{method}"')
+            .replace("options = { maxiter = 500 }", f"options = {options}")
+            .replace('directory = "../../results/toy_twin"', "plots = false"))
+    if method == "ces":             # NEE every 30 days: 33 emulated outputs, not 738
+        text = text.replace("stop = 730, step = 1 }", "stop = 730, step = 30 }")
+    config = tmp_path / "c.toml"
+    config.write_text(text)
+    serial = subprocess.run([*PDAFRAME, "run", config, "-o", tmp_path / "serial", "-q"],
+                            capture_output=True, text=True, timeout=300)
+    assert serial.returncode == 0, serial.stderr
+    for n in ranks:
+        mpi = launch(n, *PDAFRAME, "run", config, "-o", tmp_path / f"mpi{n}", "-q")
+        assert mpi.returncode == 0, mpi.stderr
+        assert f"{n} MPI ranks" in mpi.stdout
+        assert assert_same_files(tmp_path / "serial", tmp_path / f"mpi{n}") == sorted(
+            ["result.nc", extra])
 
 
 def test_bad_config_under_mpiexec_exits_2_with_one_line_per_other_rank(tmp_path):
