@@ -2,20 +2,17 @@
 later config uses through ``estimate_from``, and history-matching waves resumed after SIGKILL."""
 from __future__ import annotations
 
-import os
-import signal
-import time
 import tomllib
 
 import numpy as np
 import pytest
 import xarray as xr
 
-from pdaframe.checkpoint import read_header
 from pdaframe.config import load_config
 from pdaframe.errors import ConfigError
 from pdaframe.run import run_problem, summary_table
-from tests.integration.test_resume import CONFIG, FAST, SLOW, _finish, _run, _same_dataset
+from tests.integration.test_resume import (CONFIG, FAST, _finish, _run, _same_dataset,
+                                           kill_after_checkpoint)
 
 netCDF4 = pytest.importorskip("netCDF4")
 
@@ -122,17 +119,8 @@ def test_history_matching_waves_resume_after_sigkill_to_the_same_file(tmp_path):
     config = _config(tmp_path, "history-matching", HM, **HM_STREAMS)
     ref = _run(FAST, config, tmp_path / "ref")
     killed = tmp_path / "killed"
-    proc = _run(SLOW, config, killed, start_new_session=True)
-    checkpoint = killed / "checkpoint.pkl"
-    deadline = time.monotonic() + 120
-    while not (checkpoint.exists() and read_header(checkpoint)["round"] >= 1):
-        assert proc.poll() is None, f"run ended before it was killed: {proc.communicate()}"
-        assert time.monotonic() < deadline, "no checkpoint written"
-        time.sleep(0.02)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.communicate()
+    assert kill_after_checkpoint(config, killed, 1)["method"] == "history-matching"
     assert not (killed / "history_matching.nc").exists()
-    assert read_header(checkpoint)["method"] == "history-matching"
     out = _finish(_run(FAST, config, killed, "--resume"))
     assert "history matching: 3 waves, 36 model runs" in out
     _finish(ref)

@@ -99,27 +99,29 @@ def _same_dataset(a, b):
         _same_dataset(a.groups[key], b.groups[key])
 
 
+def kill_after_checkpoint(config, out, min_round, script=SLOW) -> dict:
+    """Run ``config`` into ``out`` with ``script`` (slowed down), SIGKILL it once its
+    checkpoint has at least ``min_round`` rounds; return the checkpoint's header."""
+    proc = _run(script, config, out, start_new_session=True)
+    checkpoint = out / "checkpoint.pkl"
+    deadline = time.monotonic() + 120
+    while not (checkpoint.exists() and read_header(checkpoint)["round"] >= min_round):
+        assert proc.poll() is None, f"run ended before it was killed: {proc.communicate()}"
+        assert time.monotonic() < deadline, "no checkpoint written"
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate()
+    return read_header(checkpoint)
+
+
 def _kill_and_resume(tmp_path, method) -> Path:
     """Run ``method`` uninterrupted, and killed then resumed; assert the same NetCDF file.
     Returns the resumed result file."""
     config = _config(tmp_path, method)
-    min_round = METHODS[method][2]
     ref = _run(FAST, config, tmp_path / "ref")
-    # interrupted run: SIGKILL once a checkpoint after `min_round` rounds exists
     killed = tmp_path / "killed"
-    proc = _run(SLOW, config, killed, start_new_session=True)
-    checkpoint = killed / "checkpoint.pkl"
-    deadline = time.monotonic() + 120
-    while True:
-        assert proc.poll() is None, f"run ended before it was killed: {proc.communicate()}"
-        assert time.monotonic() < deadline, "no checkpoint written"
-        if checkpoint.exists() and read_header(checkpoint)["round"] >= min_round:
-            break
-        time.sleep(0.02)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.communicate()
+    head = kill_after_checkpoint(config, killed, METHODS[method][2])
     assert not (killed / "result.nc").exists()
-    head = read_header(checkpoint)
     assert head["method"] and head["config_sha256"] and head["pdaframe_version"]
     _finish(_run(FAST, config, killed, "--resume"))
     _finish(ref)

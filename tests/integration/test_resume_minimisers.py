@@ -7,9 +7,6 @@ simplex) is not checkpointed, so the resumed run restarts from the checkpointed 
 """
 from __future__ import annotations
 
-import os
-import signal
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +15,8 @@ import pytest
 netCDF4 = pytest.importorskip("netCDF4")
 
 from pdaframe.checkpoint import read_header  # noqa: E402
-from tests.integration.test_resume import CONFIG, FAST, _finish, _run  # noqa: E402
+from tests.integration.test_resume import (CONFIG, FAST, _finish, _run,  # noqa: E402
+                                           kill_after_checkpoint)
 
 # every model run sleeps, so that the run can be killed between checkpoints
 SLOW = ("import sys, time\n"
@@ -55,19 +53,9 @@ def test_killed_lbfgsb_resumes_to_the_same_optimum(tmp_path, where):
     config = _config(tmp_path, every=3, where=where)
     ref = _run(FAST, config, tmp_path / "ref")
     killed = tmp_path / "killed"
-    proc = _run(SLOW, config, killed, start_new_session=True)
     checkpoint = killed / "checkpoint.pkl"
-    deadline = time.monotonic() + 120
-    while True:
-        assert proc.poll() is None, f"run ended before it was killed: {proc.communicate()}"
-        assert time.monotonic() < deadline, "no checkpoint written"
-        if checkpoint.exists() and read_header(checkpoint)["round"] >= 6:
-            break
-        time.sleep(0.01)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.communicate()
+    head = kill_after_checkpoint(config, killed, 6, script=SLOW)
     assert not (killed / "result.nc").exists()
-    head = read_header(checkpoint)
     assert head["method"] == "L-BFGS-B" and head["config_sha256"] and head["pdaframe_version"]
     assert head["round"] % 3 == 0
     k = head["round"]
