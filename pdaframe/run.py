@@ -100,7 +100,11 @@ def run_problem(problem, output_dir=None, progress=True, executor=None, write=Tr
     -------
     result : Result
     paths : dict
-        ``{"netcdf": Path, "streams_plot": Path, "parameters_plot": Path}`` (plots if enabled).
+        ``{"netcdf": Path, "streams_plot": Path, "parameters_plot": Path}`` (plots if
+        enabled), plus ``"samples"`` (MCMC chains, ``samples.nc``) or ``"ensemble"``
+        (weighted samples and member ensembles, ``ensemble.nc``; `pdaframe.io.ensembles`).
+        Sensitivity analyses give ``"netcdf"`` (``sensitivity.nc``), ``"shortlist"`` and
+        ``"sensitivity_plot"``; history matching ``"netcdf"`` (``history_matching.nc``).
     """
     from tqdm.auto import tqdm
 
