@@ -166,3 +166,45 @@ def test_dream_zs_banana_quantiles():
     skew_ref = np.mean((ref[:, 1] - ref[:, 1].mean()) ** 3) / ref[:, 1].std() ** 3
     assert skew_ref < -1.5
     assert np.mean(x2 ** 3) / x2.std() ** 3 < -1.0
+
+
+class Bimodal:
+    """``g(x) = sqrt(2 (-log p(x) + log 2/3))`` observed at 0 with std 1, so that
+    ``J = -log p + const`` for the mixture ``p = 1/3 N(-5·1, I) + 2/3 N(5·1, I)``, d = 10
+    (DREAM-Suite example_3, methods.md §5)."""
+
+    parameter_names = tuple(f"x{i}" for i in range(D))
+
+    def run(self, theta):
+        from scipy.special import logsumexp
+        t = np.asarray(theta, dtype=float)
+        lp = logsumexp([np.log(1 / 3) - 0.5 * np.sum((t + 5) ** 2),
+                        np.log(2 / 3) - 0.5 * np.sum((t - 5) ** 2)])
+        return {"g": np.array([np.sqrt(max(2.0 * (np.log(2 / 3) - lp), 0.0))])}
+
+
+@pytest.mark.slow
+def test_dream_zs_bimodal_mode_weights():
+    """DREAM(ZS) jumps between the modes (AM cannot): 2/3 of the mass near +5, marginal
+    mean 5/3, marginal variance 1 + (2/9)·100 = 23.22 (methods.md §5)."""
+    import arviz as az
+    # U(-10, 10) prior: the mixture's mass outside is < 1e-6
+    prior = pdaframe.UniformPrior(np.full(D, -10.0), np.full(D, 10.0))
+    problem = pdaframe.Problem(Bimodal(), prior, [pdaframe.DataStream("g", "g", [0.0], std=1.0)])
+    res = pdaframe.minimise(problem, method="dream-zs", seed=1, n_chains=3, n_samples=40000,
+                            burn_in=10000)
+    plus = res.samples.mean(axis=2) > 0                       # (chain, draw): in the + mode
+    ess = float(az.ess(plus.astype(float)[None].transpose(1, 2, 0)[..., 0]))
+    assert ess >= 50, ess                                    # several mode switches
+    assert np.all(plus.any(axis=1) & (~plus).any(axis=1))   # every chain visits both modes
+    p = plus.mean()
+    assert abs(p - 2 / 3) < K_SIGMA * np.sqrt(2 / 9 / ess), (p, ess)
+    flat = res.samples.reshape(-1, D)
+    # within each mode: N(±5, I); a few hundred effective draws per mode (~5 standard
+    # errors: 0.3 for the means, 0.3 relative for the variances)
+    for sign, rows in ((1, plus.ravel()), (-1, ~plus.ravel())):
+        assert np.allclose(flat[rows].mean(axis=0), 5 * sign, atol=0.3)
+        assert np.allclose(flat[rows].var(axis=0), 1.0, rtol=0.3)
+    # the marginal moments follow from the mode weight: mean 10 p - 5, var 1 + 100 p (1 - p)
+    assert abs(flat.mean() - 5 / 3) < 10 * K_SIGMA * np.sqrt(2 / 9 / ess)
+    assert abs(flat.var(axis=0).mean() - (1 + 100 * 2 / 9)) < 3.0
