@@ -35,11 +35,15 @@ from .result import Result
 log = logging.getLogger(__name__)
 
 
+LHS_OPTIMISE_MAX = 1000
+
+
 def design(lower, upper, n, method="lhs", seed=None) -> np.ndarray:
     """``n`` points in the box ``[lower, upper]``, shape ``(n, n_param)``.
 
-    ``method``: ``"lhs"`` (`scipy.stats.qmc.LatinHypercube`, optimised by random CD) or
-    ``"sobol"`` (scrambled; ``n`` a power of 2 keeps its balance).
+    ``method``: ``"lhs"`` (`scipy.stats.qmc.LatinHypercube`, optimised by random CD up to
+    `LHS_OPTIMISE_MAX` points: its cost grows as n², and large candidate sets gain nothing)
+    or ``"sobol"`` (scrambled; ``n`` a power of 2 keeps its balance).
     """
     from scipy.stats import qmc
     lower, upper = np.asarray(lower, dtype=float), np.asarray(upper, dtype=float)
@@ -47,8 +51,8 @@ def design(lower, upper, n, method="lhs", seed=None) -> np.ndarray:
         raise ConfigError("design: the box needs finite lower and upper bounds")
     d = lower.size
     if method == "lhs":
-        unit = qmc.LatinHypercube(d, seed=seed, optimization="random-cd" if d > 1 else None) \
-            .random(int(n))
+        optimise = "random-cd" if d > 1 and n <= LHS_OPTIMISE_MAX else None
+        unit = qmc.LatinHypercube(d, seed=seed, optimization=optimise).random(int(n))
     elif method == "sobol":
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)        # n not a power of 2
@@ -164,6 +168,10 @@ class GPEmulator:
 
     def fit(self, X, Y) -> "GPEmulator":
         """Fit to runs ``X`` ``(n_run, n_param)``, ``Y`` ``(n_run,)`` or ``(n_run, n_out)``."""
+        with _one_blas_thread():
+            return self._fit(X, Y)
+
+    def _fit(self, X, Y) -> "GPEmulator":
         from sklearn.gaussian_process import GaussianProcessRegressor
         from sklearn.gaussian_process.kernels import RBF, ConstantKernel, Matern
         X = self._scale(X)
@@ -604,11 +612,10 @@ def ces(problem, x0=None, callback=None, executor=None, seed=None, n_design=None
         blo = np.maximum(lo - box_pad * width, prior.lower)
         bup = np.minimum(up + box_pad * width, prior.upper)
         t0 = time.perf_counter()
-        with _one_blas_thread():
-            em = GPEmulator(lo, lo + width, nugget=nugget, pca_variance=pca_variance,
-                            seed=int(rng.integers(2 ** 31)), extrapolation_tol=np.inf,
-                            standardise=False, pca_tol=pca_tol,
-                            max_components=max_components, kernel=kernel).fit(Xk, Zk)
+        em = GPEmulator(lo, lo + width, nugget=nugget, pca_variance=pca_variance,
+                        seed=int(rng.integers(2 ** 31)), extrapolation_tol=np.inf,
+                        standardise=False, pca_tol=pca_tol,
+                        max_components=max_components, kernel=kernel).fit(Xk, Zk)
         timing["fit"] += time.perf_counter() - t0
 
         def logp(T, em=em, blo=blo, bup=bup):
