@@ -98,8 +98,13 @@ def write_history_matching(path, result, **prov) -> Path:
 
 
 def write_shortlist(path, result, source="") -> Path:
-    """``[parameters] estimate = [...]`` of ``result["shortlist"]``, for ``estimate_from``."""
-    names = ", ".join(json.dumps(n) for n in result["shortlist"])
+    """``[parameters] estimate = [...]`` of ``result["shortlist"]``, for ``estimate_from``.
+
+    A multi-site copy ``name@site`` lists ``name`` (once): a multi-site config estimates
+    model parameters by name and says which are site-specific in ``site_specific``.
+    """
+    names = ", ".join(json.dumps(n) for n in dict.fromkeys(
+        n.split("@")[0] for n in result["shortlist"]))
     text = (f"# Parameters to calibrate: {result['method']} sensitivity of {result['qoi']}, "
             f"ranked by {result['rank_by']}; rule: {result.get('shortlist_rule', '')}\n"
             f"# written by pdaframe{f' from {source}' if source else ''}. Use it in a config:\n"

@@ -133,3 +133,14 @@ def test_history_matching_waves_resume_after_sigkill_to_the_same_file(tmp_path):
     # the truth is not ruled out, and lies inside the box of the points not ruled out
     assert np.all(nroy.min(axis=0) <= [1.45, 0.026]) and \
         np.all([1.45, 0.026] <= nroy.max(axis=0))
+
+
+def test_shortlist_of_site_copies_lists_each_model_parameter_once(tmp_path):
+    from pdaframe.io.analysis import write_shortlist
+    from pdaframe.sensitivity import SensitivityResult
+    res = SensitivityResult(method="morris", qoi="cost", rank_by="mu_star",
+                            shortlist=["theta_som", "c_som0@US-Me2", "c_woo0@US-Me2",
+                                       "c_som0@DE-Hai", "theta_woo"])
+    with open(write_shortlist(tmp_path / "s.toml", res), "rb") as f:
+        assert tomllib.load(f)["parameters"]["estimate"] == [
+            "theta_som", "c_som0", "c_woo0", "theta_woo"]
