@@ -28,6 +28,10 @@ with the same seed and replays the log to it (no model runs), so it continues bi
 random state, and the counters) every N steps, in this same format; a resumed run continues
 emcee from there, bit for bit.
 
+Calibrate–emulate–sample logs the results of its executor batches (`replaying`): a resumed
+run recomputes everything else from the seed and answers the logged batches without model
+runs, so it too matches an uninterrupted run bit for bit.
+
 The scipy minimisers (`pdaframe.methods.scipy_minimisers`) claim the same settings and write a
 `~pdaframe.methods.scipy_minimisers.MinimiserState` (iterate, history, counters) from scipy's
 callback, in this same format; their resume restarts scipy from the checkpointed iterate, so
@@ -238,3 +242,69 @@ def load_into(state, checkpoint) -> bool:
     vars(state).update(vars(loaded))
     log.info("resumed %s from %s after round %d", want["method"], path, head["round"])
     return True
+
+
+class BatchLog:
+    """Checkpoint of a method that is deterministic given its seed and the results of its
+    executor batches (calibrate–emulate–sample): the results of every ``map`` batch.
+
+    Use `replaying`; the log is what `save` pickles (``name``/``iteration`` for the header).
+    """
+
+    def __init__(self, name):
+        self.name, self.batches, self.iteration = name, [], 0
+
+
+def digest(items) -> str:
+    """Short fingerprint of a batch of members (to check that a replay retraces a run)."""
+    import numpy as np
+    return hashlib.sha256(np.ascontiguousarray(items, dtype=float).tobytes()).hexdigest()[:16]
+
+
+class ReplayExecutor:
+    """Executor wrapper: each ``map`` batch's results are logged and written to the
+    checkpoint every ``every`` batches (rank 0); a resumed run gets the batches of the
+    earlier run from the log, in order and checked against a digest of their items, without
+    evaluating them, and continues live from the first batch the log does not hold."""
+
+    def __init__(self, executor, log, checkpoint):
+        self.executor, self.log, self.checkpoint, self._next = executor, log, checkpoint, 0
+
+    def __getattr__(self, name):                  # size, rank, schedule, ... of the executor
+        return getattr(self.executor, name)
+
+    def map(self, func, items):
+        from .parallel import is_root
+        items = list(items)
+        k, self._next = self._next, self._next + 1
+        if k < len(self.log.batches):
+            key, results = self.log.batches[k]
+            if key != digest(items):
+                raise ConfigError(f"cannot resume {self.log.name}: batch {k + 1} asks for other "
+                                  f"runs than the checkpointed run did; remove "
+                                  f"{self.checkpoint.path} or run without --resume")
+            return list(results)
+        results = self.executor.map(func, items)
+        self.log.batches.append((digest(items), list(results)))
+        self.log.iteration = len(self.log.batches)
+        if is_root() and self.log.iteration % self.checkpoint.every == 0:
+            save(self.log, self.checkpoint)
+        return results
+
+    def finish(self):
+        """Write the complete log (call at the end of the method)."""
+        from .parallel import is_root
+        if is_root():
+            save(self.log, self.checkpoint)
+
+
+def replaying(executor, name):
+    """``executor``, wrapped in a `ReplayExecutor` when a checkpoint is active (`claim`),
+    resumed from its file when asked; else ``executor`` itself."""
+    cp = claim()
+    if cp is None:
+        return executor
+    log = BatchLog(name)
+    if cp.resume:
+        load_into(log, cp)
+    return ReplayExecutor(executor, log, cp)

@@ -28,6 +28,7 @@ import warnings
 
 import numpy as np
 
+from .checkpoint import ReplayExecutor, replaying
 from .errors import ConfigError, ModelError
 from .parallel import Failed, get_executor, keep_succeeded
 from .result import Result
@@ -372,13 +373,15 @@ class _Whitened:
                                for s in p.streams])
 
 
-def run_design(func, X, executor=None):
-    """``func`` at the rows of ``X`` through the executor; drop failed runs (warning).
+def run_design(func, X, executor=None, minimum=2):
+    """``func`` at the rows of ``X`` through the executor; drop failed runs (warning;
+    `ModelError` when fewer than ``minimum`` succeed).
 
     Returns ``X_ok, Y_ok`` (``Y`` stacked, shape ``(n_ok, ...)``).
     """
     executor = executor or get_executor()
-    return keep_succeeded(X, executor.map(func, list(np.asarray(X, dtype=float))))
+    return keep_succeeded(X, executor.map(func, list(np.asarray(X, dtype=float))),
+                          minimum=minimum)
 
 
 def _one_blas_thread():
@@ -585,7 +588,8 @@ def ces(problem, x0=None, callback=None, executor=None, seed=None, n_design=None
         raise ConfigError(f"ces: local_prob={local_prob!r} must be in (0, 1)")
     if calibrate not in ("es-mda", "design"):
         raise ConfigError(f"ces: calibrate={calibrate!r}: expected 'es-mda' or 'design'")
-    executor = executor or get_executor()
+    # with a checkpoint, every batch of real runs is logged; a resumed run replays them
+    executor = replaying(executor or get_executor(), "ces")
     white = _Whitened(problem)
     t_start = time.perf_counter()
     if calibrate == "es-mda":
@@ -671,13 +675,15 @@ def ces(problem, x0=None, callback=None, executor=None, seed=None, n_design=None
     if n_check:
         uniq = np.unique(samples, axis=0)
         Xc = uniq[rng.choice(len(uniq), size=min(int(n_check), len(uniq)), replace=False)]
-        Xc, Zc = run_design(white, Xc, executor)
+        Xc, Zc = run_design(white, Xc, executor, minimum=1)
         check = validate(em, Xc, Zc)
         jb = _prior_costs(prior, Xc)
         check["real_cost"] = 0.5 * np.sum(Zc ** 2, axis=1) + jb
         check["emulated_cost"] = 0.5 * np.sum(em.predict(Xc)[0] ** 2, axis=1) + jb
         log.info("ces check: coverage %.2f over %d runs", check["coverage"], len(Xc))
     fun = problem.cost(mean)
+    if isinstance(executor, ReplayExecutor):
+        executor.finish()
     n_real = n_cal + n_ref_runs + int(n_check) + 1             # failed runs count too
     rhat = _rhat(chain)
     res = Result(method="ces", x=mean, fun=float(fun), success=True, status=0,

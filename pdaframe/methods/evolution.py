@@ -89,7 +89,6 @@ GA: written here
 from __future__ import annotations
 
 import collections
-import hashlib
 import inspect
 import logging
 import threading
@@ -99,6 +98,7 @@ import numpy as np
 from scipy import optimize
 from scipy.stats import qmc
 
+from ..checkpoint import digest
 from ..errors import ConfigError, ModelError
 from ..parallel import Failed
 from ..result import Result
@@ -291,11 +291,6 @@ class _Shutdown(BaseException):
     libraries that catch ``Exception`` let it through)."""
 
 
-def _digest(items) -> str:
-    """Short fingerprint of a batch of members (to check a replay retraces the run)."""
-    return hashlib.sha256(np.ascontiguousarray(items, dtype=float).tobytes()).hexdigest()[:16]
-
-
 class _Channel:
     """Hand-over between the optimiser thread and the caller; holds no reference to the
     state, so a dropped state can be collected (and its finaliser stops the thread).
@@ -322,8 +317,8 @@ class _Channel:
         if len(items) == 0:
             return []
         if self._replay:
-            digest, values = self._replay.popleft()
-            if digest != _digest(items):
+            key, values = self._replay.popleft()
+            if key != digest(items):
                 raise ConfigError("cannot resume: the optimiser asked for other members than "
                                   "in the checkpointed run (another scipy version?); remove "
                                   "the checkpoint or run without --resume")
@@ -505,7 +500,7 @@ class MapAskTell(EnsembleState):
             raise ValueError(f"tell() got {len(results)} results for {len(members)} members")
         values = list(self._values(members, results))
         values += [self.fill] * (len(self._members) - len(values))
-        self._log.append((_digest(self._members), values))
+        self._log.append((digest(self._members), values))
         self._channel.answer(values)
         self._advance()
 

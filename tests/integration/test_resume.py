@@ -3,7 +3,6 @@ same NetCDF result, bit for bit, as an uninterrupted run with the same seed (and
 a differential-evolution state pickled mid-run continues as the original)."""
 from __future__ import annotations
 
-import inspect
 import os
 import threading
 import signal
@@ -20,7 +19,6 @@ netCDF4 = pytest.importorskip("netCDF4")
 import pdaframe  # noqa: E402
 from pdaframe import checkpoint as ckpt  # noqa: E402
 from pdaframe.checkpoint import read_header  # noqa: E402
-from pdaframe.methods import mcmc  # noqa: E402
 from pdaframe.methods.evolution import DEState  # noqa: E402
 from pdaframe.parallel import SerialExecutor  # noqa: E402
 
@@ -39,8 +37,6 @@ SLOW = ("import sys, time\n"
         "sys.exit(main(sys.argv[1:]))\n")
 FAST = "import sys\nfrom pdaframe.cli import main\nsys.exit(main(sys.argv[1:]))\n"
 
-CHAINS_CHECKPOINTED = "drive(" in inspect.getsource(mcmc.drive_chains)
-
 METHODS = {
     "ga": ('"ga"', "{ pop_size = 8, maxiter = 12, tol = 0.0, checkpoint_every = 1 }", 6),
     "4denvar": ('"4denvar"', "{ n_members = 8, outer_loops = 4, checkpoint_every = 1 }", 2),
@@ -54,6 +50,8 @@ METHODS = {
                           "checkpoint_every = 1 }", 3),
     # 24 walkers, 20 steps of two half-ensemble maps each
     "emcee": ('"emcee"', "{ n_samples = 10, burn_in = 10, checkpoint_every = 2 }", 8),
+    # batches: 4 ES-MDA, refinement rounds, checks; killed after the ES-MDA iterations
+    "ces": ('"ces"', "{ n_steps = 100, n_check = 2, checkpoint_every = 1 }", 3),
 }
 
 
@@ -131,12 +129,8 @@ def _kill_and_resume(tmp_path, method) -> Path:
     return killed / "result.nc"
 
 
-@pytest.mark.parametrize("method", [
-    "ga", "4denvar", "de", "emcee",
-    pytest.param("adaptive-metropolis", marks=pytest.mark.skipif(
-        not CHAINS_CHECKPOINTED, reason="mcmc.drive_chains does not run through "
-                                        "ensemble.drive, so it writes no checkpoints")),
-])
+@pytest.mark.parametrize("method", ["ga", "4denvar", "de", "emcee", "adaptive-metropolis",
+                                    "ces"])
 def test_killed_run_resumes_to_the_same_result(tmp_path, method):
     _kill_and_resume(tmp_path, method)
 
@@ -219,3 +213,29 @@ def test_de_resume_refuses_a_run_it_does_not_retrace(tmp_path):
     with pytest.raises(pdaframe.ConfigError, match="other members"):
         resumed.ask()
     assert resumed.done
+
+
+def test_replay_executor_answers_logged_batches_and_refuses_other_runs(tmp_path):
+    from pdaframe.checkpoint import Checkpoint, replaying, use_checkpoint
+    from pdaframe.errors import ConfigError
+    from pdaframe.parallel import SerialExecutor
+    calls = []
+
+    def square(x):
+        calls.append(float(x[0]))
+        return x ** 2
+    batches = [np.array([[1.0], [2.0]]), np.array([[3.0]])]
+    with use_checkpoint(Checkpoint(tmp_path / "cp.pkl", every=1)):
+        ex = replaying(SerialExecutor(), "test")
+        first = ex.map(square, batches[0])
+    assert read_header(tmp_path / "cp.pkl")["round"] == 1 and calls == [1.0, 2.0]
+    with use_checkpoint(Checkpoint(tmp_path / "cp.pkl", every=1, resume=True)):
+        ex = replaying(SerialExecutor(), "test")
+        again = ex.map(square, batches[0])               # from the log: no call
+        assert calls == [1.0, 2.0] and np.array_equal(np.array(again), np.array(first))
+        ex.map(square, batches[1])                        # beyond the log: live
+        assert calls == [1.0, 2.0, 3.0]
+    with use_checkpoint(Checkpoint(tmp_path / "cp.pkl", every=1, resume=True)):
+        ex = replaying(SerialExecutor(), "test")
+        with pytest.raises(ConfigError, match="batch 1 asks for other runs"):
+            ex.map(square, np.array([[1.0], [2.5]]))
