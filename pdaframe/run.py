@@ -94,7 +94,8 @@ def run_problem(problem, output_dir=None, progress=True, executor=None, write=Tr
     optimum within tolerance but not bit for bit (`pdaframe.methods.scipy_minimisers`).
     DE and emcee checkpoint every N generations / steps and resume bit for bit (DE by
     replaying scipy up to the checkpoint without model runs); history matching checkpoints
-    after every wave; other methods ignore it with a warning.
+    after every wave, CES after every batch of real runs (replayed on resume); other
+    methods (sensitivity analyses: one batch) ignore it with a warning.
 
     Returns
     -------
