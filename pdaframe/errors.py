@@ -36,3 +36,14 @@ class ModelError(PdaframeError):
     def __init__(self, message, theta=None):
         super().__init__(message)
         self.theta = theta
+
+
+def check_int(value, name, minimum, why):
+    """``value`` as an int, or a `ConfigError` naming ``name``, the ``minimum`` and ``why``
+    (for chain counts, budgets, design sizes, ...)."""
+    from numbers import Real
+    if isinstance(value, bool) or not isinstance(value, Real) or not float(value).is_integer():
+        raise ConfigError(f"{name} must be a whole number, got {value!r}")
+    if value < minimum:
+        raise ConfigError(f"{name} = {value}: at least {minimum} needed ({why})")
+    return int(value)

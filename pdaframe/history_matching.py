@@ -21,7 +21,7 @@ import warnings
 import numpy as np
 
 from .emulator import GPEmulator, design, prior_box
-from .errors import ConfigError
+from .errors import ConfigError, check_int
 from .methods.ensemble import EnsembleState, drive
 from .parallel import keep_succeeded
 from .result import Result
@@ -127,13 +127,16 @@ class HistoryMatchState(EnsembleState):
                 not np.all(np.isfinite(lower) & np.isfinite(upper) & (lower < upper)):
             raise ConfigError("history matching: lower and upper must be finite 1-D bounds "
                               "with lower < upper")
-        self.n_design = int(n_design or 10 * lower.size)
-        if self.n_design < 2:
-            raise ConfigError(f"history matching: n_design={self.n_design}; at least 2 "
-                              f"runs per wave are needed to fit an emulator")
-        self.max_waves, self.tol, self.nugget = int(max_waves), float(tol), nugget
-        if self.max_waves < 1:
-            raise ConfigError(f"history matching: max_waves={max_waves} must be >= 1")
+        self.n_design = check_int(n_design or 10 * lower.size, "history matching: n_design",
+                                  2, "runs per wave, to fit an emulator")
+        self.max_waves = check_int(max_waves, "history matching: max_waves", 1, "waves")
+        n_candidates = check_int(n_candidates, "history matching: n_candidates",
+                                 self.n_design, "candidates to draw each wave's design from")
+        check_int(which, "history matching: which", 1, "1: the largest implausibility")
+        if not cutoff > 0:
+            raise ConfigError(f"history matching: cutoff={cutoff!r} must be positive (3: "
+                              f"Pukelsheim's 3 sigma rule)")
+        self.tol, self.nugget = float(tol), nugget
         self.rng = np.random.default_rng(seed)
         self.cand = design(lower, upper, int(n_candidates), "lhs",
                            seed=int(self.rng.integers(2 ** 32)))

@@ -24,7 +24,7 @@ import warnings
 
 import numpy as np
 
-from .errors import ConfigError, ModelError
+from .errors import ConfigError, ModelError, check_int
 from .parallel import Failed, get_executor
 from .result import Result
 
@@ -179,9 +179,10 @@ def oat(problem, levels=5, qoi="cost", executor=None, x0=None, **_):
     (least-squares slope per unit of the bounds' width, signed). ``conf`` is zero: the
     design is deterministic. ``1 + n_param * levels`` runs.
     """
+    levels = check_int(levels, "oat: levels", 2, "values per parameter, both bounds")
     sp = salib_problem(problem.prior)
     x0 = np.array(problem.prior.mean if x0 is None else x0, dtype=float)
-    grid = np.linspace(0.0, 1.0, int(levels))
+    grid = np.linspace(0.0, 1.0, levels)
     X = [x0]
     for i, (lo, up) in enumerate(sp["bounds"]):
         for g in grid:
@@ -217,8 +218,10 @@ def morris(problem, n=20, num_levels=4, optimal_trajectories=None, qoi="cost", s
     """
     from SALib.analyze import morris as analyse
     from SALib.sample import morris as sample
+    n = check_int(n, "morris: n", 2, "trajectories, for sigma and the bootstrap")
+    num_levels = check_int(num_levels, "morris: num_levels", 2, "grid levels")
     sp = salib_problem(problem.prior)
-    X = sample.sample(sp, int(n), num_levels=num_levels,
+    X = sample.sample(sp, n, num_levels=num_levels,
                       optimal_trajectories=optimal_trajectories, seed=seed)
     Y = _evaluate(problem, X, qoi, executor)
     Xk, Yk, dropped = _drop_blocks(X, Y, problem.prior.n + 1, "morris")

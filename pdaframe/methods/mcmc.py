@@ -22,7 +22,7 @@ import logging
 
 import numpy as np
 
-from ..errors import ConfigError, ModelError
+from ..errors import ConfigError, ModelError, check_int
 from ..parallel import Failed, get_executor, member_rng
 from ..result import Result
 from .ensemble import EnsembleState, drive
@@ -57,14 +57,6 @@ class LogTargetU:
         space = self.problem.space
         J = float(self.problem.cost(space.to_theta(u)))
         return -J + log_jacobian(space, u), J
-
-
-def _check_int(value, name, minimum, why):
-    if isinstance(value, bool) or not float(value).is_integer():
-        raise ConfigError(f"{name} must be a whole number, got {value!r}")
-    if value < minimum:
-        raise ConfigError(f"{name} = {value}: at least {minimum} needed ({why})")
-    return int(value)
 
 
 def _start_u(problem, x0, n_chains, rngs, method):
@@ -182,11 +174,11 @@ class ChainState(EnsembleState):
                  rhat_max=1.01):
         super().__init__(problem)
         self.seed = _seed(seed)
-        self.n_chains = _check_int(n_chains, f"{self.name}: n_chains", self.min_chains,
+        self.n_chains = check_int(n_chains, f"{self.name}: n_chains", self.min_chains,
                                    self._chain_reason)
-        self.n_samples = _check_int(n_samples, f"{self.name}: n_samples", MIN_DRAWS,
+        self.n_samples = check_int(n_samples, f"{self.name}: n_samples", MIN_DRAWS,
                                     "ArviZ's R-hat and ESS need 4 draws per chain")
-        self.burn_in = _check_int(burn_in, f"{self.name}: burn_in", 0, "draws discarded")
+        self.burn_in = check_int(burn_in, f"{self.name}: burn_in", 0, "draws discarded")
         self.rhat_max = float(rhat_max)
         self.d = problem.n_param
         self.space = problem.space
@@ -387,9 +379,9 @@ class DreamZSState(ChainState):
                  p_snooker=0.1, m0=None, adapt_cr=True, reset_archive=True):
         super().__init__(problem, x0, seed, n_samples, n_chains, burn_in, rhat_max)
         N, d = self.n_chains, self.d
-        self.delta = _check_int(delta, f"{self.name}: delta", 1, "pairs per jump")
-        self.n_cr = _check_int(n_cr, f"{self.name}: n_cr", 1, "crossover values")
-        self.k = _check_int(k, f"{self.name}: k", 1, "archive update interval")
+        self.delta = check_int(delta, f"{self.name}: delta", 1, "pairs per jump")
+        self.n_cr = check_int(n_cr, f"{self.name}: n_cr", 1, "crossover values")
+        self.k = check_int(k, f"{self.name}: k", 1, "archive update interval")
         self.c, self.c_star = float(c), float(c_star)
         self.p_gamma1, self.p_snooker = float(p_gamma1), float(p_snooker)
         self.m0 = max(10 * d, 3 * N, 2 * self.delta * N) if m0 is None else int(m0)
@@ -653,11 +645,11 @@ def emcee_sampler(problem, x0=None, callback=None, executor=None, seed=0, n_samp
     from ..parallel import is_root
     d = problem.n_param
     n_chains = max(4 * d, 8) if n_chains is None else n_chains
-    n_chains = _check_int(n_chains, "emcee: n_chains", 2 * d,
+    n_chains = check_int(n_chains, "emcee: n_chains", 2 * d,
                           "emcee's stretch move needs 2 walkers per parameter")
-    n_samples = _check_int(n_samples, "emcee: n_samples", MIN_DRAWS,
+    n_samples = check_int(n_samples, "emcee: n_samples", MIN_DRAWS,
                            "ArviZ's R-hat and ESS need 4 draws per chain")
-    burn_in = _check_int(burn_in, "emcee: burn_in", 0, "draws discarded")
+    burn_in = check_int(burn_in, "emcee: burn_in", 0, "draws discarded")
     rhat_max = options.pop("rhat_max", 1.01)
     cp = ckpt.claim()
     saved = EmceeCheckpoint(_seed(seed))

@@ -66,3 +66,15 @@ def test_twin_truth_never_ruled_out():
     assert res.in_nroy(truth)[0]
     assert res.nfev == 15 * res.n_waves
     assert np.all(res.nroy.min(axis=0) <= truth) and np.all(truth <= res.nroy.max(axis=0))
+
+
+@pytest.mark.parametrize("options, match", [
+    ({"n_design": 1}, "n_design = 1: at least 2"),
+    ({"max_waves": 0}, "max_waves = 0: at least 1"),
+    ({"n_candidates": 5}, "n_candidates = 5: at least 8"),
+    ({"which": 0}, "which = 0: at least 1"),
+    ({"cutoff": 0.0}, "cutoff=0.0 must be positive"),
+])
+def test_bad_settings_are_named(options, match):
+    with pytest.raises(ConfigError, match=match):
+        hm.history_match(identity, [0.0], [1.0], 0.5, 0.01, **{"n_design": 8, **options})

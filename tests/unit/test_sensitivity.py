@@ -126,6 +126,12 @@ def test_bad_inputs(lg2, ishigami):
         sa.oat(ishigami, qoi="f:mode")
     with pytest.raises(ModelError, match="all 16 runs failed.*no output"):
         sa.oat(ishigami, qoi="g:mean")
+    for call, match in ((lambda: sa.morris(ishigami, n=1), "morris: n = 1: at least 2"),
+                        (lambda: sa.morris(ishigami, n=4, num_levels=1), "num_levels = 1"),
+                        (lambda: sa.oat(ishigami, levels=1), "oat: levels = 1: at least 2"),
+                        (lambda: sa.morris(ishigami, n=2.5), "whole number")):
+        with pytest.raises(ConfigError, match=match):
+            call()
 
 
 def test_plot(ishigami, tmp_path):
