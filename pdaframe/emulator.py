@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 
 LHS_OPTIMISE_MAX = 1000
+EXTRAPOLATION_WARN = 0.05      # unit-cube distance beyond the training design that warns
 
 
 def design(lower, upper, n, method="lhs", seed=None) -> np.ndarray:
@@ -145,7 +146,7 @@ class GPEmulator:
     """
 
     def __init__(self, lower, upper, nugget=1e-6, pca_variance=0.99, n_restarts=2,
-                 extrapolation_tol=0.05, seed=None, standardise=True, pca_tol=None,
+                 extrapolation_tol=EXTRAPOLATION_WARN, seed=None, standardise=True, pca_tol=None,
                  max_components=None, kernel="matern52", loo_calibrate=False):
         self.lower = np.asarray(lower, dtype=float)
         self.upper = np.asarray(upper, dtype=float)
@@ -575,7 +576,10 @@ def ces(problem, x0=None, callback=None, executor=None, seed=None, n_design=None
         more than ``refine_tol``), ``acceptance``,
         ``rhat``, ``check`` (`validate` of the emulator on the check runs, plus
         ``real_cost``/``emulated_cost``), ``emulator``, ``timing`` (seconds: calibration
-        runs, emulator fits, emulator MCMC over all rounds).
+        runs, emulator fits, emulator MCMC over all rounds), ``max_extrapolation``
+        (largest unit-cube distance of a posterior draw from the final training runs'
+        bounding box) and ``extrapolated_fraction`` (draws farther than
+        `EXTRAPOLATION_WARN`; above 10 % it warns), both written to ``samples.nc``.
     """
     rng = np.random.default_rng(seed)
     prior = problem.prior
@@ -669,6 +673,15 @@ def ces(problem, x0=None, callback=None, executor=None, seed=None, n_design=None
                       f"{rounds[-1]['max_abs_dJ']:.3g} (> refine_tol {refine_tol}); raise "
                       f"max_refine or n_design", RuntimeWarning, stacklevel=2)
     samples = chain.reshape(-1, d)
+    # the sampler may go box_pad beyond the training runs: say how far the emulator
+    # extrapolated (unit-cube distance from the training runs' bounding box)
+    dist = em.extrapolation(samples)
+    far, far_fraction = float(dist.max()), float(np.mean(dist > EXTRAPOLATION_WARN))
+    if far_fraction > 0.1:        # a posterior's tails beyond the runs are normal, its bulk not
+        warnings.warn(f"ces: {100 * far_fraction:.0f} % of the posterior draws lie beyond the "
+                      f"runs the emulator was trained on (up to {far:.3g}, unit-cube "
+                      f"distance): it extrapolates there; raise max_refine or n_design",
+                      RuntimeWarning, stacklevel=2)
     mean = samples.mean(axis=0)
     post_cov = np.cov(samples.T).reshape(d, d)
     check = {}
@@ -697,7 +710,8 @@ def ces(problem, x0=None, callback=None, executor=None, seed=None, n_design=None
                  acceptance=acc,
                  n_design=n_cal, n_refine_runs=n_ref_runs, n_train=em.n_train,
                  refine_rounds=rounds, refine_converged=bool(converged), rhat=rhat,
-                 check=check, emulator=em, timing=timing)
+                 check=check, emulator=em, timing=timing, max_extrapolation=far,
+                 extrapolated_fraction=far_fraction)
     if callback is not None:
         try:
             callback(res)

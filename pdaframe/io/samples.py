@@ -72,6 +72,9 @@ def samples_to_inference_data(result, problem=None, n_prior=1000, seed=0):
         for key in ("n_design", "n_train", "n_refine_runs"):
             if isinstance(result.get(key), (int, np.integer)):
                 attrs[key] = int(result[key])
+        for key in ("max_extrapolation", "extrapolated_fraction"):   # > 0: extrapolated
+            if key in result:
+                attrs[f"emulator_{key}"] = float(result[key])
         for key, value in (result.get("check") or {}).items():
             try:
                 value = np.asarray(value, dtype=float)

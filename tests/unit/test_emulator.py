@@ -1,4 +1,6 @@
 """GP emulator and calibrate–emulate–sample (methods.md §9 VALIDATION)."""
+import warnings
+
 import numpy as np
 import pytest
 
@@ -221,3 +223,17 @@ def test_loo_calibration_equals_explicit_leave_one_out_and_only_inflates():
     (m1, v1), (m0, v0) = g.predict(Xt), plain.predict(Xt)
     np.testing.assert_allclose(m1, m0)            # only the variance changes
     np.testing.assert_allclose(v1, g.var_factor[0] * v0, rtol=1e-10)
+
+
+def test_ces_reports_and_warns_how_far_it_extrapolates(lg2):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)     # its tails only: no warning
+        res = pdaframe.minimise(lg2, method="ces", seed=3, n_steps=300, n_check=2)
+    dist = res.emulator.extrapolation(res.samples)
+    assert res.max_extrapolation == dist.max() > 0.0
+    assert res.extrapolated_fraction == np.mean(dist > em.EXTRAPOLATION_WARN) < 0.1
+    g = em.GPEmulator([0.0], [1.0], pca_variance=None).fit(np.array([[0.2], [0.5], [0.8]]),
+                                                          np.array([0.0, 1.0, 0.0]))
+    with pytest.warns(RuntimeWarning, match="outside the training design, up to 0.7"):
+        g.predict(np.array([[0.5], [1.5]]))
+    np.testing.assert_allclose(g.last_extrapolation, [0.0, 0.7])

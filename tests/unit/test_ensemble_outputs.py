@@ -127,6 +127,8 @@ def test_ces_writes_its_emulated_chains_to_samples_nc(tmp_path):
     np.testing.assert_array_equal(post.attrs["emulator_check_real_cost"],
                                   res["check"]["real_cost"])
     assert post.attrs["emulator_check_coverage"] == res["check"]["coverage"]
+    assert post.attrs["emulator_max_extrapolation"] == res["max_extrapolation"] >= 0.0
+    assert post.attrs["emulator_extrapolated_fraction"] == res["extrapolated_fraction"]
     assert az.summary(idata, var_names=["theta"]).shape[0] == 6
 
 
