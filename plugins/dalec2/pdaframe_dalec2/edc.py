@@ -11,6 +11,9 @@ six pools over the run (Bloom & Williams 2015; CARDAMOM ``EDC1_400.c``, ``EDC2_4
     6  mean C_fol <= 5 mean C_roo and mean C_roo <= 5 mean C_fol
     7-12 (C_lab, C_fol, C_roo, C_woo, C_lit, C_som): R_m = F_in / F_out (run totals),
        R_s = R_m mean_yearly(C) / C_0; fail if |ln R_s| > ln EQF or |R_s - R_m| > 0.1
+    13 every mean pool <= the upper prior bound of its initial value (c_lab0 ... c_som0;
+       dalec2.md section 5 "each mean pool <= its upper prior bound"; numbered here, CARDAMOM
+       checks it with the others; the bounds of the plugin's parameter table)
 
 The inflows and outflows of each pool are recovered from the model's outputs by mass balance
 (``out_t = C_t - C_{t+1} + in_t``, so over steps ``0 .. n-2``): allocations from
@@ -25,7 +28,7 @@ import numpy as np
 
 from pdaframe import ModelError
 
-from .parameters import PARAMETER_NAMES
+from .parameters import PARAMETER_NAMES, PARAMETERS
 
 EDC_NAMES = {
     1: "EDC 1 (theta_som <= theta_lit)",
@@ -40,10 +43,15 @@ EDC_NAMES = {
     10: "EDC 10 (steady state of C_woo)",
     11: "EDC 11 (steady state of C_lit)",
     12: "EDC 12 (steady state of C_som)",
+    13: "EDC 13 (every mean pool <= the upper bound of its initial value)",
 }
 """Name of each EDC, used in error messages."""
 
 POOL_OUTPUTS = ("c_lab", "c_fol", "c_roo", "c_woo", "c_lit", "c_som")
+ALL_EDCS = tuple(range(1, 14))
+POOL_UPPER = np.array([next(p.upper for p in PARAMETERS if p.name == f"{name}0")
+                       for name in POOL_OUTPUTS])
+"""Upper bound of each pool's initial value (EDC 13)."""
 
 
 def gpp_fractions(theta) -> dict[str, float]:
@@ -92,7 +100,7 @@ def pool_flows(theta, outputs, dt) -> tuple[np.ndarray, np.ndarray]:
 
 
 def check_edcs(theta, outputs, drivers, eqf=2.0) -> dict[int, bool]:
-    """Which EDCs 1-12 hold for ``theta`` and its run.
+    """Which EDCs 1-13 hold for ``theta`` and its run.
 
     Parameters
     ----------
@@ -108,7 +116,7 @@ def check_edcs(theta, outputs, drivers, eqf=2.0) -> dict[int, bool]:
     Returns
     -------
     dict
-        ``{1: bool, ..., 12: bool}``; see `EDC_NAMES`.
+        ``{1: bool, ..., 13: bool}``; see `EDC_NAMES`.
     """
     theta = np.asarray(theta, dtype=float)
     p = dict(zip(PARAMETER_NAMES, theta))
@@ -135,10 +143,12 @@ def check_edcs(theta, outputs, drivers, eqf=2.0) -> dict[int, bool]:
             r_s = r_m * c[rows].mean() / c[0]
             ok[7 + i] = bool(np.isfinite(r_s) and r_s > 0 and abs(np.log(r_s)) <= np.log(eqf)
                              and abs(r_s - r_m) <= 0.1)
+    means = np.array([np.mean(outputs[name]) for name in POOL_OUTPUTS])
+    ok[13] = bool(np.all(means <= POOL_UPPER))
     return {k: bool(v) for k, v in ok.items()}
 
 
-def reject(theta, outputs, drivers, edcs=tuple(range(1, 13)), eqf=2.0) -> None:
+def reject(theta, outputs, drivers, edcs=ALL_EDCS, eqf=2.0) -> None:
     """Raise `ModelError` naming the first failing EDC among ``edcs``.
 
     Raises

@@ -1,6 +1,7 @@
 """Hook implementations of pdaframe-dalec2, found through the ``pdaframe`` entry point."""
 from pdaframe import ConfigError, hookimpl
 
+from .edc import ALL_EDCS
 from .model import Dalec2
 from .readers import read_de_hai, read_us_me2
 from .spinup import EdcReject, PoolScalars, SpinUp
@@ -37,7 +38,7 @@ def make_dalec2(drivers=None, site=None, drivers_file=None, start=None, end=None
         six initial pools (`pdaframe_dalec2.spinup.PoolScalars`). Not with ``spinup``.
     edc : {None, "reject"}
         ``"reject"``: a run whose parameters and trajectory fail an EDC raises `ModelError`
-        naming it (`pdaframe_dalec2.edc`); ``edc_checks`` lists the EDCs (default 1-12),
+        naming it (`pdaframe_dalec2.edc`); ``edc_checks`` lists the EDCs (default 1-13),
         ``edc_eqf`` is the steady-state factor of EDCs 7-12.
     **switches
         Switch overrides (see `Dalec2`).
@@ -76,7 +77,7 @@ def make_dalec2(drivers=None, site=None, drivers_file=None, start=None, end=None
     if edc not in (None, "reject"):
         raise ConfigError(f"dalec2: edc={edc!r}: expected 'reject' (or leave it out)")
     if edc:
-        model = EdcReject(model, tuple(edc_checks or range(1, 13)), edc_eqf)
+        model = EdcReject(model, tuple(edc_checks or ALL_EDCS), edc_eqf)
     elif edc_checks is not None:
         raise ConfigError("dalec2: edc_checks goes with edc = 'reject'")
     return model

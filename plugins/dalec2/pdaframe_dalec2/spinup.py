@@ -28,7 +28,7 @@ import numpy as np
 
 from pdaframe import ConfigError, Model, ModelError, Parameter
 
-from .edc import reject
+from .edc import ALL_EDCS, reject
 
 log = logging.getLogger(__name__)
 
@@ -171,17 +171,17 @@ class EdcReject(_Wrapper):
     ----------
     model : Dalec2, SpinUp or PoolScalars
     edcs : sequence of int
-        The EDCs checked (default 1-12).
+        The EDCs checked (default 1-13).
     eqf : float
         Steady-state factor of EDCs 7-12.
     """
 
-    def __init__(self, model, edcs=tuple(range(1, 13)), eqf=2.0):
+    def __init__(self, model, edcs=ALL_EDCS, eqf=2.0):
         super().__init__(model)
-        bad = [k for k in edcs if k not in range(1, 13)]
+        bad = [k for k in edcs if k not in ALL_EDCS]
         if bad or not edcs:
             raise ConfigError(f"dalec2: edc_checks={list(edcs)!r}: expected EDC numbers "
-                              f"1-12")
+                              f"1-{ALL_EDCS[-1]}")
         self.parameters, self.edcs, self.eqf = model.parameters, tuple(edcs), float(eqf)
         for name in ("tangent", "adjoint"):
             if callable(getattr(model, name, None)):

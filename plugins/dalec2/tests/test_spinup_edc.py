@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import pdaframe
-from pdaframe_dalec2.edc import EDC_NAMES, check_edcs, gpp_fractions, pool_flows
+from pdaframe_dalec2.edc import EDC_NAMES, check_edcs, gpp_fractions, pool_flows, reject
 from pdaframe_dalec2.parameters import PARAMETER_NAMES
 from pdaframe_dalec2.plugin import make_dalec2
 from pdaframe_dalec2.spinup import PoolScalars, SpinUp
@@ -29,7 +29,8 @@ def test_xb_passes_edc_1_to_6_but_not_steady_state_on_us_me2(model):
     # (wood gains 4.65 times what it loses over the four years)
     out = model.run(model.defaults)
     ok = check_edcs(model.defaults, out, model.drivers)
-    assert ok == {**{k: True for k in range(1, 7)}, **{k: False for k in range(7, 13)}}
+    assert ok == {**{k: True for k in range(1, 7)}, **{k: False for k in range(7, 13)},
+                  13: True}
     f_in, f_out = pool_flows(model.defaults, out, model.drivers.dt)
     assert f_in[3] / f_out[3] == pytest.approx(4.6504, rel=1e-4)
     # mass balance: flows in minus out of all pools = NPP - R_h over the run
@@ -37,6 +38,23 @@ def test_xb_passes_edc_1_to_6_but_not_steady_state_on_us_me2(model):
     total = sum(out[k] for k in pools)
     assert total[-1] - total[0] == pytest.approx(
         float((out["gpp"] - out["ra"] - out["rh"])[:-1].sum()), rel=1e-10)
+
+
+def test_edc_13_mean_pool_above_the_upper_bound_of_its_initial_value(model):
+    out = dict(model.run(model.defaults))
+    for name in ("c_lab", "c_fol", "c_roo", "c_woo", "c_lit", "c_som"):
+        upper = model.parameters[PARAMETER_NAMES.index(f"{name}0")].upper
+        bad = dict(out)
+        # the same trajectory shifted so that its mean is just above the bound
+        bad[name] = out[name] - out[name].mean() + upper * (1 + 1e-9)
+        assert check_edcs(model.defaults, bad, model.drivers)[13] is False
+        bad[name] = out[name] - out[name].mean() + upper * (1 - 1e-9)
+        assert check_edcs(model.defaults, bad, model.drivers)[13] is True
+    bad[name] = bad[name] + upper
+    with pytest.raises(pdaframe.ModelError, match=r"EDC 13 \(every mean pool"):
+        reject(model.defaults, bad, model.drivers, edcs=[13])
+    with pytest.raises(pdaframe.ConfigError, match="expected EDC numbers 1-13"):
+        make_dalec2(**SITE, edc="reject", edc_checks=[14])
 
 
 def test_edc_reject_names_the_failing_edc(model):
