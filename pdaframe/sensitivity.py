@@ -4,12 +4,14 @@ Sampling and analysis are SALib's (methods.md §8); the model runs go through an
 (``executor.map`` over the sample rows, order kept), so they scale over MPI. The quantity of
 interest (QoI) is the cost ``J`` or a statistic of one model output::
 
-    res = sobol(problem, n=1024, qoi="cost", seed=1)          # or qoi="nee:mean"
+    res = sobol(problem, n=1024, seed=1)          # qoi "misfit" (J_o), "cost", "nee:mean"
     res.indices["ST"], res.conf["ST"]                         # per parameter
     res.shortlist(top=5)          # -> ["p1", "p4", ...] for ``[parameters] estimate``
     plot_sensitivity(res, "results/sobol.png")
 
-The sampling box is the prior's bounds; every parameter needs finite bounds.
+The sampling box is the prior's bounds (every parameter needs finite bounds), or with
+``box_width=k`` the prior mean ± k prior standard deviations, clipped to the bounds (the
+prior's plausible range, e.g. for Gaussian priors with wide physical bounds).
 
 Failed runs (`pdaframe.parallel.Failed`, e.g. a `ModelError`) are dropped by whole SALib
 blocks where the estimator allows it (a Morris trajectory, a Sobol base row with its
@@ -41,15 +43,24 @@ class QuantityOfInterest:
     ----------
     problem : Problem
     qoi : str or callable
-        ``"cost"``; ``"<output>:<statistic>"`` with statistic one of `STATISTICS` (e.g.
+        ``"misfit"`` (default): the observation term ``J_o`` (what the data constrain; over
+        the bounds box ``J_b`` would otherwise dominate for parameters with tight priors);
+        ``"misfit:<stream>"``: one stream's ``J_o``; ``"cost"``: ``J = J_o + J_b``;
+        ``"<output>:<statistic>"`` with statistic one of `STATISTICS` (e.g.
         ``"nee:mean"``, NaNs ignored); or ``callable(outputs) -> float`` on the model
         outputs (a module-level function, for MPI).
     """
 
-    def __init__(self, problem, qoi="cost"):
+    def __init__(self, problem, qoi="misfit"):
         self.problem, self.qoi = problem, qoi
-        if callable(qoi) or qoi == "cost":
-            self.output = self.statistic = None
+        self.output = self.statistic = None
+        if callable(qoi) or qoi in ("cost", "misfit"):
+            return
+        if isinstance(qoi, str) and qoi.startswith("misfit:"):
+            names = [s.name for s in getattr(problem, "streams", ())]
+            if qoi[7:] not in names:
+                raise ConfigError(f"sensitivity qoi {qoi!r}: no stream {qoi[7:]!r}; the "
+                                  f"problem has {names}")
             return
         if not isinstance(qoi, str) or ":" not in qoi:
             raise ConfigError(f"sensitivity qoi {qoi!r}: expected 'cost', "
@@ -62,6 +73,11 @@ class QuantityOfInterest:
     def __call__(self, theta) -> float:
         if self.qoi == "cost":
             return self.problem.cost(theta)
+        if isinstance(self.qoi, str) and self.qoi.startswith("misfit"):
+            terms = self.problem.cost_terms(theta)
+            if self.qoi == "misfit":
+                return float(sum(v for k, v in terms.items() if k != "prior"))
+            return float(terms[self.qoi[7:]])
         outputs = self.problem.run(theta)
         if callable(self.qoi):
             return float(self.qoi(outputs))
@@ -72,15 +88,26 @@ class QuantityOfInterest:
         return float(STATISTICS[self.statistic](arr[np.isfinite(arr)]))
 
 
-def salib_problem(prior) -> dict:
-    """SALib's problem dict from the prior's names and bounds (finite bounds required)."""
-    bad = [n for n, lo, up in zip(prior.names, prior.lower, prior.upper)
-           if not (np.isfinite(lo) and np.isfinite(up))]
-    if bad:
-        raise ConfigError(f"sensitivity analysis samples the prior's bounds; parameter(s) "
-                          f"{bad} have infinite bounds: set finite lower/upper bounds")
+def salib_problem(prior, box_width=None) -> dict:
+    """SALib's problem dict from the prior's names and box: its bounds (finite bounds
+    required), or with ``box_width`` the prior mean ± ``box_width`` prior standard
+    deviations clipped to the bounds (`pdaframe.emulator.prior_box`)."""
+    if box_width is not None:
+        from .emulator import prior_box
+        if not box_width > 0:
+            raise ConfigError(f"sensitivity: box_width={box_width!r} must be positive (prior "
+                              f"standard deviations each side of the mean)")
+        lower, upper = prior_box(prior, box_width, use_bounds=False)
+    else:
+        lower, upper = prior.lower, prior.upper
+        bad = [n for n, lo, up in zip(prior.names, lower, upper)
+               if not (np.isfinite(lo) and np.isfinite(up))]
+        if bad:
+            raise ConfigError(f"sensitivity analysis samples the prior's bounds; parameter(s) "
+                              f"{bad} have infinite bounds: set finite lower/upper bounds or "
+                              f"give box_width (prior sds each side of the mean)")
     return {"num_vars": prior.n, "names": list(prior.names),
-            "bounds": [[float(lo), float(up)] for lo, up in zip(prior.lower, prior.upper)]}
+            "bounds": [[float(lo), float(up)] for lo, up in zip(lower, upper)]}
 
 
 def _evaluate(problem, X, qoi, executor):
@@ -171,7 +198,7 @@ class SensitivityResult(Result):
         return "\n".join(lines)
 
 
-def oat(problem, levels=5, qoi="cost", executor=None, x0=None, **_):
+def oat(problem, levels=5, qoi="misfit", executor=None, x0=None, box_width=None, **_):
     """One-at-a-time: each parameter over ``levels`` equally spaced values of its bounds,
     the others at ``x0`` (default the prior mean).
 
@@ -180,7 +207,7 @@ def oat(problem, levels=5, qoi="cost", executor=None, x0=None, **_):
     design is deterministic. ``1 + n_param * levels`` runs.
     """
     levels = check_int(levels, "oat: levels", 2, "values per parameter, both bounds")
-    sp = salib_problem(problem.prior)
+    sp = salib_problem(problem.prior, box_width)
     x0 = np.array(problem.prior.mean if x0 is None else x0, dtype=float)
     grid = np.linspace(0.0, 1.0, levels)
     X = [x0]
@@ -208,8 +235,8 @@ def oat(problem, levels=5, qoi="cost", executor=None, x0=None, **_):
                    {"effect": zeros, "slope": zeros}, "effect", X, Y, qoi, levels=int(levels))
 
 
-def morris(problem, n=20, num_levels=4, optimal_trajectories=None, qoi="cost", seed=None,
-           executor=None, num_resamples=100, conf_level=0.95, **_):
+def morris(problem, n=20, num_levels=4, optimal_trajectories=None, qoi="misfit", seed=None,
+           executor=None, num_resamples=100, conf_level=0.95, box_width=None, **_):
     """Morris elementary effects (SALib): ``n`` trajectories, ``n * (n_param + 1)`` runs.
 
     Indices ``mu``, ``mu_star``, ``sigma`` (conf for ``mu_star`` only, bootstrap); ranked by
@@ -220,7 +247,7 @@ def morris(problem, n=20, num_levels=4, optimal_trajectories=None, qoi="cost", s
     from SALib.sample import morris as sample
     n = check_int(n, "morris: n", 2, "trajectories, for sigma and the bootstrap")
     num_levels = check_int(num_levels, "morris: num_levels", 2, "grid levels")
-    sp = salib_problem(problem.prior)
+    sp = salib_problem(problem.prior, box_width)
     X = sample.sample(sp, n, num_levels=num_levels,
                       optimal_trajectories=optimal_trajectories, seed=seed)
     Y = _evaluate(problem, X, qoi, executor)
@@ -234,8 +261,8 @@ def morris(problem, n=20, num_levels=4, optimal_trajectories=None, qoi="cost", s
                    "mu_star", X, Y, qoi, n_dropped=dropped)
 
 
-def sobol(problem, n=1024, calc_second_order=False, qoi="cost", seed=None, executor=None,
-          num_resamples=100, conf_level=0.95, **_):
+def sobol(problem, n=1024, calc_second_order=False, qoi="misfit", seed=None, executor=None,
+          num_resamples=100, conf_level=0.95, box_width=None, **_):
     """Sobol indices (Saltelli sampling, Jansen total-effect; SALib).
 
     ``n`` base samples (a power of 2); ``n * (n_param + 2)`` runs, ``n * (2 n_param + 2)``
@@ -247,7 +274,7 @@ def sobol(problem, n=1024, calc_second_order=False, qoi="cost", seed=None, execu
     n = int(n)
     if n < 2 or n & (n - 1):
         raise ConfigError(f"sobol: n={n} base samples must be a power of 2 (e.g. 512, 1024)")
-    sp = salib_problem(problem.prior)
+    sp = salib_problem(problem.prior, box_width)
     X = sample.sample(sp, n, calc_second_order=calc_second_order, scramble=True, seed=seed)
     Y = _evaluate(problem, X, qoi, executor)
     d = problem.prior.n
@@ -262,8 +289,8 @@ def sobol(problem, n=1024, calc_second_order=False, qoi="cost", seed=None, execu
     return _result(problem, "sobol", ind, conf, "ST", X, Y, qoi, n_dropped=dropped)
 
 
-def efast(problem, n=1000, M=4, qoi="cost", seed=None, executor=None, num_resamples=100,
-          conf_level=0.95, **_):
+def efast(problem, n=1000, M=4, qoi="misfit", seed=None, executor=None, num_resamples=100,
+          conf_level=0.95, box_width=None, **_):
     """eFAST first-order and total indices (SALib): ``n`` (> 4 M²) runs per parameter.
 
     A failed run is a `ModelError` (the estimator needs the complete frequency curves).
@@ -272,7 +299,7 @@ def efast(problem, n=1000, M=4, qoi="cost", seed=None, executor=None, num_resamp
     from SALib.sample import fast_sampler as sample
     if n <= 4 * M * M:
         raise ConfigError(f"efast: n={n} runs per parameter must exceed 4 M^2 = {4 * M * M}")
-    sp = salib_problem(problem.prior)
+    sp = salib_problem(problem.prior, box_width)
     X = sample.sample(sp, int(n), M=M, seed=seed)
     Y = _evaluate(problem, X, qoi, executor)
     if np.isnan(Y).any():

@@ -104,6 +104,36 @@ def test_oat_and_cost_qoi():
     assert sa.analyse(prob, "oat", levels=3, qoi="f:mean").method == "oat"
 
 
+def test_misfit_qoi_leaves_out_the_prior_term():
+    model = pdaframe.LinearModel([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]])
+    prior = pdaframe.GaussianPrior([0.0, 0.0], std=[0.1, 0.1], lower=[-1, -1], upper=[1, 1])
+    streams = [pdaframe.DataStream("a", "y", [1.0, 0.5, 0.0], std=0.5)]
+    prob = pdaframe.Problem(model, prior, streams)
+    res = sa.oat(prob, levels=3)                       # default qoi: misfit = J_o
+    theta = res.X[3]
+    assert res.qoi == "misfit" and res.Y[3] == pytest.approx(prob.cost_terms(theta)["a"])
+    assert res.Y[3] == pytest.approx(prob.cost(theta) - prior.cost(theta))
+    one = sa.oat(prob, levels=3, qoi="misfit:a")
+    np.testing.assert_array_equal(one.Y, res.Y)
+    # J_b = 0.5 (x / 0.1)^2 dominates the cost over the bounds box, not the misfit
+    cost = sa.oat(prob, levels=3, qoi="cost")
+    assert cost.indices["effect"][0] > 5 * res.indices["effect"][0]
+    with pytest.raises(ConfigError, match="no stream 'b'; the problem has \\['a'\\]"):
+        sa.oat(prob, qoi="misfit:b")
+    # box_width: the prior mean +- k sd (clipped to the bounds) instead of the bounds
+    near = sa.morris(prob, n=4, box_width=2.0, seed=1)
+    assert np.all(np.abs(near.X) <= 0.2 + 1e-12) and np.isclose(np.abs(near.X).max(), 0.2)
+    with pytest.raises(ConfigError, match="box_width=0"):
+        sa.oat(prob, box_width=0)
+
+
+def test_box_width_samples_unbounded_priors(lg2):
+    res = sa.sobol(lg2, n=16, box_width=3.0, seed=2)
+    sd = np.sqrt(np.diag(lg2.prior.scale @ lg2.prior.scale.T))
+    assert np.all(res.X >= lg2.prior.mean - 3 * sd) and np.all(res.X <= lg2.prior.mean + 3 * sd)
+    assert np.all(res.X.max(axis=0) - res.X.min(axis=0) > 5 * sd)
+
+
 def test_failed_runs(recwarn):
     b = np.array([1.0, 0.5])
     prob = _problem(Linear(b, fail_above=0.9), [0, 0], [1, 1])

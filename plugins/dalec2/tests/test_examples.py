@@ -44,3 +44,27 @@ def test_de_hai_monthly_smoke(tmp_path):
     assert result.fun < 0.5 * result.history["cost"][0]
     with xr.open_dataset(paths["netcdf"]) as ds:
         assert ds.nee_observed.size == 192 and int(ds.nee_observed.count()) == 62
+
+
+def test_sensitivity_then_calibration_of_the_shortlist(tmp_path):
+    """examples/dalec2_sensitivity: Morris screening writes a shortlist that the 4D-Var
+    config estimates through estimate_from (fewer trajectories here)."""
+    src = EXAMPLES / "dalec2_sensitivity"
+    root = str(EXAMPLES.parent) + "/"
+    morris = tmp_path / "morris.toml"
+    morris.write_text((src / "morris.toml").read_text().replace("../../", root)
+                      .replace("n = 40,", "n = 8,"))
+    result, paths = run_problem(pdaframe.load_config(morris), tmp_path / "sa", progress=False)
+    short = result["shortlist"]
+    mu = result.indices["mu_star"]
+    assert 0 < len(short) < 23 and result.nfev == 8 * 24
+    assert all(mu[result.parameter_names.index(n)] >= 0.1 * mu.max() for n in short)
+    calibrate = tmp_path / "calibrate.toml"
+    calibrate.write_text((src / "calibrate.toml").read_text()
+                         .replace("../../results/dalec2_sensitivity/shortlist.toml",
+                                  str(paths["shortlist"])).replace("../../", root))
+    problem = pdaframe.load_config(calibrate)
+    assert list(problem.parameter_names) == short
+    result, _ = run_problem(problem, tmp_path / "cal", progress=False, write=False)
+    prior, post = (result.evaluation["nee_2006"][k] for k in ("prior", "posterior"))
+    assert post["rmse"] < 0.5 * prior["rmse"]
