@@ -102,5 +102,14 @@ class ParameterTransform:
         return d
 
     def log_det_jacobian(self, phi) -> float:
-        """``sum(log|d theta / d phi|)``: add to a log-density in theta to get one in phi."""
-        return float(np.sum(np.log(np.abs(self.dtheta_dphi(phi)))))
+        """``sum(log|d theta / d phi|)``: add to a log-density in theta to get one in phi.
+
+        In log form, so it stays finite where ``d theta / d phi`` underflows (a sampler's
+        far jump): ``log`` / ``-log``: ``phi``; logit: ``log(up - lo) - softplus(phi) -
+        softplus(-phi)``.
+        """
+        phi = np.asarray(phi, dtype=float)
+        s = self._logit
+        return float(np.sum(phi[self._log | self._neg]) + np.sum(
+            np.log(self.upper[s] - self.lower[s]) - np.logaddexp(0.0, phi[s])
+            - np.logaddexp(0.0, -phi[s])))

@@ -4,6 +4,7 @@ import pytest
 from scipy import stats
 
 import pdaframe
+import pdaframe.testing
 from pdaframe.fixed import FixedParameters
 from pdaframe.problem import ControlSpace
 from pdaframe.transforms import ParameterTransform
@@ -103,3 +104,14 @@ def test_twin_streams_are_reproducible_and_keep_gaps():
     np.testing.assert_allclose(a[0].truth_values, model.run(truth)["y"][[0, 3, 5, 9]])
     noise = (a[1].observed - a[1].truth_values) / 0.2
     assert abs(noise.mean()) < 4 / np.sqrt(40) and 0.6 < noise.std() < 1.4
+
+
+def test_log_det_jacobian_equals_the_direct_formula_and_stays_finite():
+    t = ParameterTransform([0.0, -np.inf, 1.0, -np.inf], [2.0, np.inf, np.inf, 5.0])
+    rng = np.random.default_rng(0)
+    for phi in rng.standard_normal((20, 4)) * 3:
+        direct = float(np.sum(np.log(np.abs(t.dtheta_dphi(phi)))))
+        assert t.log_det_jacobian(phi) == pytest.approx(direct, rel=1e-12, abs=1e-12)
+    # d theta / d phi underflows to 0 at phi = +-800 (logit) but its log is -800 + log 2
+    far = t.log_det_jacobian(np.array([800.0, 0.0, 3.0, -2.0]))
+    assert far == pytest.approx(np.log(2.0) - 800.0 + 3.0 - 2.0, rel=1e-12)
