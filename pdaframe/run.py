@@ -26,7 +26,8 @@ def summary_table(result, problem, truth=None) -> str:
     """Truth / background / analysis / posterior σ per parameter, as aligned text.
 
     Multi-site problems list every parameter (site-specific copies as ``name@site``) and
-    add a line per site with its observation count and cost at the analysis. A stepwise
+    add a line per site with its observation count and cost at the analysis. Samplers add
+    R-hat and bulk/tail ESS columns. A stepwise
     result adds a line per step; ``result["diagnostics"]`` (`pdaframe.diagnostics`) adds the
     χ² check, the parameters at a bound and the per-stream residual statistics.
     """
@@ -38,9 +39,13 @@ def summary_table(result, problem, truth=None) -> str:
     width = max(9, *(len(n) for n in names))
     cols = ["truth"] if truth is not None else []
     cols += ["background", "analysis", "post. σ"]
+    chains = [k for k in ("rhat", "ess_bulk", "ess_tail") if k in result]   # samplers
+    cols += [{"rhat": "R-hat", "ess_bulk": "ESS bulk", "ess_tail": "ESS tail"}[k]
+             for k in chains]
     lines = [f"{'parameter':<{width}}" + "".join(f"{c:>13}" for c in cols)]
     for i, n in enumerate(names):
         vals = ([truth[i]] if truth is not None else []) + [x0[i], result["x"][i], post[i]]
+        vals += [np.ravel(result[k])[i] for k in chains]
         lines.append(f"{n:<{width}}" + "".join(f"{v:>13.5g}" for v in vals))
     lines.append(f"J: {result['history']['cost'][0]:.6g} -> {result['fun']:.6g} "
                  f"({problem.n_obs} observations; 2J/m = {2 * result['fun'] / problem.n_obs:.3g})"

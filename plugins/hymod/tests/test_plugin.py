@@ -37,3 +37,24 @@ def test_de_example_beats_spotpy_optguess(tmp_path):
     optguess = [412.33, 0.1725, 0.8127, 0.0404, 0.5592]       # SPOTPY tutorial
     assert rmse(result.x) < min(rmse(optguess), 0.8 * rmse(problem.model.defaults))
     assert rmse(result.x) < 8.0                                 # l/s
+
+
+def test_dream_example_samples_around_the_optimum(tmp_path):
+    """examples/hymod_dream (shorter chains): converged chains whose spread covers the
+    least-squares optimum, and an ArviZ-readable samples.nc."""
+    import arviz as az
+    from pdaframe.run import run_problem
+    src = EXAMPLE.parent.parent / "hymod_dream" / "config.toml"
+    text = src.read_text().replace('file = "../hymod_de/discharge.csv"',
+                                   f'file = "{EXAMPLE.parent / "discharge.csv"}"')
+    (tmp_path / "c.toml").write_text(text.replace("n_samples = 4000, burn_in = 4000",
+                                                  "n_samples = 2000, burn_in = 2000"))
+    problem = pdaframe.load_config(tmp_path / "c.toml")
+    result, paths = run_problem(problem, tmp_path / "out", progress=False)
+    assert result.nfev == 3 * 4000 + 4 and result.rhat.max() < 1.05
+    assert result.ess_bulk.min() > 100
+    best = pdaframe.minimise(problem, method="lbfgsb-fd", x0=result.x, posterior=False)
+    z = (best.x - result.x) / result.posterior_std
+    assert np.all(np.abs(z) < 3), z                  # the optimum lies in the posterior
+    idata = az.from_netcdf(paths["samples"])
+    assert idata.posterior.theta.shape == (3, 2000, 5)
