@@ -91,6 +91,17 @@ class Prior:
         theta = np.asarray(theta)
         return bool(((theta >= self.lower) & (theta <= self.upper)).all())
 
+    def finite_bounds(self, what) -> tuple[np.ndarray, np.ndarray]:
+        """``(lower, upper)``, or a `ConfigError` saying that ``what`` (e.g. "method 'de'
+        searches the parameter box") needs them finite, naming the parameters without."""
+        bad = [n for n, lo, up in zip(self.names, self.lower, self.upper)
+               if not (np.isfinite(lo) and np.isfinite(up))]
+        if bad:
+            raise ConfigError(f"{what} and needs finite lower and upper bounds; {bad} have "
+                              f"none: set 'lower' and 'upper' for them in [parameters] (or "
+                              f"the prior)")
+        return self.lower.copy(), self.upper.copy()
+
     def cost(self, theta) -> float:
         """Prior term ``J_b(theta)``, minus log density up to a constant."""
         raise NotImplementedError

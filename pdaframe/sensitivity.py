@@ -99,13 +99,8 @@ def salib_problem(prior, box_width=None) -> dict:
                               f"standard deviations each side of the mean)")
         lower, upper = prior_box(prior, box_width, use_bounds=False)
     else:
-        lower, upper = prior.lower, prior.upper
-        bad = [n for n, lo, up in zip(prior.names, lower, upper)
-               if not (np.isfinite(lo) and np.isfinite(up))]
-        if bad:
-            raise ConfigError(f"sensitivity analysis samples the prior's bounds; parameter(s) "
-                              f"{bad} have infinite bounds: set finite lower/upper bounds or "
-                              f"give box_width (prior sds each side of the mean)")
+        lower, upper = prior.finite_bounds("sensitivity analysis samples the prior's bounds "
+                                           "(or give box_width, prior sds about the mean)")
     return {"num_vars": prior.n, "names": list(prior.names),
             "bounds": [[float(lo), float(up)] for lo, up in zip(lower, upper)]}
 

@@ -132,15 +132,7 @@ def _rng_keyword(func) -> str:
 
 def box_bounds(problem, method: str) -> tuple[np.ndarray, np.ndarray]:
     """``(lower, upper)`` of the prior, or a `ConfigError` naming parameters without bounds."""
-    lower = np.asarray(problem.prior.lower, dtype=float)
-    upper = np.asarray(problem.prior.upper, dtype=float)
-    bad = [name for name, lo, up in zip(problem.parameter_names, lower, upper)
-           if not (np.isfinite(lo) and np.isfinite(up))]
-    if bad:
-        raise ConfigError(f"method {method!r} searches the parameter box and needs finite lower "
-                          f"and upper bounds for every parameter; {bad} have none: set "
-                          f"'lower' and 'upper' for them in [parameters] (or the prior)")
-    return lower, upper
+    return problem.prior.finite_bounds(f"method {method!r} searches the parameter box")
 
 
 class Fitness:

@@ -116,6 +116,21 @@ def assert_same_files(dir_a, dir_b):
     return names
 
 
+def run_toy_serially(tmp_path, method, options, nee_every=1) -> Path:
+    """The toy twin config with ``method`` and ``options`` (no plots, NEE every
+    ``nee_every`` days) in ``tmp_path/c.toml``, run serially into ``tmp_path/serial``."""
+    text = (TOY.read_text().replace('name = "lbfgsb"', f'name = "{method}"')
+            .replace("options = { maxiter = 500 }", f"options = {options}")
+            .replace('directory = "../../results/toy_twin"', "plots = false")
+            .replace("stop = 730, step = 1 }", f"stop = 730, step = {nee_every} }}"))
+    config = tmp_path / "c.toml"
+    config.write_text(text)
+    serial = subprocess.run([*PDAFRAME, "run", config, "-o", tmp_path / "serial", "-q"],
+                            capture_output=True, text=True, timeout=300)
+    assert serial.returncode == 0, serial.stderr
+    return config
+
+
 # small, fast options; every NetCDF written (result.nc, samples.nc, ensemble.nc) compared
 # with one serial run, for each rank count (members split unevenly: 14 over 3 or 4, ...)
 UNCERTAINTY = [
@@ -137,16 +152,8 @@ UNCERTAINTY = [
                          ids=[u[0] for u in UNCERTAINTY])
 def test_seeded_uncertainty_methods_same_bits_on_any_number_of_ranks(tmp_path, method,
                                                                     options, ranks, extra):
-    text = (TOY.read_text().replace('name = "lbfgsb"', f'name = "{method}"')
-            .replace("options = { maxiter = 500 }", f"options = {options}")
-            .replace('directory = "../../results/toy_twin"', "plots = false"))
-    if method == "ces":             # NEE every 30 days: 33 emulated outputs, not 738
-        text = text.replace("stop = 730, step = 1 }", "stop = 730, step = 30 }")
-    config = tmp_path / "c.toml"
-    config.write_text(text)
-    serial = subprocess.run([*PDAFRAME, "run", config, "-o", tmp_path / "serial", "-q"],
-                            capture_output=True, text=True, timeout=300)
-    assert serial.returncode == 0, serial.stderr
+    # ces: NEE every 30 days, 33 emulated outputs, not 738
+    config = run_toy_serially(tmp_path, method, options, 30 if method == "ces" else 1)
     for n in ranks:
         mpi = launch(n, *PDAFRAME, "run", config, "-o", tmp_path / f"mpi{n}", "-q")
         assert mpi.returncode == 0, mpi.stderr
@@ -179,16 +186,9 @@ ANALYSES = [
 @pytest.mark.parametrize("method, options, ranks, netcdf", ANALYSES,
                          ids=[a[0] for a in ANALYSES])
 def test_analyses_same_files_on_any_number_of_ranks(tmp_path, method, options, ranks, netcdf):
-    text = (TOY.read_text().replace('name = "lbfgsb"', f'name = "{method}"')
-            .replace("options = { maxiter = 500 }", f"options = {options}")
-            .replace('directory = "../../results/toy_twin"', "plots = false"))
-    if method == "history-matching":      # 20 observations (one GP each), not 738
-        text = text.replace("stop = 730, step = 1 }", "stop = 730, step = 61 }")
-    config = tmp_path / "c.toml"
-    config.write_text(text)
-    serial = subprocess.run([*PDAFRAME, "run", config, "-o", tmp_path / "serial", "-q"],
-                            capture_output=True, text=True, timeout=300)
-    assert serial.returncode == 0, serial.stderr
+    # history matching: 20 observations (one GP each), not 738
+    config = run_toy_serially(tmp_path, method, options,
+                              61 if method == "history-matching" else 1)
     mpi = launch(ranks, *PDAFRAME, "run", config, "-o", tmp_path / "mpi", "-q")
     assert mpi.returncode == 0, mpi.stderr
     assert mpi.stdout.count("wrote netcdf") == 1                     # rank 0 writes
