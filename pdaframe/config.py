@@ -97,19 +97,17 @@ table, ``[parameters]`` and the site's ``parameters``.
 """
 from __future__ import annotations
 
-import copy
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .errors import ConfigError, DataError, PdaframeError
-from .fixed import FixedParameters
-from .io.tables import read_columns
+from .errors import ConfigError, PdaframeError
+from .config_streams import stream_from_table
+from .fixed import FixedParameters, fix_operator_parameters
 from .multisite import (SEP, SITE_NAME, MultiSiteProblem, Site, site_parameter_name,
                         split_parameter_name, stream_name)
-from .observations import DataStream
 from .plugins import registry
 from .problem import Problem, operator_parameter_layout
 
@@ -117,10 +115,6 @@ TOP = {"title", "seed", "model", "parameters", "prior", "streams", "evaluate", "
        "output", "sites"}
 SITE_KEYS = {"name", "options", "parameters", "streams", "evaluate"}
 PARAM_KEYS = {"mean", "std", "lower", "upper", "transform"}
-STREAM_KEYS = {"name", "variable", "file", "time_column", "value_column", "std",
-               "std_column", "covariance", "fill_value", "weight", "operator",
-               "operator_options", "times", "units", "start", "end", "index_base",
-               "correlation_length", "model_error_std"}
 PATH_SUFFIXES = ("file", "path", "dir", "directory")
 
 
@@ -179,6 +173,17 @@ class _Where:
             raise self.error(where, f"'{key}' must be {names}, got {value!r}")
         return value
 
+    def wrap(self, table, build):
+        """Run ``build()``; re-raise pdaframe errors with the file and table in front."""
+        try:
+            return build()
+        except PdaframeError as err:
+            if str(err).startswith(str(self.path)):
+                raise
+            raise type(err)(f"{self.path}: [{table}] {err}") from err
+        except TypeError as err:      # a factory called with options it does not take
+            raise ConfigError(f"{self.path}: [{table}] {err}") from err
+
 
 def load_config(path) -> Problem:
     """Read a TOML config and return a ready `Problem`; run settings in ``problem.config``.
@@ -224,15 +229,15 @@ def load_config(path) -> Problem:
     options = _resolve_paths(w.get(model_tab, "options", (dict,), "model", {}), base)
     if "sites" in data:
         return _load_sites(w, data, settings, base, options)
-    model = _wrap(w, "model", lambda: registry("model").get(settings.model_name)(**options))
+    model = w.wrap("model", lambda: registry("model").get(settings.model_name)(**options))
 
     streams_tab = data.get("streams")
     if not isinstance(streams_tab, list) or not streams_tab:
         raise w.error("streams", "at least one [[streams]] table is required")
     twin_tab = w.table(data, "twin", "top level", required=False)
-    streams = [_stream(w, s, i, base, bool(twin_tab), model) for i, s in enumerate(streams_tab)]
+    streams = [stream_from_table(w, s, i, base, bool(twin_tab), model) for i, s in enumerate(streams_tab)]
     model_names = list(model.parameter_names)
-    op_names, slices = _wrap(w, "streams", lambda: operator_parameter_layout(streams,
+    op_names, slices = w.wrap("streams", lambda: operator_parameter_layout(streams,
                                                                              model_names))
     op_params = [p for s in streams for p in getattr(s.operator, "parameters", None) or ()]
     extra = [{"name": n, "mean": p.default, "std": p.std, "lower": p.lower, "upper": p.upper,
@@ -244,12 +249,12 @@ def load_config(path) -> Problem:
         raise w.error("parameters", "'estimate' must name at least one model parameter "
                                     f"(of {model_names})")
     free = free_model + [n for n in op_names if n in free]       # the Problem's order
-    streams = [_fix_operator_parameters(s, sl, free, [params[n]["mean"] for n in op_names],
+    streams = [fix_operator_parameters(s, sl, free, [params[n]["mean"] for n in op_names],
                                         len(model_names)) for s, sl in zip(streams, slices)]
     prior_tab = w.table(data, "prior", "top level", required=False)
     family = w.get(prior_tab, "family", (str,), "prior", "gaussian")
     prior_opts = {k: v for k, v in prior_tab.items() if k != "family"}
-    prior = _wrap(w, "prior", lambda: registry("prior").get(family)(
+    prior = w.wrap("prior", lambda: registry("prior").get(family)(
         [params[n] for n in free], **prior_opts))
     full_values = np.array([params[n]["mean"] for n in model_names])
     if free_model != model_names:
@@ -259,7 +264,7 @@ def load_config(path) -> Problem:
     if not isinstance(eval_tab, list):
         raise w.error("evaluate", "must be an array of tables [[evaluate]]")
     settings.evaluate = [
-        _stream(w, s if {"std", "std_column", "covariance"} & set(s) else {"std": 1.0, **s},
+        stream_from_table(w, s if {"std", "std_column", "covariance"} & set(s) else {"std": 1.0, **s},
                 i, base, False, model, "evaluate") for i, s in enumerate(eval_tab)]
     clash = {s.name for s in settings.evaluate} & {s.name for s in streams}
     if clash:
@@ -267,14 +272,14 @@ def load_config(path) -> Problem:
                                   f"give held-out data their own names")
 
     fd_scheme = _method_output(w, data, settings, base)
-    problem = _wrap(w, "streams", lambda: Problem(model, prior, streams, fd_scheme=fd_scheme))
+    problem = w.wrap("streams", lambda: Problem(model, prior, streams, fd_scheme=fd_scheme))
     if not twin_tab:             # CDF matching and the like: fitted once on the prior run
-        _wrap(w, "streams", problem.fit_operators)
+        w.wrap("streams", problem.fit_operators)
     if twin_tab:
         w.keys(twin_tab, {"truth", "seed"}, "twin")
         settings.truth = _truth(w, twin_tab, prior, free, settings.seed)
         seed = w.get(twin_tab, "seed", (int,), "twin", settings.seed)
-        problem = _wrap(w, "twin", lambda: problem.synthetic(settings.truth, seed))
+        problem = w.wrap("twin", lambda: problem.synthetic(settings.truth, seed))
     settings.x0 = _x0(w, data.get("method", {}).get("x0", "background"), prior, free,
                       settings.truth)
     problem.config = settings
@@ -286,7 +291,7 @@ def _method_output(w, data, settings, base) -> str:
     method_tab = w.table(data, "method", "top level", required=False)
     w.keys(method_tab, {"name", "options", "x0", "fd_scheme"}, "method")
     settings.method = w.get(method_tab, "name", (str,), "method", "lbfgsb")
-    _wrap(w, "method", lambda: registry("method").get(settings.method))
+    w.wrap("method", lambda: registry("method").get(settings.method))
     settings.method_options = w.get(method_tab, "options", (dict,), "method", {})
     fd_scheme = w.get(method_tab, "fd_scheme", (str,), "method", "forward")
 
@@ -329,7 +334,7 @@ def _load_sites(w, data, settings, base, model_options) -> MultiSiteProblem:
         seen[name] = j
         where = f"sites.{j}] [{name}"
         opts = _resolve_paths(w.get(tab, "options", (dict,), where, {}), base)
-        model = _wrap(w, where, lambda: registry("model").get(settings.model_name)(
+        model = w.wrap(where, lambda: registry("model").get(settings.model_name)(
             **{**model_options, **opts}))
         entries.append({"name": name, "where": where, "tab": tab, "model": model})
     settings.sites = list(seen)
@@ -374,7 +379,7 @@ def _load_sites(w, data, settings, base, model_options) -> MultiSiteProblem:
     prior_tab = w.table(data, "prior", "top level", required=False)
     family = w.get(prior_tab, "family", (str,), "prior", "gaussian")
     prior_opts = {k: v for k, v in prior_tab.items() if k != "family"}
-    prior = _wrap(w, "prior", lambda: registry("prior").get(family)(params, **prior_opts))
+    prior = w.wrap("prior", lambda: registry("prior").get(family)(params, **prior_opts))
     global_names = [p["name"] for p in params]
 
     # the sites' models (fixed parameters at the site's values) and streams
@@ -388,12 +393,12 @@ def _load_sites(w, data, settings, base, model_options) -> MultiSiteProblem:
         streams_tab = tab.get("streams")
         if not isinstance(streams_tab, list) or not streams_tab:
             raise w.error(where, "at least one [[sites.streams]] table is required")
-        streams = [_stream(w, s, i, base, bool(twin_tab), model, f"{where}] [streams")
+        streams = [stream_from_table(w, s, i, base, bool(twin_tab), model, f"{where}] [streams")
                    for i, s in enumerate(streams_tab)]
         eval_tab = tab.get("evaluate", [])
         if not isinstance(eval_tab, list):
             raise w.error(where, "'evaluate' must be an array of tables [[sites.evaluate]]")
-        held_out = [_stream(w, s if {"std", "std_column", "covariance"} & set(s) else
+        held_out = [stream_from_table(w, s if {"std", "std_column", "covariance"} & set(s) else
                             {"std": 1.0, **s}, i, base, False, model, f"{where}] [evaluate")
                     for i, s in enumerate(eval_tab)]
         clash = {s.name for s in held_out} & {s.name for s in streams}
@@ -407,30 +412,18 @@ def _load_sites(w, data, settings, base, model_options) -> MultiSiteProblem:
     settings.evaluate = evaluate
 
     fd_scheme = _method_output(w, data, settings, base)
-    problem = _wrap(w, "sites", lambda: MultiSiteProblem(sites, prior, shared, specific,
+    problem = w.wrap("sites", lambda: MultiSiteProblem(sites, prior, shared, specific,
                                                          fd_scheme=fd_scheme))
     naming = (settings.sites, specific)
     if twin_tab:
         w.keys(twin_tab, {"truth", "seed"}, "twin")
         settings.truth = _truth(w, twin_tab, prior, global_names, settings.seed, naming)
         seed = w.get(twin_tab, "seed", (int,), "twin", settings.seed)
-        problem = _wrap(w, "twin", lambda: problem.synthetic(settings.truth, seed))
+        problem = w.wrap("twin", lambda: problem.synthetic(settings.truth, seed))
     settings.x0 = _x0(w, data.get("method", {}).get("x0", "background"), prior, global_names,
                       settings.truth, naming)
     problem.config = settings
     return problem
-
-
-def _wrap(w, table, build):
-    """Run ``build()``; re-raise pdaframe errors with the file and table in front."""
-    try:
-        return build()
-    except PdaframeError as err:
-        if str(err).startswith(str(w.path)):
-            raise
-        raise type(err)(f"{w.path}: [{table}] {err}") from err
-    except TypeError as err:      # a factory called with options it does not take
-        raise ConfigError(f"{w.path}: [{table}] {err}") from err
 
 
 def _resolve_paths(options, base):
@@ -515,123 +508,6 @@ def _override(w, table, key, over, where):
         entry["transform"] = w.get(over, "transform", (str,), where)
 
 
-def _stream(w, tab, i, base, twin, model, table="streams"):
-    where = f"{table}.{i}"
-    if not isinstance(tab, dict):
-        raise w.error(where, "must be a table")
-    w.keys(tab, STREAM_KEYS, where)
-    name = w.get(tab, "name", (str,), where)
-    where = f"{table}.{i}] [{name}"
-    variable = w.get(tab, "variable", (str,), where)
-    times, values, std = None, None, None
-    if "file" in tab:
-        file = base / w.get(tab, "file", (str,), where)
-        tcol = w.get(tab, "time_column", (str,), where, "time")
-        vcol = w.get(tab, "value_column", (str,), where, variable)
-        scol = w.get(tab, "std_column", (str,), where, None)
-        cols = _wrap(w, where, lambda: read_columns(file, [tcol, vcol] + ([scol] if scol else []),
-                                                   text=[tcol]))
-        window = [w.get(tab, k, (str, int), where, None) for k in ("start", "end")]
-        base_index = w.get(tab, "index_base", (int,), where, 0)
-        keep, times = _time_index(w, where, file, tcol, cols[tcol], model, *window,
-                                  base=base_index)
-        values = cols[vcol][keep]
-        std = cols[scol][keep] if scol else None
-        n_outside = int((~keep).sum())
-    elif "times" in tab:
-        times, n_outside = _times(w, tab["times"], where), 0
-        if not twin:
-            raise w.error(where, "observations need a 'file' (only a [twin] can make them)")
-        values = np.zeros(times.size)
-    else:
-        raise w.error(where, "give a 'file' with the observations, or 'times' in a twin")
-    if "std" in tab:
-        if std is not None:
-            raise w.error(where, "give 'std' or 'std_column', not both")
-        std = w.get(tab, "std", (float,), where)
-    covariance = tab.get("covariance")
-    if std is None and covariance is None:
-        raise w.error(where, "observation errors missing: give 'std', 'std_column' or "
-                             "'covariance'")
-    op_name = w.get(tab, "operator", (str,), where, "select" if times is not None else "identity")
-    op_opts = w.get(tab, "operator_options", (dict,), where, {})
-    operator = _wrap(w, where, lambda: registry("operator").get(op_name)(
-        variable=variable, times=None if times is None else times.astype(int), **op_opts))
-    length = w.get(tab, "correlation_length", (float,), where, None)
-    stream = _wrap(w, where, lambda: DataStream(
-        name, variable, values, times=None if times is None else times.astype(int), std=std,
-        covariance=covariance, fill_value=w.get(tab, "fill_value", (float,), where, None),
-        weight=w.get(tab, "weight", (float,), where, 1.0), operator=operator,
-        units=w.get(tab, "units", (str,), where, ""),
-        correlation=None if length is None else {"kind": "exponential", "length": length},
-        model_error_std=w.get(tab, "model_error_std", (float,), where, None)))
-    stream.n_outside = n_outside
-    return stream
-
-
-def _time_index(w, where, file, column, cells, model, start=None, end=None, base=0):
-    """Rows to keep and their model time indices, from integer indices or ISO dates.
-
-    Integer indices count model steps from ``base`` (0 by default; 1 for files that number
-    steps from 1); ``start``/``end`` are then in the file's numbering. Dates are matched to
-    the model's time axis (``model.time``, datetime64). Rows outside the run period, or
-    outside ``[start, end]``, are left out (and counted by the caller).
-    """
-    try:
-        idx = np.array([int(c) for c in cells])
-    except ValueError:
-        idx = None
-    if idx is not None:
-        lo = -np.inf if start is None else int(start)
-        hi = np.inf if end is None else int(end)
-        keep = (idx >= lo) & (idx <= hi) & (idx >= base)
-        n_steps = len(getattr(model, "time", ())) or None
-        if n_steps is not None:
-            keep &= idx - base < n_steps
-        return keep, idx[keep] - base
-    try:
-        dates = np.array(cells, dtype="datetime64[D]")
-        lo, hi = (None if v is None else np.datetime64(str(v), "D") for v in (start, end))
-    except ValueError as err:
-        raise w.error(where, f"{file}: column {column!r} (or start/end) must hold integer "
-                             f"time indices or dates YYYY-MM-DD ({err})", DataError) from None
-    axis = getattr(model, "time", None)
-    if axis is None:
-        raise w.error(where, f"{file}: column {column!r} holds dates but the model has no time "
-                             f"axis (attribute 'time'); give integer time indices")
-    axis = np.asarray(axis, dtype="datetime64[D]")
-    keep = (dates >= axis[0]) & (dates <= axis[-1])
-    if lo is not None:
-        keep &= dates >= lo
-    if hi is not None:
-        keep &= dates <= hi
-    if not keep.any():
-        raise w.error(where, f"{file}: no row of column {column!r} falls in the run period "
-                             f"{axis[0]} .. {axis[-1]}" + (f" and the window {lo} .. {hi}"
-                                                           if lo or hi else ""), DataError)
-    pos = np.searchsorted(axis, dates[keep])
-    pos = np.minimum(pos, axis.size - 1)
-    off = np.flatnonzero(axis[pos] != dates[keep])
-    if off.size:
-        raise w.error(where, f"{file}: date {dates[keep][off[0]]} in column {column!r} is not "
-                             f"a model step date", DataError)
-    return keep, pos
-
-
-def _times(w, spec, where):
-    if isinstance(spec, dict):
-        w.keys(spec, {"start", "stop", "step"}, where + "] [times")
-        start = w.get(spec, "start", (int,), where, 0)
-        stop = w.get(spec, "stop", (int,), where)
-        step = w.get(spec, "step", (int,), where, 1)
-        if step <= 0 or stop <= start:
-            raise w.error(where, f"'times' range needs stop > start and step > 0, got {spec}")
-        return np.arange(start, stop, step)
-    if isinstance(spec, list) and spec and all(isinstance(t, int) for t in spec):
-        return np.array(spec)
-    raise w.error(where, "'times' must be a list of integer indices or {start, stop, step}")
-
-
 def _vector_from(w, spec, where, prior, free, sites=None):
     """A parameter vector from a table of values (others at the prior mean).
 
@@ -686,63 +562,5 @@ def _x0(w, spec, prior, free, truth, sites=None):
     if isinstance(spec, str):
         raise w.error("method", f"x0 {spec!r}: expected \"background\", \"truth\" or a table")
     x0 = _vector_from(w, spec, "method", prior, free, sites)
-    _wrap(w, "method", lambda: prior.transform.check_inside(x0, "x0"))
+    w.wrap("method", lambda: prior.transform.check_inside(x0, "x0"))
     return x0
-
-
-def _fix_operator_parameters(stream, sl, free, op_means, n_model):
-    """``stream`` with its operator's non-estimated parameters fixed at their prior mean."""
-    if sl is None:
-        return stream
-    names = [stream.name + ":" + getattr(p, "name", p) for p in stream.operator.parameters]
-    keep = [i for i, n in enumerate(names) if n in free]
-    if len(keep) == len(names):
-        return stream
-    values = np.array(op_means[sl.start - n_model:sl.stop - n_model], dtype=float)
-    new = copy.copy(stream)
-    new.operator = FixedOperatorParameters(stream.operator, keep, values)
-    return new
-
-
-class FixedOperatorParameters:
-    """A parameterised operator with some parameters fixed; exposes the others only.
-
-    Parameters
-    ----------
-    operator : object
-        Follows the parameterised-operator protocol (see `pdaframe.problem`).
-    keep : list of int
-        Indices of the operator's parameters that stay free.
-    values : array_like, shape (n_op_param,)
-        Values of all of the operator's parameters (the free ones are overwritten).
-    """
-
-    def __init__(self, operator, keep, values):
-        self.operator, self.keep = operator, list(keep)
-        self.values = np.asarray(values, dtype=float)
-        self.parameters = tuple(operator.parameters[i] for i in self.keep)
-        self.inputs = tuple(getattr(operator, "inputs", ()))
-
-    def _full(self, params):
-        v = self.values.copy()
-        if params is not None:
-            v[self.keep] = params
-        return v
-
-    def apply(self, outputs, params=None):
-        return self.operator.apply(outputs, params=self._full(params))
-
-    def tangent(self, outputs, d_outputs, params=None):
-        return self.operator.tangent(outputs, d_outputs, params=self._full(params))
-
-    def adjoint(self, outputs, d_obs, params=None):
-        return self.operator.adjoint(outputs, d_obs, params=self._full(params))
-
-    def param_tangent(self, outputs, params, d_params):
-        d = np.zeros(self.values.size)
-        d[self.keep] = d_params
-        return self.operator.param_tangent(outputs, self._full(params), d)
-
-    def param_adjoint(self, outputs, params, d_obs):
-        full = self.operator.param_adjoint(outputs, self._full(params), d_obs)
-        return np.asarray(full, dtype=float)[self.keep]

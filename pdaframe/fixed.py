@@ -1,5 +1,7 @@
-"""Estimate a subset of a model's parameters, holding the others fixed."""
+"""Estimate a subset of a model's (or an operator's) parameters, holding the others fixed."""
 from __future__ import annotations
+
+import copy
 
 import numpy as np
 
@@ -54,3 +56,61 @@ class FixedParameters:
 
     def adjoint(self, theta, d_outputs):
         return np.asarray(self.model.adjoint(self.full(theta), d_outputs))[self.index]
+
+
+def fix_operator_parameters(stream, sl, free, op_means, n_model):
+    """``stream`` with its operator's non-estimated parameters fixed at their prior mean."""
+    if sl is None:
+        return stream
+    names = [stream.name + ":" + getattr(p, "name", p) for p in stream.operator.parameters]
+    keep = [i for i, n in enumerate(names) if n in free]
+    if len(keep) == len(names):
+        return stream
+    values = np.array(op_means[sl.start - n_model:sl.stop - n_model], dtype=float)
+    new = copy.copy(stream)
+    new.operator = FixedOperatorParameters(stream.operator, keep, values)
+    return new
+
+
+class FixedOperatorParameters:
+    """A parameterised operator with some parameters fixed; exposes the others only.
+
+    Parameters
+    ----------
+    operator : object
+        Follows the parameterised-operator protocol (see `pdaframe.problem`).
+    keep : list of int
+        Indices of the operator's parameters that stay free.
+    values : array_like, shape (n_op_param,)
+        Values of all of the operator's parameters (the free ones are overwritten).
+    """
+
+    def __init__(self, operator, keep, values):
+        self.operator, self.keep = operator, list(keep)
+        self.values = np.asarray(values, dtype=float)
+        self.parameters = tuple(operator.parameters[i] for i in self.keep)
+        self.inputs = tuple(getattr(operator, "inputs", ()))
+
+    def _full(self, params):
+        v = self.values.copy()
+        if params is not None:
+            v[self.keep] = params
+        return v
+
+    def apply(self, outputs, params=None):
+        return self.operator.apply(outputs, params=self._full(params))
+
+    def tangent(self, outputs, d_outputs, params=None):
+        return self.operator.tangent(outputs, d_outputs, params=self._full(params))
+
+    def adjoint(self, outputs, d_obs, params=None):
+        return self.operator.adjoint(outputs, d_obs, params=self._full(params))
+
+    def param_tangent(self, outputs, params, d_params):
+        d = np.zeros(self.values.size)
+        d[self.keep] = d_params
+        return self.operator.param_tangent(outputs, self._full(params), d)
+
+    def param_adjoint(self, outputs, params, d_obs):
+        full = self.operator.param_adjoint(outputs, self._full(params), d_obs)
+        return np.asarray(full, dtype=float)[self.keep]

@@ -1,0 +1,140 @@
+"""The ``[[streams]]`` (and ``[[evaluate]]``, ``[[sites.streams]]``) tables of a config:
+a `DataStream` from a CSV file (time, value and std columns; dates matched to the model's
+time axis, start/end windows, index bases) or from twin ``times``, with its operator.
+
+Errors go through the config's `pdaframe.config._Where` (``w``), so they name the file and
+the table.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import DataError
+from .io.tables import read_columns
+from .observations import DataStream
+from .plugins import registry
+
+STREAM_KEYS = {"name", "variable", "file", "time_column", "value_column", "std",
+               "std_column", "covariance", "fill_value", "weight", "operator",
+               "operator_options", "times", "units", "start", "end", "index_base",
+               "correlation_length", "model_error_std"}
+
+
+def stream_from_table(w, tab, i, base, twin, model, table="streams"):
+    """The `DataStream` of table ``i`` of ``[[table]]`` (``tab``); files relative to
+    ``base``; ``twin``: values may be left out (a twin fills them)."""
+    where = f"{table}.{i}"
+    if not isinstance(tab, dict):
+        raise w.error(where, "must be a table")
+    w.keys(tab, STREAM_KEYS, where)
+    name = w.get(tab, "name", (str,), where)
+    where = f"{table}.{i}] [{name}"
+    variable = w.get(tab, "variable", (str,), where)
+    times, values, std = None, None, None
+    if "file" in tab:
+        file = base / w.get(tab, "file", (str,), where)
+        tcol = w.get(tab, "time_column", (str,), where, "time")
+        vcol = w.get(tab, "value_column", (str,), where, variable)
+        scol = w.get(tab, "std_column", (str,), where, None)
+        cols = w.wrap(where, lambda: read_columns(file, [tcol, vcol] + ([scol] if scol else []),
+                                                   text=[tcol]))
+        window = [w.get(tab, k, (str, int), where, None) for k in ("start", "end")]
+        base_index = w.get(tab, "index_base", (int,), where, 0)
+        keep, times = time_index(w, where, file, tcol, cols[tcol], model, *window,
+                                  base=base_index)
+        values = cols[vcol][keep]
+        std = cols[scol][keep] if scol else None
+        n_outside = int((~keep).sum())
+    elif "times" in tab:
+        times, n_outside = times_from_spec(w, tab["times"], where), 0
+        if not twin:
+            raise w.error(where, "observations need a 'file' (only a [twin] can make them)")
+        values = np.zeros(times.size)
+    else:
+        raise w.error(where, "give a 'file' with the observations, or 'times' in a twin")
+    if "std" in tab:
+        if std is not None:
+            raise w.error(where, "give 'std' or 'std_column', not both")
+        std = w.get(tab, "std", (float,), where)
+    covariance = tab.get("covariance")
+    if std is None and covariance is None:
+        raise w.error(where, "observation errors missing: give 'std', 'std_column' or "
+                             "'covariance'")
+    op_name = w.get(tab, "operator", (str,), where, "select" if times is not None else "identity")
+    op_opts = w.get(tab, "operator_options", (dict,), where, {})
+    operator = w.wrap(where, lambda: registry("operator").get(op_name)(
+        variable=variable, times=None if times is None else times.astype(int), **op_opts))
+    length = w.get(tab, "correlation_length", (float,), where, None)
+    stream = w.wrap(where, lambda: DataStream(
+        name, variable, values, times=None if times is None else times.astype(int), std=std,
+        covariance=covariance, fill_value=w.get(tab, "fill_value", (float,), where, None),
+        weight=w.get(tab, "weight", (float,), where, 1.0), operator=operator,
+        units=w.get(tab, "units", (str,), where, ""),
+        correlation=None if length is None else {"kind": "exponential", "length": length},
+        model_error_std=w.get(tab, "model_error_std", (float,), where, None)))
+    stream.n_outside = n_outside
+    return stream
+
+
+def time_index(w, where, file, column, cells, model, start=None, end=None, base=0):
+    """Rows to keep and their model time indices, from integer indices or ISO dates.
+
+    Integer indices count model steps from ``base`` (0 by default; 1 for files that number
+    steps from 1); ``start``/``end`` are then in the file's numbering. Dates are matched to
+    the model's time axis (``model.time``, datetime64). Rows outside the run period, or
+    outside ``[start, end]``, are left out (and counted by the caller).
+    """
+    try:
+        idx = np.array([int(c) for c in cells])
+    except ValueError:
+        idx = None
+    if idx is not None:
+        lo = -np.inf if start is None else int(start)
+        hi = np.inf if end is None else int(end)
+        keep = (idx >= lo) & (idx <= hi) & (idx >= base)
+        n_steps = len(getattr(model, "time", ())) or None
+        if n_steps is not None:
+            keep &= idx - base < n_steps
+        return keep, idx[keep] - base
+    try:
+        dates = np.array(cells, dtype="datetime64[D]")
+        lo, hi = (None if v is None else np.datetime64(str(v), "D") for v in (start, end))
+    except ValueError as err:
+        raise w.error(where, f"{file}: column {column!r} (or start/end) must hold integer "
+                             f"time indices or dates YYYY-MM-DD ({err})", DataError) from None
+    axis = getattr(model, "time", None)
+    if axis is None:
+        raise w.error(where, f"{file}: column {column!r} holds dates but the model has no time "
+                             f"axis (attribute 'time'); give integer time indices")
+    axis = np.asarray(axis, dtype="datetime64[D]")
+    keep = (dates >= axis[0]) & (dates <= axis[-1])
+    if lo is not None:
+        keep &= dates >= lo
+    if hi is not None:
+        keep &= dates <= hi
+    if not keep.any():
+        raise w.error(where, f"{file}: no row of column {column!r} falls in the run period "
+                             f"{axis[0]} .. {axis[-1]}" + (f" and the window {lo} .. {hi}"
+                                                           if lo or hi else ""), DataError)
+    pos = np.searchsorted(axis, dates[keep])
+    pos = np.minimum(pos, axis.size - 1)
+    off = np.flatnonzero(axis[pos] != dates[keep])
+    if off.size:
+        raise w.error(where, f"{file}: date {dates[keep][off[0]]} in column {column!r} is not "
+                             f"a model step date", DataError)
+    return keep, pos
+
+
+def times_from_spec(w, spec, where):
+    """Model step indices of ``times = [..]`` or ``times = { start, stop, step }``."""
+    if isinstance(spec, dict):
+        w.keys(spec, {"start", "stop", "step"}, where + "] [times")
+        start = w.get(spec, "start", (int,), where, 0)
+        stop = w.get(spec, "stop", (int,), where)
+        step = w.get(spec, "step", (int,), where, 1)
+        if step <= 0 or stop <= start:
+            raise w.error(where, f"'times' range needs stop > start and step > 0, got {spec}")
+        return np.arange(start, stop, step)
+    if isinstance(spec, list) and spec and all(isinstance(t, int) for t in spec):
+        return np.array(spec)
+    raise w.error(where, "'times' must be a list of integer indices or {start, stop, step}")
