@@ -128,8 +128,10 @@ def run_problem(problem, output_dir=None, progress=True, executor=None, write=Tr
               leave=False) as bar:
         def callback(state):
             bar.update(1)
+            # nfev of ensemble methods counts every rank's runs; nrun only this rank's
+            runs = state.get("nfev", problem.nrun)
             if state.get("fun") is not None:
-                bar.set_postfix(cost=f"{state.fun:.6g}", runs=problem.nrun)
+                bar.set_postfix(cost=f"{state.fun:.6g}", runs=runs)
 
         options = dict(cfg.method_options)
         options.setdefault("seed", cfg.seed)
