@@ -34,6 +34,10 @@ Example::
                                         # L in model steps, > 0; O(n), no n x n matrix
     model_error_std = 0.2               # optional: R = R_obs + diag(0.2^2); not with
                                         # correlation_length (give a full covariance)
+    aggregate = { period = "monthly" }  # optional: the file's daily values averaged per
+                                        # month (or windows = [edges]; statistic = "sum";
+                                        # min_fraction = 0.8 of valid days; sums), with
+                                        # errors std / sqrt(valid days); not with operator
     # time_column holds integer step indices (from 0, or from index_base), or dates
     # YYYY-MM-DD matched to the model's
     # time axis (rows outside the run period are left out and counted); start/end (dates or

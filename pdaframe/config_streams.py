@@ -17,7 +17,8 @@ from .plugins import registry
 STREAM_KEYS = {"name", "variable", "file", "time_column", "value_column", "std",
                "std_column", "covariance", "fill_value", "weight", "operator",
                "operator_options", "times", "units", "start", "end", "index_base",
-               "correlation_length", "model_error_std"}
+               "correlation_length", "model_error_std", "aggregate"}
+AGGREGATE_KEYS = {"period", "windows", "statistic", "min_fraction", "sums"}
 
 
 def stream_from_table(w, tab, i, base, twin, model, table="streams"):
@@ -60,20 +61,69 @@ def stream_from_table(w, tab, i, base, twin, model, table="streams"):
     if std is None and covariance is None:
         raise w.error(where, "observation errors missing: give 'std', 'std_column' or "
                              "'covariance'")
-    op_name = w.get(tab, "operator", (str,), where, "select" if times is not None else "identity")
-    op_opts = w.get(tab, "operator_options", (dict,), where, {})
-    operator = w.wrap(where, lambda: registry("operator").get(op_name)(
-        variable=variable, times=None if times is None else times.astype(int), **op_opts))
     length = w.get(tab, "correlation_length", (float,), where, None)
+    fill = w.get(tab, "fill_value", (float,), where, None)
+    if "aggregate" in tab:
+        values, std, times, operator = aggregated(w, where, tab, variable, values, std, times,
+                                                  model, fill)
+        fill = None
+    else:
+        op_name = w.get(tab, "operator", (str,), where,
+                        "select" if times is not None else "identity")
+        op_opts = w.get(tab, "operator_options", (dict,), where, {})
+        operator = w.wrap(where, lambda: registry("operator").get(op_name)(
+            variable=variable, times=None if times is None else times.astype(int), **op_opts))
     stream = w.wrap(where, lambda: DataStream(
         name, variable, values, times=None if times is None else times.astype(int), std=std,
-        covariance=covariance, fill_value=w.get(tab, "fill_value", (float,), where, None),
+        covariance=covariance, fill_value=fill,
         weight=w.get(tab, "weight", (float,), where, 1.0), operator=operator,
         units=w.get(tab, "units", (str,), where, ""),
         correlation=None if length is None else {"kind": "exponential", "length": length},
         model_error_std=w.get(tab, "model_error_std", (float,), where, None)))
     stream.n_outside = n_outside
     return stream
+
+
+def aggregated(w, where, tab, variable, values, std, times, model, fill=None):
+    """``aggregate = { period | windows, statistic, min_fraction, sums }``: the file's step
+    values averaged (or summed) over calendar or explicit windows of the model's steps.
+
+    A step is valid where the file has a finite value (not ``fill_value``); a window keeps a
+    value if at least ``min_fraction`` (0.8) of its steps are valid, else it is missing.
+    Independent step errors (``std`` or ``std_column``) give each window's error
+    (`TemporalAggregation.error_std`: ``σ/sqrt(n_valid)`` for a mean). Returns the window
+    values, their errors, the windows' first steps and the operator.
+    """
+    from .operators import FACTORIES
+    agg = tab["aggregate"]
+    here = where + "] [aggregate"
+    if not isinstance(agg, dict):
+        raise w.error(where, f"'aggregate' must be a table, got {agg!r}")
+    w.keys(agg, AGGREGATE_KEYS, here)
+    if "file" not in tab:
+        raise w.error(where, "'aggregate' averages a file's step values: give 'file'")
+    clash = sorted({"operator", "operator_options", "covariance", "correlation_length"} &
+                   set(tab))
+    if clash:
+        raise w.error(where, f"'aggregate' builds its own operator and window errors from "
+                             f"independent step errors ('std' or 'std_column'); remove {clash}")
+    dates = getattr(model, "time", None)
+    n_steps = len(dates) if dates is not None else getattr(model, "n_steps", None)
+    if n_steps is None:
+        raise w.error(here, "the model has no time axis ('time' or 'n_steps') to place the "
+                            "file's values on")
+    step = np.full(int(n_steps), np.nan)
+    step[np.asarray(times, dtype=int)] = values
+    if fill is not None:
+        step[step == fill] = np.nan
+    valid = np.isfinite(step)
+    step_std = np.ones(int(n_steps))
+    step_std[np.asarray(times, dtype=int)] = np.broadcast_to(std, np.shape(values))
+    op = w.wrap(here, lambda: FACTORIES["aggregate"](
+        variable, dates=dates, n_steps=n_steps, valid=valid, **agg))
+    obs = op.aggregate(np.where(valid, step, 0.0))
+    err = op.error_std(std=np.where(valid, step_std, 1.0))
+    return obs, np.where(op.kept, err, 1.0), op.edges[:-1].copy(), op
 
 
 def time_index(w, where, file, column, cells, model, start=None, end=None, base=0):

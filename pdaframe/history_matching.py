@@ -274,8 +274,9 @@ def history_matching(problem, x0=None, callback=None, executor=None, seed=None, 
     "history-matching"``); options as `history_match` (``x0`` is not used).
 
     Every valid observation is an output with its own GP emulator, so a problem with more
-    than ``max_outputs`` of them is refused: history-match aggregated streams (``operator =
-    "aggregate"``, monthly or annual means) or a few chosen times instead.
+    than ``max_outputs`` of them is refused: history-match aggregated streams (``aggregate =
+    { period = "monthly" }`` in a stream: monthly means of a daily file) or a few chosen
+    times instead.
     """
     allowed = set(inspect.signature(HistoryMatchState).parameters) - {
         "func", "lower", "upper", "z", "var_obs", "var_disc", "problem", "seed"}
@@ -288,8 +289,8 @@ def history_matching(problem, x0=None, callback=None, executor=None, seed=None, 
     if problem.n_obs > max_outputs:
         raise ConfigError(f"history-matching: {problem.n_obs} observations, each emulated by "
                           f"its own GP, exceed max_outputs = {max_outputs}; history-match "
-                          f"aggregated streams (operator = \"aggregate\") or a few chosen "
-                          f"times, or raise max_outputs")
+                          f"aggregated streams (aggregate = {{ period = \"monthly\" }} in "
+                          f"[[streams]]) or a few chosen times, or raise max_outputs")
     return history_match_problem(problem, var_disc, box_width, callback=callback,
                                  executor=executor, seed=seed, **options)
 

@@ -98,3 +98,50 @@ def test_scores_reference_values():
     assert s["rmse"] == pytest.approx(np.sqrt((1 + 0 + 4) / 3))
     assert s["bias"] == pytest.approx(1.0)
     assert s["correlation"] == pytest.approx(np.corrcoef([1, 2, 4], [2, 2, 6])[0, 1])
+
+
+AGGREGATED = CONFIG.replace('std = 0.1\nend = "2004-01-14"', 'std = 0.1\n{aggregate}')
+
+
+@pytest.mark.parametrize("spec, kept, n_valid", [
+    ("aggregate = { windows = [0, 5, 10, 15, 20] }", [1, 1, 1, 1], [4, 5, 5, 5]),
+    ("aggregate = { windows = [0, 5, 10, 15, 20], min_fraction = 1.0 }", [0, 1, 1, 1],
+     [4, 5, 5, 5]),
+    ('aggregate = { period = "monthly" }', [1], [19]),
+])
+def test_aggregate_builds_window_observations_from_daily_values(tmp_path, dated_plugin, spec,
+                                                                kept, n_valid):
+    write_obs(tmp_path)
+    (tmp_path / "c.toml").write_text(AGGREGATED.replace("{aggregate}", spec))
+    problem = pdaframe.load_config(tmp_path / "c.toml")
+    (s,) = problem.streams
+    y = 1.0 + 0.5 * np.arange(20.0)
+    y[3] = np.nan                                  # 2004-01-04 is missing in the file
+    edges = s.operator.edges
+    want = [np.nanmean(y[a:b]) for a, b in zip(edges[:-1], edges[1:])]
+    np.testing.assert_array_equal(s.mask, np.array(kept, bool))
+    np.testing.assert_allclose(s.values[s.mask], np.array(want)[s.mask], rtol=1e-12)
+    np.testing.assert_allclose(s.error.std.reshape(-1),            # valid windows' errors
+                               (0.1 / np.sqrt(n_valid))[s.mask], rtol=1e-12)
+    np.testing.assert_array_equal(s.times, edges[:-1])
+    # the model's equivalent averages the same valid days: exact at the truth a=1, b=0.5
+    np.testing.assert_allclose(problem.equivalents([1.0, 0.5])["y_early"][s.mask],
+                               s.values[s.mask], rtol=1e-12)
+    result, _ = run_problem(problem, tmp_path / "out", progress=False, write=False)
+    if sum(kept) >= 2:
+        np.testing.assert_allclose(result.x, [1.0, 0.5], atol=1e-3)
+
+
+@pytest.mark.parametrize("spec, match", [
+    ("aggregate = { period = \"weekly\" }", "period 'weekly'"),
+    ("aggregate = { windows = [0, 5, 10, 15, 20], span = 3 }", r"unknown key\(s\) \['span'\]"),
+    ("aggregate = { windows = [0, 5, 10, 15, 20] }\noperator = \"select\"",
+     r"remove \['operator'\]"),
+    ("aggregate = { windows = [0, 5, 10] }", "windows must tile the period"),
+    ("aggregate = 3", "'aggregate' must be a table"),
+])
+def test_aggregate_errors_name_the_stream(tmp_path, dated_plugin, spec, match):
+    write_obs(tmp_path)
+    (tmp_path / "c.toml").write_text(AGGREGATED.replace("{aggregate}", spec))
+    with pytest.raises(pdaframe.ConfigError, match=match):
+        pdaframe.load_config(tmp_path / "c.toml")
