@@ -348,6 +348,14 @@ class MultiSiteProblem:
                                     f"{taken[new.name]!r}; rename one")
                 taken[new.name] = s.name
                 renamed.append(new)
+            with_params = [st.name for st in s.streams
+                           if getattr(st.operator, "parameters", None)]
+            if with_params:
+                raise ConfigError(f"site {s.name!r}: stream(s) {with_params} have an operator "
+                                  f"with parameters (bias, SIF a/b, ...); multi-site problems "
+                                  f"do not estimate operator parameters yet: fix them in the "
+                                  f"operator options (e.g. sif estimate = false), or calibrate "
+                                  f"the site alone")
             bounds = SiteBounds(prior.mean[idx], std[idx], prior.lower[idx], prior.upper[idx],
                                 names=list(s.model.parameter_names),
                                 transforms=[kinds[i] for i in idx])

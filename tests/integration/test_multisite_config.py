@@ -186,6 +186,8 @@ SITES_B = CONFIG[CONFIG.index('[[sites]]\nname = "site-b"'):CONFIG.index("[metho
      r"\[method\] 'c@site-c': there is no site 'site-c'"),
     (lambda t: t.replace("[[sites]]", "[[sites]]\ncolour = 1", 1),
      r"\[sites.0\] unknown key\(s\) \['colour'\]"),
+    (lambda t: t.replace('file = "a_obs.csv"', 'file = "a_obs.csv"\noperator = "bias"'),
+     r"\[sites\] site 'site-a': stream\(s\) \['y'\] have an operator with parameters"),
 ])
 def test_config_errors_are_named(folder, edit, message):
     text = edit(CONFIG)
