@@ -145,6 +145,11 @@ def _result(problem, method, indices, conf, rank_by, X, Y, qoi, **extra):
     return res
 
 
+def _conf(value) -> str:
+    """A confidence half-width for the summary ("-" where the method gives none)."""
+    return "-" if not np.isfinite(value) else f"{value:.2g}"
+
+
 class SensitivityResult(Result):
     """Indices (``indices[name]``, shape ``(n_param,)``) with confidence half-widths
     (``conf[name]``), ``rank_by`` (the index that ranks parameters: ``ST``, ``mu_star`` or
@@ -187,7 +192,7 @@ class SensitivityResult(Result):
         for name in self.ranking():
             i = self.parameter_names.index(name)
             lines.append(f"{name:<{width}}" + "".join(
-                f"{self.indices[k][i]:>12.4g}   {self.conf[k][i]:<10.2g}" for k in keys))
+                f"{self.indices[k][i]:>12.4g}   {_conf(self.conf[k][i]):<10}" for k in keys))
         if "shortlist" in self:
             lines.append(f"shortlist ({self.shortlist_rule}): {', '.join(self['shortlist'])}")
         return "\n".join(lines)
