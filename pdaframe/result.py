@@ -69,6 +69,33 @@ class Result(dict):
                                         method="eigh")
         return np.array([transform.to_theta(p) for p in draws])
 
+    def posterior_interval(self, level=0.95) -> np.ndarray:
+        """Central ``level`` interval of each parameter under the Gaussian (Laplace)
+        posterior, taken in the bounds transform's space (as `posterior_sample`) and mapped
+        back: inside the bounds, and asymmetric for log- or logit-transformed parameters
+        (symmetric ``x ± z σ`` for unbounded ones).
+
+        Returns
+        -------
+        ndarray, shape (2, n_param)
+            Lower and upper ends.
+        """
+        from scipy.stats import norm
+        if "posterior_covariance" not in self:
+            raise KeyError("this result has no posterior_covariance for an interval")
+        if not 0 < level < 1:
+            raise ValueError(f"level must be in (0, 1), got {level!r}")
+        z = norm.ppf(0.5 + level / 2)
+        x = np.asarray(self["x"], dtype=float)
+        std = np.sqrt(np.diag(np.asarray(self["posterior_covariance"], dtype=float)))
+        transform = self.__dict__.get("transform")
+        if transform is None:
+            return np.array([x - z * std, x + z * std])
+        phi = transform.to_phi(x)
+        s_phi = std / np.abs(transform.dtheta_dphi(phi))
+        ends = np.array([transform.to_theta(phi - z * s_phi), transform.to_theta(phi + z * s_phi)])
+        return np.sort(ends, axis=0)          # an upper-bounded (negated log) flips
+
     def to_netcdf(self, path, problem=None, **provenance):
         """Write the result as CF-NetCDF (see `pdaframe.io.netcdf.write_result`)."""
         from .io.netcdf import write_result

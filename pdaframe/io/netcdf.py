@@ -6,6 +6,8 @@ Layout (dimensions ``param``, ``param_j``, ``iteration`` and ``<stream>_obs``)::
     param_units, param_long_name      per-parameter metadata
     background, analysis, truth       prior mean, estimate, twin truth       (param)
     prior_std, posterior_std, lower_bound, upper_bound                       (param)
+    posterior_lower95, posterior_upper95   95 % Laplace interval (in the transform's
+                                      space, so inside the bounds)               (param)
     prior_covariance, posterior_covariance                           (param, param_j)
     cost(iteration)                   J per iteration (0 = start)
     <s>_time, <s>_observed, <s>_obs_std, <s>_mask                       (<s>_obs)
@@ -172,6 +174,12 @@ def write_result(path, result, problem=None, equivalents=None, truth=None, confi
                      result["posterior_covariance"], long_name="Gauss-Newton posterior covariance")
                 _var(ds, "posterior_std", ("param",), result["posterior_std"],
                      long_name="posterior standard deviation")
+                if hasattr(result, "posterior_interval"):
+                    lo, hi = result.posterior_interval(0.95)
+                    for name, ends, which in (("posterior_lower95", lo, "lower"),
+                                              ("posterior_upper95", hi, "upper")):
+                        _var(ds, name, ("param",), ends, long_name=f"{which} end of the 95 % "
+                             f"Laplace interval, in the bounds transform's space mapped back")
             if problem is not None:
                 prior = problem.prior
                 _var(ds, "prior_mean", ("param",), prior.mean, long_name="prior mean")

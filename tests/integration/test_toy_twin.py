@@ -40,6 +40,10 @@ def test_main_job_cli(tmp_path):
         assert ds.nee_observed.size == 730 and ds.c_slow_observed.size == 8
         np.testing.assert_allclose(ds.truth.values[:2], [1.45, 0.026])
         assert '"toy": "0.1.0"' in ds.attrs["package_versions"]
+        # 95 % Laplace interval: around the analysis, inside the bounds, about 1.96 sigma
+        lo, hi, x = ds.posterior_lower95.values, ds.posterior_upper95.values, ds.analysis.values
+        assert np.all((ds.lower_bound.fillna(-np.inf).values <= lo) & (lo < x) & (x < hi))
+        np.testing.assert_allclose(hi - lo, 2 * 1.96 * ds.posterior_std.values, rtol=0.2)
 
 
 def test_default_prior_from_model_table():

@@ -115,3 +115,23 @@ def test_log_det_jacobian_equals_the_direct_formula_and_stays_finite():
     # d theta / d phi underflows to 0 at phi = +-800 (logit) but its log is -800 + log 2
     far = t.log_det_jacobian(np.array([800.0, 0.0, 3.0, -2.0]))
     assert far == pytest.approx(np.log(2.0) - 800.0 + 3.0 - 2.0, rel=1e-12)
+
+
+def test_posterior_interval_in_the_transform_space_stays_inside_the_bounds():
+    from pdaframe.result import Result
+    t = ParameterTransform([-np.inf, 0.0, -np.inf, 0.0], [np.inf, np.inf, 1.0, 1.0])
+    x = np.array([1.0, 0.1, 0.95, 0.5])
+    std = np.array([0.5, 0.2, 0.1, 0.05])
+    res = Result(x=x, posterior_covariance=np.diag(std ** 2)).attach_transform(t)
+    lo, hi = res.posterior_interval(0.95)
+    z = stats.norm.ppf(0.975)
+    np.testing.assert_allclose([lo[0], hi[0]], [1.0 - z * 0.5, 1.0 + z * 0.5])   # unbounded
+    # log (lower bound 0): x exp(-+ z sd/x), positive and skewed up
+    np.testing.assert_allclose([lo[1], hi[1]], 0.1 * np.exp([-z * 2.0, z * 2.0]))
+    assert lo[1] > 0 and hi[1] - x[1] > x[1] - lo[1]
+    assert lo[2] < x[2] < hi[2] < 1.0 and x[2] - lo[2] > hi[2] - x[2]    # upper bound 1
+    assert 0 < lo[3] < x[3] < hi[3] < 1                                  # logit
+    # a linearised sd that small gives the symmetric interval back
+    tiny = Result(x=x, posterior_covariance=np.diag((std * 1e-6) ** 2)).attach_transform(t)
+    np.testing.assert_allclose(tiny.posterior_interval(0.9), [x - stats.norm.ppf(0.95) * std
+                               * 1e-6, x + stats.norm.ppf(0.95) * std * 1e-6], rtol=1e-9)
