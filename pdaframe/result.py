@@ -91,10 +91,15 @@ class Result(dict):
         transform = self.__dict__.get("transform")
         if transform is None:
             return np.array([x - z * std, x + z * std])
-        phi = transform.to_phi(x)
-        s_phi = std / np.abs(transform.dtheta_dphi(phi))
-        ends = np.array([transform.to_theta(phi - z * s_phi), transform.to_theta(phi + z * s_phi)])
-        return np.sort(ends, axis=0)          # an upper-bounded (negated log) flips
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            phi = transform.to_phi(x)
+            s_phi = std / np.abs(transform.dtheta_dphi(phi))
+            ends = np.sort([transform.to_theta(phi - z * s_phi),
+                            transform.to_theta(phi + z * s_phi)], axis=0)   # negated log flips
+        # a parameter on a bound has no transformed interval: the linear one, clipped
+        linear = np.clip([x - z * std, x + z * std], transform.lower, transform.upper)
+        ok = np.isfinite(phi) & np.isfinite(s_phi) & np.all(np.isfinite(ends), axis=0)
+        return np.where(ok, ends, linear)
 
     def to_netcdf(self, path, problem=None, **provenance):
         """Write the result as CF-NetCDF (see `pdaframe.io.netcdf.write_result`)."""

@@ -135,3 +135,16 @@ def test_posterior_interval_in_the_transform_space_stays_inside_the_bounds():
     tiny = Result(x=x, posterior_covariance=np.diag((std * 1e-6) ** 2)).attach_transform(t)
     np.testing.assert_allclose(tiny.posterior_interval(0.9), [x - stats.norm.ppf(0.95) * std
                                * 1e-6, x + stats.norm.ppf(0.95) * std * 1e-6], rtol=1e-9)
+
+
+def test_posterior_interval_of_a_parameter_on_its_bound_is_the_clipped_linear_one():
+    import warnings
+    from pdaframe.result import Result
+    t = ParameterTransform([0.0, 0.0], [np.inf, 1.0])
+    res = Result(x=np.array([0.0, 1.0]), posterior_covariance=np.diag([0.01, 0.04]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lo, hi = res.attach_transform(t).posterior_interval()
+    z = stats.norm.ppf(0.975)
+    np.testing.assert_allclose([lo[0], hi[0]], [0.0, z * 0.1])
+    np.testing.assert_allclose([lo[1], hi[1]], [1.0 - z * 0.2, 1.0])
