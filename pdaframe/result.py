@@ -30,7 +30,7 @@ class Result(dict):
         self[name] = value
 
     def __dir__(self):
-        return list(self.keys()) + ["posterior_sample", "to_netcdf"]
+        return list(self.keys()) + ["posterior_sample", "posterior_interval", "to_netcdf"]
 
     def __repr__(self):
         keys = ("method", "success", "message", "fun", "x", "nit", "nfev", "njev")
@@ -63,11 +63,18 @@ class Result(dict):
         x = np.asarray(self["x"])
         if transform is None:
             return rng.multivariate_normal(x, cov, size=n, method="eigh")
-        phi = transform.to_phi(x)
-        d = 1.0 / transform.dtheta_dphi(phi)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            phi = transform.to_phi(x)
+            d = 1.0 / transform.dtheta_dphi(phi)
+        # a parameter on a bound has no transformed Gaussian: drawn linearly, then clipped
+        on_bound = ~(np.isfinite(phi) & np.isfinite(d))
+        phi, d = np.where(on_bound, x, phi), np.where(on_bound, 1.0, d)
         draws = rng.multivariate_normal(phi, d[:, None] * cov * d[None, :], size=n,
                                         method="eigh")
-        return np.array([transform.to_theta(p) for p in draws])
+        theta = np.array([transform.to_theta(p) for p in draws])
+        theta[:, on_bound] = np.clip(draws[:, on_bound], transform.lower[on_bound],
+                                     transform.upper[on_bound])
+        return theta
 
     def posterior_interval(self, level=0.95) -> np.ndarray:
         """Central ``level`` interval of each parameter under the Gaussian (Laplace)

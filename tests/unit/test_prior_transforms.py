@@ -148,3 +148,16 @@ def test_posterior_interval_of_a_parameter_on_its_bound_is_the_clipped_linear_on
     z = stats.norm.ppf(0.975)
     np.testing.assert_allclose([lo[0], hi[0]], [0.0, z * 0.1])
     np.testing.assert_allclose([lo[1], hi[1]], [1.0 - z * 0.2, 1.0])
+
+
+def test_posterior_sample_with_a_parameter_on_its_bound():
+    import warnings
+    from pdaframe.result import Result
+    t = ParameterTransform([0.0, 0.0], [np.inf, 1.0])
+    res = Result(x=np.array([0.0, 0.5]), posterior_covariance=np.diag([0.01, 0.0004]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        draws = res.attach_transform(t).posterior_sample(4000, seed=1)
+    assert np.all(draws[:, 0] >= 0.0) and np.all((draws[:, 1] > 0) & (draws[:, 1] < 1))
+    assert abs(np.mean(draws[:, 0] == 0.0) - 0.5) < 0.05      # half of N(0, 0.1) clipped
+    assert abs(draws[:, 1].std() - 0.02) < 0.002
