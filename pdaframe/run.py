@@ -163,11 +163,9 @@ def run_problem(problem, output_dir=None, progress=True, executor=None, write=Tr
             else evaluate(problem, cfg.evaluate, estimates)
     if not write:
         return result, {}
-    versions = {name: v for name, (_, v) in get_plugins().dists.items()}
     paths = {"netcdf": write_result(out / "result.nc", result, problem, equivalents,
-                                    truth=cfg.truth, config_text=cfg.text, seed=cfg.seed,
-                                    title=cfg.title, plugin_versions=versions,
-                                    evaluation_streams=cfg.evaluate)}
+                                    truth=cfg.truth, evaluation_streams=cfg.evaluate,
+                                    **_provenance(cfg))}
     # chains -> samples.nc (ArviZ groups); weighted samples, ensembles -> ensemble.nc
     from .io.ensembles import write_outputs
     paths.update(write_outputs(out, result, problem, seed=cfg.seed,
@@ -179,12 +177,17 @@ def run_problem(problem, output_dir=None, progress=True, executor=None, write=Tr
     return result, paths
 
 
+def _provenance(cfg) -> dict:
+    """Provenance keywords of the NetCDF writers (`pdaframe.io.netcdf.provenance`)."""
+    return {"title": cfg.title, "seed": cfg.seed, "config_text": cfg.text,
+            "plugin_versions": {name: v for name, (_, v) in get_plugins().dists.items()}}
+
+
 def _write_analysis(out, result, problem) -> dict:
     """Files of a sensitivity analysis or history matching (`pdaframe.io.analysis`)."""
     from .io import analysis
     cfg = problem.config
-    prov = {"title": cfg.title, "seed": cfg.seed, "config_text": cfg.text,
-            "plugin_versions": {name: v for name, (_, v) in get_plugins().dists.items()}}
+    prov = _provenance(cfg)
     if "nroy" in result:
         return {"netcdf": analysis.write_history_matching(out / "history_matching.nc", result,
                                                           **prov)}

@@ -130,11 +130,6 @@ def _rng_keyword(func) -> str:
 
 # --- shared pieces -------------------------------------------------------------------------
 
-def box_bounds(problem, method: str) -> tuple[np.ndarray, np.ndarray]:
-    """``(lower, upper)`` of the prior, or a `ConfigError` naming parameters without bounds."""
-    return problem.prior.finite_bounds(f"method {method!r} searches the parameter box")
-
-
 class Fitness:
     """``J(theta)`` of one member: what the executor runs.
 
@@ -177,7 +172,8 @@ class _Box:
 
     def __init__(self, problem, method, x0, seed, max_runs):
         self.method = method
-        self.lower, self.upper = box_bounds(problem, method)
+        self.lower, self.upper = problem.prior.finite_bounds(
+            f"method {method!r} searches the parameter box")
         self.seed = _seed(seed)
         self.max_runs = _check_budget(max_runs)
         self.x0 = None
