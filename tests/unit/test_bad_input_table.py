@@ -205,3 +205,38 @@ def test_bad_input(make, error, words, tmp_path, capsys, monkeypatch):
         assert f"error ({error.__name__})" in err and "Traceback" not in err, err
         _check_words(err, error, words)
     assert not (out / "result.nc").exists()
+
+
+# Not table rows: these check more than the error (memory used, a warning and the data kept).
+
+@pytest.mark.parametrize("make", [
+    twin(('file = "lg2_obs.csv"', "times = { start = 0, stop = 100000000, step = 1 }"),
+         ('value_column = "value"\nstd_column = "sigma"', "std = 0.5")),
+    method("es-mda", "n_members = 1000000", ("[output]", "[output]\nmax_memory_gb = 1.0")),
+], ids=["times-range", "n-members"])
+def test_size_refusal_is_immediate(make, tmp_path):
+    """The size guard refuses before allocating: load_config peaks below 20 MB (the
+    10**8 'times' range used 4.1 GB before it was rejected)."""
+    import tracemalloc
+    path = make(tmp_path)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ConfigError, match=r"needs about [\d.]+ GB of memory, above the "
+                                              r"limit .* raise the limit with \[output\] "
+                                              r"max_memory_gb"):
+            pdaframe.load_config(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20e6, f"peak {peak / 1e6:.1f} MB"
+
+
+def test_exact_duplicate_row_is_used_once_with_a_warning(tmp_path):
+    path = edit(obs=OBS + "2,2.2,0.7071067811865476\n")(tmp_path)
+    with pytest.warns(UserWarning, match=r"lg2_obs.csv: line 7 repeats line 5 \(time 2"):
+        problem = pdaframe.load_config(path)
+    (stream,) = problem.streams
+    assert stream.times.tolist() == [0, 1, 2, 1]          # the repeat left out
+    assert stream.n_valid == 3 and stream.n_missing == 1  # the fill value at time 1
+    reference = pdaframe.load_config(DATA / "lg2.toml")
+    assert problem.cost(np.array([1.0, 2.0])) == reference.cost(np.array([1.0, 2.0]))
