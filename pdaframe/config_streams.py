@@ -153,8 +153,8 @@ def single_times(file, cells, lines, times, values, std=None, fill=None):
         if j == i:
             continue
         if values[i] != values[j] or (std is not None and std[i] != std[j]):
-            shown = [f"line {lines[k]}: value {values[k]:g}" +
-                     ("" if std is None else f", std {std[k]:g}") for k in (j, i)]
+            shown = [f"line {lines[k]}: value {float(values[k])!r}" +
+                     ("" if std is None else f", std {float(std[k])!r}") for k in (j, i)]
             raise DataError(f"{file}: time {cells[i]} appears twice with different values "
                             f"({'; '.join(shown)}); keep one row per time")
         keep[i] = False
