@@ -18,7 +18,7 @@ from .parallel.external import make_external
 from .operators import FACTORIES as OPERATORS
 from .operators import Identity, Select
 from .plugins import hookimpl
-from .prior import GaussianPrior, UniformPrior
+from .prior import GaussianPrior, UniformPrior, check_std
 from .sensitivity import CONFIG_METHODS as SENSITIVITY
 
 
@@ -58,8 +58,9 @@ def gaussian_family(parameters, correlation=None):
     """Gaussian prior from per-parameter ``mean``/``std``, optionally with a correlation matrix."""
     std = _field(parameters, "std")
     for p, s in zip(parameters, std):
-        if not np.isfinite(s):
+        if np.isnan(s):
             raise ConfigError(f"parameter {p['name']!r}: a gaussian prior needs 'std'")
+    std = check_std(std, [p["name"] for p in parameters])
     if correlation is None:
         cov = std ** 2
     else:

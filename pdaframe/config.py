@@ -68,6 +68,13 @@ Example::
     plots = true
     checkpoint_every = 10               # optional: checkpoint every 10 rounds / iterations
                                         # (0: never); the method option of the same name wins
+    max_memory_gb = 8.0                 # optional: refuse (ConfigError, before any model run)
+                                        # ensembles and 'times' ranges estimated to need more;
+                                        # default 8, or half the machine's memory if less
+
+Method options are checked at load against the method's declared defaults (a bool for a
+bool, a whole number >= 0 for an int, a finite number for a float; member counts at least
+their minimum; ``seed`` 0 <= seed < 2**63), so ``pdaframe check`` finds a wrong type.
 
 Multi-site configs (`pdaframe.multisite.MultiSiteProblem`) replace ``[[streams]]`` and
 ``[[evaluate]]`` by one ``[[sites]]`` table per site; the same ``[model]`` runs at every
@@ -107,9 +114,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ConfigError, PdaframeError
+from .errors import ConfigError, PdaframeError, check_seed
 from .config_streams import stream_from_table
 from .fixed import FixedParameters, fix_operator_parameters
+from .minimise import check_method_options, default_memory_gb
 from .multisite import (SEP, SITE_NAME, MultiSiteProblem, Site, site_parameter_name,
                         split_parameter_name, stream_name)
 from .plugins import registry
@@ -137,6 +145,7 @@ class RunSettings:
     output_dir: Path = Path("results")
     plots: bool = True
     checkpoint_every: int | None = None
+    max_memory_gb: float | None = None
     truth: np.ndarray | None = None
     evaluate: list = field(default_factory=list)
     sites: list = field(default_factory=list)
@@ -225,7 +234,8 @@ def load_config(path) -> Problem:
     base = path.parent.resolve()
     settings = RunSettings(path=path, text=text, title=w.get(data, "title", (str,), "top level",
                                                                ""),
-                           seed=w.get(data, "seed", (int,), "top level", 0))
+                           seed=_seed(w, data, "top level", 0))
+    w.max_memory_gb = settings.max_memory_gb = _max_memory(w, data)
 
     model_tab = w.table(data, "model", "top level")
     w.keys(model_tab, {"name", "options"}, "model")
@@ -277,12 +287,13 @@ def load_config(path) -> Problem:
 
     fd_scheme = _method_output(w, data, settings, base)
     problem = w.wrap("streams", lambda: Problem(model, prior, streams, fd_scheme=fd_scheme))
+    _check_method(w, settings, problem)
     if not twin_tab:             # CDF matching and the like: fitted once on the prior run
         w.wrap("streams", problem.fit_operators)
     if twin_tab:
         w.keys(twin_tab, {"truth", "seed"}, "twin")
         settings.truth = _truth(w, twin_tab, prior, free, settings.seed)
-        seed = w.get(twin_tab, "seed", (int,), "twin", settings.seed)
+        seed = _seed(w, twin_tab, "twin", settings.seed)
         problem = w.wrap("twin", lambda: problem.synthetic(settings.truth, seed))
     settings.x0 = _x0(w, data.get("method", {}).get("x0", "background"), prior, free,
                       settings.truth)
@@ -300,7 +311,7 @@ def _method_output(w, data, settings, base) -> str:
     fd_scheme = w.get(method_tab, "fd_scheme", (str,), "method", "forward")
 
     out_tab = w.table(data, "output", "top level", required=False)
-    w.keys(out_tab, {"directory", "plots", "checkpoint_every"}, "output")
+    w.keys(out_tab, {"directory", "plots", "checkpoint_every", "max_memory_gb"}, "output")
     settings.output_dir = base / w.get(out_tab, "directory", (str,), "output",
                                        f"results/{settings.path.stem}")
     settings.plots = w.get(out_tab, "plots", (bool,), "output", True)
@@ -310,6 +321,32 @@ def _method_output(w, data, settings, base) -> str:
                                 f"checkpoints), got {every!r}")
     settings.checkpoint_every = every
     return fd_scheme
+
+
+def _seed(w, tab, where, default):
+    """``tab``'s ``seed`` (or ``default``): a whole number 0 <= seed < 2**63."""
+    value = w.get(tab, "seed", (int,), where, default)
+    return w.wrap(where, lambda: check_seed(value, "'seed'"))
+
+
+def _max_memory(w, data) -> float:
+    """``[output] max_memory_gb``: the memory a run may plan for (default
+    `pdaframe.minimise.default_memory_gb`); read first, as the streams check it."""
+    out_tab = data.get("output", {})
+    value = w.get(out_tab, "max_memory_gb", (float,), "output", None) \
+        if isinstance(out_tab, dict) else None
+    if value is None:
+        return default_memory_gb()
+    if not (np.isfinite(value) and value > 0):
+        raise w.error("output", f"'max_memory_gb' must be a positive number of GB, got {value}")
+    return value
+
+
+def _check_method(w, settings, problem):
+    """The method options' types and the members' memory, before any model run."""
+    settings.method_options = w.wrap("method", lambda: check_method_options(
+        settings.method, settings.method_options, problem.n_param, problem.n_obs,
+        settings.max_memory_gb))
 
 
 def _load_sites(w, data, settings, base, model_options) -> MultiSiteProblem:
@@ -418,11 +455,12 @@ def _load_sites(w, data, settings, base, model_options) -> MultiSiteProblem:
     fd_scheme = _method_output(w, data, settings, base)
     problem = w.wrap("sites", lambda: MultiSiteProblem(sites, prior, shared, specific,
                                                          fd_scheme=fd_scheme))
+    _check_method(w, settings, problem)
     naming = (settings.sites, specific)
     if twin_tab:
         w.keys(twin_tab, {"truth", "seed"}, "twin")
         settings.truth = _truth(w, twin_tab, prior, global_names, settings.seed, naming)
-        seed = w.get(twin_tab, "seed", (int,), "twin", settings.seed)
+        seed = _seed(w, twin_tab, "twin", settings.seed)
         problem = w.wrap("twin", lambda: problem.synthetic(settings.truth, seed))
     settings.x0 = _x0(w, data.get("method", {}).get("x0", "background"), prior, global_names,
                       settings.truth, naming)
@@ -507,7 +545,11 @@ def _override(w, table, key, over, where):
     entry = table.setdefault(key, {"name": key})
     for k in PARAM_KEYS - {"transform"}:
         if k in over:
-            entry[k] = w.get(over, k, (float,), where)
+            entry[k] = value = w.get(over, k, (float,), where)
+            if np.isnan(value) or (k in ("mean", "std") and not np.isfinite(value)):
+                raise w.error(where, f"'{k}' must be a finite number, got {value}")
+            if k == "std" and not value > 0:
+                raise w.error(where, f"'std' must be positive, got {value}")
     if "transform" in over:
         entry["transform"] = w.get(over, "transform", (str,), where)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import DataError
+from .errors import DataError, check_memory
 from .io.tables import read_columns
 from .observations import DataStream
 from .plugins import registry
@@ -19,6 +19,9 @@ STREAM_KEYS = {"name", "variable", "file", "time_column", "value_column", "std",
                "operator_options", "times", "units", "start", "end", "index_base",
                "correlation_length", "model_error_std", "aggregate"}
 AGGREGATE_KEYS = {"period", "windows", "statistic", "min_fraction", "sums"}
+OBS_BYTES = 128     # per observation: times, values, errors, mask, operator index and the
+                    # cost's work vectors (~16 float64); a 10**8 'times' range used 4.1 GB
+                    # before the first model run
 
 
 def stream_from_table(w, tab, i, base, twin, model, table="streams"):
@@ -38,7 +41,7 @@ def stream_from_table(w, tab, i, base, twin, model, table="streams"):
         vcol = w.get(tab, "value_column", (str,), where, variable)
         scol = w.get(tab, "std_column", (str,), where, None)
         cols = w.wrap(where, lambda: read_columns(file, [tcol, vcol] + ([scol] if scol else []),
-                                                   text=[tcol]))
+                                                   text=[tcol], line_numbers=True))
         window = [w.get(tab, k, (str, int), where, None) for k in ("start", "end")]
         base_index = w.get(tab, "index_base", (int,), where, 0)
         keep, times = time_index(w, where, file, tcol, cols[tcol], model, *window,
@@ -63,6 +66,14 @@ def stream_from_table(w, tab, i, base, twin, model, table="streams"):
                              "'covariance'")
     length = w.get(tab, "correlation_length", (float,), where, None)
     fill = w.get(tab, "fill_value", (float,), where, None)
+    weight = w.get(tab, "weight", (float,), where, 1.0)
+    units = w.get(tab, "units", (str,), where, "")
+    model_error_std = w.get(tab, "model_error_std", (float,), where, None)
+    if "file" in tab:                   # the table is fine: now one value per time
+        once = w.wrap(where, lambda: single_times(
+            file, cols[tcol][keep], cols["#line"][keep], times, values, std, fill))
+        times, values = times[once], values[once]
+        std = std[once] if np.ndim(std) else std
     if "aggregate" in tab:
         values, std, times, operator = aggregated(w, where, tab, variable, values, std, times,
                                                   model, fill)
@@ -75,11 +86,9 @@ def stream_from_table(w, tab, i, base, twin, model, table="streams"):
             variable=variable, times=None if times is None else times.astype(int), **op_opts))
     stream = w.wrap(where, lambda: DataStream(
         name, variable, values, times=None if times is None else times.astype(int), std=std,
-        covariance=covariance, fill_value=fill,
-        weight=w.get(tab, "weight", (float,), where, 1.0), operator=operator,
-        units=w.get(tab, "units", (str,), where, ""),
+        covariance=covariance, fill_value=fill, weight=weight, operator=operator, units=units,
         correlation=None if length is None else {"kind": "exponential", "length": length},
-        model_error_std=w.get(tab, "model_error_std", (float,), where, None)))
+        model_error_std=model_error_std))
     stream.n_outside = n_outside
     return stream
 
@@ -124,6 +133,34 @@ def aggregated(w, where, tab, variable, values, std, times, model, fill=None):
     obs = op.aggregate(np.where(valid, step, 0.0))
     err = op.error_std(std=np.where(valid, step_std, 1.0))
     return obs, np.where(op.kept, err, 1.0), op.edges[:-1].copy(), op
+
+
+def single_times(file, cells, lines, times, values, std=None, fill=None):
+    """Rows to keep so that each model time has one observation.
+
+    Two valid values (finite, not ``fill``) at one time are a `DataError` naming the file,
+    the time and both lines when they differ (value or std); an exact repeat is kept once,
+    with a warning. Missing values are left to the stream's mask.
+    """
+    import warnings
+    valid = np.isfinite(values)
+    if fill is not None:
+        valid &= values != fill
+    keep = np.ones(times.size, dtype=bool)
+    first = {}
+    for i in np.flatnonzero(valid):
+        j = first.setdefault(int(times[i]), i)
+        if j == i:
+            continue
+        if values[i] != values[j] or (std is not None and std[i] != std[j]):
+            shown = [f"line {lines[k]}: value {float(values[k])!r}" +
+                     ("" if std is None else f", std {float(std[k])!r}") for k in (j, i)]
+            raise DataError(f"{file}: time {cells[i]} appears twice with different values "
+                            f"({'; '.join(shown)}); keep one row per time")
+        keep[i] = False
+        warnings.warn(f"{file}: line {lines[i]} repeats line {lines[j]} (time {cells[i]}, "
+                      f"same value and error); it is used once", stacklevel=2)
+    return keep
 
 
 def time_index(w, where, file, column, cells, model, start=None, end=None, base=0):
@@ -184,6 +221,10 @@ def times_from_spec(w, spec, where):
         step = w.get(spec, "step", (int,), where, 1)
         if step <= 0 or stop <= start:
             raise w.error(where, f"'times' range needs stop > start and step > 0, got {spec}")
+        n = -(-(stop - start) // step)
+        w.wrap(where, lambda: check_memory(
+            n * OBS_BYTES, getattr(w, "max_memory_gb", 8.0),
+            f"'times' = {{ start = {start}, stop = {stop}, step = {step} }} ({n} observations)"))
         return np.arange(start, stop, step)
     if isinstance(spec, list) and spec and all(isinstance(t, int) for t in spec):
         return np.array(spec)

@@ -22,7 +22,16 @@ class LinearModel:
     """
 
     def __init__(self, matrix, offset=None, names=None, output="y"):
-        self.matrix = np.atleast_2d(np.asarray(matrix, dtype=float))
+        try:
+            self.matrix = np.atleast_2d(np.asarray(matrix, dtype=float))
+        except (ValueError, TypeError) as err:
+            lengths = [len(r) if hasattr(r, "__len__") else 1 for r in matrix] \
+                if hasattr(matrix, "__iter__") else []
+            raise ConfigError(f"linear model: matrix must be a 2-d array of numbers with "
+                              f"rows of equal length, got row lengths {lengths}"
+                              if len(set(lengths)) > 1 else
+                              f"linear model: matrix must be a 2-d array of numbers ({err})"
+                              ) from None
         if self.matrix.ndim != 2 or not np.all(np.isfinite(self.matrix)):
             raise ConfigError("linear model: matrix must be a finite 2-d array")
         m, n = self.matrix.shape

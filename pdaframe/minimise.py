@@ -1,8 +1,59 @@
 """`minimise`: the one door to every registered minimiser."""
 from __future__ import annotations
 
+from .errors import check_memory, check_options, signature_defaults
 from .plugins import get_method
 from .result import Result
+
+MAX_MEMORY_GB = 8.0
+MEMBER_OVERHEAD = 2048     # bytes of Python objects per member (results, dicts; ~0.3-1.4 kB
+                           # measured on LG2 for importance, 4DEnVar, ES-MDA)
+
+
+def default_memory_gb() -> float:
+    """The default memory limit: 8 GB, or half the machine's memory when that is less."""
+    import os
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9
+    except (ValueError, OSError, AttributeError):
+        return MAX_MEMORY_GB
+    return min(MAX_MEMORY_GB, total / 2)
+
+
+def option_rules(func) -> tuple[dict, dict]:
+    """A method's option declarations ``(defaults, counts)`` for `check_options`: the
+    defaults of its signature and of its ``option_defaults`` attribute, and its
+    ``option_counts`` attribute (whole-number options and their minimum)."""
+    defaults = {**signature_defaults(func), **getattr(func, "option_defaults", {})}
+    return defaults, getattr(func, "option_counts", {})
+
+
+def check_method_options(method, options, n_param=None, n_obs=None, max_memory_gb=None,
+                         option="[output] max_memory_gb") -> dict:
+    """``options`` of ``method`` (a name or callable) checked before any model run.
+
+    Types against the method's declarations (`option_rules`, `check_options`) and, given
+    the problem's ``n_param`` and ``n_obs``, the memory of its members: ``n_members``
+    (or ``pop_size``, or ``popsize * n_param``) members, each ``4 * 8 * (n_param + n_obs)``
+    bytes of arrays plus ``MEMBER_OVERHEAD`` (a lower bound: the model's own outputs come
+    on top), at most ``max_memory_gb`` (default `default_memory_gb`). Returns the checked
+    options (whole numbers as int).
+    """
+    func = get_method(method) if isinstance(method, str) else method
+    name = method if isinstance(method, str) else getattr(method, "__name__", repr(method))
+    defaults, counts = option_rules(func)
+    options = check_options(name, options, defaults, counts)
+    if n_param is None:
+        return options
+    opts = {**defaults, **options}
+    for key, per in (("n_members", 1), ("pop_size", 1), ("popsize", n_param)):
+        if isinstance(opts.get(key), int):
+            n = opts[key] * per
+            needed = n * (32 * (n_param + (n_obs or 0)) + MEMBER_OVERHEAD)
+            check_memory(needed, max_memory_gb or default_memory_gb(),
+                         f"method {name!r}: {key} = {opts[key]} ({n} members)", option)
+            break
+    return options
 
 
 def minimise(problem, method="lbfgsb", x0=None, callback=None, executor=None,
@@ -29,6 +80,12 @@ def minimise(problem, method="lbfgsb", x0=None, callback=None, executor=None,
     **options
         Passed to the method.
 
+    Raises
+    ------
+    ConfigError
+        An option of the wrong type or size, or members that need more memory than the
+        limit (`check_method_options`), before any model run.
+
     Returns
     -------
     Result
@@ -48,6 +105,11 @@ def minimise(problem, method="lbfgsb", x0=None, callback=None, executor=None,
     func = get_method(method) if isinstance(method, str) else method
     if not callable(func):
         raise TypeError(f"method must be a name or a callable, got {method!r}")
+    config = getattr(problem, "config", None)
+    options = check_method_options(func if not isinstance(method, str) else method, options,
+                                   getattr(problem, "n_param", None),
+                                   getattr(problem, "n_obs", None),
+                                   getattr(config, "max_memory_gb", None))
     if executor is not None:
         options["executor"] = executor
     result = func(problem, x0=x0, callback=callback, **options)

@@ -128,6 +128,10 @@ class DataStream:
         if self.times is not None and self.times.size != n:
             raise DataError(f"stream {name!r}: {n} values but {self.times.size} times; "
                             f"the two axes must have the same length")
+        if np.isinf(values).any():
+            i = int(np.flatnonzero(np.isinf(values))[0])
+            raise DataError(f"stream {name!r}: value {i} is {values[i]}; an infinite "
+                            f"observation is not a missing value (give NaN or the fill value)")
         mask = np.isfinite(values)
         if fill_value is not None:
             mask &= values != fill_value

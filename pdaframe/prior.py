@@ -23,6 +23,17 @@ def _vector(value, n, name, field):
     return arr
 
 
+def check_std(std, names, what="prior std"):
+    """``std`` (one per parameter) as floats, or a `ConfigError` naming the first parameter
+    whose std is not positive and finite (a negative std is not its absolute value)."""
+    std = _vector(std, len(names), names, what)
+    for name, s in zip(names, std):
+        if not (np.isfinite(s) and s > 0):
+            raise ConfigError(f"parameter {name!r}: {what} must be positive and finite, "
+                              f"got {s}")
+    return std
+
+
 def solve_lower(chol, b, transpose=False) -> np.ndarray:
     """``L^-1 b`` (or ``L^-T b``) for lower-triangular ``L``: one LAPACK call, no checks.
 
@@ -146,8 +157,7 @@ class GaussianPrior(Prior):
         if (covariance is None) == (std is None):
             raise ConfigError("GaussianPrior: give exactly one of covariance or std")
         if std is not None:
-            std = _vector(std, self.n, self.names, "prior std")
-            covariance = std ** 2
+            covariance = check_std(std, self.names) ** 2
         cov = np.asarray(covariance, dtype=float)
         if cov.ndim == 1:
             cov = _vector(cov, self.n, self.names, "prior variances")

@@ -1,4 +1,10 @@
-"""Read named numeric columns from CSV files, with errors that name file, line and column."""
+"""Read named numeric columns from CSV files, with errors that name file, line and column.
+
+Files are UTF-8 (ASCII is UTF-8; a UTF-8 byte-order mark is skipped); any other encoding
+(UTF-16, latin-1, ...) is a `DataError` rather than a guess. Missing values are empty
+cells, ``NA``, ``NaN``, ``N/A``, ``null`` (or a stream's ``fill_value``); ``inf`` is not a
+missing value but a `DataError`.
+"""
 from __future__ import annotations
 
 import csv
@@ -11,7 +17,7 @@ from ..errors import DataError
 MISSING = {"", "na", "nan", "n/a", "null"}
 
 
-def read_columns(path, columns, text=()) -> dict[str, np.ndarray]:
+def read_columns(path, columns, text=(), line_numbers=False) -> dict[str, np.ndarray]:
     """Read ``columns`` of a CSV file with a header row as float arrays.
 
     Lines starting with ``#`` are comments. Empty cells and ``NA``/``NaN`` become NaN.
@@ -22,6 +28,8 @@ def read_columns(path, columns, text=()) -> dict[str, np.ndarray]:
     columns : sequence of str
     text : sequence of str
         Columns (among ``columns``) returned as stripped strings instead of numbers.
+    line_numbers : bool
+        Also return each row's line number in the file, as column ``"#line"``.
 
     Returns
     -------
@@ -31,42 +39,74 @@ def read_columns(path, columns, text=()) -> dict[str, np.ndarray]:
     Raises
     ------
     DataError
-        Missing file, missing column, ragged row or a non-numeric cell.
+        Missing file (or a directory), not UTF-8, missing column, ragged row, a field over
+        the csv module's limit (128 KiB), a non-numeric or infinite cell.
     """
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, expected a CSV data file")
     if not path.is_file():
         raise DataError(f"data file not found: {path}")
-    with path.open(newline="") as fh:
+    try:
+        return _read(path, columns, text, line_numbers)
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path}: not UTF-8 text ({err.reason}: byte "
+                        f"{err.object[err.start:err.start + 1]!r}); data files must be UTF-8 "
+                        f"(or ASCII): save it as UTF-8") from None
+
+
+def _read(path, columns, text, line_numbers):
+    with path.open(newline="", encoding="utf-8-sig") as fh:
         reader = csv.reader(fh)
-        rows_in = (r for r in reader if r and not r[0].lstrip().startswith("#"))
         try:
-            header = [h.strip() for h in next(rows_in)]
-        except StopIteration:
-            raise DataError(f"{path}: empty file, expected a header row") from None
-        missing = [c for c in columns if c not in header]
-        if missing:
-            raise DataError(f"{path}: missing column(s) {missing}; the file has {header}")
-        idx = [header.index(c) for c in columns]
-        rows = []
-        for row in rows_in:
-            if all(not cell.strip() for cell in row):
-                continue
-            if len(row) != len(header):
-                raise DataError(f"{path}, line {reader.line_num}: {len(row)} fields, the "
-                                f"header has {len(header)}")
-            values = []
-            for c, i in zip(columns, idx):
-                cell = row[i].strip()
-                if c in text:
-                    values.append(cell)
-                    continue
-                try:
-                    values.append(np.nan if cell.lower() in MISSING else float(cell))
-                except ValueError:
-                    raise DataError(f"{path}, line {reader.line_num}, column {c!r}: "
-                                    f"expected a number, got {cell!r}") from None
-            rows.append(values)
+            rows, lines = _rows(path, reader, columns, text)
+        except csv.Error as err:       # a field over the limit, a NUL byte, ...
+            raise DataError(f"{path}, line {reader.line_num}: {err} (the csv module's field "
+                            f"limit is {csv.field_size_limit()} characters; is this a CSV "
+                            f"data file?)") from None
     if not rows:
         raise DataError(f"{path}: no data rows")
     data = np.array(rows, dtype=object)
-    return {c: data[:, j].astype(str if c in text else float) for j, c in enumerate(columns)}
+    out = {c: data[:, j].astype(str if c in text else float) for j, c in enumerate(columns)}
+    if line_numbers:
+        out["#line"] = np.array(lines)
+    return out
+
+
+def _rows(path, reader, columns, text):
+    """The rows of ``columns`` (numbers, or strings for ``text``) and their line numbers."""
+    rows_in = (r for r in reader if r and not r[0].lstrip().startswith("#"))
+    try:
+        header = [h.strip() for h in next(rows_in)]
+    except StopIteration:
+        raise DataError(f"{path}: empty file, expected a header row") from None
+    missing = [c for c in columns if c not in header]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {missing}; the file has {header}")
+    idx = [header.index(c) for c in columns]
+    rows, lines = [], []
+    for row in rows_in:
+        if all(not cell.strip() for cell in row):
+            continue
+        if len(row) != len(header):
+            raise DataError(f"{path}, line {reader.line_num}: {len(row)} fields, the "
+                            f"header has {len(header)}")
+        values = []
+        for c, i in zip(columns, idx):
+            cell = row[i].strip()
+            if c in text:
+                values.append(cell)
+                continue
+            try:
+                value = np.nan if cell.lower() in MISSING else float(cell)
+            except ValueError:
+                raise DataError(f"{path}, line {reader.line_num}, column {c!r}: "
+                                f"expected a number, got {cell!r}") from None
+            if np.isinf(value):
+                raise DataError(f"{path}, line {reader.line_num}, column {c!r}: infinite "
+                                f"value {cell!r}; a missing value is an empty cell, NA or "
+                                f"NaN (or the stream's fill_value)")
+            values.append(value)
+        rows.append(values)
+        lines.append(reader.line_num)
+    return rows, lines

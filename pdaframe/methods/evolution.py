@@ -960,4 +960,12 @@ def ga(problem, x0=None, callback=None, executor=None, seed=0, max_runs=None,
     return _finish(state, executor, callback, **finish)
 
 
+# option declarations for the checks before the first run (`pdaframe.minimise`)
+de.option_defaults = {**DE_DEFAULTS, "posterior": False, "polish": False}
+ga.option_defaults = {**GA_DEFAULTS, "posterior": False, "polish": False}
+de.option_counts = {"popsize": (1, "popsize * n_param members per generation"),
+                    "maxiter": (1, "generations"), "max_runs": (1, "model runs")}
+ga.option_counts = {"pop_size": (2, "members to breed"), "maxiter": (1, "generations"),
+                    "max_runs": (1, "model runs")}
+
 METHODS = {"de": de, "ga": ga}

@@ -61,7 +61,7 @@ import logging
 import numpy as np
 from scipy import linalg, optimize
 
-from ..errors import ConfigError, ModelError
+from ..errors import ConfigError, ModelError, signature_defaults
 from ..parallel import Failed, member_rng
 from ..result import Result
 from .ensemble import EnsembleState, drive
@@ -487,5 +487,10 @@ def fourdenvar(problem, x0=None, callback=None, executor=None, seed=0, **options
     state = FourDEnVarState(problem, seed=seed, x0=x0, **options)
     return drive(state, executor, callback)
 
+
+# option declarations for the checks before the first run (`pdaframe.minimise`)
+fourdenvar.option_defaults = signature_defaults(FourDEnVarState)
+fourdenvar.option_counts = {"n_members": (2, "an ensemble"), "outer_loops": (1, "loops"),
+                            "min_members": (2, "an ensemble")}
 
 METHODS = {"4denvar": fourdenvar}

@@ -43,7 +43,7 @@ import logging
 import numpy as np
 from scipy.special import logsumexp
 
-from ..errors import ConfigError, ModelError
+from ..errors import ConfigError, ModelError, signature_defaults
 from ..parallel import Failed, member_rng
 from ..prior import cholesky_factor
 from ..result import Result
@@ -465,5 +465,10 @@ def glue(problem, x0=None, callback=None, executor=None, seed=0, **options) -> R
     _check("glue", options, GLUE_OPTIONS)
     return drive(GLUEState(problem, seed=seed, **options), executor, callback)
 
+
+# option declarations for the checks before the first run (`pdaframe.minimise`)
+importance.option_defaults = signature_defaults(ImportanceState)
+glue.option_defaults = signature_defaults(GLUEState)
+importance.option_counts = glue.option_counts = {"n_members": (2, "a sample")}
 
 METHODS = {"importance": importance, "glue": glue}

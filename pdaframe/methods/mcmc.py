@@ -713,5 +713,12 @@ def emcee_sampler(problem, x0=None, callback=None, executor=None, seed=0, n_samp
                          acceptance_fraction_all=np.array(sampler.acceptance_fraction))
 
 
+# option declarations for the checks before the first run (`pdaframe.minimise`)
+for _method in (adaptive_metropolis, dream_zs, emcee_sampler):
+    _method.option_defaults = {"rhat_max": 1.01}
+    _method.option_counts = {"n_samples": (MIN_DRAWS, "ArviZ's R-hat and ESS need 4 draws "
+                                                      "per chain"),
+                             "n_chains": (2, "chains"), "burn_in": (0, "draws discarded")}
+
 METHODS = {"adaptive-metropolis": adaptive_metropolis, "dream-zs": dream_zs,
            "emcee": emcee_sampler}

@@ -68,7 +68,7 @@ import logging
 
 import numpy as np
 
-from ..errors import ConfigError, ModelError
+from ..errors import ConfigError, ModelError, signature_defaults
 from ..parallel import Failed, member_rng
 from ..result import Result
 from .ensemble import EnsembleState, drive
@@ -507,5 +507,11 @@ def particle_filter(problem, x0=None, callback=None, executor=None, seed=0,
                 ("n_members", "n_cycles", "resample_threshold", "delta"), problem, x0,
                 callback, executor, seed, options)
 
+
+# option declarations for the checks before the first run (`pdaframe.minimise`)
+for _method, _state in ((es_mda, ESMDAState), (enkf, EnKFState),
+                        (particle_filter, ParticleFilterState)):
+    _method.option_defaults = signature_defaults(_state)
+    _method.option_counts = {"n_members": (2, "an ensemble"), "n_cycles": (1, "cycles")}
 
 METHODS = {"es-mda": es_mda, "enkf": enkf, "particle-filter": particle_filter}

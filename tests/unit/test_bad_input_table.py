@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+import numpy as np
+
 import pdaframe
 from pdaframe import cli
 from pdaframe.errors import ConfigError, DataError  # noqa: F401  (used by rows)
@@ -51,16 +53,130 @@ def case(id, make, error, *words):
     return pytest.param(make, error, words, id=id)
 
 
+OBS = (DATA / "lg2_obs.csv").read_text()
+METHOD = ('name = "lbfgsb"', 'name = "lbfgsb"')       # ([method] name line, unchanged)
+BOUNDED = [('a = { mean = 1.0, std = 1.0 }', 'a = { mean = 1.0, std = 1.0, lower = -5.0, '
+                                              'upper = 5.0 }'),
+           ('b = { mean = 2.0, std = 2.0 }', 'b = { mean = 2.0, std = 2.0, lower = -5.0, '
+                                              'upper = 5.0 }')]
+
+
+def method(name, options, *more):
+    """A maker of LG2 with ``[method] name`` and ``options`` (TOML inline-table text)."""
+    return edit(('name = "lbfgsb"', f'name = "{name}"\noptions = {{ {options} }}'), *more)
+
+
+def twin(*more):
+    """A maker of LG2 as a twin (``[twin] truth``) with further replacements."""
+    return edit(("[method]", "[twin]\ntruth = { a = 1.5 }\nseed = 4\n\n[method]"), *more)
+
+
+def api(func, *args, **kwargs):
+    """A maker of a Python call (a row of the "Python API" section)."""
+    return lambda tmp_path: lambda: func(*args, **kwargs)
+
+
+def lg2_problem():
+    return pdaframe.load_config(DATA / "lg2.toml")
+
+
 CASES = [
     # --- prior and parameters ---------------------------------------------------------
+    case("prior-std-negative", edit(("std = 2.0", "std = -1.0")),
+         ConfigError, "[parameters.b]", "'std' must be positive", "-1.0"),
+    case("prior-std-zero-with-correlation", edit(("std = 2.0", "std = 0.0")),
+         ConfigError, "[parameters.b]", "'std' must be positive", "0.0"),
+    case("prior-std-inf", edit(("std = 2.0", "std = inf")),
+         ConfigError, "[parameters.b]", "'std' must be a finite number", "inf"),
+    case("prior-mean-nan", edit(("mean = 2.0", "mean = nan")),
+         ConfigError, "[parameters.b]", "'mean' must be a finite number", "nan"),
+    case("prior-lower-nan", edit(("b = { mean = 2.0, std = 2.0 }",
+                                  "b = { mean = 2.0, std = 2.0, lower = nan }")),
+         ConfigError, "[parameters.b]", "'lower' must be a finite number", "nan"),
+    case("model-linear-matrix-ragged", edit(("[2.0, 0.0]]", "[2.0]]")),
+         ConfigError, "[model]", "linear model", "rows of equal length", "[2, 2, 1]"),
     # --- data files and streams -------------------------------------------------------
     case("data-missing-column", edit(obs="time,value\n0,1.0\n"),
          DataError, "lg2_obs.csv", "missing column", "sigma"),
+    case("data-duplicate-time-conflicting-value",
+         edit(obs=OBS + "1,0.7,0.7071067811865476\n"),
+         DataError, "lg2_obs.csv", "time 1 appears twice", "line 4", "line 7", "-0.5", "0.7"),
+    case("data-duplicate-time-conflicting-std",
+         edit(obs=OBS + "2,2.2,0.5\n"),
+         DataError, "lg2_obs.csv", "time 2 appears twice", "line 5", "line 7", "std 0.5"),
+    case("data-inf-value", edit(obs=OBS.replace("2,2.2,", "2,inf,")),
+         DataError, "lg2_obs.csv", "line 5", "'value'", "infinite value 'inf'"),
+    case("data-minus-inf-std", edit(obs=OBS.replace("2,2.2,0.7071067811865476", "2,2.2,-Inf")),
+         DataError, "lg2_obs.csv", "line 5", "'sigma'", "infinite value '-Inf'"),
+    case("data-utf16", edit(obs_bytes=OBS.encode("utf-16")),
+         DataError, "lg2_obs.csv", "not UTF-8", "must be UTF-8"),
+    case("data-latin1", edit(obs_bytes=("# Station Köln\n" + OBS).encode("latin-1")),
+         DataError, "lg2_obs.csv", "not UTF-8", "b'\\xf6'", "must be UTF-8"),
+    case("data-field-over-128KiB", edit(obs=OBS + "3," + "9" * 140_000 + ",0.7\n"),
+         DataError, "lg2_obs.csv", "line 7", "field larger than field limit", "131072"),
+    case("data-path-is-directory", edit(('file = "lg2_obs.csv"', 'file = "."')),
+         DataError, "is a directory", "CSV data file"),
     # --- method options and seeds -----------------------------------------------------
+    case("seed-negative", edit(("seed = 3", "seed = -1")),
+         ConfigError, "[top level]", "'seed' = -1", "at least 0"),
+    case("seed-over-64-bit", edit(("seed = 3", f"seed = {2 ** 70}")),
+         ConfigError, "[top level]", f"'seed' = {2 ** 70}", "2**63"),
+    case("twin-seed-negative", twin(("seed = 4", "seed = -1")),
+         ConfigError, "[twin]", "'seed' = -1", "at least 0"),
+    case("method-seed-negative", method("es-mda", "seed = -1"),
+         ConfigError, "[method]", "'es-mda'", "'seed' = -1", "at least 0"),
+    case("maxiter-string", method("lbfgsb", 'maxiter = "many"'),
+         ConfigError, "[method]", "'lbfgsb'", "'maxiter'", "whole number", "'many'"),
+    case("maxiter-zero", method("lbfgsb-fd", "maxiter = 0"),
+         ConfigError, "[method]", "'lbfgsb-fd'", "'maxiter' = 0", "at least 1"),
+    case("bool-option-number", method("lbfgsb", "posterior = 1"),
+         ConfigError, "[method]", "'lbfgsb'", "'posterior'", "true or false", "1"),
+    case("float-option-string", method("nelder-mead", 'xatol = "small"'),
+         ConfigError, "[method]", "'nelder-mead'", "'xatol'", "finite number", "'small'"),
+    case("de-popsize-zero", method("de", "popsize = 0", *BOUNDED),
+         ConfigError, "[method]", "'de'", "'popsize' = 0", "at least 1"),
+    case("ga-pop-size-one", method("ga", "pop_size = 1", *BOUNDED),
+         ConfigError, "[method]", "'ga'", "'pop_size' = 1", "at least 2"),
+    case("n-members-fractional", method("es-mda", "n_members = 2.5"),
+         ConfigError, "[method]", "'es-mda'", "'n_members'", "whole number", "2.5"),
+    case("4denvar-n-members-zero", method("4denvar", "n_members = 0"),
+         ConfigError, "[method]", "'4denvar'", "'n_members' = 0", "at least 2"),
+    case("enkf-n-cycles-negative", method("enkf", "n_cycles = -3"),
+         ConfigError, "[method]", "'enkf'", "'n_cycles' = -3", "at least 1"),
+    case("mcmc-n-samples-fractional", method("adaptive-metropolis", "n_samples = 10.5"),
+         ConfigError, "[method]", "'adaptive-metropolis'", "'n_samples'", "whole number"),
     # --- output folder and names ------------------------------------------------------
     # --- sizes ------------------------------------------------------------------------
+    case("n-members-above-configured-limit",
+         method("es-mda", "n_members = 1000000", ("[output]", "[output]\nmax_memory_gb = 1.0")),
+         ConfigError, "[method]", "n_members = 1000000", "GB", "limit of 1 GB",
+         "[output] max_memory_gb"),
+    case("n-members-above-default-limit", method("importance", f"n_members = {10 ** 9}"),
+         ConfigError, "[method]", f"n_members = {10 ** 9}", "[output] max_memory_gb"),
+    case("de-popsize-above-limit", method("de", f"popsize = {10 ** 9}", *BOUNDED),
+         ConfigError, "[method]", f"popsize = {10 ** 9}", "[output] max_memory_gb"),
+    case("times-range-above-default-limit",
+         twin(('file = "lg2_obs.csv"', "times = { start = 0, stop = 100000000, step = 1 }"),
+              ('value_column = "value"\nstd_column = "sigma"', "std = 0.5")),
+         ConfigError, "[streams.0] [y]", "'times'", "100000000 observations", "GB",
+         "[output] max_memory_gb"),
+    case("max-memory-not-positive", edit(("[output]", "[output]\nmax_memory_gb = 0")),
+         ConfigError, "[output]", "'max_memory_gb' must be a positive number", "0"),
     # --- checkpoints ------------------------------------------------------------------
     # --- Python API -------------------------------------------------------------------
+    case("api-linear-model-ragged", api(pdaframe.LinearModel, [[1.0, 2.0], [1.0]]),
+         ConfigError, "linear model", "rows of equal length", "[2, 1]"),
+    case("api-gaussian-prior-negative-std",
+         api(pdaframe.GaussianPrior, [0.0, 1.0], std=[1.0, -1.0], names=["a", "b"]),
+         ConfigError, "parameter 'b'", "prior std must be positive", "-1.0"),
+    case("api-data-stream-inf", api(pdaframe.DataStream, "y", "y", [1.0, np.inf], std=1.0),
+         DataError, "stream 'y'", "value 1 is inf", "not a missing value"),
+    case("api-de-popsize-zero",
+         lambda tmp_path: lambda: pdaframe.minimise(lg2_problem(), "de", popsize=0),
+         ConfigError, "method 'de'", "'popsize' = 0", "at least 1"),
+    case("api-n-members-fractional",
+         lambda tmp_path: lambda: pdaframe.minimise(lg2_problem(), "4denvar", n_members=2.5),
+         ConfigError, "method '4denvar'", "'n_members'", "whole number", "2.5"),
 ]
 
 
@@ -89,3 +205,38 @@ def test_bad_input(make, error, words, tmp_path, capsys, monkeypatch):
         assert f"error ({error.__name__})" in err and "Traceback" not in err, err
         _check_words(err, error, words)
     assert not (out / "result.nc").exists()
+
+
+# Not table rows: these check more than the error (memory used, a warning and the data kept).
+
+@pytest.mark.parametrize("make", [
+    twin(('file = "lg2_obs.csv"', "times = { start = 0, stop = 100000000, step = 1 }"),
+         ('value_column = "value"\nstd_column = "sigma"', "std = 0.5")),
+    method("es-mda", "n_members = 1000000", ("[output]", "[output]\nmax_memory_gb = 1.0")),
+], ids=["times-range", "n-members"])
+def test_size_refusal_is_immediate(make, tmp_path):
+    """The size guard refuses before allocating: load_config peaks below 20 MB (the
+    10**8 'times' range used 4.1 GB before it was rejected)."""
+    import tracemalloc
+    path = make(tmp_path)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ConfigError, match=r"needs about [\d.]+ GB of memory, above the "
+                                              r"limit .* raise the limit with \[output\] "
+                                              r"max_memory_gb"):
+            pdaframe.load_config(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20e6, f"peak {peak / 1e6:.1f} MB"
+
+
+def test_exact_duplicate_row_is_used_once_with_a_warning(tmp_path):
+    path = edit(obs=OBS + "2,2.2,0.7071067811865476\n")(tmp_path)
+    with pytest.warns(UserWarning, match=r"lg2_obs.csv: line 7 repeats line 5 \(time 2"):
+        problem = pdaframe.load_config(path)
+    (stream,) = problem.streams
+    assert stream.times.tolist() == [0, 1, 2, 1]          # the repeat left out
+    assert stream.n_valid == 3 and stream.n_missing == 1  # the fill value at time 1
+    reference = pdaframe.load_config(DATA / "lg2.toml")
+    assert problem.cost(np.array([1.0, 2.0])) == reference.cost(np.array([1.0, 2.0]))

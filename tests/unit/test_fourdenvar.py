@@ -297,7 +297,7 @@ def test_configuration_errors():
         run(lg2_problem(), maxiter=3)
     with pytest.raises(pdaframe.ConfigError, match="solver 'bfgs' unknown"):
         run(lg2_problem(), solver="bfgs")
-    with pytest.raises(pdaframe.ConfigError, match="outer_loops must be at least 1"):
+    with pytest.raises(pdaframe.ConfigError, match="option .outer_loops. = 0: at least 1 needed"):
         run(lg2_problem(), outer_loops=0)
     res = run(lg2_problem(), n_members=2, exact_moments=False)  # allowed, rank-deficient
     assert res.posterior_ensemble.shape == (2, 2)
