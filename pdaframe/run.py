@@ -50,7 +50,8 @@ def summary_table(result, problem, truth=None) -> str:
     lines.append(f"J: {result['history']['cost'][0]:.6g} -> {result['fun']:.6g} "
                  f"({problem.n_obs} observations; 2J/m = {2 * result['fun'] / problem.n_obs:.3g})"
                  f"; {result['nit']} iterations, {result['nfev']} model runs; "
-                 f"{result['message']}")
+                 f"{result['message']}" +
+                 (f"; gradient: {result['gradient']}" if "gradient" in result else ""))
     if isinstance(problem, MultiSiteProblem):
         terms = result.get("cost_terms", {})
         for site, site_problem in zip(problem.site_names, problem.site_problems):

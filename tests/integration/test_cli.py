@@ -30,6 +30,7 @@ def test_run_writes_netcdf_and_plots(config, tmp_path):
     proc = pdaframe_cli("run", config, "--output", out, "--quiet")
     assert proc.returncode == 0, proc.stderr
     assert "analysis" in proc.stdout and "1.2144" in proc.stdout
+    assert "PGTOL; gradient: adjoint\n" in proc.stdout
     assert (out / "streams.png").stat().st_size > 1000
     assert (out / "parameters.png").stat().st_size > 1000
     with xr.open_dataset(out / "result.nc") as ds:

@@ -101,6 +101,37 @@ def test_lbfgsb_fd_and_nelder_mead_agree_on_nonlinear_problem():
     assert np.all(np.abs(ref.x - TRUTH) < np.abs(np.array([0.1, 3.0, 0.5]) - TRUTH))
 
 
+def test_converged_lbfgsb_is_a_success_despite_a_marginally_lower_trial_point():
+    # scipy converges here, but one line-search trial point is a few ulps lower in cost
+    # than its final point: still converged (status 0, scipy's message)
+    res = pdaframe.minimise(decay_problem(), method="lbfgsb")
+    assert (res.success, res.status) == (True, 0)
+    assert res.message.startswith("CONVERGENCE")
+    assert res.fun == pytest.approx(res.history["cost"][-1], rel=1e-14)
+
+
+def test_not_converged_lbfgsb_keeps_scipys_status_and_message():
+    res = pdaframe.minimise(decay_problem(), method="lbfgsb", maxiter=2, posterior=False)
+    assert (res.success, res.status) == (False, 1)
+    assert "ITERATIONS REACHED LIMIT" in res.message
+
+
+@pytest.mark.parametrize("fun, best, expected", [
+    (1.0, 1.0 - 4e-16, (True, 0)),          # round-off: converged
+    (0.0, 0.0, (True, 0)),
+    (11.0, 1.0, (False, -1)),               # scipy stopped on a rejected point's stand-in
+])
+def test_minimiser_outcome_rule(fun, best, expected):
+    from scipy.optimize import OptimizeResult
+    from pdaframe.methods.scipy_minimisers import _outcome
+    res = OptimizeResult(success=True, status=0, fun=fun, message="CONVERGENCE: NORM OF PG")
+    success, status, message = _outcome(res, best)
+    assert (success, status) == expected
+    assert ("stand-in cost" in message) == (not success)
+    failed = OptimizeResult(success=False, status=2, fun=fun, message="ABNORMAL")
+    assert _outcome(failed, best) == (False, 2, "ABNORMAL")
+
+
 def test_uniform_prior_problem_gradient_and_posterior():
     problem = decay_problem(uniform=True)
     check_gradient(problem, [0.2, 3.0, 0.5], rng=4)
@@ -124,3 +155,18 @@ def test_taylor_report_on_exact_quadratic():
     rep = taylor_test(lambda x: np.array([x @ x]), lambda x, h: np.array([2 * x @ h]),
                       np.ones(3), np.array([0.3, -0.2, 0.1]))
     assert rep.passed and np.allclose(rep.rates[:10], 2.0, atol=1e-6)
+
+
+@pytest.mark.parametrize("method, model, expected", [
+    ("lbfgsb", Decay(), "adjoint"),
+    ("lbfgsb", type("TangentOnly", (Decay,), {"adjoint": None})(), "tangent linear"),
+    ("lbfgsb", NoDerivatives(), "finite differences (forward)"),
+    ("lbfgsb-fd", Decay(), "finite differences (forward)"),
+])
+def test_lbfgsb_says_which_gradient_it_used(method, model, expected):
+    problem = decay_problem()
+    problem.model = model
+    res = pdaframe.minimise(problem, method=method, maxiter=3, posterior=False)
+    assert res.gradient == expected
+    assert "gradient" not in pdaframe.minimise(decay_problem(), method="nelder-mead",
+                                               maxfev=20, posterior=False)
