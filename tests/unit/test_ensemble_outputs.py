@@ -165,3 +165,32 @@ def test_4denvar_posterior_ensemble_goes_to_ensemble_nc(tmp_path):
         np.testing.assert_array_equal(ds.theta.values, res["posterior_ensemble"])
         np.testing.assert_array_equal(ds.prior_theta.values, res["ensemble"])
         assert ds.weight.values.sum() == pytest.approx(1.0) and "cycle" not in ds.dims
+
+
+def test_every_netcdf_file_records_python_and_dependency_versions(tmp_path):
+    import json
+    import platform
+    import arviz as az
+    import netCDF4
+    import scipy
+    from pdaframe.io.samples import write_samples
+    res = Result(method="adaptive-metropolis", parameter_names=["a"], x=np.zeros(1),
+                 fun=0.0, samples=np.zeros((2, 3, 1)), history={"cost": np.zeros(1)})
+    res.to_netcdf(tmp_path / "result.nc")
+    write_samples(tmp_path / "samples.nc", res)
+    write_ensemble(tmp_path / "ensemble.nc",
+                   Result(method="importance", parameter_names=["a"], x=np.zeros(1),
+                          samples=np.zeros((4, 1)), weights=np.full(4, 0.25)))
+    with xr.open_dataset(tmp_path / "result.nc") as ds:
+        in_result = json.loads(ds.attrs["dependency_versions"])
+    with xr.open_dataset(tmp_path / "ensemble.nc") as ds:
+        in_ensemble = json.loads(ds.attrs["dependency_versions"])
+    in_samples = json.loads(az.from_netcdf(tmp_path / "samples.nc")
+                            .posterior.attrs["dependency_versions"])
+    assert in_result == in_ensemble == in_samples
+    assert in_result["python"] == platform.python_version()
+    assert in_result["numpy"] == np.__version__ and in_result["scipy"] == scipy.__version__
+    assert in_result["netCDF4"] == netCDF4.__version__ and in_result["pdaframe"] == "0.1.0"
+    # every requirement of pdaframe and of the plugins' distributions
+    assert {"tqdm", "pluggy", "emcee", "SALib", "arviz", "scikit-learn", "matplotlib",
+            "pdaframe-toy", "cffi"} <= set(in_result)
