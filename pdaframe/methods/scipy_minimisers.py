@@ -281,7 +281,7 @@ def _run(problem, scipy_method, gradient, x0, callback, options):
     if posterior and np.isfinite(out.fun):
         runs1 = problem.nrun
         mode = "fd" if gradient == "fd" else None
-        cov = problem.posterior_covariance(theta, problem.jacobian(theta, mode=mode))
+        cov = problem.posterior_covariance(theta, mode=mode)
         out.posterior_covariance = cov
         out.posterior_std = np.sqrt(np.diag(cov))
         out.nfev_posterior = problem.nrun - runs1
