@@ -24,6 +24,40 @@ def test_taylor_test_detects_a_wrong_tangent():
         check_model(Wrong(), TRUTH, rng=1)
 
 
+def test_check_model_is_deterministic_by_default():
+    first, second = check_model(Decay(), TRUTH), check_model(Decay(), TRUTH)
+    for k in ("y", "z"):
+        np.testing.assert_array_equal(first["taylor"][k].remainders,
+                                      second["taylor"][k].remainders)
+    assert first["dot_product"] == second["dot_product"]
+    rep = check_gradient(decay_problem(), [0.2, 3.5, 0.6])
+    np.testing.assert_array_equal(rep.remainders,
+                                  check_gradient(decay_problem(), [0.2, 3.5, 0.6]).remainders)
+
+
+def test_check_model_takes_a_fixed_direction():
+    h = np.array([0.0, 0.0, 1.0])
+    report = check_model(Decay(), TRUTH, direction=h)
+    step = 2.0 ** -10
+    expected = np.linalg.norm(Decay().run(TRUTH + step * h)["y"] - Decay().run(TRUTH)["y"]
+                              - step * Decay().tangent(TRUTH, h)["y"])
+    assert report["taylor"]["y"].remainders[10] == pytest.approx(expected, rel=1e-12)
+
+
+def test_failed_taylor_test_names_the_remedies():
+    class Wrong(Decay):
+        def tangent(self, theta, dtheta):
+            out = super().tangent(theta, dtheta)
+            out["y"] = out["y"] * 1.001
+            return out
+    with pytest.raises(AssertionError) as info:
+        check_model(Wrong(), TRUTH)
+    text = str(info.value)
+    for words in ("FAILED", "rng=<another seed>", "direction=", "steps=", "scale=",
+                  "min_decades"):
+        assert words in text, words
+
+
 def test_check_model_refuses_a_model_without_derivatives():
     with pytest.raises(AssertionError, match="neither tangent nor adjoint"):
         check_model(NoDerivatives(), TRUTH)
