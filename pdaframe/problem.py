@@ -31,7 +31,7 @@ from .errors import ConfigError, DataError, ModelError
 from .interfaces import has_adjoint, has_tangent
 from .observations import DataStream
 from .prior import GaussianPrior, Prior, solve_lower
-from .twin import synthetic_streams
+from .twin import check_stream_outputs, synthetic_streams
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,7 @@ class _Bound:
 
     def __init__(self, operator, params):
         self.operator, self.params = operator, params
+        self.inputs = getattr(operator, "inputs", None)
 
     def apply(self, outputs):
         return self.operator.apply(outputs, params=self.params)
@@ -224,11 +225,7 @@ class Problem:
     def _check_outputs(self, outputs, theta):
         """Operators' inputs present (checked once) and finite (every run)."""
         if not self._inputs_checked:
-            for s in self.streams:
-                missing = [v for v in getattr(s.operator, "inputs", ()) if v not in outputs]
-                if missing:
-                    raise ConfigError(f"stream {s.name!r}: its operator needs model output(s) "
-                                      f"{missing}; the model produces {sorted(outputs)}")
+            check_stream_outputs(self.streams, outputs)
             self._inputs_checked = True
         used = self._used_outputs or outputs      # operators without `inputs`: check all
         for name in used:

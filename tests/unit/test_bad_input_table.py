@@ -56,11 +56,24 @@ CASES = [
     # --- data files and streams -------------------------------------------------------
     case("data-missing-column", edit(obs="time,value\n0,1.0\n"),
          DataError, "lg2_obs.csv", "missing column", "sigma"),
+    case("twin-variable-not-a-model-output",
+         edit(('variable = "y"\nfile = "lg2_obs.csv"\nvalue_column = "value"\n'
+               'std_column = "sigma"\nfill_value = -9999.0',
+               'variable = "nope"\ntimes = { start = 0, stop = 3, step = 1 }\nstd = 0.5\n\n'
+               '[twin]\ntruth = { a = 1.2, b = 1.9 }')),
+         ConfigError, "c.toml", "[streams]", "stream 'y'", "variable 'nope'", "['nope']",
+         "outputs are ['y']"),
     # --- method options and seeds -----------------------------------------------------
     # --- output folder and names ------------------------------------------------------
     # --- sizes ------------------------------------------------------------------------
     # --- checkpoints ------------------------------------------------------------------
     # --- Python API -------------------------------------------------------------------
+    case("twin-variable-of-a-model-declaring-no-outputs", lambda tmp_path: lambda:
+         pdaframe.synthetic_streams(
+             type("Undeclared", (), {"parameter_names": ("a",),
+                                     "run": lambda self, th: {"y": th * [1.0, 2.0]}})(),
+             [1.0], [pdaframe.DataStream("obs", "nope", [0.0, 0.0], std=1.0)], seed=1),
+         ConfigError, "stream 'obs'", "variable 'nope'", "outputs are ['y']"),
 ]
 
 
