@@ -80,7 +80,8 @@ def run_problem(problem, output_dir=None, progress=True, executor=None, write=Tr
     output_dir : path, optional
         Overrides the config's ``[output] directory``.
     progress : bool
-        Show a progress bar (tqdm) of iterations and cost.
+        Show a progress bar (tqdm) of iterations and cost; with the total (and so an ETA)
+        when the method reports it (the MCMC samplers: burn-in plus draws).
     executor : object, optional
         Evaluates ensemble members (see `pdaframe.parallel`). For a multi-site problem and
         a method without members (the minimisers), it evaluates the sites instead.
@@ -128,7 +129,11 @@ def run_problem(problem, output_dir=None, progress=True, executor=None, write=Tr
     with tqdm(total=maxiter, disable=None if progress else True, desc=cfg.method, unit="it",
               leave=False) as bar:
         def callback(state):
-            bar.update(1)
+            if state.get("total") is not None:   # samplers know their length: total, ETA
+                bar.total = state["total"]
+                bar.update(int(state["nit"]) - bar.n)
+            else:
+                bar.update(1)
             # nfev of ensemble methods counts every rank's runs; nrun only this rank's
             runs = state.get("nfev", problem.nrun)
             if state.get("fun") is not None:

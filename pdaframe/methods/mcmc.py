@@ -247,10 +247,11 @@ class ChainState(EnsembleState):
         self.done = True
 
     def progress(self) -> Result:
-        """Cheap intermediate result: current states, their costs, draws so far."""
+        """Cheap intermediate result: current states, their costs, draws so far, and the
+        number of generations of the whole run (``total``, for a progress bar's ETA)."""
         return Result(nit=self.generation, nfev=self.nfev, x=self.theta.mean(axis=0),
                       fun=float(np.min(self.J)), chains=self.theta.copy(),
-                      burn_in=self.generation < self.burn_in)
+                      burn_in=self.generation < self.burn_in, total=self.n_gen)
 
     def result(self) -> Result:
         k = max(self.generation - self.burn_in, 0)
@@ -692,7 +693,8 @@ def emcee_sampler(problem, x0=None, callback=None, executor=None, seed=0, n_samp
             save()
         if callback is not None:
             try:
-                callback(Result(nit=nit, nfev=pool.nfev, burn_in=nit <= burn_in))
+                callback(Result(nit=nit, nfev=pool.nfev, burn_in=nit <= burn_in,
+                                total=total))
             except StopIteration:
                 stopped = True
                 break
