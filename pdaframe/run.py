@@ -29,13 +29,15 @@ def summary_table(result, problem, truth=None) -> str:
     add a line per site with its observation count and cost at the analysis. Samplers add
     R-hat and bulk/tail ESS columns. A stepwise
     result adds a line per step; ``result["diagnostics"]`` (`pdaframe.diagnostics`) adds the
-    χ² check, the parameters at a bound and the per-stream residual statistics.
+    χ² check, the parameters at a bound and the per-stream residual statistics. A method
+    that gives no posterior (DE, GA without ``posterior = true``) shows σ as "-" with a
+    footnote saying how to get one.
     """
     if "x" not in result:          # sensitivity analysis, history matching
         return result.summary()
     names = list(result["parameter_names"])
     x0 = np.asarray(result.get("x0", problem.prior.mean))
-    post = result.get("posterior_std", np.full(len(names), np.nan))
+    post = result.get("posterior_std", ["-"] * len(names))      # "-": no posterior
     width = max(9, *(len(n) for n in names))
     cols = ["truth"] if truth is not None else []
     cols += ["background", "analysis", "post. σ"]
@@ -46,12 +48,18 @@ def summary_table(result, problem, truth=None) -> str:
     for i, n in enumerate(names):
         vals = ([truth[i]] if truth is not None else []) + [x0[i], result["x"][i], post[i]]
         vals += [np.ravel(result[k])[i] for k in chains]
-        lines.append(f"{n:<{width}}" + "".join(f"{v:>13.5g}" for v in vals))
+        lines.append(f"{n:<{width}}" + "".join(f"{v:>13}" if isinstance(v, str) else
+                                               f"{v:>13.5g}" for v in vals))
     lines.append(f"J: {result['history']['cost'][0]:.6g} -> {result['fun']:.6g} "
                  f"({problem.n_obs} observations; 2J/m = {2 * result['fun'] / problem.n_obs:.3g})"
                  f"; {result['nit']} iterations, {result['nfev']} model runs; "
                  f"{result['message']}" +
                  (f"; gradient: {result['gradient']}" if "gradient" in result else ""))
+    if "posterior_std" not in result:
+        lines.append(f"post. σ -: {result.get('method', 'this method')} gives no posterior "
+                     f"(an optimiser); ask for the Gauss–Newton covariance at the optimum "
+                     f"with option posterior = true (minimisers, de, ga) or use a sampler "
+                     f"(adaptive-metropolis, dream-zs, emcee)")
     if isinstance(problem, MultiSiteProblem):
         terms = result.get("cost_terms", {})
         for site, site_problem in zip(problem.site_names, problem.site_problems):

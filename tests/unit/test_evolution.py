@@ -422,3 +422,23 @@ def test_tournament():
 
 def test_methods_table():
     assert evolution.METHODS == {"de": de, "ga": ga}
+
+
+def test_summary_says_why_de_has_no_posterior_std():
+    from pdaframe.run import summary_table
+    problem = pdaframe.Problem(
+        pdaframe.LinearModel([[1.0, 1.0], [1.0, -1.0], [2.0, 0.0]], names=["a", "b"]),
+        pdaframe.GaussianPrior([1.0, 2.0], std=[1.0, 2.0], lower=-5.0, upper=5.0),
+        [pdaframe.DataStream("y", "y", [3.5, -0.5, 2.2], std=0.7)])
+    res = pdaframe.minimise(problem, "de", max_runs=200, seed=1)
+    assert "posterior_std" not in res
+    lines = summary_table(res, problem).splitlines()
+    assert lines[1].split()[-1] == "-" and lines[2].split()[-1] == "-"     # a, b: no σ
+    assert "nan" not in "\n".join(lines)
+    notes = [line for line in lines if line.startswith("post. σ -:")]
+    assert notes == ["post. σ -: de gives no posterior (an optimiser); ask for the Gauss–Newton "
+                     "covariance at the optimum with option posterior = true (minimisers, de, "
+                     "ga) or use a sampler (adaptive-metropolis, dream-zs, emcee)"]
+    with_posterior = pdaframe.minimise(problem, "de", max_runs=200, seed=1, posterior=True)
+    assert not any(line.startswith("post. σ -:")
+                   for line in summary_table(with_posterior, problem).splitlines())
