@@ -84,7 +84,7 @@ def test_glue_writes_behavioural_set_likelihood_threshold_and_bounds(tmp_path):
     ("particle-filter", "{ n_members = 24, n_cycles = 4 }", 4),
 ])
 def test_member_ensembles_prior_posterior_and_cycles(tmp_path, method, options, cycles):
-    _, res, paths = run(tmp_path, method, options)
+    problem, res, paths = run(tmp_path, method, options)
     n = res["n_members"]
     with xr.open_dataset(paths["ensemble"]) as ds:
         assert ds.attrs["method"] == method and ds.attrs["kind"] == "ensemble"
@@ -108,7 +108,12 @@ def test_member_ensembles_prior_posterior_and_cycles(tmp_path, method, options, 
         q = ds.trajectory_quantiles
         assert q.dims == ("cycle", "trajectory_quantile", "param")
         assert np.all(np.diff(q.values, axis=1) >= 0)
-        assert np.all(np.diff(ds.cycle_time.values) > 0) or method == "es-mda"
+        last = max(float(s.times[s.mask].max()) for s in problem.streams)
+        if method == "es-mda":       # every iteration assimilates all data, up to the last time
+            np.testing.assert_array_equal(ds.cycle_time.values, np.full(cycles, last))
+        else:                        # batches of later and later observation times
+            assert np.all(np.diff(ds.cycle_time.values) > 0)
+            assert ds.cycle_time.values[-1] == last
 
 
 def test_ces_writes_its_emulated_chains_to_samples_nc(tmp_path):

@@ -420,8 +420,11 @@ def test_tournament():
     assert counts[2] == 0.0                              # a failed member never wins
 
 
-def test_methods_table():
-    assert evolution.METHODS == {"de": de, "ga": ga}
+def test_config_names_reach_de_and_ga():
+    # through the plugin registry, as a config's [method] name does
+    from pdaframe.plugins import get_method
+    assert get_method("de") is de and get_method("ga") is ga
+    assert set(evolution.METHODS) == {"de", "ga"}
 
 
 def test_summary_says_why_de_has_no_posterior_std():
