@@ -14,7 +14,7 @@ generation asks one proposal per chain, the executor evaluates ``J`` of all chai
 numbers. emcee is driven through its ``pool`` hook with our executor.
 
 References: Haario, Saksman & Tamminen (2001) Bernoulli 7:223; ter Braak & Vrugt (2008)
-Stat. Comput. 18:435; Vrugt (2016) Env. Model. Softw. 75:273; methods.md §4–§5.
+Stat. Comput. 18:435; Vrugt (2016) Env. Model. Softw. 75:273; Method notes §4–§5.
 """
 from __future__ import annotations
 
@@ -353,7 +353,7 @@ class AMState(ChainState):
 # --- DREAM(ZS) -----------------------------------------------------------------------------
 
 class DreamZSState(ChainState):
-    """DREAM(ZS) (ter Braak & Vrugt 2008; Vrugt 2016), as in methods.md §5.
+    """DREAM(ZS) (ter Braak & Vrugt 2008; Vrugt 2016), as in Method notes §5.
 
     Proposals difference rows of an archive ``Z`` (``m0`` prior draws, then the chains'
     states every ``k`` generations): parallel-direction jumps with randomised subspace

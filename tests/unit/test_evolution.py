@@ -1,4 +1,4 @@
-"""Differential evolution and the genetic algorithm (methods.md §3 VALIDATION), the
+"""Differential evolution and the genetic algorithm (Method notes §3 VALIDATION), the
 map -> ask/tell thread adaptor, and the GA operators' distributions."""
 import gc
 import threading
@@ -100,7 +100,7 @@ def no_new_threads():
     assert threading.active_count() == before, [t.name for t in threading.enumerate()]
 
 
-# --- methods.md §3 VALIDATION ------------------------------------------------------------------
+# --- Method notes §3 VALIDATION ------------------------------------------------------------------
 
 def test_de_rosenbrock(no_new_threads):
     res = pdaframe.minimise(rosenbrock_problem(), method=de, seed=0, max_runs=60000)
@@ -352,7 +352,7 @@ def test_errors_in_the_optimiser_reach_tell_and_result(no_new_threads):
         state.result()
 
 
-# --- GA operators (methods.md §3 pitfalls: regression-test child distributions) ------------
+# --- GA operators (Method notes §3 pitfalls: regression-test child distributions) ------------
 
 def test_sbx_spread_has_debs_density():
     """Unbounded SBX: beta = |c2 - c1| / |x2 - x1| has density (eta+1)/2 beta^eta (beta <= 1),
