@@ -1,4 +1,10 @@
-"""Command line: ``pdaframe run CONFIG``, ``pdaframe check CONFIG``, ``pdaframe plugins``.
+"""Command line: ``pdaframe run CONFIG``, ``pdaframe check CONFIG``, ``pdaframe plugins``,
+``pdaframe --version``.
+
+``pdaframe check`` validates a config without running the model: a twin's synthetic
+observations are not drawn and stream variables are checked against the outputs the model
+declares (`pdaframe.interfaces.declared_outputs`). Output piped into a program that stops
+reading (``pdaframe plugins | head``) ends quietly.
 
 MPI
 ---
@@ -60,8 +66,9 @@ def _shown(path):
 
 def _cmd_check(args):
     from .config import load_config
+    from .interfaces import declared_outputs
 
-    problem = load_config(args.config)
+    problem = load_config(args.config, run_model=False)       # check never runs the model
     cfg = problem.config
     print(f"{args.config}: OK")
     print(f"  model {cfg.model_name!r}: {problem.n_param} parameters estimated "
@@ -71,6 +78,13 @@ def _cmd_check(args):
         print(f"  stream {s.name!r}: {s.values.size} values, {s.n_missing} missing, "
               f"weight {s.weight:g}" + (f"; {outside} rows outside the run period or window "
                                         f"left out" if outside else ""))
+    if cfg.truth is not None:
+        print("  twin: synthetic observations are drawn at the truth by 'pdaframe run' "
+              "(check does not run the model)")
+    models = [p.model for p in getattr(problem, "site_problems", [problem])]
+    if any(declared_outputs(m) is None for m in models):
+        print("  stream variables not checked: the model declares no outputs "
+              "(output_names); 'pdaframe run' checks them at the first run")
     print(f"  method {cfg.method!r}; output {cfg.output_dir}")
     return 0
 
@@ -85,10 +99,33 @@ def _cmd_plugins(args):
     return 0
 
 
+class _Version(argparse.Action):
+    """``--version``: pdaframe's version and each plugin's distribution and version."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from .plugins import _version, get_plugins
+        lines = [f"pdaframe {_version('pdaframe')}"]
+        try:
+            lines += [f"  plugin {name}: {dist} {version}" for name, (dist, version)
+                      in get_plugins().dists.items() if name != "pdaframe"]
+        except PdaframeError as err:                  # a plugin that fails to load
+            lines.append(f"  plugins: {err}")
+        try:
+            print("\n".join(lines), flush=True)
+        except BrokenPipeError:
+            _silence_stdout()
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pdaframe", description="Parameter data assimilation "
                                      "for land surface models.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    parser.add_argument("--version", action=_Version,
+                        help="print the versions of pdaframe and its plugins and exit")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a TOML config and write results")
     run.add_argument("config")
@@ -135,6 +172,15 @@ def _report(rank, size, message):
     sys.stderr.flush()
 
 
+def _silence_stdout():
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    import os
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):       # stdout without a file descriptor (captured)
+        pass
+
+
 def main(argv=None) -> int:
     """Entry point of the ``pdaframe`` command; returns the exit status."""
     args = build_parser().parse_args(argv)
@@ -148,13 +194,18 @@ def main(argv=None) -> int:
         warnings.simplefilter("ignore")
     logging.basicConfig(level=level, format=fmt)
     try:
-        return args.func(args)
+        status = args.func(args)
+        sys.stdout.flush()          # a closed pipe fails here, not at interpreter exit
+        return status
     except PdaframeError as err:
         _report(rank, size, f"error ({type(err).__name__}): {err}")
         return 2
     except KeyboardInterrupt:
         print("pdaframe: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:        # output piped into a reader that left (| head): quietly
+        _silence_stdout()
+        return 0
     except Exception as err:
         from .parallel import ExecutorError
         if isinstance(err, ExecutorError):         # raised alike on every rank

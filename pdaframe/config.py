@@ -120,8 +120,10 @@ from .fixed import FixedParameters, fix_operator_parameters
 from .minimise import check_method_options, default_memory_gb
 from .multisite import (SEP, SITE_NAME, MultiSiteProblem, Site, site_parameter_name,
                         split_parameter_name, stream_name)
+from .interfaces import declared_outputs
 from .plugins import registry
 from .problem import Problem, operator_parameter_layout
+from .twin import check_stream_outputs
 
 TOP = {"title", "seed", "model", "parameters", "prior", "streams", "evaluate", "twin", "method",
        "output", "sites"}
@@ -198,7 +200,7 @@ class _Where:
             raise ConfigError(f"{self.path}: [{table}] {err}") from err
 
 
-def load_config(path) -> Problem:
+def load_config(path, run_model=True) -> Problem:
     """Read a TOML config and return a ready `Problem`; run settings in ``problem.config``.
 
     A config with ``[[sites]]`` tables gives a `pdaframe.multisite.MultiSiteProblem`.
@@ -207,6 +209,12 @@ def load_config(path) -> Problem:
     ----------
     path : str or Path
         The config file.
+    run_model : bool
+        False (``pdaframe check``): validate without running the model, so a twin keeps
+        its template values (no synthetic observations) and operators that are fitted on
+        a reference run (CDF matching) stay unfitted. Stream variables are checked against
+        the outputs the model declares either way
+        (`pdaframe.interfaces.declared_outputs`).
 
     Returns
     -------
@@ -242,7 +250,7 @@ def load_config(path) -> Problem:
     settings.model_name = w.get(model_tab, "name", (str,), "model")
     options = _resolve_paths(w.get(model_tab, "options", (dict,), "model", {}), base)
     if "sites" in data:
-        return _load_sites(w, data, settings, base, options)
+        return _load_sites(w, data, settings, base, options, run_model)
     model = w.wrap("model", lambda: registry("model").get(settings.model_name)(**options))
 
     streams_tab = data.get("streams")
@@ -285,16 +293,18 @@ def load_config(path) -> Problem:
         raise w.error("evaluate", f"names {sorted(clash)} are also [[streams]] names; "
                                   f"give held-out data their own names")
 
+    _check_variables(w, "streams", model, streams + settings.evaluate)
     fd_scheme = _method_output(w, data, settings, base)
     problem = w.wrap("streams", lambda: Problem(model, prior, streams, fd_scheme=fd_scheme))
     _check_method(w, settings, problem)
-    if not twin_tab:             # CDF matching and the like: fitted once on the prior run
+    if not twin_tab and run_model:   # CDF matching and the like: fitted once on the prior run
         w.wrap("streams", problem.fit_operators)
     if twin_tab:
         w.keys(twin_tab, {"truth", "seed"}, "twin")
         settings.truth = _truth(w, twin_tab, prior, free, settings.seed)
         seed = _seed(w, twin_tab, "twin", settings.seed)
-        problem = w.wrap("twin", lambda: problem.synthetic(settings.truth, seed))
+        if run_model:
+            problem = w.wrap("twin", lambda: problem.synthetic(settings.truth, seed))
     settings.x0 = _x0(w, data.get("method", {}).get("x0", "background"), prior, free,
                       settings.truth)
     problem.config = settings
@@ -349,7 +359,14 @@ def _check_method(w, settings, problem):
         settings.max_memory_gb))
 
 
-def _load_sites(w, data, settings, base, model_options) -> MultiSiteProblem:
+def _check_variables(w, where, model, streams):
+    """The streams' variables against the outputs the model declares (no run)."""
+    declared = declared_outputs(model)
+    if declared is not None:
+        w.wrap(where, lambda: check_stream_outputs(streams, declared))
+
+
+def _load_sites(w, data, settings, base, model_options, run_model=True) -> MultiSiteProblem:
     """The multi-site branch of `load_config`: one model and its streams per [[sites]]."""
     for key, sub in (("streams", "streams"), ("evaluate", "evaluate")):
         if key in data:
@@ -442,6 +459,7 @@ def _load_sites(w, data, settings, base, model_options) -> MultiSiteProblem:
         held_out = [stream_from_table(w, s if {"std", "std_column", "covariance"} & set(s) else
                             {"std": 1.0, **s}, i, base, False, model, f"{where}] [evaluate")
                     for i, s in enumerate(eval_tab)]
+        _check_variables(w, where, model, streams + held_out)
         clash = {s.name for s in held_out} & {s.name for s in streams}
         if clash:
             raise w.error(where, f"[[sites.evaluate]] names {sorted(clash)} are also "
@@ -461,7 +479,8 @@ def _load_sites(w, data, settings, base, model_options) -> MultiSiteProblem:
         w.keys(twin_tab, {"truth", "seed"}, "twin")
         settings.truth = _truth(w, twin_tab, prior, global_names, settings.seed, naming)
         seed = _seed(w, twin_tab, "twin", settings.seed)
-        problem = w.wrap("twin", lambda: problem.synthetic(settings.truth, seed))
+        if run_model:
+            problem = w.wrap("twin", lambda: problem.synthetic(settings.truth, seed))
     settings.x0 = _x0(w, data.get("method", {}).get("x0", "background"), prior, global_names,
                       settings.truth, naming)
     problem.config = settings

@@ -2,7 +2,7 @@
 
 - **Edge hitting**: an estimate within ``fraction`` (default 1 %) of its bounds' range from a
   bound is flagged; the data (or a wrong prior) push it against the box.
-- **χ² check** (methods.md §11): for a linear model, Gaussian errors and correct ``B`` and
+- **χ² check** (Method notes §11): for a linear model, Gaussian errors and correct ``B`` and
   ``R``, ``2 J_min ~ χ²_m`` with ``m`` the number of observations (with a Gaussian prior; no
   prior term: ``m - n`` degrees of freedom). ``2 J_min`` outside the 2.5–97.5 % quantiles
   says the errors are underestimated (too large) or overestimated (too small); for a

@@ -1,4 +1,4 @@
-"""Gaussian-process emulators and calibrate–emulate–sample (methods.md §9).
+"""Gaussian-process emulators and calibrate–emulate–sample (Method notes §9).
 
 * `design`: a Latin hypercube or scrambled Sobol design (``scipy.stats.qmc``) in a box.
 * `GPEmulator`: scikit-learn GPs (hyperparameters), Matérn-5/2 or squared-exponential with

@@ -1,4 +1,4 @@
-"""History matching in waves (methods.md §9; Vernon et al. 2010, Williamson et al. 2013).
+"""History matching in waves (Method notes §9; Vernon et al. 2010, Williamson et al. 2013).
 
     I_i(θ) = |z_i − E f_i(θ)| / sqrt(Var_obs,i + Var_disc,i + Var_emul,i(θ))
 

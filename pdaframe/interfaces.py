@@ -17,6 +17,10 @@ Jacobian-vector and vector-Jacobian products of ``run``:
   ``(n_param,)``; outputs missing from ``d_outputs`` have zero sensitivity.
 
 `Model` is an optional base class that documents this and supplies the parameter table.
+
+A model may declare its outputs without a run (`declared_outputs`: an ``output_names``
+attribute, else the keys of a `Model`'s ``output_units``); then a stream whose variable names
+no output is a `ConfigError` when the config is loaded, before any run (``pdaframe check``).
 """
 from __future__ import annotations
 
@@ -92,6 +96,17 @@ class Model:
     def run(self, theta: np.ndarray) -> Mapping[str, np.ndarray]:
         """Run the model at ``theta`` (shape ``(n_param,)``); return ``{output: array}``."""
         raise NotImplementedError
+
+
+def declared_outputs(model) -> list[str] | None:
+    """The output names ``model`` declares without a run, or None when it declares none.
+
+    ``model.output_names`` if set, else the keys of ``model.output_units`` when not empty.
+    """
+    names = getattr(model, "output_names", None)
+    if names is None:
+        names = getattr(model, "output_units", None) or None
+    return None if names is None else list(names)
 
 
 def has_tangent(model) -> bool:

@@ -44,6 +44,11 @@ class LinearModel:
             raise ConfigError(f"linear model: {len(self.parameter_names)} names for {n} columns")
         self.output = output
 
+    @property
+    def output_names(self) -> tuple[str]:
+        """The one output (see `pdaframe.interfaces.declared_outputs`)."""
+        return (self.output,)
+
     def run(self, theta):
         return {self.output: self.matrix @ theta + self.offset}
 

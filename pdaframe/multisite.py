@@ -445,6 +445,8 @@ class MultiSiteProblem:
                 value = {"terms": terms}
             elif task == "jacobian":
                 value = {"jacobian": p.jacobian(theta, mode=mode)}
+            elif task == "data_hessian":
+                value = {"hessian": p.data_hessian(theta, mode=mode)}
             elif task == "equivalents":
                 value = {"equivalents": p.equivalents(theta)}
             elif task == "observations":
@@ -616,13 +618,21 @@ class MultiSiteProblem:
             row += block.shape[0]
         return jac
 
-    def posterior_covariance(self, theta, jacobian=None) -> np.ndarray:
+    def posterior_covariance(self, theta, jacobian=None, mode=None) -> np.ndarray:
         """Gauss–Newton posterior covariance ``(G^T R^-1 G + B^-1)^-1`` over all sites.
 
-        Same computation as `Problem.posterior_covariance`, with ``G`` the stacked
-        Jacobian of all sites (`jacobian`) and the global prior.
+        Same computation as `Problem.posterior_covariance` with the global prior. Without
+        ``jacobian`` each site computes its own `Problem.data_hessian` (through the
+        executor) and the blocks are added at the site's parameters, so the stacked,
+        block-sparse Jacobian of all sites is never formed.
         """
-        return Problem.posterior_covariance(self, theta, jacobian)
+        if jacobian is not None:
+            return Problem._covariance(self, Problem.data_hessian(self, theta, jacobian))
+        theta = self._check(theta)
+        hess = np.zeros((self.n_param, self.n_param))
+        for idx, r in zip(self.site_index, self._map("data_hessian", theta, mode)):
+            hess[np.ix_(idx, idx)] += r["hessian"]
+        return Problem._covariance(self, hess)
 
     def select_sites(self, names) -> "MultiSiteProblem":
         """The problem restricted to some sites, under the prior's marginal.

@@ -57,9 +57,9 @@ class ErrorCovariance:
         return solve_lower(self._chol, r)
 
     def solve(self, r) -> np.ndarray:
-        """``R^-1 r``."""
+        """``R^-1 r``; works on vectors and on matrices (columns)."""
         if self._chol is None:
-            return r / self.std ** 2
+            return r * (self._inv_std if np.ndim(r) == 1 else self._inv_std[:, None]) ** 2
         return solve_lower(self._chol, solve_lower(self._chol, r), transpose=True)
 
     def sample(self, rng) -> np.ndarray:

@@ -31,11 +31,13 @@ from .errors import ConfigError, DataError, ModelError
 from .interfaces import has_adjoint, has_tangent
 from .observations import DataStream
 from .prior import GaussianPrior, Prior, solve_lower
-from .twin import synthetic_streams
+from .twin import check_stream_outputs, synthetic_streams
 
 log = logging.getLogger(__name__)
 
 EPS = np.finfo(float).eps
+#: memory of one block of ``R^-1 G`` in `Problem.data_hessian`
+HESSIAN_BLOCK_BYTES = 8 * 2**20
 
 
 def _call(method, params, *args):
@@ -48,6 +50,7 @@ class _Bound:
 
     def __init__(self, operator, params):
         self.operator, self.params = operator, params
+        self.inputs = getattr(operator, "inputs", None)
 
     def apply(self, outputs):
         return self.operator.apply(outputs, params=self.params)
@@ -222,11 +225,7 @@ class Problem:
     def _check_outputs(self, outputs, theta):
         """Operators' inputs present (checked once) and finite (every run)."""
         if not self._inputs_checked:
-            for s in self.streams:
-                missing = [v for v in getattr(s.operator, "inputs", ()) if v not in outputs]
-                if missing:
-                    raise ConfigError(f"stream {s.name!r}: its operator needs model output(s) "
-                                      f"{missing}; the model produces {sorted(outputs)}")
+            check_stream_outputs(self.streams, outputs)
             self._inputs_checked = True
         used = self._used_outputs or outputs      # operators without `inputs`: check all
         for name in used:
@@ -353,17 +352,19 @@ class Problem:
         params = self.operator_parameters(theta)
         if mode == "tangent":
             outputs = self.run(theta)
-            cols = []
+            jac = np.empty((self.n_obs, self.n_param))      # filled in place: no copies
             for j in range(self.n_model):
                 e = np.zeros(self.n_model)
                 e[j] = 1.0
                 d_out = self.model.tangent(theta[:self.n_model].copy(), e)
                 self.ntangent += 1
-                cols.append(np.concatenate([
-                    np.asarray(_call(s.operator.tangent, p, outputs, d_out))[s.mask]
-                    for s, p in zip(self.streams, params)]))
-            jac = np.column_stack(cols)
-            return np.hstack([jac, self._operator_jacobian(outputs, params)])
+                i = 0
+                for s, p in zip(self.streams, params):
+                    jac[i:i + s.n_valid, j] = np.asarray(
+                        _call(s.operator.tangent, p, outputs, d_out)).reshape(-1)[s.mask]
+                    i += s.n_valid
+            self._operator_jacobian(outputs, params, out=jac[:, self.n_model:])
+            return jac
         if mode == "adjoint":
             outputs = self.run(theta)
             rows = []
@@ -378,9 +379,11 @@ class Problem:
             return np.hstack([np.vstack(rows), self._operator_jacobian(outputs, params)])
         return self._fd_jacobian(theta)
 
-    def _operator_jacobian(self, outputs, params) -> np.ndarray:
-        """``dG/d(operator parameters)``, shape ``(n_obs, n_param - n_model)``."""
-        jac = np.zeros((self.n_obs, self.n_param - self.n_model))
+    def _operator_jacobian(self, outputs, params, out=None) -> np.ndarray:
+        """``dG/d(operator parameters)``, shape ``(n_obs, n_param - n_model)`` (into
+        ``out`` if given)."""
+        jac = np.zeros((self.n_obs, self.n_param - self.n_model)) if out is None else out
+        jac[...] = 0.0
         i = 0
         for s, p, sl in zip(self.streams, params, self._op_slices):
             if sl is not None:
@@ -448,20 +451,50 @@ class Problem:
             new.operator = s.operator
         return Problem(self.model, self.prior, streams, fd_scheme=self.fd_scheme)
 
-    def posterior_covariance(self, theta, jacobian=None) -> np.ndarray:
+    def data_hessian(self, theta, jacobian=None, mode=None) -> np.ndarray:
+        """Gauss–Newton Hessian of the observation term, ``sum_k w_k G_k^T R_k^-1 G_k``.
+
+        Accumulated stream by stream in blocks of Jacobian columns (``R_k^-1`` applied to
+        at most `HESSIAN_BLOCK_BYTES` at a time), so beyond the Jacobian itself the memory
+        is ``O(n_param^2 + block)``: the Jacobian is never copied.
+
+        Parameters
+        ----------
+        theta : array_like, shape (n_param,)
+        jacobian : ndarray, shape (n_obs, n_param), optional
+            Default `jacobian` at ``theta`` with ``mode``.
+        mode : str, optional
+            As in `jacobian`.
+
+        Returns
+        -------
+        ndarray, shape (n_param, n_param)
+        """
+        jac = self.jacobian(theta, mode=mode) if jacobian is None else jacobian
+        hess = np.zeros((self.n_param, self.n_param))
+        i = 0
+        for s in self.streams:
+            rows = jac[i:i + s.n_valid]
+            i += s.n_valid
+            step = max(1, HESSIAN_BLOCK_BYTES // (8 * max(s.n_valid, 1)))
+            for j in range(0, self.n_param, step):
+                hess[:, j:j + step] += s.weight * (rows.T @ s.error.solve(rows[:, j:j + step]))
+        return 0.5 * (hess + hess.T)
+
+    def posterior_covariance(self, theta, jacobian=None, mode=None) -> np.ndarray:
         """Gauss–Newton posterior covariance ``(G^T R^-1 G + B^-1)^-1`` at ``theta``.
 
-        Computed as ``S (I + S^T G^T R^-1 G S)^-1 S^T`` with ``B = S S^T`` (no ``B^-1``). For
-        a uniform prior the identity term is absent; directions the data do not constrain
-        then get a pseudo-inverse (zero variance) and a warning.
+        Computed as ``S (I + S^T H S)^-1 S^T`` with ``B = S S^T`` (no ``B^-1``) and ``H``
+        the `data_hessian` (accumulated in blocks; ``jacobian`` and ``mode`` are passed to
+        it). For a uniform prior the identity term is absent; directions the data do not
+        constrain then get a pseudo-inverse (zero variance) and a warning.
         """
-        jac = self.jacobian(theta) if jacobian is None else jacobian
-        blocks, i = [], 0
-        for s in self.streams:
-            blocks.append(np.sqrt(s.weight) * s.error.whiten(jac[i:i + s.n_valid]))
-            i += s.n_valid
-        gs = np.vstack(blocks) @ self.prior.scale
-        hess = gs.T @ gs
+        return self._covariance(self.data_hessian(theta, jacobian, mode))
+
+    def _covariance(self, data_hessian) -> np.ndarray:
+        """The posterior covariance from the observation term's Gauss–Newton Hessian."""
+        scale = self.prior.scale
+        hess = scale.T @ data_hessian @ scale
         if isinstance(self.prior, GaussianPrior):
             hess += np.eye(self.n_param)
             inv = linalg.cho_solve(linalg.cho_factor(hess, lower=True), np.eye(self.n_param))
@@ -470,7 +503,7 @@ class Problem:
             if rank < self.n_param:
                 log.warning("posterior covariance: data constrain only %d of %d directions",
                             rank, self.n_param)
-        cov = self.prior.scale @ inv @ self.prior.scale.T
+        cov = scale @ inv @ scale.T
         return 0.5 * (cov + cov.T)
 
     # --- control space -------------------------------------------------------------------

@@ -29,13 +29,15 @@ def summary_table(result, problem, truth=None) -> str:
     add a line per site with its observation count and cost at the analysis. Samplers add
     R-hat and bulk/tail ESS columns. A stepwise
     result adds a line per step; ``result["diagnostics"]`` (`pdaframe.diagnostics`) adds the
-    χ² check, the parameters at a bound and the per-stream residual statistics.
+    χ² check, the parameters at a bound and the per-stream residual statistics. A method
+    that gives no posterior (DE, GA without ``posterior = true``) shows σ as "-" with a
+    footnote saying how to get one.
     """
     if "x" not in result:          # sensitivity analysis, history matching
         return result.summary()
     names = list(result["parameter_names"])
     x0 = np.asarray(result.get("x0", problem.prior.mean))
-    post = result.get("posterior_std", np.full(len(names), np.nan))
+    post = result.get("posterior_std", ["-"] * len(names))      # "-": no posterior
     width = max(9, *(len(n) for n in names))
     cols = ["truth"] if truth is not None else []
     cols += ["background", "analysis", "post. σ"]
@@ -46,11 +48,18 @@ def summary_table(result, problem, truth=None) -> str:
     for i, n in enumerate(names):
         vals = ([truth[i]] if truth is not None else []) + [x0[i], result["x"][i], post[i]]
         vals += [np.ravel(result[k])[i] for k in chains]
-        lines.append(f"{n:<{width}}" + "".join(f"{v:>13.5g}" for v in vals))
+        lines.append(f"{n:<{width}}" + "".join(f"{v:>13}" if isinstance(v, str) else
+                                               f"{v:>13.5g}" for v in vals))
     lines.append(f"J: {result['history']['cost'][0]:.6g} -> {result['fun']:.6g} "
                  f"({problem.n_obs} observations; 2J/m = {2 * result['fun'] / problem.n_obs:.3g})"
                  f"; {result['nit']} iterations, {result['nfev']} model runs; "
-                 f"{result['message']}")
+                 f"{result['message']}" +
+                 (f"; gradient: {result['gradient']}" if "gradient" in result else ""))
+    if "posterior_std" not in result:
+        lines.append(f"post. σ -: {result.get('method', 'this method')} gives no posterior "
+                     f"(an optimiser); ask for the Gauss–Newton covariance at the optimum "
+                     f"with option posterior = true (minimisers, de, ga) or use a sampler "
+                     f"(adaptive-metropolis, dream-zs, emcee)")
     if isinstance(problem, MultiSiteProblem):
         terms = result.get("cost_terms", {})
         for site, site_problem in zip(problem.site_names, problem.site_problems):
@@ -79,7 +88,8 @@ def run_problem(problem, output_dir=None, progress=True, executor=None, write=Tr
     output_dir : path, optional
         Overrides the config's ``[output] directory``.
     progress : bool
-        Show a progress bar (tqdm) of iterations and cost.
+        Show a progress bar (tqdm) of iterations and cost; with the total (and so an ETA)
+        when the method reports it (the MCMC samplers: burn-in plus draws).
     executor : object, optional
         Evaluates ensemble members (see `pdaframe.parallel`). For a multi-site problem and
         a method without members (the minimisers), it evaluates the sites instead.
@@ -127,7 +137,11 @@ def run_problem(problem, output_dir=None, progress=True, executor=None, write=Tr
     with tqdm(total=maxiter, disable=None if progress else True, desc=cfg.method, unit="it",
               leave=False) as bar:
         def callback(state):
-            bar.update(1)
+            if state.get("total") is not None:   # samplers know their length: total, ETA
+                bar.total = state["total"]
+                bar.update(int(state["nit"]) - bar.n)
+            else:
+                bar.update(1)
             # nfev of ensemble methods counts every rank's runs; nrun only this rank's
             runs = state.get("nfev", problem.nrun)
             if state.get("fun") is not None:

@@ -1,6 +1,6 @@
 """Global sensitivity analysis of a Problem: one-at-a-time, Morris, Sobol, eFAST.
 
-Sampling and analysis are SALib's (methods.md §8); the model runs go through an executor
+Sampling and analysis are SALib's (Method notes §8); the model runs go through an executor
 (``executor.map`` over the sample rows, order kept), so they scale over MPI. The quantity of
 interest (QoI) is the cost ``J`` or a statistic of one model output::
 

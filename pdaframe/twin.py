@@ -3,7 +3,30 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import DataError
+from .errors import ConfigError, DataError
+
+
+def check_stream_outputs(streams, outputs):
+    """Every stream's operator reads outputs the model has.
+
+    Parameters
+    ----------
+    streams : sequence of DataStream
+    outputs : collection of str
+        The model's output names (from a run, or `pdaframe.interfaces.declared_outputs`).
+
+    Raises
+    ------
+    ConfigError
+        Naming the first stream at fault, its variable, the missing outputs and the
+        model's outputs.
+    """
+    for s in streams:
+        missing = [v for v in getattr(s.operator, "inputs", None) or () if v not in outputs]
+        if missing:
+            raise ConfigError(f"stream {s.name!r} (variable {s.variable!r}): its operator "
+                              f"needs model output(s) {missing}, which the model does not "
+                              f"produce; the model's outputs are {sorted(outputs)}")
 
 
 def synthetic_streams(model, truth, streams, seed):
@@ -31,6 +54,7 @@ def synthetic_streams(model, truth, streams, seed):
         Copies with synthetic values; each has ``truth_values`` (noise-free equivalents).
     """
     outputs = model.run(np.asarray(truth, dtype=float))
+    check_stream_outputs(streams, outputs)
     seeds = np.random.SeedSequence(seed).spawn(len(streams))
     out = []
     for s, ss in zip(streams, seeds):

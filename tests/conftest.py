@@ -1,4 +1,4 @@
-"""Shared fixtures: the LG2 linear-Gaussian problem of methods.md and random variants."""
+"""Shared fixtures: LG2, the linear-Gaussian problem of README Method notes §1, and variants."""
 import os
 
 # one BLAS thread: the tests' matrices are small, and on a shared 2-core machine OpenBLAS

@@ -51,11 +51,13 @@ counters. Files are written atomically (`pdaframe.io.atomic`).
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 
 from .atomic import atomic_path
+from .netcdf import dependency_versions
 
 WEIGHTED = ("importance", "glue")
 WEIGHT_NOTE = {
@@ -127,6 +129,7 @@ def ensemble_dataset(result, problem=None, seed=0, options=None):
         coords["prior_member"] = ("prior_member", np.arange(len(prior)))
     attrs = {"method": method, "seed": int(seed if seed is not None else -1),
              "n_members": int(n_member), "inference_library": "pdaframe",
+             "dependency_versions": json.dumps(dependency_versions()),
              "kind": "weighted sample" if method in WEIGHTED or "samples" in result
              else "ensemble",
              "weights": "the 'weight' variable: normalised (sum 1); a weighted sample "

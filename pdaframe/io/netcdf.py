@@ -34,12 +34,16 @@ result adds ``step(step)`` with ``step_streams`` (comma-separated) and ``step_co
 each step's own cost at its minimum); ``cost(iteration)`` is then the full J per step.
 
 Global attributes carry the result summary and provenance: the config text, the package and
-plugin versions, the seed and the git revision.
+plugin versions, the seed, the git revision and ``dependency_versions`` (JSON: Python and
+every installed dependency of pdaframe and its plugins, `dependency_versions`; also on
+``samples.nc`` and ``ensemble.nc``).
 """
 from __future__ import annotations
 
 import datetime as _dt
 import json
+import platform
+import re
 import subprocess
 from pathlib import Path
 
@@ -61,6 +65,33 @@ def git_revision(path=".") -> str:
     return rev.stdout.strip() if rev.returncode == 0 and rev.stdout.strip() else "unknown"
 
 
+def dependency_versions() -> dict[str, str]:
+    """Installed versions of Python, pdaframe, its plugins' distributions and every
+    distribution any of them requires (optional extras included when installed).
+
+    Returns
+    -------
+    dict
+        ``{"python": "3.12.3", "pdaframe": "0.1.0", "numpy": "2.4.6", ...}``, sorted by name
+        after python and pdaframe.
+    """
+    from importlib import metadata
+    dists = {"pdaframe"} | {ep.dist.name for ep in metadata.entry_points(group="pdaframe")
+                            if ep.dist is not None}
+    names = set(dists)
+    for dist in dists:
+        for req in metadata.requires(dist) or ():
+            names.add(re.match(r"[A-Za-z0-9._-]+", req).group(0))
+    found = {}
+    for name in sorted(names, key=str.lower):
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:       # an extra that is not installed
+            continue
+    return {"python": platform.python_version(), "pdaframe": found.pop("pdaframe", "?"),
+            **found}
+
+
 def provenance(ds, result, title="", seed=None, config_text="", plugin_versions=None):
     """Global attributes of every pdaframe NetCDF file: conventions, the result's summary
     (method, success, message, counters) and provenance (seed, git revision, package
@@ -80,6 +111,7 @@ def provenance(ds, result, title="", seed=None, config_text="", plugin_versions=
     ds.seed = -1 if seed is None else int(seed)
     ds.git_revision = git_revision(Path(__file__).parent)
     ds.package_versions = json.dumps(plugin_versions or {})
+    ds.dependency_versions = json.dumps(dependency_versions())
     ds.config = config_text
 
 

@@ -18,11 +18,13 @@ importance sampling, GLUE) is not a chain and is refused: see `pdaframe.io.ensem
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 
 from .atomic import atomic_path
+from .netcdf import dependency_versions
 
 
 def _ds(variables, names, attrs=None):
@@ -65,7 +67,8 @@ def samples_to_inference_data(result, problem=None, n_prior=1000, seed=0):
 
     attrs = {"method": str(result.get("method", "")), "success": int(bool(result.get(
         "success", False))), "message": str(result.get("message", "")),
-        "nfev": int(result.get("nfev", 0)), "inference_library": "pdaframe"}
+        "nfev": int(result.get("nfev", 0)), "inference_library": "pdaframe",
+        "dependency_versions": json.dumps(dependency_versions())}
     cd = ("chain", "draw")
     if "n_design" in result:                          # ces: an emulated posterior
         attrs.update(emulated=1)

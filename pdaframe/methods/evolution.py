@@ -75,8 +75,8 @@ GA: written here
     state), so results would depend on a pinned pymoo; (2) it would add pymoo, autograd,
     cma, alive-progress, Deprecated and moocore to the core dependencies for about a
     hundred lines of well-specified operators; (3) its SBX defaults (``eta=15``) and
-    duplicate elimination differ from methods.md §3. DEAP draws from the global ``random``
-    module (a global state, not keyed by our seed). The GA below follows methods.md §3
+    duplicate elimination differ from Method notes §3. DEAP draws from the global ``random``
+    module (a global state, not keyed by our seed). The GA below follows Method notes §3
     (Deb & Agrawal 1995; Deb et al. 2002; DEAP's ``cxSimulatedBinaryBounded`` and
     ``mutPolynomialBounded``): binary tournament, bounded SBX (``eta_c = 20``,
     ``p_c = 0.9``, each variable with probability 0.5), polynomial mutation
@@ -769,7 +769,7 @@ def tournament(costs, k, rng) -> np.ndarray:
 
 
 class GAState(EnsembleState):
-    """Real-coded genetic algorithm as an ask/tell state (methods.md §3; see `ga`).
+    """Real-coded genetic algorithm as an ask/tell state (Method notes §3; see `ga`).
 
     One round = one generation: the initial population (``pop_size`` members, Latin
     hypercube in the box, ``x0`` first if given), then ``pop_size`` offspring per
@@ -907,7 +907,7 @@ def ga(problem, x0=None, callback=None, executor=None, seed=0, max_runs=None,
     """Real-coded genetic algorithm over the parameter box, members run by ``executor``.
 
     Binary tournament, bounded SBX, polynomial mutation and elitist (mu + lambda) survival
-    (methods.md §3; see the module docstring for why not pymoo or DEAP).
+    (Method notes §3; see the module docstring for why not pymoo or DEAP).
 
     Parameters
     ----------

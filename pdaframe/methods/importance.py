@@ -4,7 +4,7 @@ Both draw ``N`` parameter vectors once, run them all (one ask/tell round, in par
 the executor), weight them, and run the weighted mean once more for ``Result.fun`` (a second
 round of one member).
 
-Importance sampling (``method="importance"``; methods.md §6)
+Importance sampling (``method="importance"``; Method notes §6)
     ``theta_i ~ q``: the prior (default; ``prior.sample`` with ``member_rng(seed, i)``, so
     truncated to the bounds) or a Gaussian proposal ``N(m, C)``. Log-weights
     ``log w_i = log p(y|theta_i) + log p(theta_i) - log q(theta_i)`` with the Gaussian

@@ -14,7 +14,7 @@ generation asks one proposal per chain, the executor evaluates ``J`` of all chai
 numbers. emcee is driven through its ``pool`` hook with our executor.
 
 References: Haario, Saksman & Tamminen (2001) Bernoulli 7:223; ter Braak & Vrugt (2008)
-Stat. Comput. 18:435; Vrugt (2016) Env. Model. Softw. 75:273; methods.md §4–§5.
+Stat. Comput. 18:435; Vrugt (2016) Env. Model. Softw. 75:273; Method notes §4–§5.
 """
 from __future__ import annotations
 
@@ -247,10 +247,11 @@ class ChainState(EnsembleState):
         self.done = True
 
     def progress(self) -> Result:
-        """Cheap intermediate result: current states, their costs, draws so far."""
+        """Cheap intermediate result: current states, their costs, draws so far, and the
+        number of generations of the whole run (``total``, for a progress bar's ETA)."""
         return Result(nit=self.generation, nfev=self.nfev, x=self.theta.mean(axis=0),
                       fun=float(np.min(self.J)), chains=self.theta.copy(),
-                      burn_in=self.generation < self.burn_in)
+                      burn_in=self.generation < self.burn_in, total=self.n_gen)
 
     def result(self) -> Result:
         k = max(self.generation - self.burn_in, 0)
@@ -352,7 +353,7 @@ class AMState(ChainState):
 # --- DREAM(ZS) -----------------------------------------------------------------------------
 
 class DreamZSState(ChainState):
-    """DREAM(ZS) (ter Braak & Vrugt 2008; Vrugt 2016), as in methods.md §5.
+    """DREAM(ZS) (ter Braak & Vrugt 2008; Vrugt 2016), as in Method notes §5.
 
     Proposals difference rows of an archive ``Z`` (``m0`` prior draws, then the chains'
     states every ``k`` generations): parallel-direction jumps with randomised subspace
@@ -692,7 +693,8 @@ def emcee_sampler(problem, x0=None, callback=None, executor=None, seed=0, n_samp
             save()
         if callback is not None:
             try:
-                callback(Result(nit=nit, nfev=pool.nfev, burn_in=nit <= burn_in))
+                callback(Result(nit=nit, nfev=pool.nfev, burn_in=nit <= burn_in,
+                                total=total))
             except StopIteration:
                 stopped = True
                 break

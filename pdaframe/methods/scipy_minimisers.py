@@ -97,6 +97,49 @@ def _resume(state, cp, problem) -> bool:
     return True
 
 
+#: `Result.status` when scipy converged at a stand-in cost above the best point evaluated
+STATUS_NOT_AT_BEST = -1
+#: round-off allowed between scipy's final cost and the best evaluated one, in ulps of |f|
+ROUNDOFF_ULPS = 8
+
+
+def _outcome(res, best_f) -> tuple[bool, int, str]:
+    """``(success, status, message)`` of a scipy run whose best evaluated cost is ``best_f``.
+
+    Success means scipy converged (``res.success``) and its final cost ``res.fun`` is the
+    best evaluated cost within round-off (`ROUNDOFF_ULPS` ulps of ``|f|``): a line-search
+    trial point a few ulps lower than scipy's final point does not undo convergence. When
+    ``res.fun`` is clearly higher, scipy stopped on the stand-in cost of a rejected (failed)
+    evaluation: not a success, status `STATUS_NOT_AT_BEST`. Otherwise scipy's own status
+    and message are kept, so ``status == 0`` exactly when ``success``.
+    """
+    f = float(res.fun)
+    tol = ROUNDOFF_ULPS * np.finfo(float).eps * max(abs(f), abs(float(best_f)))
+    if not res.success:
+        return False, int(res.status) or 1, str(res.message)
+    if f - best_f <= tol:
+        return True, 0, str(res.message)
+    return False, STATUS_NOT_AT_BEST, (
+        f"{res.message}, but at a stand-in cost {f:.6g} of a rejected (failed) evaluation; "
+        f"the best point evaluated (cost {best_f:.6g}) is reported, not shown to be converged")
+
+
+GRADIENT_NAMES = {"adjoint": "adjoint", "tangent": "tangent linear",
+                  "fd": "finite differences"}
+
+
+def _gradient_used(problem, gradient) -> str:
+    """How the gradient was computed: "adjoint", "tangent linear" or "finite differences
+    (forward|central)"; for a multi-site problem each kind its sites used, joined by ", "."""
+    names = []
+    for p in getattr(problem, "site_problems", [problem]):
+        mode = p._mode(gradient)
+        name = GRADIENT_NAMES[mode] + (f" ({p.fd_scheme})" if mode == "fd" else "")
+        if name not in names:
+            names.append(name)
+    return ", ".join(names)
+
+
 def _run(problem, scipy_method, gradient, x0, callback, options):
     """Minimise ``problem`` in control space with ``scipy.optimize.minimize``."""
     from ..parallel import is_root
@@ -222,21 +265,23 @@ def _run(problem, scipy_method, gradient, x0, callback, options):
         restarts += 1
         u = best["u"]
     save(res.x, done=True)
-    # with rejected points the last iterate may carry a stand-in cost: report the best point
-    # actually evaluated, and success only if scipy converged there
+    # report the best point actually evaluated (with rejected points the last iterate may
+    # carry a stand-in cost)
     theta = problem.space.to_theta(best["u"])
-    success = bool(res.success) and np.array_equal(res.x, best["u"])
+    success, status, message = _outcome(res, best["f"])
     out = Result(
-        x=theta, fun=float(best["f"]), success=success, status=int(res.status),
-        message=str(res.message), nit=nit, nfev=nfev0 + problem.nrun - runs0, njev=njev,
+        x=theta, fun=float(best["f"]), success=success, status=status,
+        message=message, nit=nit, nfev=nfev0 + problem.nrun - runs0, njev=njev,
         n_rejected=rejected, restarts=restarts,
         history={"cost": np.array(hist_cost), "x": np.array(hist_x)},
         x0=theta0, parameter_names=list(problem.parameter_names),
     ).attach_transform(problem.prior.transform)
+    if gradient is not None:
+        out.gradient = _gradient_used(problem, gradient)
     if posterior and np.isfinite(out.fun):
         runs1 = problem.nrun
         mode = "fd" if gradient == "fd" else None
-        cov = problem.posterior_covariance(theta, problem.jacobian(theta, mode=mode))
+        cov = problem.posterior_covariance(theta, mode=mode)
         out.posterior_covariance = cov
         out.posterior_std = np.sqrt(np.diag(cov))
         out.nfev_posterior = problem.nrun - runs1
@@ -245,6 +290,9 @@ def _run(problem, scipy_method, gradient, x0, callback, options):
 
 def lbfgsb(problem, x0=None, callback=None, **options):
     """L-BFGS-B (scipy) with the Problem's best gradient.
+
+    The result's ``gradient`` says which was used ("adjoint", "tangent linear" or "finite
+    differences (forward)"); ``pdaframe run`` prints it in the summary.
 
     Parameters
     ----------

@@ -1,5 +1,5 @@
 """Ensemble smoother with multiple data assimilation (ES-MDA), EnKF and particle filter for
-parameters (ask/tell ensemble states; methods.md §7).
+parameters (ask/tell ensemble states; Method notes §7).
 
 Members carry parameters only, in the Problem's control space ``u`` (unbounded,
 prior-scaled: `pdaframe.problem.ControlSpace`), so every member ``theta = to_theta(u)``

@@ -3,7 +3,7 @@
 Windows are contiguous runs of model time steps ``[start, end)`` that tile a period with no
 gap or overlap; the observation vector has one value per window. Each model step is *valid*
 or not (e.g. the days on which a daily stream has an observation: mask the model like the
-observations before averaging, methods.md §10). A window with ``n_v`` valid steps out of
+observations before averaging, Method notes §10). A window with ``n_v`` valid steps out of
 ``n_W`` is kept if ``n_v / n_W >= min_fraction`` (default 0.8, a rule of thumb); its mean is
 taken over the valid steps, its sum is rescaled by ``n_W / n_v`` (``sums="rescale"``) or the
 window is dropped unless complete (``sums="drop"``). Dropped windows give NaN in `apply`, so

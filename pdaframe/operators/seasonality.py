@@ -5,7 +5,7 @@ For the observations of year ``Y`` at model steps ``t``::
     u_t = (x_t - x_a) / (x_b - x_a),    a = argmin, b = argmax of x over Y's observation dates
     du_t/dx_s = [delta_ts - (1 - u_t) delta_sa - u_t delta_sb] / (x_b - x_a)
 
-(methods.md §10). The derivative is undefined where the extreme is tied between two dates:
+(Method notes §10). The derivative is undefined where the extreme is tied between two dates:
 ``ties="first"`` uses the first of the tied dates (a one-sided derivative, exact ties in
 model output are rare), ``ties="raise"`` refuses with a `DataError`. A flat year
 (``x_b = x_a``) is always a `DataError`. Observations are normalised the same way

@@ -14,7 +14,7 @@ from pdaframe.run import run_problem, summary_table
 from tests.integration.test_resume import (CONFIG, FAST, _finish, _run, _same_dataset,
                                            kill_after_checkpoint)
 
-netCDF4 = pytest.importorskip("netCDF4")
+import netCDF4  # a hard dependency: its absence must fail the tests, not skip them
 
 TRUTH = "truth = { eps = 1.45, k_fast = 0.026, k_slow = 0.0007, h = 0.0042, q10 = 2.3, " \
         "c_fast0 = 380.0 }"

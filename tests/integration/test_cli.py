@@ -30,6 +30,7 @@ def test_run_writes_netcdf_and_plots(config, tmp_path):
     proc = pdaframe_cli("run", config, "--output", out, "--quiet")
     assert proc.returncode == 0, proc.stderr
     assert "analysis" in proc.stdout and "1.2144" in proc.stdout
+    assert "PGTOL; gradient: adjoint\n" in proc.stdout
     assert (out / "streams.png").stat().st_size > 1000
     assert (out / "parameters.png").stat().st_size > 1000
     with xr.open_dataset(out / "result.nc") as ds:
@@ -56,6 +57,44 @@ def test_check_and_plugins(config):
     proc = pdaframe_cli("plugins")
     assert proc.returncode == 0
     assert "pdaframe  (pdaframe 0.1.0)" in proc.stdout and "lbfgsb" in proc.stdout
+
+
+def test_version_names_pdaframe_and_the_plugins():
+    proc = pdaframe_cli("--version")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "pdaframe 0.1.0"
+    assert "  plugin toy: pdaframe-toy 0.1.0" in lines
+    assert "  plugin dalec2: pdaframe-dalec2 0.1.0" in lines
+
+
+@pytest.mark.parametrize("argv", [["plugins"], ["--version"]])
+def test_output_into_a_closed_pipe_ends_quietly(argv):
+    # like `pdaframe plugins | head` with head gone before pdaframe writes
+    proc = subprocess.Popen([sys.executable, "-m", "pdaframe.cli", *argv],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=300) == 0 and err == ""
+
+
+def test_check_does_not_run_the_model_of_a_twin(config, monkeypatch, capsys):
+    import pdaframe
+    from pdaframe import cli
+    text = config.read_text().replace(
+        'file = "lg2_obs.csv"\nvalue_column = "value"\nstd_column = "sigma"\n'
+        'fill_value = -9999.0', 'times = { start = 0, stop = 3, step = 1 }\nstd = 0.5\n\n'
+        '[twin]\ntruth = { a = 1.2, b = 1.9 }')
+    assert "[twin]" in text
+    config.write_text(text)
+
+    def no_run(self, theta):
+        raise AssertionError("pdaframe check ran the model")
+    monkeypatch.setattr(pdaframe.LinearModel, "run", no_run)
+    assert cli.main(["check", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "stream 'y': 3 values, 0 missing" in out
+    assert "twin: synthetic observations are drawn at the truth by 'pdaframe run'" in out
 
 
 @pytest.mark.parametrize("old, new, expected", [

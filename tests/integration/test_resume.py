@@ -4,17 +4,17 @@ a differential-evolution state pickled mid-run continues as the original)."""
 from __future__ import annotations
 
 import os
+import select
 import threading
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-netCDF4 = pytest.importorskip("netCDF4")
+import netCDF4  # a hard dependency: its absence must fail the tests, not skip them
 
 import pdaframe  # noqa: E402
 from pdaframe import checkpoint as ckpt  # noqa: E402
@@ -25,16 +25,30 @@ from pdaframe.parallel import SerialExecutor  # noqa: E402
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "examples" / "toy_twin" / "config.toml"
 
-# each ask/tell round sleeps, so that the run can be killed between checkpoints
-SLOW = ("import sys, time\n"
-        "import pdaframe.parallel.base as b\n"
-        "_map = b.SerialExecutor.map\n"
-        "def _slow(self, func, items):\n"
-        "    time.sleep(0.2)\n"
-        "    return _map(self, func, items)\n"
-        "b.SerialExecutor.map = _slow\n"
-        "from pdaframe.cli import main\n"
-        "sys.exit(main(sys.argv[1:]))\n")
+
+
+def parking_script(module, target):
+    """A ``python -c`` script of ``pdaframe`` whose ``module.target`` (a class method) parks
+    the process once the checkpoint named by $PDAFRAME_TEST_PARK (``path:round``) holds at
+    least that round: it prints ``PARKED`` and blocks until killed. No sleeps: the run stops
+    at a known point however slow the machine is."""
+    return ("import os, sys, threading\n"
+            f"import {module} as m\n"
+            "from pdaframe.checkpoint import read_header\n"
+            "path, stop = os.environ['PDAFRAME_TEST_PARK'].rsplit(':', 1)\n"
+            f"_orig = m.{target}\n"
+            "def _parking(*args, **kwargs):\n"
+            "    if os.path.exists(path) and read_header(path)['round'] >= int(stop):\n"
+            "        print('PARKED', flush=True)\n"
+            "        threading.Event().wait()\n"
+            "    return _orig(*args, **kwargs)\n"
+            f"m.{target} = _parking\n"
+            "from pdaframe.cli import main\n"
+            "sys.exit(main(sys.argv[1:]))\n")
+
+
+# parks before the first ask/tell round after the checkpoint
+SLOW = parking_script("pdaframe.parallel.base", "SerialExecutor.map")
 FAST = "import sys\nfrom pdaframe.cli import main\nsys.exit(main(sys.argv[1:]))\n"
 
 METHODS = {
@@ -98,15 +112,18 @@ def _same_dataset(a, b):
 
 
 def kill_after_checkpoint(config, out, min_round, script=SLOW) -> dict:
-    """Run ``config`` into ``out`` with ``script`` (slowed down), SIGKILL it once its
-    checkpoint has at least ``min_round`` rounds; return the checkpoint's header."""
-    proc = _run(script, config, out, start_new_session=True)
+    """Run ``config`` into ``out`` with ``script`` (a `parking_script`), SIGKILL it once it
+    has parked after a checkpoint with at least ``min_round`` rounds; return the
+    checkpoint's header."""
     checkpoint = out / "checkpoint.pkl"
-    deadline = time.monotonic() + 120
-    while not (checkpoint.exists() and read_header(checkpoint)["round"] >= min_round):
-        assert proc.poll() is None, f"run ended before it was killed: {proc.communicate()}"
-        assert time.monotonic() < deadline, "no checkpoint written"
-        time.sleep(0.01)
+    proc = _run(script, config, out, start_new_session=True,
+                env={**os.environ, "PDAFRAME_TEST_PARK": f"{checkpoint}:{min_round}"})
+    fd, said = proc.stdout.fileno(), b""
+    while b"PARKED\n" not in said:             # wait for the event, read unbuffered
+        assert select.select([fd], [], [], 300)[0], "no checkpoint written in 300 s"
+        chunk = os.read(fd, 4096)
+        assert chunk, f"run ended before it was killed: {proc.communicate()}"
+        said += chunk
     os.killpg(proc.pid, signal.SIGKILL)
     proc.communicate()
     return read_header(checkpoint)

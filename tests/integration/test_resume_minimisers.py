@@ -12,22 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-netCDF4 = pytest.importorskip("netCDF4")
+import netCDF4  # a hard dependency: its absence must fail the tests, not skip them
 
 from pdaframe.checkpoint import read_header  # noqa: E402
 from tests.integration.test_resume import (CONFIG, FAST, _finish, _run,  # noqa: E402
-                                           kill_after_checkpoint)
+                                           kill_after_checkpoint, parking_script)
 
-# every model run sleeps, so that the run can be killed between checkpoints
-SLOW = ("import sys, time\n"
-        "import pdaframe.problem as p\n"
-        "_cost = p.Problem.cost_u\n"
-        "def _slow(self, u):\n"
-        "    time.sleep(0.05)\n"
-        "    return _cost(self, u)\n"
-        "p.Problem.cost_u = _slow\n"
-        "from pdaframe.cli import main\n"
-        "sys.exit(main(sys.argv[1:]))\n")
+# parks at the first model run after the checkpoint
+SLOW = parking_script("pdaframe.problem", "Problem.cost_u")
 
 
 def _config(tmp_path, method="lbfgsb", every=3, where="output") -> Path:

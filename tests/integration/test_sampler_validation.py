@@ -1,4 +1,4 @@
-"""Sampler validation targets of methods.md §4–§5 (VALIDATION lines), expressed as Problems.
+"""Sampler validation targets of Method notes §4–§5 (VALIDATION lines), expressed as Problems.
 
 * d=10 Gaussian ``C_ij = 0.5 (1 + delta_ij) sqrt(i j)`` (DREAM-Suite example_2): identity
   linear model, one stream with full covariance ``C`` observed at 0 and a very wide Gaussian
@@ -125,7 +125,7 @@ def banana_reference(n, seed):
 
 
 def test_banana_reference_moments():
-    """The reference sampler matches methods.md §4: E[X2] = 0, Var X2 = 1 + 2e4 b^2 = 19."""
+    """The reference sampler matches Method notes §4: E[X2] = 0, Var X2 = 1 + 2e4 b^2 = 19."""
     ref = banana_reference(400_000, seed=11)
     assert 1.0 + 2e4 * B_TWIST ** 2 == pytest.approx(19.0)
     assert ref[:, 0].mean() == pytest.approx(0.0, abs=5 * 10 / np.sqrt(4e5))
@@ -171,7 +171,7 @@ def test_dream_zs_banana_quantiles():
 class Bimodal:
     """``g(x) = sqrt(2 (-log p(x) + log 2/3))`` observed at 0 with std 1, so that
     ``J = -log p + const`` for the mixture ``p = 1/3 N(-5·1, I) + 2/3 N(5·1, I)``, d = 10
-    (DREAM-Suite example_3, methods.md §5)."""
+    (DREAM-Suite example_3, Method notes §5)."""
 
     parameter_names = tuple(f"x{i}" for i in range(D))
 
@@ -186,7 +186,7 @@ class Bimodal:
 @pytest.mark.slow
 def test_dream_zs_bimodal_mode_weights():
     """DREAM(ZS) jumps between the modes (AM cannot): 2/3 of the mass near +5, marginal
-    mean 5/3, marginal variance 1 + (2/9)·100 = 23.22 (methods.md §5)."""
+    mean 5/3, marginal variance 1 + (2/9)·100 = 23.22 (Method notes §5)."""
     import arviz as az
     # U(-10, 10) prior: the mixture's mass outside is < 1e-6
     prior = pdaframe.UniformPrior(np.full(D, -10.0), np.full(D, 10.0))

@@ -43,7 +43,9 @@ def test_main_job_cli(tmp_path):
         # 95 % Laplace interval: around the analysis, inside the bounds, about 1.96 sigma
         lo, hi, x = ds.posterior_lower95.values, ds.posterior_upper95.values, ds.analysis.values
         assert np.all((ds.lower_bound.fillna(-np.inf).values <= lo) & (lo < x) & (x < hi))
-        np.testing.assert_allclose(hi - lo, 2 * 1.96 * ds.posterior_std.values, rtol=0.2)
+        # the transforms make the ends asymmetric but keep the width within 0.5 % here;
+        # 1 % tells a 95 % interval from a 90 % (16 % narrower) or a 99 % one (31 % wider)
+        np.testing.assert_allclose(hi - lo, 2 * 1.96 * ds.posterior_std.values, rtol=0.01)
 
 
 def test_default_prior_from_model_table():

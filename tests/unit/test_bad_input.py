@@ -131,8 +131,9 @@ def test_operator_needs_output_the_model_lacks():
     model = pdaframe.LinearModel(np.eye(2))
     s = pdaframe.DataStream("s", "nee", [1.0, 2.0], std=1.0)
     problem = pdaframe.Problem(model, pdaframe.GaussianPrior([0.0, 0.0], std=[1.0, 1.0]), [s])
-    with pytest.raises(pdaframe.ConfigError, match=r"needs model output\(s\) \['nee'\]; the "
-                                                   r"model produces \['y'\]"):
+    with pytest.raises(pdaframe.ConfigError, match=r"stream 's' \(variable 'nee'\): its "
+                       r"operator needs model output\(s\) \['nee'\], which the model does "
+                       r"not produce; the model's outputs are \['y'\]"):
         problem.cost([0.0, 0.0])
 
 

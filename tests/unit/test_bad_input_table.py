@@ -116,6 +116,13 @@ CASES = [
          DataError, "lg2_obs.csv", "line 7", "field larger than field limit", "131072"),
     case("data-path-is-directory", edit(('file = "lg2_obs.csv"', 'file = "."')),
          DataError, "is a directory", "CSV data file"),
+    case("twin-variable-not-a-model-output",
+         edit(('variable = "y"\nfile = "lg2_obs.csv"\nvalue_column = "value"\n'
+               'std_column = "sigma"\nfill_value = -9999.0',
+               'variable = "nope"\ntimes = { start = 0, stop = 3, step = 1 }\nstd = 0.5\n\n'
+               '[twin]\ntruth = { a = 1.2, b = 1.9 }')),
+         ConfigError, "c.toml", "[streams]", "stream 'y'", "variable 'nope'", "['nope']",
+         "outputs are ['y']"),
     # --- method options and seeds -----------------------------------------------------
     case("seed-negative", edit(("seed = 3", "seed = -1")),
          ConfigError, "[top level]", "'seed' = -1", "at least 0"),
@@ -177,6 +184,12 @@ CASES = [
     case("api-n-members-fractional",
          lambda tmp_path: lambda: pdaframe.minimise(lg2_problem(), "4denvar", n_members=2.5),
          ConfigError, "method '4denvar'", "'n_members'", "whole number", "2.5"),
+    case("twin-variable-of-a-model-declaring-no-outputs", lambda tmp_path: lambda:
+         pdaframe.synthetic_streams(
+             type("Undeclared", (), {"parameter_names": ("a",),
+                                     "run": lambda self, th: {"y": th * [1.0, 2.0]}})(),
+             [1.0], [pdaframe.DataStream("obs", "nope", [0.0, 0.0], std=1.0)], seed=1),
+         ConfigError, "stream 'obs'", "variable 'nope'", "outputs are ['y']"),
 ]
 
 

@@ -24,6 +24,40 @@ def test_taylor_test_detects_a_wrong_tangent():
         check_model(Wrong(), TRUTH, rng=1)
 
 
+def test_check_model_is_deterministic_by_default():
+    first, second = check_model(Decay(), TRUTH), check_model(Decay(), TRUTH)
+    for k in ("y", "z"):
+        np.testing.assert_array_equal(first["taylor"][k].remainders,
+                                      second["taylor"][k].remainders)
+    assert first["dot_product"] == second["dot_product"]
+    rep = check_gradient(decay_problem(), [0.2, 3.5, 0.6])
+    np.testing.assert_array_equal(rep.remainders,
+                                  check_gradient(decay_problem(), [0.2, 3.5, 0.6]).remainders)
+
+
+def test_check_model_takes_a_fixed_direction():
+    h = np.array([0.0, 0.0, 1.0])
+    report = check_model(Decay(), TRUTH, direction=h)
+    step = 2.0 ** -10
+    expected = np.linalg.norm(Decay().run(TRUTH + step * h)["y"] - Decay().run(TRUTH)["y"]
+                              - step * Decay().tangent(TRUTH, h)["y"])
+    assert report["taylor"]["y"].remainders[10] == pytest.approx(expected, rel=1e-12)
+
+
+def test_failed_taylor_test_names_the_remedies():
+    class Wrong(Decay):
+        def tangent(self, theta, dtheta):
+            out = super().tangent(theta, dtheta)
+            out["y"] = out["y"] * 1.001
+            return out
+    with pytest.raises(AssertionError) as info:
+        check_model(Wrong(), TRUTH)
+    text = str(info.value)
+    for words in ("FAILED", "rng=<another seed>", "direction=", "steps=", "scale=",
+                  "min_decades"):
+        assert words in text, words
+
+
 def test_check_model_refuses_a_model_without_derivatives():
     with pytest.raises(AssertionError, match="neither tangent nor adjoint"):
         check_model(NoDerivatives(), TRUTH)
@@ -101,6 +135,37 @@ def test_lbfgsb_fd_and_nelder_mead_agree_on_nonlinear_problem():
     assert np.all(np.abs(ref.x - TRUTH) < np.abs(np.array([0.1, 3.0, 0.5]) - TRUTH))
 
 
+def test_converged_lbfgsb_is_a_success_despite_a_marginally_lower_trial_point():
+    # scipy converges here, but one line-search trial point is a few ulps lower in cost
+    # than its final point: still converged (status 0, scipy's message)
+    res = pdaframe.minimise(decay_problem(), method="lbfgsb")
+    assert (res.success, res.status) == (True, 0)
+    assert res.message.startswith("CONVERGENCE")
+    assert res.fun == pytest.approx(res.history["cost"][-1], rel=1e-14)
+
+
+def test_not_converged_lbfgsb_keeps_scipys_status_and_message():
+    res = pdaframe.minimise(decay_problem(), method="lbfgsb", maxiter=2, posterior=False)
+    assert (res.success, res.status) == (False, 1)
+    assert "ITERATIONS REACHED LIMIT" in res.message
+
+
+@pytest.mark.parametrize("fun, best, expected", [
+    (1.0, 1.0 - 4e-16, (True, 0)),          # round-off: converged
+    (0.0, 0.0, (True, 0)),
+    (11.0, 1.0, (False, -1)),               # scipy stopped on a rejected point's stand-in
+])
+def test_minimiser_outcome_rule(fun, best, expected):
+    from scipy.optimize import OptimizeResult
+    from pdaframe.methods.scipy_minimisers import _outcome
+    res = OptimizeResult(success=True, status=0, fun=fun, message="CONVERGENCE: NORM OF PG")
+    success, status, message = _outcome(res, best)
+    assert (success, status) == expected
+    assert ("stand-in cost" in message) == (not success)
+    failed = OptimizeResult(success=False, status=2, fun=fun, message="ABNORMAL")
+    assert _outcome(failed, best) == (False, 2, "ABNORMAL")
+
+
 def test_uniform_prior_problem_gradient_and_posterior():
     problem = decay_problem(uniform=True)
     check_gradient(problem, [0.2, 3.0, 0.5], rng=4)
@@ -124,3 +189,18 @@ def test_taylor_report_on_exact_quadratic():
     rep = taylor_test(lambda x: np.array([x @ x]), lambda x, h: np.array([2 * x @ h]),
                       np.ones(3), np.array([0.3, -0.2, 0.1]))
     assert rep.passed and np.allclose(rep.rates[:10], 2.0, atol=1e-6)
+
+
+@pytest.mark.parametrize("method, model, expected", [
+    ("lbfgsb", Decay(), "adjoint"),
+    ("lbfgsb", type("TangentOnly", (Decay,), {"adjoint": None})(), "tangent linear"),
+    ("lbfgsb", NoDerivatives(), "finite differences (forward)"),
+    ("lbfgsb-fd", Decay(), "finite differences (forward)"),
+])
+def test_lbfgsb_says_which_gradient_it_used(method, model, expected):
+    problem = decay_problem()
+    problem.model = model
+    res = pdaframe.minimise(problem, method=method, maxiter=3, posterior=False)
+    assert res.gradient == expected
+    assert "gradient" not in pdaframe.minimise(decay_problem(), method="nelder-mead",
+                                               maxfev=20, posterior=False)

@@ -1,4 +1,4 @@
-"""GP emulator and calibrate–emulate–sample (methods.md §9 VALIDATION)."""
+"""GP emulator and calibrate–emulate–sample (Method notes §9 VALIDATION)."""
 import warnings
 
 import numpy as np

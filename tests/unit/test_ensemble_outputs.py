@@ -84,7 +84,7 @@ def test_glue_writes_behavioural_set_likelihood_threshold_and_bounds(tmp_path):
     ("particle-filter", "{ n_members = 24, n_cycles = 4 }", 4),
 ])
 def test_member_ensembles_prior_posterior_and_cycles(tmp_path, method, options, cycles):
-    _, res, paths = run(tmp_path, method, options)
+    problem, res, paths = run(tmp_path, method, options)
     n = res["n_members"]
     with xr.open_dataset(paths["ensemble"]) as ds:
         assert ds.attrs["method"] == method and ds.attrs["kind"] == "ensemble"
@@ -108,7 +108,12 @@ def test_member_ensembles_prior_posterior_and_cycles(tmp_path, method, options, 
         q = ds.trajectory_quantiles
         assert q.dims == ("cycle", "trajectory_quantile", "param")
         assert np.all(np.diff(q.values, axis=1) >= 0)
-        assert np.all(np.diff(ds.cycle_time.values) > 0) or method == "es-mda"
+        last = max(float(s.times[s.mask].max()) for s in problem.streams)
+        if method == "es-mda":       # every iteration assimilates all data, up to the last time
+            np.testing.assert_array_equal(ds.cycle_time.values, np.full(cycles, last))
+        else:                        # batches of later and later observation times
+            assert np.all(np.diff(ds.cycle_time.values) > 0)
+            assert ds.cycle_time.values[-1] == last
 
 
 def test_ces_writes_its_emulated_chains_to_samples_nc(tmp_path):
@@ -165,3 +170,32 @@ def test_4denvar_posterior_ensemble_goes_to_ensemble_nc(tmp_path):
         np.testing.assert_array_equal(ds.theta.values, res["posterior_ensemble"])
         np.testing.assert_array_equal(ds.prior_theta.values, res["ensemble"])
         assert ds.weight.values.sum() == pytest.approx(1.0) and "cycle" not in ds.dims
+
+
+def test_every_netcdf_file_records_python_and_dependency_versions(tmp_path):
+    import json
+    import platform
+    import arviz as az
+    import netCDF4
+    import scipy
+    from pdaframe.io.samples import write_samples
+    res = Result(method="adaptive-metropolis", parameter_names=["a"], x=np.zeros(1),
+                 fun=0.0, samples=np.zeros((2, 3, 1)), history={"cost": np.zeros(1)})
+    res.to_netcdf(tmp_path / "result.nc")
+    write_samples(tmp_path / "samples.nc", res)
+    write_ensemble(tmp_path / "ensemble.nc",
+                   Result(method="importance", parameter_names=["a"], x=np.zeros(1),
+                          samples=np.zeros((4, 1)), weights=np.full(4, 0.25)))
+    with xr.open_dataset(tmp_path / "result.nc") as ds:
+        in_result = json.loads(ds.attrs["dependency_versions"])
+    with xr.open_dataset(tmp_path / "ensemble.nc") as ds:
+        in_ensemble = json.loads(ds.attrs["dependency_versions"])
+    in_samples = json.loads(az.from_netcdf(tmp_path / "samples.nc")
+                            .posterior.attrs["dependency_versions"])
+    assert in_result == in_ensemble == in_samples
+    assert in_result["python"] == platform.python_version()
+    assert in_result["numpy"] == np.__version__ and in_result["scipy"] == scipy.__version__
+    assert in_result["netCDF4"] == netCDF4.__version__ and in_result["pdaframe"] == "0.1.0"
+    # every requirement of pdaframe and of the plugins' distributions
+    assert {"tqdm", "pluggy", "emcee", "SALib", "arviz", "scikit-learn", "matplotlib",
+            "pdaframe-toy", "cffi"} <= set(in_result)

@@ -1,4 +1,4 @@
-"""Differential evolution and the genetic algorithm (methods.md §3 VALIDATION), the
+"""Differential evolution and the genetic algorithm (Method notes §3 VALIDATION), the
 map -> ask/tell thread adaptor, and the GA operators' distributions."""
 import gc
 import threading
@@ -100,7 +100,7 @@ def no_new_threads():
     assert threading.active_count() == before, [t.name for t in threading.enumerate()]
 
 
-# --- methods.md §3 VALIDATION ------------------------------------------------------------------
+# --- Method notes §3 VALIDATION ------------------------------------------------------------------
 
 def test_de_rosenbrock(no_new_threads):
     res = pdaframe.minimise(rosenbrock_problem(), method=de, seed=0, max_runs=60000)
@@ -352,7 +352,7 @@ def test_errors_in_the_optimiser_reach_tell_and_result(no_new_threads):
         state.result()
 
 
-# --- GA operators (methods.md §3 pitfalls: regression-test child distributions) ------------
+# --- GA operators (Method notes §3 pitfalls: regression-test child distributions) ------------
 
 def test_sbx_spread_has_debs_density():
     """Unbounded SBX: beta = |c2 - c1| / |x2 - x1| has density (eta+1)/2 beta^eta (beta <= 1),
@@ -420,5 +420,28 @@ def test_tournament():
     assert counts[2] == 0.0                              # a failed member never wins
 
 
-def test_methods_table():
-    assert evolution.METHODS == {"de": de, "ga": ga}
+def test_config_names_reach_de_and_ga():
+    # through the plugin registry, as a config's [method] name does
+    from pdaframe.plugins import get_method
+    assert get_method("de") is de and get_method("ga") is ga
+    assert set(evolution.METHODS) == {"de", "ga"}
+
+
+def test_summary_says_why_de_has_no_posterior_std():
+    from pdaframe.run import summary_table
+    problem = pdaframe.Problem(
+        pdaframe.LinearModel([[1.0, 1.0], [1.0, -1.0], [2.0, 0.0]], names=["a", "b"]),
+        pdaframe.GaussianPrior([1.0, 2.0], std=[1.0, 2.0], lower=-5.0, upper=5.0),
+        [pdaframe.DataStream("y", "y", [3.5, -0.5, 2.2], std=0.7)])
+    res = pdaframe.minimise(problem, "de", max_runs=200, seed=1)
+    assert "posterior_std" not in res
+    lines = summary_table(res, problem).splitlines()
+    assert lines[1].split()[-1] == "-" and lines[2].split()[-1] == "-"     # a, b: no σ
+    assert "nan" not in "\n".join(lines)
+    notes = [line for line in lines if line.startswith("post. σ -:")]
+    assert notes == ["post. σ -: de gives no posterior (an optimiser); ask for the Gauss–Newton "
+                     "covariance at the optimum with option posterior = true (minimisers, de, "
+                     "ga) or use a sampler (adaptive-metropolis, dream-zs, emcee)"]
+    with_posterior = pdaframe.minimise(problem, "de", max_runs=200, seed=1, posterior=True)
+    assert not any(line.startswith("post. σ -:")
+                   for line in summary_table(with_posterior, problem).splitlines())

@@ -1,4 +1,4 @@
-"""4DEnVar (methods.md §2): closed-form linear-Gaussian answers, outer loops, failures, seeds."""
+"""4DEnVar (Method notes §2): closed-form linear-Gaussian answers, outer loops, failures, seeds."""
 import numpy as np
 import pytest
 import pdaframe
@@ -95,7 +95,7 @@ def test_plain_draws_are_the_member_streams():
 
 
 def test_chi_square_of_the_analysis():
-    """methods.md §11: over twin replicates of LG2, E[2 J(θa)] = m = 3, E[2 J_b] = Tr(HK)."""
+    """Method notes §11: over twin replicates of LG2, E[2 J(θa)] = m = 3, E[2 J_b] = Tr(HK)."""
     rng = np.random.default_rng(11)
     two_j, two_jb = [], []
     L = np.linalg.cholesky(B)

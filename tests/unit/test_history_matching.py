@@ -1,4 +1,4 @@
-"""History matching (methods.md §9 VALIDATION) and a twin that never rules out the truth."""
+"""History matching (Method notes §9 VALIDATION) and a twin that never rules out the truth."""
 import numpy as np
 import pytest
 

@@ -1,4 +1,4 @@
-"""Importance sampling and GLUE (methods.md §6 VALIDATION)."""
+"""Importance sampling and GLUE (Method notes §6 VALIDATION)."""
 import numpy as np
 import pytest
 
@@ -18,7 +18,7 @@ def scalar_problem(y=1.0, sigma=0.5):
 def test_importance_scalar_gaussian_closed_form():
     N = 100_000
     res = importance(scalar_problem(), n_members=N, seed=1)
-    # posterior N(0.8, 0.2); ESS/N -> 0.42047 (methods.md §6)
+    # posterior N(0.8, 0.2); ESS/N -> 0.42047 (Method notes §6)
     ess_n = 0.42047
     se_mean = np.sqrt(0.2 / (ess_n * N))
     assert abs(res.x[0] - 0.8) < 4 * se_mean

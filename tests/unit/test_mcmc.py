@@ -207,3 +207,43 @@ def test_sampler_from_a_config_writes_arviz_groups(tmp_path):
     idata = arviz.from_netcdf(paths["samples"])
     assert idata.posterior["theta"].shape == (2, 300, 2)
     assert {"posterior", "sample_stats", "observed_data", "prior"} <= set(idata.groups())
+
+
+@pytest.mark.parametrize("name", ["adaptive-metropolis", "dream-zs", "emcee"])
+def test_progress_bar_gets_the_total_number_of_steps(name, tmp_path, monkeypatch):
+    import shutil
+    from pathlib import Path
+
+    import tqdm.auto
+
+    from pdaframe.run import run_problem
+
+    bars = []
+
+    class Bar:                                   # records what run_problem gives tqdm
+        def __init__(self, total=None, **kwargs):
+            self.total, self.n = total, 0
+            bars.append(self)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def update(self, k):
+            self.n += k
+
+        def set_postfix(self, **kwargs):
+            pass
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", Bar)
+    data = Path(__file__).parents[1] / "data"
+    shutil.copy(data / "lg2_obs.csv", tmp_path)
+    chains = 6 if name == "emcee" else 3
+    text = (data / "lg2.toml").read_text().replace(
+        'name = "lbfgsb"', f'name = "{name}"\noptions = {{ n_chains = {chains}, '
+                           f'n_samples = 40, burn_in = 25 }}')
+    (tmp_path / "c.toml").write_text(text)
+    run_problem(pdaframe.load_config(tmp_path / "c.toml"), tmp_path / "out", write=False)
+    assert (bars[0].total, bars[0].n) == (65, 65)

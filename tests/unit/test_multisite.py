@@ -85,6 +85,17 @@ class ReversedExecutor:
         return out
 
 
+def test_posterior_covariance_adds_the_sites_hessian_blocks():
+    # per site through the executor (no stacked Jacobian) = from the stacked Jacobian
+    p, stacked = problem(2, executor=ReversedExecutor())
+    theta = stacked[4] + 0.1
+    cov = p.posterior_covariance(theta)
+    np.testing.assert_allclose(cov, p.posterior_covariance(theta, p.jacobian(theta)),
+                               rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(cov, closed_form(stacked)[1], rtol=1e-10, atol=1e-14)
+    assert p.executor.calls == 2
+
+
 def test_layout_names_the_copies():
     p, _ = problem()
     assert p.parameter_names == NAMES
@@ -309,6 +320,10 @@ def test_synthetic_noise_per_site_does_not_depend_on_the_site_order():
         SHARED, SPECIFIC)
     twin_q = q.synthetic(prior.mean[idx], seed=3)
     by_name = {s.name: s.values for s in twin_q.streams}
+    truth_q = {s.name: s.truth_values for s in twin_q.streams}
+    clean = p.equivalents(prior.mean)
     for s in twin.streams:
         np.testing.assert_array_equal(s.values, by_name[s.name])
-        assert np.all(s.truth_values == s.truth_values)
+        np.testing.assert_array_equal(s.truth_values, truth_q[s.name])
+        np.testing.assert_allclose(s.truth_values, clean[s.name], rtol=1e-14)
+        assert np.all(s.values != s.truth_values)           # noise was added

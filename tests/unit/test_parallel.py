@@ -33,7 +33,10 @@ def test_model_errors_and_non_finite_results_are_failed_records():
 
     out = SerialExecutor().map(member, range(6))
     assert out[1] == Failed(1, "ModelError: pool 'c_lab' negative at step 12")
-    assert out[2] == Failed(2, "non-finite result") == out[2]
+    assert out[2] == Failed(2, "non-finite result")
+    # successful members come back unchanged, in order
+    for i in (0, 5):
+        assert out[i]["nee"].tolist() == [float(i)] and out[i]["flag"].tolist() == [1, 2]
     assert out[3] == Failed(3, "non-finite result") and out[4] == Failed(4, "non-finite result")
     assert not out[1] and bool(out[0]) and bool(out[5])              # `if result:` = succeeded
     assert [i for i, r in enumerate(out) if not isinstance(r, Failed)] == [0, 5]

@@ -1,4 +1,4 @@
-"""Sensitivity analysis against analytic indices (methods.md §8 VALIDATION)."""
+"""Sensitivity analysis against analytic indices (Method notes §8 VALIDATION)."""
 import numpy as np
 import pytest
 
@@ -6,7 +6,7 @@ import pdaframe
 from pdaframe import sensitivity as sa
 from pdaframe.errors import ConfigError, ModelError
 
-# Ishigami a=7, b=0.1 (methods.md §8)
+# Ishigami a=7, b=0.1 (Method notes §8)
 ISHIGAMI_S1 = np.array([0.31391, 0.44241, 0.0])
 ISHIGAMI_ST = np.array([0.55759, 0.44241, 0.24368])
 

@@ -1,4 +1,4 @@
-"""ES-MDA, EnKF and particle filter for parameters (methods.md §7 VALIDATION, LG2)."""
+"""ES-MDA, EnKF and particle filter for parameters (Method notes §7 VALIDATION, LG2)."""
 import numpy as np
 import pytest
 
@@ -68,7 +68,7 @@ def test_liu_west_keeps_mean_and_covariance():
     new = liu_west(U, w, rng.standard_normal((M, 2)), delta=0.98)
     np.testing.assert_allclose(new.mean(axis=0), U.mean(axis=0), atol=0.01)
     np.testing.assert_allclose(np.cov(new.T), np.cov(U.T), rtol=0.02, atol=0.01)
-    # the shrinkage a = 0.98980 of methods.md §7: the kernel is close to the identity
+    # the shrinkage a = 0.98980 of Method notes §7: the kernel is close to the identity
     assert np.corrcoef(new[:, 0], U[:, 0])[0, 1] > 0.98
 
 

@@ -5,8 +5,8 @@ the analytic tangent-linear fact of R6 test full runs.
 
 R4, R5, R6 (cost and gradient) and R7 are runs over the Alice Holt 1999-2013 drivers of
 Pinnington et al. (2016). That file has no licence and is not in the project (spec section 8),
-so those checks are skipped; the analytic part of R6 does not depend on the drivers and is
-tested below.
+so those checks have no test here (a permanently skipped placeholder was removed: it could
+never fail); the analytic part of R6 does not depend on the drivers and is tested below.
 """
 import math
 
@@ -182,9 +182,3 @@ def test_r6_tangent_linear_wood():
           - run_reference(minus, drivers, final_state=True)["final"][3]) / (2.0 * h)
     assert fd == pytest.approx((1.0 - XB[5]) ** 365, rel=1e-10)
     assert fd == pytest.approx(0.98078369354, rel=1e-9)
-
-
-@pytest.mark.skip(reason="R4, R5, R6 (J, gradient), R7 need the unlicensed Alice Holt file "
-                         "(spec section 8), which the project does not have")
-def test_r4_to_r7_alice_holt():
-    pass
