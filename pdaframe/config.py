@@ -107,9 +107,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ConfigError, PdaframeError
+from .errors import ConfigError, OutputError, PdaframeError
 from .config_streams import stream_from_table
 from .fixed import FixedParameters, fix_operator_parameters
+from .io.output import check_folder, hide_secrets
 from .multisite import (SEP, SITE_NAME, MultiSiteProblem, Site, site_parameter_name,
                         split_parameter_name, stream_name)
 from .plugins import registry
@@ -137,6 +138,7 @@ class RunSettings:
     output_dir: Path = Path("results")
     plots: bool = True
     checkpoint_every: int | None = None
+    hide: list = field(default_factory=list)
     truth: np.ndarray | None = None
     evaluate: list = field(default_factory=list)
     sites: list = field(default_factory=list)
@@ -226,6 +228,9 @@ def load_config(path) -> Problem:
     settings = RunSettings(path=path, text=text, title=w.get(data, "title", (str,), "top level",
                                                                ""),
                            seed=w.get(data, "seed", (int,), "top level", 0))
+    if not 0 <= settings.seed < 2 ** 63:
+        raise w.error("top level", f"'seed' = {settings.seed}: must be from 0 to 2**63 - 1 "
+                                   f"(a 64-bit integer, stored in the results)")
 
     model_tab = w.table(data, "model", "top level")
     w.keys(model_tab, {"name", "options"}, "model")
@@ -300,9 +305,21 @@ def _method_output(w, data, settings, base) -> str:
     fd_scheme = w.get(method_tab, "fd_scheme", (str,), "method", "forward")
 
     out_tab = w.table(data, "output", "top level", required=False)
-    w.keys(out_tab, {"directory", "plots", "checkpoint_every"}, "output")
+    w.keys(out_tab, {"directory", "plots", "checkpoint_every", "hide"}, "output")
     settings.output_dir = base / w.get(out_tab, "directory", (str,), "output",
                                        f"results/{settings.path.stem}")
+    bad = check_folder(settings.output_dir)
+    if bad:
+        raise w.error("output", f"'directory' = {str(settings.output_dir)!r}: {bad}",
+                      OutputError)
+    settings.hide = w.get(out_tab, "hide", (list,), "output", [])
+    try:
+        if not all(isinstance(key, str) for key in settings.hide):
+            raise KeyError(settings.hide)
+        hide_secrets(data, settings.hide)
+    except KeyError as err:
+        raise w.error("output", f"'hide' must list dotted keys of values in this config "
+                                f"(\"model.options.token\"); {err} names none") from None
     settings.plots = w.get(out_tab, "plots", (bool,), "output", True)
     every = w.get(out_tab, "checkpoint_every", (int,), "output", None)
     if every is not None and (isinstance(every, bool) or every < 0):

@@ -58,6 +58,20 @@ CASES = [
          DataError, "lg2_obs.csv", "missing column", "sigma"),
     # --- method options and seeds -----------------------------------------------------
     # --- output folder and names ------------------------------------------------------
+    case("output-under-a-file", edit(('directory = "out"', 'directory = "lg2_obs.csv/out"')),
+         pdaframe.errors.OutputError, "c.toml", "[output]", "'directory'",
+         "lg2_obs.csv is a file, so no folder can be made below it"),
+    case("output-is-a-file", edit(('directory = "out"', 'directory = "lg2_obs.csv"')),
+         pdaframe.errors.OutputError, "c.toml", "[output]", "is a file, not a folder"),
+    case("output-not-writable", edit(('directory = "out"', 'directory = "/sys/pdaframe"')),
+         pdaframe.errors.OutputError, "[output]", "/sys/pdaframe", "cannot create files in /sys"),
+    case("output-hide-names-nothing",
+         edit(('directory = "out"', 'directory = "out"\nhide = ["model.options.token"]')),
+         ConfigError, "c.toml", "[output]", "'hide'", "model.options.token"),
+    case("stream-name-netcdf-group", edit(('name = "y"', 'name = "nee/day"')),
+         ConfigError, "c.toml", "[streams.0]", "'nee/day'", "NetCDF", "illegal characters"),
+    case("seed-beyond-int64", edit(("seed = 3", "seed = 1180591620717411303424")),
+         ConfigError, "c.toml", "'seed' = 1180591620717411303424", "2**63 - 1"),
     # --- sizes ------------------------------------------------------------------------
     # --- checkpoints ------------------------------------------------------------------
     # --- Python API -------------------------------------------------------------------
