@@ -64,10 +64,15 @@ Example::
     options = { maxiter = 500 }
 
     [output]
-    directory = "results"
+    directory = "results"               # checked when the config is read: it must be
+                                        # possible to make it and write in it
     plots = true
     checkpoint_every = 10               # optional: checkpoint every 10 rounds / iterations
                                         # (0: never); the method option of the same name wins
+    hide = ["model.options.token"]      # optional: dotted keys whose values the config copy
+                                        # in the results shows as "<hidden>" (as it always
+                                        # does the values of every env table); in an array
+                                        # of tables the key applies to each ("sites.options.x")
 
 Multi-site configs (`pdaframe.multisite.MultiSiteProblem`) replace ``[[streams]]`` and
 ``[[evaluate]]`` by one ``[[sites]]`` table per site; the same ``[model]`` runs at every

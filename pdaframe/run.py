@@ -1,7 +1,6 @@
 """Run a configured problem end to end: minimise, report, write NetCDF and plots."""
 from __future__ import annotations
 
-import contextlib
 import inspect
 import logging
 from pathlib import Path
@@ -14,7 +13,7 @@ from .diagnostics import diagnose, format_diagnostics
 from .errors import ConfigError
 from .evaluate import evaluate, format_scores
 from .io.netcdf import write_result
-from .io.output import claim, new_run_id, public_config_text, write_or_rescue
+from .io.output import claim_for_run, new_run_id, public_config_text, write_or_rescue
 from .minimise import minimise
 from .multisite import MultiSiteProblem
 from .parallel import SerialExecutor
@@ -123,7 +122,7 @@ def run_problem(problem, output_dir=None, progress=True, executor=None, write=Tr
     cfg = problem.config
     out = Path(output_dir) if output_dir is not None else cfg.output_dir
     run_id = new_run_id()
-    with claim(out, run_id) if write else contextlib.nullcontext():
+    with claim_for_run(out, run_id, write, executor):
         return _run(problem, out, run_id, progress, executor, write, resume)
 
 

@@ -109,6 +109,27 @@ def claim(folder, run_id):
 
 
 @contextlib.contextmanager
+def claim_for_run(folder, run_id, write, executor=None):
+    """`claim` ``folder`` when this process writes (``write``: MPI rank 0); with an MPI
+    executor (``executor.comm``, ``size > 1``) every rank learns whether the claim failed
+    and raises the same `OutputError`, so no rank waits for a failed one."""
+    error = None
+    with contextlib.ExitStack() as stack:
+        if write:
+            try:
+                stack.enter_context(claim(folder, run_id))
+            except OutputError as err:
+                error = err
+        if getattr(executor, "size", 1) > 1 and hasattr(executor, "comm"):
+            message = executor.comm.bcast(None if error is None else str(error), root=0)
+            if message is not None and error is None:
+                error = OutputError(message)
+        if error is not None:
+            raise error
+        yield
+
+
+@contextlib.contextmanager
 def _lock(folder, run_id):
     try:
         import fcntl

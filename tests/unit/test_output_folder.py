@@ -215,7 +215,7 @@ def test_every_file_of_a_run_has_the_run_id_and_runs_differ(tmp_path, method, fi
     assert set(ids) == files
     assert len(set(ids.values())) == 1 and re.fullmatch(r"[0-9a-f-]{36}", ids["netcdf"])
     if "shortlist" in first:
-        assert f"run id {ids['netcdf']}" in first["shortlist"].read_text()
+        assert f"# run id {ids['netcdf']}\n" in first["shortlist"].read_text()
     _, second = run_problem(problem, progress=False)
     assert set(run_ids(second).values()) != set(ids.values())
 
