@@ -204,7 +204,8 @@ def run_ids(paths):
 
 @pytest.mark.parametrize("method, files", [
     ('name = "importance"\noptions = { n_members = 20 }', {"netcdf", "ensemble"}),
-    ('name = "adaptive-metropolis"\noptions = { n_samples = 100, burn_in = 50 }', {"netcdf", "samples"}),
+    ('name = "adaptive-metropolis"\noptions = { n_samples = 100, burn_in = 50 }',
+     {"netcdf", "samples"}),
     ('name = "morris"\noptions = { n = 4, box_width = 2.0 }', {"netcdf"})])
 def test_every_file_of_a_run_has_the_run_id_and_runs_differ(tmp_path, method, files):
     problem = pdaframe.load_config(lg2_config(tmp_path, ('name = "lbfgsb"', method),
