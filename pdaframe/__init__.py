@@ -3,7 +3,7 @@
 Minimise or sample ``J(theta) = 1/2 |G(theta) - y|^2_{R^-1} + 1/2 |theta - theta_b|^2_{B^-1}``
 with ``G`` = observation operator o model. See the README for a tour.
 """
-from .errors import ConfigError, DataError, ModelError, PdaframeError, PluginError
+from .errors import ConfigError, DataError, ModelError, OutputError, PdaframeError, PluginError
 from .interfaces import Model, ObservationOperator, Parameter
 from .linear_model import LinearModel
 from .minimise import minimise
@@ -19,7 +19,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ConfigError", "DataError", "DataStream", "ErrorCovariance", "GaussianPrior", "Identity",
-    "LinearModel", "Model", "ModelError", "ObservationOperator", "Parameter", "PdaframeError",
+    "LinearModel", "Model", "ModelError", "ObservationOperator", "OutputError", "Parameter",
+    "PdaframeError",
     "PluginError", "Problem", "Result", "Select", "UniformPrior", "get_method", "get_model",
     "get_operator", "get_plugins", "hookimpl", "load_config", "minimise", "reset_plugins",
     "synthetic_streams",

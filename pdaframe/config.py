@@ -64,13 +64,18 @@ Example::
     options = { maxiter = 500 }
 
     [output]
-    directory = "results"
+    directory = "results"               # checked when the config is read: it must be
+                                        # possible to make it and write in it
     plots = true
     checkpoint_every = 10               # optional: checkpoint every 10 rounds / iterations
                                         # (0: never); the method option of the same name wins
     max_memory_gb = 8.0                 # optional: refuse (ConfigError, before any model run)
                                         # ensembles and 'times' ranges estimated to need more;
                                         # default 8, or half the machine's memory if less
+    hide = ["model.options.token"]      # optional: dotted keys whose values the config copy
+                                        # in the results shows as "<hidden>" (as it always
+                                        # does the values of every env table); in an array
+                                        # of tables the key applies to each ("sites.options.x")
 
 Method options are checked at load against the method's declared defaults (a bool for a
 bool, a whole number >= 0 for an int, a finite number for a float; member counts at least
@@ -114,9 +119,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ConfigError, PdaframeError, check_seed
+from .errors import ConfigError, OutputError, PdaframeError, check_seed
 from .config_streams import stream_from_table
 from .fixed import FixedParameters, fix_operator_parameters
+from .io.output import check_folder, hide_secrets
 from .minimise import check_method_options, default_memory_gb
 from .multisite import (SEP, SITE_NAME, MultiSiteProblem, Site, site_parameter_name,
                         split_parameter_name, stream_name)
@@ -148,6 +154,7 @@ class RunSettings:
     plots: bool = True
     checkpoint_every: int | None = None
     max_memory_gb: float | None = None
+    hide: list = field(default_factory=list)
     truth: np.ndarray | None = None
     evaluate: list = field(default_factory=list)
     sites: list = field(default_factory=list)
@@ -321,9 +328,22 @@ def _method_output(w, data, settings, base) -> str:
     fd_scheme = w.get(method_tab, "fd_scheme", (str,), "method", "forward")
 
     out_tab = w.table(data, "output", "top level", required=False)
-    w.keys(out_tab, {"directory", "plots", "checkpoint_every", "max_memory_gb"}, "output")
+    w.keys(out_tab, {"directory", "plots", "checkpoint_every", "max_memory_gb", "hide"},
+           "output")
     settings.output_dir = base / w.get(out_tab, "directory", (str,), "output",
                                        f"results/{settings.path.stem}")
+    bad = check_folder(settings.output_dir)
+    if bad:
+        raise w.error("output", f"'directory' = {str(settings.output_dir)!r}: {bad}",
+                      OutputError)
+    settings.hide = w.get(out_tab, "hide", (list,), "output", [])
+    try:
+        if not all(isinstance(key, str) for key in settings.hide):
+            raise KeyError(settings.hide)
+        hide_secrets(data, settings.hide)
+    except KeyError as err:
+        raise w.error("output", f"'hide' must list dotted keys of values in this config "
+                                f"(\"model.options.token\"); {err} names none") from None
     settings.plots = w.get(out_tab, "plots", (bool,), "output", True)
     every = w.get(out_tab, "checkpoint_every", (int,), "output", None)
     if every is not None and (isinstance(every, bool) or every < 0):

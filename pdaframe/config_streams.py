@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import DataError, check_memory
+from .io.output import netcdf_name_problem
 from .io.tables import read_columns
 from .observations import DataStream
 from .plugins import registry
@@ -32,6 +33,11 @@ def stream_from_table(w, tab, i, base, twin, model, table="streams"):
         raise w.error(where, "must be a table")
     w.keys(tab, STREAM_KEYS, where)
     name = w.get(tab, "name", (str,), where)
+    bad = netcdf_name_problem(name)
+    if bad:
+        raise w.error(where, f"stream name {name!r} cannot name variables in the NetCDF "
+                             f"results ({bad}); use letters, digits and _ ('/' separates "
+                             f"NetCDF groups)")
     where = f"{table}.{i}] [{name}"
     variable = w.get(tab, "variable", (str,), where)
     times, values, std = None, None, None

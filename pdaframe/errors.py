@@ -23,6 +23,11 @@ class PluginError(PdaframeError):
     """A plugin is unknown, registered twice, or broken."""
 
 
+class OutputError(PdaframeError):
+    """The output folder cannot be made, written or locked, or writing a result failed
+    (disk full, read-only filesystem, ...)."""
+
+
 class ModelError(PdaframeError):
     """A model run failed or produced non-finite output.
 

@@ -13,6 +13,7 @@ from .diagnostics import diagnose, format_diagnostics
 from .errors import ConfigError
 from .evaluate import evaluate, format_scores
 from .io.netcdf import write_result
+from .io.output import claim_for_run, new_run_id, public_config_text, write_or_rescue
 from .minimise import minimise
 from .multisite import MultiSiteProblem
 from .parallel import SerialExecutor
@@ -121,7 +122,22 @@ def run_problem(problem, output_dir=None, progress=True, executor=None, write=Tr
         (weighted samples and member ensembles, ``ensemble.nc``; `pdaframe.io.ensembles`).
         Sensitivity analyses give ``"netcdf"`` (``sensitivity.nc``), ``"shortlist"`` and
         ``"sensitivity_plot"``; history matching ``"netcdf"`` (``history_matching.nc``).
+
+    Output folder (`pdaframe.io.output`): with ``write``, the folder is made, checked and
+    locked before the first model run (`OutputError` if another run holds it), temporary
+    files of killed runs are removed, and every file written carries the same ``run_id``
+    attribute. A failed write (disk full, ...) saves the results in a temporary folder and
+    raises an `OutputError` saying where.
     """
+    cfg = problem.config
+    out = Path(output_dir) if output_dir is not None else cfg.output_dir
+    run_id = new_run_id()
+    with claim_for_run(out, run_id, write, executor):
+        return _run(problem, out, run_id, progress, executor, write, resume)
+
+
+def _run(problem, out, run_id, progress, executor, write, resume):
+    """`run_problem` in its claimed output folder ``out``."""
     from tqdm.auto import tqdm
 
     cfg = problem.config
@@ -131,7 +147,6 @@ def run_problem(problem, output_dir=None, progress=True, executor=None, write=Tr
         # one point at a time, the sites; never both (no collective map inside a member)
         problem.executor = SerialExecutor() if _spreads_members(cfg.method) or \
             executor is None else executor
-    out = Path(output_dir) if output_dir is not None else cfg.output_dir
     maxiter = cfg.method_options.get("maxiter")
     # disable=None: tqdm shows the bar only on a terminal
     with tqdm(total=maxiter, disable=None if progress else True, desc=cfg.method, unit="it",
@@ -161,7 +176,8 @@ def run_problem(problem, output_dir=None, progress=True, executor=None, write=Tr
                         "checkpoint written%s",
                         cfg.method, " and nothing resumed" if resume else "")
     if "x" not in result:          # sensitivity analysis, history matching: no estimate
-        return result, _write_analysis(out, result, problem) if write else {}
+        return result, write_or_rescue(lambda folder: _write_analysis(
+            folder, result, problem, run_id), out, result) if write else {}
     start = result.get("x0", problem.prior.mean)
     equivalents = {"prior": problem.equivalents(start),
                    "posterior": problem.equivalents(result["x"])}
@@ -177,37 +193,47 @@ def run_problem(problem, output_dir=None, progress=True, executor=None, write=Tr
             else evaluate(problem, cfg.evaluate, estimates)
     if not write:
         return result, {}
+    return result, write_or_rescue(lambda folder: _write_estimate(
+        folder, result, problem, equivalents, run_id), out, result)
+
+
+def _write_estimate(out, result, problem, equivalents, run_id) -> dict:
+    """Files of a run with an estimate: result.nc, samples.nc or ensemble.nc, plots."""
+    cfg = problem.config
     paths = {"netcdf": write_result(out / "result.nc", result, problem, equivalents,
                                     truth=cfg.truth, evaluation_streams=cfg.evaluate,
-                                    **_provenance(cfg))}
+                                    **_provenance(cfg, run_id))}
     # chains -> samples.nc (ArviZ groups); weighted samples, ensembles -> ensemble.nc
     from .io.ensembles import write_outputs
     paths.update(write_outputs(out, result, problem, seed=cfg.seed,
-                               options=cfg.method_options))
+                               options=cfg.method_options, run_id=run_id))
     if cfg.plots:
         paths["streams_plot"] = plot_streams(problem, equivalents, out / "streams.png")
         paths["parameters_plot"] = plot_parameters(result, problem.prior,
                                                    out / "parameters.png", truth=cfg.truth)
-    return result, paths
+    return paths
 
 
-def _provenance(cfg) -> dict:
-    """Provenance keywords of the NetCDF writers (`pdaframe.io.netcdf.provenance`)."""
-    return {"title": cfg.title, "seed": cfg.seed, "config_text": cfg.text,
+def _provenance(cfg, run_id) -> dict:
+    """Provenance keywords of the NetCDF writers (`pdaframe.io.netcdf.provenance`); the
+    config text with its secrets hidden (`pdaframe.io.output.public_config_text`)."""
+    return {"title": cfg.title, "seed": cfg.seed, "run_id": run_id,
+            "config_text": public_config_text(cfg.text, getattr(cfg, "hide", ())),
             "plugin_versions": {name: v for name, (_, v) in get_plugins().dists.items()}}
 
 
-def _write_analysis(out, result, problem) -> dict:
+def _write_analysis(out, result, problem, run_id) -> dict:
     """Files of a sensitivity analysis or history matching (`pdaframe.io.analysis`)."""
     from .io import analysis
     cfg = problem.config
-    prov = _provenance(cfg)
+    prov = _provenance(cfg, run_id)
     if "nroy" in result:
         return {"netcdf": analysis.write_history_matching(out / "history_matching.nc", result,
                                                           **prov)}
     paths = {"netcdf": analysis.write_sensitivity(out / "sensitivity.nc", result, **prov),
              "shortlist": analysis.write_shortlist(out / "shortlist.toml", result,
-                                                   source=str(cfg.path or ""))}
+                                                   source=str(cfg.path or ""),
+                                                   run_id=run_id)}
     if cfg.plots:
         from .sensitivity import plot_sensitivity
         paths["sensitivity_plot"] = plot_sensitivity(result, out / "sensitivity.png")

@@ -97,7 +97,7 @@ def write_history_matching(path, result, **prov) -> Path:
     return Path(path)
 
 
-def write_shortlist(path, result, source="") -> Path:
+def write_shortlist(path, result, source="", run_id="") -> Path:
     """``[parameters] estimate = [...]`` of ``result["shortlist"]``, for ``estimate_from``.
 
     A multi-site copy ``name@site`` lists ``name`` (once): a multi-site config estimates
@@ -105,11 +105,12 @@ def write_shortlist(path, result, source="") -> Path:
     """
     names = ", ".join(json.dumps(n) for n in dict.fromkeys(
         n.split("@")[0] for n in result["shortlist"]))
+    run = f"# run id {run_id}\n" if run_id else ""
     text = (f"# Parameters to calibrate: {result['method']} sensitivity of {result['qoi']}, "
             f"ranked by {result['rank_by']}; rule: {result.get('shortlist_rule', '')}\n"
             f"# written by pdaframe{f' from {source}' if source else ''}. Use it in a config:\n"
             f"#   [parameters]\n#   estimate_from = \"{Path(path).name}\"   (relative to the "
-            f"config)\n[parameters]\nestimate = [{names}]\n")
+            f"config)\n{run}[parameters]\nestimate = [{names}]\n")
     with atomic_path(path) as tmp:
         Path(tmp).write_text(text)
     return Path(path)

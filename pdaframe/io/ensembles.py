@@ -69,18 +69,20 @@ WEIGHT_NOTE = {
 }
 
 
-def write_outputs(out, result, problem=None, seed=0, options=None) -> dict:
-    """Write ``samples.nc`` and/or ``ensemble.nc`` in folder ``out`` as ``result`` needs.
+def write_outputs(out, result, problem=None, seed=0, options=None, run_id="") -> dict:
+    """Write ``samples.nc`` and/or ``ensemble.nc`` in folder ``out`` as ``result`` needs
+    (global attribute ``run_id``).
 
     Returns ``{"samples": Path}``, ``{"ensemble": Path}`` or ``{}``.
     """
     out = Path(out)
     if _is_chain(result):
         from .samples import write_samples
-        return {"samples": write_samples(out / "samples.nc", result, problem, seed=seed)}
+        return {"samples": write_samples(out / "samples.nc", result, problem, seed=seed,
+                                         run_id=run_id)}
     if "posterior_ensemble" in result or ("samples" in result and "weights" in result):
         return {"ensemble": write_ensemble(out / "ensemble.nc", result, problem,
-                                           seed=seed, options=options)}
+                                           seed=seed, options=options, run_id=run_id)}
     return {}
 
 
@@ -216,10 +218,12 @@ def _cycles(data, coords, result):
                                             "assimilated by the end of the cycle"})
 
 
-def write_ensemble(path, result, problem=None, seed=0, options=None) -> Path:
-    """Write ``result``'s weighted sample or ensemble to ``path`` atomically (see module)."""
+def write_ensemble(path, result, problem=None, seed=0, options=None, run_id="") -> Path:
+    """Write ``result``'s weighted sample or ensemble to ``path`` atomically (see module),
+    with the global attribute ``run_id``."""
     path = Path(path)
     ds = ensemble_dataset(result, problem, seed=seed, options=options)
+    ds.attrs["run_id"] = str(run_id or "")
     with atomic_path(path) as tmp:
         ds.to_netcdf(str(tmp), engine="netcdf4")
     return path

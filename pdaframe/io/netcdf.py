@@ -33,10 +33,11 @@ and global attributes ``chi2_two_j chi2_dof chi2_low chi2_high chi2_verdict``. A
 result adds ``step(step)`` with ``step_streams`` (comma-separated) and ``step_cost`` (J of
 each step's own cost at its minimum); ``cost(iteration)`` is then the full J per step.
 
-Global attributes carry the result summary and provenance: the config text, the package and
-plugin versions, the seed, the git revision and ``dependency_versions`` (JSON: Python and
-every installed dependency of pdaframe and its plugins, `dependency_versions`; also on
-``samples.nc`` and ``ensemble.nc``).
+Global attributes carry the result summary and provenance: the config text (secrets hidden:
+`pdaframe.io.output.public_config_text`), the package and plugin versions, the seed, the git
+revision, the ``run_id`` shared by every file of one run and ``dependency_versions`` (JSON:
+Python and every installed dependency of pdaframe and its plugins; also on ``samples.nc``
+and ``ensemble.nc``).
 """
 from __future__ import annotations
 
@@ -92,10 +93,11 @@ def dependency_versions() -> dict[str, str]:
             **found}
 
 
-def provenance(ds, result, title="", seed=None, config_text="", plugin_versions=None):
+def provenance(ds, result, title="", seed=None, config_text="", plugin_versions=None,
+               run_id=""):
     """Global attributes of every pdaframe NetCDF file: conventions, the result's summary
-    (method, success, message, counters) and provenance (seed, git revision, package
-    versions, config text)."""
+    (method, success, message, counters) and provenance (seed, run id, git revision,
+    package versions, config text)."""
     ds.Conventions = "CF-1.8"
     ds.title = title or "pdaframe parameter estimation"
     ds.institution = ""
@@ -109,6 +111,7 @@ def provenance(ds, result, title="", seed=None, config_text="", plugin_versions=
         if key in result:
             setattr(ds, key, result[key])
     ds.seed = -1 if seed is None else int(seed)
+    ds.run_id = str(run_id or "")
     ds.git_revision = git_revision(Path(__file__).parent)
     ds.package_versions = json.dumps(plugin_versions or {})
     ds.dependency_versions = json.dumps(dependency_versions())
@@ -140,7 +143,7 @@ def _strings(ds, name, dim, values, long_name):
 
 
 def write_result(path, result, problem=None, equivalents=None, truth=None, config_text="",
-                 seed=None, title="", plugin_versions=None, evaluation_streams=()):
+                 seed=None, title="", plugin_versions=None, evaluation_streams=(), run_id=""):
     """Write ``result`` (and the problem's observations) to ``path`` atomically.
 
     Parameters
@@ -154,8 +157,8 @@ def write_result(path, result, problem=None, equivalents=None, truth=None, confi
         ``{"prior": {stream: values}, "posterior": {...}, "truth": {...}}``.
     truth : array_like, optional
         Twin-experiment truth.
-    config_text, seed, title, plugin_versions
-        Provenance.
+    config_text, seed, title, plugin_versions, run_id
+        Provenance (`provenance`).
     evaluation_streams : sequence of DataStream
         Held-out streams scored in ``result["evaluation"]`` (see `pdaframe.evaluate`):
         written like streams, with the scores as attributes of ``<name>_posterior`` etc.
@@ -176,7 +179,7 @@ def write_result(path, result, problem=None, equivalents=None, truth=None, confi
         long_names = [table[nm].long_name if nm in table else "" for nm in names]
     with atomic_path(path) as tmp:
         with netCDF4.Dataset(tmp, "w", format="NETCDF4") as ds:
-            provenance(ds, result, title, seed, config_text, plugin_versions)
+            provenance(ds, result, title, seed, config_text, plugin_versions, run_id)
             ds.createDimension("param", n)
             ds.createDimension("param_j", n)
             _strings(ds, "param", "param", names, "parameter name")

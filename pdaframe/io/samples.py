@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import netCDF4
 import numpy as np
 
 from .atomic import atomic_path
@@ -130,7 +131,7 @@ def samples_to_inference_data(result, problem=None, n_prior=1000, seed=0):
     return az.InferenceData(**groups)
 
 
-def write_samples(path, result, problem=None, n_prior=1000, seed=0) -> Path:
+def write_samples(path, result, problem=None, n_prior=1000, seed=0, run_id="") -> Path:
     """Write a sampler's result as ArviZ NetCDF at ``path``, atomically.
 
     Parameters
@@ -142,6 +143,8 @@ def write_samples(path, result, problem=None, n_prior=1000, seed=0) -> Path:
         Adds ``observed_data`` and ``prior`` groups.
     n_prior, seed : int
         Number of prior draws and their seed.
+    run_id : str
+        The run's id, a global attribute of the file.
 
     Returns
     -------
@@ -151,4 +154,6 @@ def write_samples(path, result, problem=None, n_prior=1000, seed=0) -> Path:
     idata = samples_to_inference_data(result, problem, n_prior=n_prior, seed=seed)
     with atomic_path(path) as tmp:
         idata.to_netcdf(str(tmp), engine="netcdf4")
+        with netCDF4.Dataset(tmp, "a") as ds:
+            ds.run_id = str(run_id or "")
     return path

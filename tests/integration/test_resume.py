@@ -96,7 +96,7 @@ def _finish(proc):
 def _same_dataset(a, b):
     assert set(a.ncattrs()) == set(b.ncattrs())
     for key in a.ncattrs():
-        if key != "history":                     # holds the time of writing
+        if key not in ("history", "run_id"):     # the time of writing; each run's own id
             va, vb = a.getncattr(key), b.getncattr(key)
             assert np.array_equal(np.asarray(va), np.asarray(vb)), key
     assert set(a.variables) == set(b.variables)

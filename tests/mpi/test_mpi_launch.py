@@ -82,13 +82,13 @@ def test_seeded_ensemble_methods_same_bits_on_any_number_of_ranks(tmp_path, meth
 
 def assert_same_files(dir_a, dir_b):
     """The same NetCDF files in both folders, every variable of every group equal bit for
-    bit (NaN included), and the same attributes but for the write time."""
+    bit (NaN included), and the same attributes but for the write time and the run id."""
     import netCDF4
     names = sorted(p.name for p in Path(dir_a).glob("*.nc"))
     assert names == sorted(p.name for p in Path(dir_b).glob("*.nc"))
 
     def same_group(a, b, where):
-        volatile = {"history", "created_at"}
+        volatile = {"history", "created_at", "run_id"}
         attrs_a = {k: a.getncattr(k) for k in a.ncattrs() if k not in volatile}
         attrs_b = {k: b.getncattr(k) for k in b.ncattrs() if k not in volatile}
         assert attrs_a.keys() == attrs_b.keys(), where
@@ -175,6 +175,30 @@ def test_bad_config_under_mpiexec_exits_2_with_one_line_per_other_rank(tmp_path)
     assert proc.stdout == "" and not (tmp_path / "out").exists()
 
 
+def test_locked_output_folder_under_mpiexec_stops_every_rank_with_status_2(tmp_path):
+    import fcntl
+    import os
+    for f in ("lg2.toml", "lg2_obs.csv"):
+        shutil.copy(DATA / f, tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    fd = os.open(out / ".pdaframe.lock", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.write(fd, b"pid 4242 on host elsewhere")
+        proc = launch(2, *PDAFRAME, "run", tmp_path / "lg2.toml", "-o", out, "-q")
+    finally:
+        os.close(fd)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert sum(line.startswith("pdaframe: error (OutputError): output folder") and
+               "in use by another pdaframe run (pid 4242 on host elsewhere" in line
+               for line in lines) == 1, proc.stderr
+    assert sum(line.startswith("pdaframe: rank 1/2: error (OutputError)") for line in lines) \
+        == 1, proc.stderr
+    assert not (out / "result.nc").exists()
+
+
 ANALYSES = [
     ("sobol", "{ n = 16, shortlist = { top = 3 } }", 3, "sensitivity.nc"),
     ("morris", "{ n = 6 }", 2, "sensitivity.nc"),
@@ -194,5 +218,7 @@ def test_analyses_same_files_on_any_number_of_ranks(tmp_path, method, options, r
     assert mpi.stdout.count("wrote netcdf") == 1                     # rank 0 writes
     assert assert_same_files(tmp_path / "serial", tmp_path / "mpi") == [netcdf]
     if netcdf == "sensitivity.nc":
-        assert (tmp_path / "serial" / "shortlist.toml").read_text() == \
-            (tmp_path / "mpi" / "shortlist.toml").read_text()
+        assert [line for line in (tmp_path / "serial" / "shortlist.toml").read_text()
+                .splitlines() if not line.startswith("# run id")] == \
+            [line for line in (tmp_path / "mpi" / "shortlist.toml").read_text().splitlines()
+             if not line.startswith("# run id")]

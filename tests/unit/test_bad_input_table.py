@@ -153,6 +153,18 @@ CASES = [
     case("mcmc-n-samples-fractional", method("adaptive-metropolis", "n_samples = 10.5"),
          ConfigError, "[method]", "'adaptive-metropolis'", "'n_samples'", "whole number"),
     # --- output folder and names ------------------------------------------------------
+    case("output-under-a-file", edit(('directory = "out"', 'directory = "lg2_obs.csv/out"')),
+         pdaframe.errors.OutputError, "c.toml", "[output]", "'directory'",
+         "lg2_obs.csv is a file, so no folder can be made below it"),
+    case("output-is-a-file", edit(('directory = "out"', 'directory = "lg2_obs.csv"')),
+         pdaframe.errors.OutputError, "c.toml", "[output]", "is a file, not a folder"),
+    case("output-not-writable", edit(('directory = "out"', 'directory = "/sys/pdaframe"')),
+         pdaframe.errors.OutputError, "[output]", "/sys/pdaframe", "cannot create files in /sys"),
+    case("output-hide-names-nothing",
+         edit(('directory = "out"', 'directory = "out"\nhide = ["model.options.token"]')),
+         ConfigError, "c.toml", "[output]", "'hide'", "model.options.token"),
+    case("stream-name-netcdf-group", edit(('name = "y"', 'name = "nee/day"')),
+         ConfigError, "c.toml", "[streams.0]", "'nee/day'", "NetCDF", "illegal characters"),
     # --- sizes ------------------------------------------------------------------------
     case("n-members-above-configured-limit",
          method("es-mda", "n_members = 1000000", ("[output]", "[output]\nmax_memory_gb = 1.0")),
