@@ -39,7 +39,7 @@ def _cmd_run(args):
 
     executor = get_executor(None if args.executor == "auto" else args.executor)
     root = is_root()
-    problem = load_config(args.config)
+    problem = load_config(args.config, output_dir=args.output)
     result, paths = run_problem(problem, args.output, progress=root and not args.quiet,
                                 executor=executor, write=root, resume=args.resume)
     if not root:
@@ -68,7 +68,8 @@ def _cmd_check(args):
     from .config import load_config
     from .interfaces import declared_outputs
 
-    problem = load_config(args.config, run_model=False)       # check never runs the model
+    problem = load_config(args.config, run_model=False,         # check never runs the model
+                          output_dir=args.output)
     cfg = problem.config
     print(f"{args.config}: OK")
     print(f"  model {cfg.model_name!r}: {problem.n_param} parameters estimated "
@@ -143,6 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=_cmd_run)
     check = sub.add_parser("check", help="validate a config without running the model")
     check.add_argument("config")
+    check.add_argument("-o", "--output", help="output folder to check (overrides [output] "
+                                              "directory, as for run)")
     check.set_defaults(func=_cmd_check)
     plugins = sub.add_parser("plugins", help="list plugins and what they register")
     plugins.set_defaults(func=_cmd_plugins)

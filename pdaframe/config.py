@@ -207,7 +207,7 @@ class _Where:
             raise ConfigError(f"{self.path}: [{table}] {err}") from err
 
 
-def load_config(path, run_model=True) -> Problem:
+def load_config(path, run_model=True, output_dir=None) -> Problem:
     """Read a TOML config and return a ready `Problem`; run settings in ``problem.config``.
 
     A config with ``[[sites]]`` tables gives a `pdaframe.multisite.MultiSiteProblem`.
@@ -222,6 +222,9 @@ def load_config(path, run_model=True) -> Problem:
         a reference run (CDF matching) stay unfitted. Stream variables are checked against
         the outputs the model declares either way
         (`pdaframe.interfaces.declared_outputs`).
+    output_dir : str or Path, optional
+        Overrides ``[output] directory`` (``pdaframe run -o``): this folder is the one
+        checked (it can be made and written) and written to.
 
     Returns
     -------
@@ -251,6 +254,7 @@ def load_config(path, run_model=True) -> Problem:
                                                                ""),
                            seed=_seed(w, data, "top level", 0))
     w.max_memory_gb = settings.max_memory_gb = _max_memory(w, data)
+    w.output_dir = output_dir
 
     model_tab = w.table(data, "model", "top level")
     w.keys(model_tab, {"name", "options"}, "model")
@@ -332,10 +336,12 @@ def _method_output(w, data, settings, base) -> str:
            "output")
     settings.output_dir = base / w.get(out_tab, "directory", (str,), "output",
                                        f"results/{settings.path.stem}")
+    if w.output_dir is not None:
+        settings.output_dir = Path(w.output_dir)
     bad = check_folder(settings.output_dir)
     if bad:
-        raise w.error("output", f"'directory' = {str(settings.output_dir)!r}: {bad}",
-                      OutputError)
+        where = "-o" if w.output_dir is not None else "'directory'"
+        raise w.error("output", f"{where} = {str(settings.output_dir)!r}: {bad}", OutputError)
     settings.hide = w.get(out_tab, "hide", (list,), "output", [])
     try:
         if not all(isinstance(key, str) for key in settings.hide):

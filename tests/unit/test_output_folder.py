@@ -302,3 +302,19 @@ def test_config_without_secrets_is_copied_verbatim(tmp_path):
     _, paths = run_problem(pdaframe.load_config(path), progress=False)
     with netCDF4.Dataset(paths["netcdf"]) as ds:
         assert ds.config == path.read_text()
+
+
+def test_output_option_replaces_an_unusable_config_directory(tmp_path):
+    """``run -o`` (and ``check -o``) check and use the given folder, not the config's: a
+    config whose [output] directory cannot be written still runs elsewhere."""
+    from pdaframe import cli
+    for f in ("lg2.toml", "lg2_obs.csv"):
+        shutil.copy(DATA / f, tmp_path)
+    config = tmp_path / "lg2.toml"
+    config.write_text(config.read_text().replace('directory = "out"',
+                                                 'directory = "lg2_obs.csv/out"'))
+    with pytest.raises(pdaframe.OutputError, match="'directory'"):
+        pdaframe.load_config(config)
+    assert cli.main(["check", str(config), "-o", str(tmp_path / "elsewhere")]) == 0
+    assert cli.main(["run", str(config), "-q", "-o", str(tmp_path / "elsewhere")]) == 0
+    assert (tmp_path / "elsewhere" / "result.nc").exists()
