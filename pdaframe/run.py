@@ -29,7 +29,8 @@ def summary_table(result, problem, truth=None) -> str:
     add a line per site with its observation count and cost at the analysis. Samplers add
     R-hat and bulk/tail ESS columns. A stepwise
     result adds a line per step; ``result["diagnostics"]`` (`pdaframe.diagnostics`) adds the
-    χ² check, the parameters at a bound and the per-stream residual statistics.
+    χ² check, the parameters at a bound and the per-stream residual statistics. Failed
+    ensemble members add the `failed_members` line.
     """
     if "x" not in result:          # sensitivity analysis, history matching
         return "\n".join(filter(None, [result.summary(), failed_members(result)]))
