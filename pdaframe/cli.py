@@ -21,18 +21,44 @@ each rank reports it and exits with status 2. An `ExecutorError` (a member raise
 that is not a `PdaframeError`: a bug) is raised on every rank alike: status 1. Any other
 unexpected exception under MPI may be confined to one rank while the others wait for it in a
 collective call, so that rank prints its traceback and aborts the whole MPI job.
+
+Interrupting ``pdaframe run`` with SIGINT (Ctrl-C) or SIGTERM (a batch system's kill) ends
+the running external model's process group, removes its run folder (unless ``keep =
+"all"``), writes the checkpoint of the last completed round when checkpoints are on, prints
+one line and exits with status 130 (SIGINT) or 143 (SIGTERM).
 """
 from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 import warnings
 
 from .errors import PdaframeError
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread like SIGINT's ``KeyboardInterrupt``."""
+
+
+def _on_sigterm(signum, frame):
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)     # let the clean-up finish
+    raise Terminated()
+
+
 def _cmd_run(args):
+    import threading
+    if threading.current_thread() is not threading.main_thread():
+        return _run(args)
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        return _run(args)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run(args):
     from .config import load_config
     from .parallel import get_executor, is_root
     from .run import run_problem, summary_table
@@ -203,9 +229,11 @@ def main(argv=None) -> int:
     except PdaframeError as err:
         _report(rank, size, f"error ({type(err).__name__}): {err}")
         return 2
-    except KeyboardInterrupt:
-        print("pdaframe: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as err:
+        term = isinstance(err, Terminated)
+        print(f"pdaframe: {'terminated (SIGTERM)' if term else 'interrupted'}; member "
+              f"processes ended", file=sys.stderr)
+        return 143 if term else 130
     except BrokenPipeError:        # output piped into a reader that left (| head): quietly
         _silence_stdout()
         return 0

@@ -30,7 +30,7 @@ import numpy as np
 
 from .checkpoint import ReplayExecutor, replaying
 from .errors import ConfigError, ModelError
-from .parallel import Failed, get_executor, keep_succeeded
+from .parallel import Failed, get_executor, keep_succeeded, with_members
 from .result import Result
 
 log = logging.getLogger(__name__)
@@ -601,7 +601,7 @@ def ces(problem, x0=None, callback=None, executor=None, seed=None, n_design=None
     if calibrate not in ("es-mda", "design"):
         raise ConfigError(f"ces: calibrate={calibrate!r}: expected 'es-mda' or 'design'")
     # with a checkpoint, every batch of real runs is logged; a resumed run replays them
-    executor = replaying(executor or get_executor(), "ces")
+    executor = replaying(with_members(executor, seed), "ces")
     white = _Whitened(problem)
     t_start = time.perf_counter()
     if calibrate == "es-mda":

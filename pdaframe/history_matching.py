@@ -136,7 +136,7 @@ class HistoryMatchState(EnsembleState):
         if not cutoff > 0:
             raise ConfigError(f"history matching: cutoff={cutoff!r} must be positive (3: "
                               f"Pukelsheim's 3 sigma rule)")
-        self.tol, self.nugget = float(tol), nugget
+        self.tol, self.nugget, self.seed = float(tol), nugget, seed
         self.rng = np.random.default_rng(seed)
         self.cand = design(lower, upper, int(n_candidates), "lhs",
                            seed=int(self.rng.integers(2 ** 32)))

@@ -30,6 +30,7 @@ from scipy import linalg
 from .errors import ConfigError, DataError, ModelError
 from .interfaces import has_adjoint, has_tangent
 from .observations import DataStream
+from .parallel.base import current_member
 from .prior import GaussianPrior, Prior, solve_lower
 from .twin import check_stream_outputs, synthetic_streams
 
@@ -211,9 +212,12 @@ class Problem:
             raise ConfigError(f"theta has {theta.size} values, the problem {self.n_param} "
                               f"parameters {self.parameter_names}")
         theta = theta[:self.n_model]
-        key = theta.tobytes()
-        if self._last[0] == key:
-            return self._last[1]
+        # a stochastic model gives each member its own run (`current_member`); read the
+        # cache once (executor threads share it)
+        key = (theta.tobytes(), current_member())
+        last = self._last
+        if last[0] == key:
+            return last[1]
         self.nrun += 1
         outputs = self.model.run(theta.copy())
         outputs = {k: v if type(v) is np.ndarray and v.dtype == np.float64 else

@@ -32,10 +32,10 @@ def summary_table(result, problem, truth=None) -> str:
     result adds a line per step; ``result["diagnostics"]`` (`pdaframe.diagnostics`) adds the
     χ² check, the parameters at a bound and the per-stream residual statistics. A method
     that gives no posterior (DE, GA without ``posterior = true``) shows σ as "-" with a
-    footnote saying how to get one.
+    footnote saying how to get one. Failed ensemble members add the `failed_members` line.
     """
     if "x" not in result:          # sensitivity analysis, history matching
-        return result.summary()
+        return "\n".join(filter(None, [result.summary(), failed_members(result)]))
     names = list(result["parameter_names"])
     x0 = np.asarray(result.get("x0", problem.prior.mean))
     post = result.get("posterior_std", ["-"] * len(names))      # "-": no posterior
@@ -75,7 +75,23 @@ def summary_table(result, problem, truth=None) -> str:
         lines += ["", format_diagnostics(result["diagnostics"])]
     if "evaluation" in result:
         lines += ["", format_scores(result["evaluation"])]
+    if failed_members(result):
+        lines.append(failed_members(result))
     return "\n".join(lines)
+
+
+def failed_members(result) -> str | None:
+    """``"5 of 19 members failed; first failure (member 3): <reason>"``, None if none failed.
+
+    ``nfev`` counts every run of the method; ``first_failure`` is set by the ensemble
+    drivers (`pdaframe.methods.ensemble.drive`, emcee).
+    """
+    n = int(result.get("n_failed", 0) or 0)
+    if not n:
+        return None
+    text = f"{n} of {result.get('nfev', '?')} members failed"
+    who, _, why = str(result.get("first_failure") or "").partition(": ")
+    return text + (f"; first failure ({who}): {why}" if why else "")
 
 
 def run_problem(problem, output_dir=None, progress=True, executor=None, write=True,
@@ -171,6 +187,8 @@ def _run(problem, out, run_id, progress, executor, write, resume):
         with use_checkpoint(cp):
             result = minimise(problem, cfg.method, x0=cfg.x0, callback=callback,
                               executor=executor, **options)
+        if failed_members(result):
+            log.warning("%s", failed_members(result))
         if cp is not None and not cp.used:
             log.warning("method %r neither uses ask/tell rounds nor is a scipy minimiser: no "
                         "checkpoint written%s",

@@ -27,7 +27,7 @@ import warnings
 import numpy as np
 
 from .errors import ConfigError, ModelError, check_int
-from .parallel import Failed, get_executor
+from .parallel import Failed, with_members
 from .result import Result
 
 log = logging.getLogger(__name__)
@@ -105,11 +105,11 @@ def salib_problem(prior, box_width=None) -> dict:
             "bounds": [[float(lo), float(up)] for lo, up in zip(lower, upper)]}
 
 
-def _evaluate(problem, X, qoi, executor):
-    """QoI at every row of ``X`` (through the executor), NaN where a run failed."""
-    executor = executor or get_executor()
+def _evaluate(problem, X, qoi, executor, seed=None):
+    """QoI at every row of ``X`` (row ``i`` as member ``i``, `with_members`), NaN where a
+    run failed."""
     func = QuantityOfInterest(problem, qoi)
-    out = executor.map(func, list(np.asarray(X, dtype=float)))
+    out = with_members(executor, seed).map(func, list(np.asarray(X, dtype=float)))
     if out and all(isinstance(r, Failed) for r in out):
         raise ModelError(f"sensitivity: all {len(out)} runs failed; the first: {out[0].error}")
     Y = np.array([np.nan if isinstance(r, Failed) else float(r) for r in out])
@@ -217,7 +217,7 @@ def oat(problem, levels=5, qoi="misfit", executor=None, x0=None, box_width=None,
             x[i] = lo + g * (up - lo)
             X.append(x)
     X = np.array(X)
-    Y = _evaluate(problem, X, qoi, executor)
+    Y = _evaluate(problem, X, qoi, executor, _.get("seed"))
     yy = Y[1:].reshape(problem.prior.n, -1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -250,7 +250,7 @@ def morris(problem, n=20, num_levels=4, optimal_trajectories=None, qoi="misfit",
     sp = salib_problem(problem.prior, box_width)
     X = sample.sample(sp, n, num_levels=num_levels,
                       optimal_trajectories=optimal_trajectories, seed=seed)
-    Y = _evaluate(problem, X, qoi, executor)
+    Y = _evaluate(problem, X, qoi, executor, seed)
     Xk, Yk, dropped = _drop_blocks(X, Y, problem.prior.n + 1, "morris")
     si = analyse.analyze(sp, Xk, Yk, num_resamples=num_resamples, conf_level=conf_level,
                          num_levels=num_levels, seed=seed)
@@ -276,7 +276,7 @@ def sobol(problem, n=1024, calc_second_order=False, qoi="misfit", seed=None, exe
         raise ConfigError(f"sobol: n={n} base samples must be a power of 2 (e.g. 512, 1024)")
     sp = salib_problem(problem.prior, box_width)
     X = sample.sample(sp, n, calc_second_order=calc_second_order, scramble=True, seed=seed)
-    Y = _evaluate(problem, X, qoi, executor)
+    Y = _evaluate(problem, X, qoi, executor, seed)
     d = problem.prior.n
     block = 2 * d + 2 if calc_second_order else d + 2
     Xk, Yk, dropped = _drop_blocks(X, Y, block, "sobol")
@@ -301,7 +301,7 @@ def efast(problem, n=1000, M=4, qoi="misfit", seed=None, executor=None, num_resa
         raise ConfigError(f"efast: n={n} runs per parameter must exceed 4 M^2 = {4 * M * M}")
     sp = salib_problem(problem.prior, box_width)
     X = sample.sample(sp, int(n), M=M, seed=seed)
-    Y = _evaluate(problem, X, qoi, executor)
+    Y = _evaluate(problem, X, qoi, executor, seed)
     if np.isnan(Y).any():
         raise ModelError(f"efast: {int(np.isnan(Y).sum())} of {Y.size} runs failed; eFAST "
                          f"needs every run (use sobol or morris, which drop failed blocks)")

@@ -12,16 +12,21 @@ An ensemble method is a state object::
 4DEnVar, the cost J for GA/DE). Users who run members elsewhere (their batch scheduler, files)
 call ``ask``/``tell`` themselves; `pdaframe.minimise` runs `drive` with an executor.
 Results given to ``tell`` are in the order of ``ask``; a failed member is a
-`pdaframe.parallel.Failed` record.
+`pdaframe.parallel.Failed` record. `drive` evaluates the members through
+`pdaframe.parallel.with_members`: item ``i`` of a round runs as member ``i`` with
+``member_seed(state.seed, i)`` and a `PdaframeError` becomes a `Failed` record whatever the
+executor. The result reports ``n_failed`` and, when some failed, ``first_failure``
+(``"member 3: ModelError: ..."``).
 """
 from __future__ import annotations
 
 import logging
+import time
 
 import numpy as np
 
 from ..errors import ConfigError
-from ..parallel import get_executor
+from ..parallel import first_failure, with_members
 from ..result import Result
 
 log = logging.getLogger(__name__)
@@ -39,6 +44,8 @@ class EnsembleState:
         Members evaluated so far (model runs, on all ranks together).
     n_failed : int
         Members whose evaluation failed.
+    first_failure : str or None
+        ``"member <index>: <error>"`` of the first failed member.
     iteration : int
         Completed ask/tell rounds.
     """
@@ -48,6 +55,7 @@ class EnsembleState:
         self.done = False
         self.nfev = 0
         self.n_failed = 0
+        self.first_failure = None
         self.iteration = 0
 
     def evaluate(self, theta):
@@ -71,6 +79,8 @@ class EnsembleState:
         from ..parallel import Failed
         self.nfev += len(results)
         self.n_failed += sum(isinstance(r, Failed) for r in results)
+        if getattr(self, "first_failure", None) is None:     # absent in old checkpoints
+            self.first_failure = first_failure(results)
         self.iteration += 1
 
 
@@ -78,7 +88,9 @@ def drive(state, executor=None, callback=None, checkpoint=None, every=1, report=
     """Run an ask/tell state to the end with ``executor``.
 
     The default executor is `pdaframe.parallel.get_executor`'s: MPI when launched under
-    ``mpiexec`` with several ranks, serial otherwise. ``callback(report(state))`` after
+    ``mpiexec`` with several ranks, serial otherwise. Any object with an order-keeping
+    ``map`` will do: members run through `pdaframe.parallel.with_members` (seed
+    ``state.seed``). ``callback(report(state))`` after
     each round (default ``report``: ``state.result()``); `StopIteration` stops cleanly (and
     calls ``state.stop()`` if it has one).
 
@@ -87,19 +99,26 @@ def drive(state, executor=None, callback=None, checkpoint=None, every=1, report=
     after every ``every`` rounds and after the last, atomically and on MPI rank 0 only; a
     `Checkpoint` with ``resume=True`` first continues ``state`` from its file. A state that
     cannot be pickled is a `ConfigError` when the checkpoint was asked for explicitly.
+    Interrupted (``KeyboardInterrupt``, which ``pdaframe run`` also raises on SIGTERM) in
+    a round, it writes the state of the last completed round if that is not on file yet
+    (kept in memory between saves when a round takes at least 20 times as long as pickling
+    the state, so that the copy costs under 5 %), and re-raises.
     """
     from .. import checkpoint as ckpt
     from ..parallel import is_root
 
-    executor = executor or get_executor()
+    executor = with_members(executor, getattr(state, "seed", None))
     report = report or (lambda s: s.result())
     cp = ckpt.claim() if checkpoint is None else checkpoint
     if cp is not None and not isinstance(cp, ckpt.Checkpoint):
         cp = ckpt.Checkpoint(cp, every=every)
     root = is_root()
+    pickle_seconds = round_seconds = 0.0
     if cp is not None:
         try:
+            start = time.perf_counter()
             ckpt.dumps_state(state)          # fail before any work, not at the first write
+            pickle_seconds = time.perf_counter() - start
         except ConfigError:
             if cp.explicit:
                 raise
@@ -109,7 +128,23 @@ def drive(state, executor=None, callback=None, checkpoint=None, every=1, report=
     if cp is not None and cp.resume:
         ckpt.load_into(state, cp)
     while not state.done:
-        state.tell(executor.map(state.evaluate, state.ask()))
+        # between saves, keep the last completed round's state for an interruption
+        unsaved = None
+        if cp is not None and root and state.iteration % cp.every and \
+                pickle_seconds <= 0.05 * round_seconds:
+            start = time.perf_counter()
+            unsaved = ckpt.dumps_state(state)
+            pickle_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        try:
+            state.tell(executor.map(state.evaluate, state.ask()))
+        except KeyboardInterrupt:
+            if unsaved is not None:
+                ckpt.save(state, cp, unsaved)
+                log.warning("interrupted: checkpoint of round %d written to %s",
+                            state.iteration, cp.path)
+            raise
+        round_seconds = time.perf_counter() - start
         if cp is not None and root and (state.done or state.iteration % cp.every == 0):
             ckpt.save(state, cp)
         if callback is not None:
@@ -118,4 +153,8 @@ def drive(state, executor=None, callback=None, checkpoint=None, every=1, report=
             except StopIteration:
                 getattr(state, "stop", lambda: None)()
                 break
-    return state.result()
+    result = state.result()
+    if state.n_failed and getattr(state, "first_failure", None):
+        result.setdefault("n_failed", state.n_failed)
+        result.setdefault("first_failure", state.first_failure)
+    return result

@@ -23,7 +23,7 @@ import logging
 import numpy as np
 
 from ..errors import ConfigError, ModelError, check_int
-from ..parallel import Failed, get_executor, member_rng
+from ..parallel import Failed, first_failure, member_rng, with_members
 from ..result import Result
 from .ensemble import EnsembleState, drive
 from .evolution import Fitness, _seed
@@ -550,17 +550,20 @@ def dream_zs(problem, x0=None, callback=None, executor=None, seed=0, n_samples=2
 
 
 class _Pool:
-    """emcee's ``pool``: our executor's ``map``, a failed member as ``(-inf, inf)``."""
+    """emcee's ``pool``: our executor's ``map`` (walker ``i`` runs as member ``i``,
+    `pdaframe.parallel.with_members`), a failed member as ``(-inf, inf)``."""
 
-    def __init__(self, executor):
-        self.executor = executor
+    def __init__(self, executor, seed=None):
+        self.executor = with_members(executor, seed)
         self.nfev = self.n_failed = 0
+        self.first_failure = None
 
     def map(self, func, items):
         items = [np.array(x) for x in items]
         self.nfev += len(items)
         results = self.executor.map(func, items)
         self.n_failed += sum(isinstance(r, Failed) for r in results)
+        self.first_failure = self.first_failure or first_failure(results)
         return [(-np.inf, np.inf) if isinstance(r, Failed) else r for r in results]
 
 
@@ -664,7 +667,7 @@ def emcee_sampler(problem, x0=None, callback=None, executor=None, seed=0, n_samp
         u0 = u0 + 1e-3 * rng.standard_normal(u0.shape)
     else:
         u0 = _start_u(problem, None, n_chains, [rng] * n_chains, "emcee")
-    pool = _Pool(executor or get_executor())
+    pool = _Pool(executor, seed)
     pool.nfev, pool.n_failed = saved.nfev, saved.n_failed
     backend = emcee.backends.Backend()
     if saved.iteration:
@@ -708,11 +711,14 @@ def emcee_sampler(problem, x0=None, callback=None, executor=None, seed=0, n_samp
                            chain[burn_in:nit - 1]]) if keep else chain[:0]
     accepted = np.swapaxes(np.any(chain[burn_in:nit] != prev, axis=2), 0, 1)
     theta = np.array([[space.to_theta(x) for x in c] for c in u]).reshape(n_chains, keep, d)
-    return sample_result(problem, "emcee", theta, u, J, accepted, nfev=pool.nfev,
-                         n_failed=pool.n_failed, nit=nit, seed=seed, stopped=stopped,
-                         rhat_max=rhat_max,
-                         burn_in=burn_in,
-                         acceptance_fraction_all=np.array(sampler.acceptance_fraction))
+    result = sample_result(problem, "emcee", theta, u, J, accepted, nfev=pool.nfev,
+                           n_failed=pool.n_failed, nit=nit, seed=seed, stopped=stopped,
+                           rhat_max=rhat_max,
+                           burn_in=burn_in,
+                           acceptance_fraction_all=np.array(sampler.acceptance_fraction))
+    if pool.first_failure:
+        result["first_failure"] = pool.first_failure
+    return result
 
 
 # option declarations for the checks before the first run (`pdaframe.minimise`)

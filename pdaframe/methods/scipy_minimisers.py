@@ -231,11 +231,16 @@ def _run(problem, scipy_method, gradient, x0, callback, options):
             callback(Result(x=theta, fun=float(intermediate_result.fun), nit=len(hist_cost) - 1))
 
     if not resumed:
-        hist_cost.append(fun(u0))
+        start = dict(zip(problem.parameter_names, theta0.tolist()))
+        try:                   # not `fun`: its failure (exit status, stderr, run folder) shown
+            hist_cost.append(keep_best(problem.cost_u(u0), u0))
+        except ModelError as err:
+            raise ModelError(f"the model fails at the start point {start}: {err}",
+                             theta=theta0) from None
         hist_x.append(theta0)
         if not np.isfinite(hist_cost[0]):
-            start = dict(zip(problem.parameter_names, theta0.tolist()))
-            raise ModelError(f"the model fails at the start point {start}", theta=theta0)
+            raise ModelError(f"the model fails at the start point {start}: the cost is "
+                             f"{hist_cost[0]}", theta=theta0)
     u = u0
     while True:
         # A run that rejects trial points (failed model runs) can stall the line search;

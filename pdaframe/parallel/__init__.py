@@ -12,13 +12,23 @@ numbers, comes back as a `Failed` record instead of raising, so no rank hangs; t
 decides what a failure means (4DEnVar drops the member, GA/DE give it the worst fitness).
 Any other exception is a bug: `MPIExecutor` raises `ExecutorError` on every rank.
 
+The ensemble methods (4DEnVar, GA, DE, MCMC chains, emcee, IS/GLUE, ES-MDA/EnKF/PF,
+sensitivity samples, history matching, CES) evaluate their members through `with_members`:
+the `Failed` conversion happens there, on the driver's side, so any object with an
+order-keeping ``map`` works the same as `SerialExecutor`; and item ``i`` of a batch runs as
+member ``i`` (`current_member`: its index and `member_seed` of the run's seed), the same
+serially, in threads and under MPI. `ExternalModel` passes them to its program as
+``PDAFRAME_MEMBER`` and ``PDAFRAME_SEED``.
+
 `ExternalModel` runs a model executable through files, one working directory per run.
 """
-from .base import (Failed, SerialExecutor, evaluate, get_executor, is_root, keep_succeeded,
-                   member_rng)
+from .base import (Failed, Member, MemberExecutor, SerialExecutor, current_member, evaluate,
+                   first_failure, get_executor, is_root, keep_succeeded, member_rng,
+                   member_seed, with_members)
 from .external import ExternalModel, make_external
 from .mpi import ExecutorError, MPIExecutor          # mpi4py is imported only when used
 
-__all__ = ["ExecutorError", "ExternalModel", "Failed", "MPIExecutor", "SerialExecutor",
-           "evaluate", "get_executor", "is_root", "keep_succeeded", "make_external",
-           "member_rng"]
+__all__ = ["ExecutorError", "ExternalModel", "Failed", "MPIExecutor", "Member",
+           "MemberExecutor", "SerialExecutor", "current_member", "evaluate", "first_failure",
+           "get_executor", "is_root", "keep_succeeded", "make_external", "member_rng",
+           "member_seed", "with_members"]

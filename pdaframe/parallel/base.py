@@ -1,6 +1,8 @@
-"""The executor interface, failure records, per-member random streams, serial executor."""
+"""The executor interface, failure records, per-member random streams, serial executor,
+and the member context every ensemble evaluation runs in (`MemberExecutor`)."""
 from __future__ import annotations
 
+import contextvars
 import logging
 from dataclasses import dataclass
 
@@ -46,6 +48,12 @@ def evaluate(func, item, index):
     return value
 
 
+def first_failure(results) -> str | None:
+    """``"member 3: ModelError: ..."`` for the first `Failed` record of ``results``, or None."""
+    first = next((r for r in results if isinstance(r, Failed)), None)
+    return None if first is None else f"member {first.index}: {first.error}"
+
+
 def keep_succeeded(items, results, what="design", minimum=2):
     """The items whose result is not `Failed`, and those results stacked.
 
@@ -73,6 +81,103 @@ def member_rng(seed, index) -> np.random.Generator:
     same (seed, index) whatever the number of processes.
     """
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(int(index),)))
+
+
+def member_seed(seed, index) -> int | None:
+    """Seed handed to member ``index``'s model run (``PDAFRAME_SEED``); None without ``seed``.
+
+    A 32-bit integer from ``SeedSequence(seed, spawn_key=(index, 1))``: a stream of its own,
+    independent of `member_rng` (the method's draws for that member), of the rank and of
+    the executor. The same member index gets the same seed in every round of a run.
+    """
+    if seed is None:
+        return None
+    return int(np.random.SeedSequence(int(seed), spawn_key=(int(index), 1))
+               .generate_state(1)[0])
+
+
+@dataclass(frozen=True)
+class Member:
+    """The ensemble member being evaluated (see `current_member`).
+
+    Attributes
+    ----------
+    index : int
+        Position of the member in its batch (the same under any executor or rank count).
+    seed : int or None
+        `member_seed` of the run's seed and ``index``.
+    """
+
+    index: int
+    seed: int | None
+
+
+_MEMBER: contextvars.ContextVar = contextvars.ContextVar("pdaframe_member", default=None)
+
+
+def current_member() -> Member | None:
+    """The `Member` whose evaluation is running in this thread, None outside an ensemble.
+
+    `ExternalModel` reads it to set ``PDAFRAME_MEMBER``/``PDAFRAME_SEED``; a Python model
+    with random parts may read it too.
+    """
+    return _MEMBER.get()
+
+
+class MemberTask:
+    """``func`` applied to one ``(index, item)`` pair inside its member context.
+
+    Sets `current_member` while ``func(item)`` runs and turns a `PdaframeError` or a
+    non-finite result into a `Failed` record (`evaluate`): whatever executor calls it.
+    """
+
+    def __init__(self, func, seed=None):
+        self.func, self.seed = func, seed
+
+    def __call__(self, pair):
+        index, item = pair
+        token = _MEMBER.set(Member(int(index), member_seed(self.seed, index)))
+        try:
+            return evaluate(self.func, item, int(index))
+        finally:
+            _MEMBER.reset(token)
+
+
+class MemberExecutor:
+    """Executor adapter that evaluates item ``i`` of every ``map`` as member ``i``.
+
+    ``map(func, items)`` hands ``MemberTask(func, seed)`` and the ``(index, item)`` pairs
+    to ``executor.map``, so any object with an order-keeping ``map`` (`SerialExecutor`,
+    `MPIExecutor`, the builtin ``map`` wrapped in an object, a
+    `concurrent.futures.ThreadPoolExecutor`) gives the same results: failures come back as
+    `Failed` records and every member runs with the same `current_member`. The ensemble
+    drivers wrap their executor in it (`with_members`).
+
+    Parameters
+    ----------
+    executor : object with ``map(func, items)``
+    seed : int, optional
+        The run's seed (member ``i`` gets ``member_seed(seed, i)``).
+    """
+
+    def __init__(self, executor, seed=None):
+        self.executor, self.seed = executor, seed
+
+    def __getattr__(self, name):              # size, rank, schedule, ... of the executor
+        if name == "executor":
+            raise AttributeError(name)
+        return getattr(self.executor, name)
+
+    def map(self, func, items) -> list:
+        """``func(item)`` per item (or a `Failed` record), in order, in member contexts."""
+        return list(self.executor.map(MemberTask(func, self.seed), list(enumerate(items))))
+
+
+def with_members(executor, seed=None) -> MemberExecutor:
+    """``executor`` (default `get_executor`'s) wrapped in a `MemberExecutor` with ``seed``."""
+    if isinstance(executor, MemberExecutor):
+        executor = executor.executor
+    return MemberExecutor(executor or get_executor(), seed)
 
 
 class SerialExecutor:

@@ -2,8 +2,9 @@
 
 Big land-surface models usually run as programs that read a parameter file and write output
 files. `ExternalModel` wraps such a program as a pdaframe model (``parameter_names``,
-``run(theta)``), so Problems, minimisers and ensemble methods use it like any other model;
-ensemble methods call ``run_member(theta, index, seed)``.
+``run(theta)``), so Problems, minimisers and ensemble methods use it like any other model.
+Inside an ensemble evaluation ``run`` is ``run_member(theta, index, seed)`` of the running
+member (`pdaframe.parallel.current_member`, set by every ensemble method's executor).
 
 For every run it
 
@@ -13,15 +14,17 @@ For every run it
 2. copies (or symlinks, ``link_template=True``) the entries of ``template_dir`` into it;
 3. writes the parameters to ``input_name`` (JSON ``{"name": value}`` or ``name = value``
    lines; values written with 17 significant digits, so they round-trip exactly);
-4. runs ``command`` there, with ``PDAFRAME_MEMBER``, ``PDAFRAME_SEED`` (empty for a plain
-   `run`), ``PDAFRAME_WORKDIR`` and ``PDAFRAME_PARAMETERS`` (absolute paths) in its
-   environment, standard output and error going to ``pdaframe.stdout`` and
-   ``pdaframe.stderr``; the MPI launcher's variables (``PMI_*``, ``OMPI_*``, ...) are
-   removed, so a model that is itself an MPI program (``mpiexec -n 8 ./lsm``) or a Python
-   script does not think it belongs to pdaframe's MPI job;
+4. runs ``command`` there, with ``PDAFRAME_MEMBER``, ``PDAFRAME_SEED`` (empty outside an
+   ensemble), ``PDAFRAME_WORKDIR`` and ``PDAFRAME_PARAMETERS`` (absolute paths) in its
+   environment (a stochastic model seeds itself from ``PDAFRAME_SEED``), standard output
+   and error going to ``pdaframe.stdout`` and ``pdaframe.stderr``; the MPI launcher's
+   variables (``PMI_*``, ``OMPI_*``, ...) are removed, so a model that is itself an MPI
+   program (``mpiexec -n 8 ./lsm``) or a Python script does not think it belongs to
+   pdaframe's MPI job;
 5. reads the outputs from CSV files with a header row (`pdaframe.io.tables.read_columns`):
    one file with a column per output, or a file per output;
-6. removes the directory, unless ``keep`` says otherwise.
+6. removes the directory, unless ``keep`` says otherwise (``"failed"``: a run that raised,
+   or whose outputs are not all finite, keeps it; an interrupted run removes it).
 
 A non-zero exit status, a timeout (the whole process group is killed) or missing or
 unreadable outputs raise `pdaframe.ModelError` naming the command, the member, the exit status
@@ -53,6 +56,7 @@ import numpy as np
 
 from ..errors import ConfigError, DataError, ModelError
 from ..io.tables import read_columns
+from .base import current_member
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +88,9 @@ class ExternalModel:
     timeout : float, optional
         Seconds after which a run is killed and counts as failed.
     keep : {"failed", "all", "none"}
-        Which run directories survive: failed ones (default, for inspection), all, none.
+        Which run directories survive: failed ones (default, for inspection: the run
+        raised, or its outputs are not all finite), all, none. An interrupted run's
+        directory is removed unless ``keep="all"``.
     input_format : {"json", "text"}
         Parameter file as a JSON object, or ``name = value`` lines.
     input_name : str, optional
@@ -158,8 +164,15 @@ class ExternalModel:
                 f"parameters, outputs {list(self.outputs)})")
 
     def run(self, theta) -> dict[str, np.ndarray]:
-        """Run the program at ``theta`` (shape ``(n_param,)``); ``{output: array}``."""
-        return self.run_member(theta, None, None)
+        """Run the program at ``theta`` (shape ``(n_param,)``); ``{output: array}``.
+
+        Inside an ensemble evaluation it runs as the current member
+        (`pdaframe.parallel.current_member`): `run_member` with its index and seed.
+        """
+        member = current_member()
+        if member is None:
+            return self.run_member(theta, None, None)
+        return self.run_member(theta, member.index, member.seed)
 
     def run_member(self, theta, index, seed=None) -> dict[str, np.ndarray]:
         """Run member ``index`` of an ensemble at ``theta`` with random seed ``seed``.
@@ -193,15 +206,22 @@ class ExternalModel:
         run_dir = Path(tempfile.mkdtemp(prefix=prefix, dir=self.workdir))
         self.last_dir = run_dir
         self.nrun += 1
-        failed = True
+        failed, interrupted = True, False
         try:
             self._prepare(run_dir, theta, index)
             self._execute(run_dir, theta, index, seed)
             outputs = self._read(run_dir, theta, index)
-            failed = False
+            failed = not all(np.all(np.isfinite(v)) for v in outputs.values())
+            if failed and self.keep != "none":
+                log.info("external model (%s): outputs not all finite; run directory "
+                            "kept: %s", "a run" if index is None else f"member {index}",
+                            run_dir)
             return outputs
+        except BaseException as exc:       # KeyboardInterrupt, SIGTERM: not a failed run
+            interrupted = not isinstance(exc, Exception)
+            raise
         finally:
-            if self.keep == "none" or (self.keep == "failed" and not failed):
+            if self.keep == "none" or (self.keep == "failed" and (interrupted or not failed)):
                 shutil.rmtree(run_dir, ignore_errors=True)
 
     # -- steps of a run -----------------------------------------------------------------

@@ -12,7 +12,8 @@ import pytest
 import pdaframe
 from pdaframe.methods.ensemble import EnsembleState, drive
 from pdaframe.parallel import (ExecutorError, ExternalModel, Failed, MPIExecutor,
-                               SerialExecutor, get_executor, is_root, member_rng)
+                               SerialExecutor, current_member, get_executor, is_root,
+                               member_rng, member_seed, with_members)
 from pdaframe.result import Result
 from tests.conftest import lg2_problem
 
@@ -212,6 +213,19 @@ def test_external_members_on_all_ranks_get_their_own_directories(shared_tmp, com
     assert [float(r["y"][0]) for r in got] == [2.0 * i for i in range(6)]
     assert len(runs) == 6 and [r.split("_")[1] for r in runs] == [f"{i:04d}" for i in range(6)]
     assert len(seen) == 6 and all("False" in (shared_tmp / s).read_text() for s in seen)
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES)
+def test_member_context_is_the_batch_position_not_the_rank(schedule, comm):
+    def who(x):
+        member = current_member()
+        return {"x": np.array([x]), "member": np.array([member.index, member.seed])}
+
+    got = with_members(MPIExecutor(schedule=schedule), seed=9).map(who, [0.5 * i
+                                                                     for i in range(7)])
+    serial = with_members(SerialExecutor(), seed=9).map(who, [0.5 * i for i in range(7)])
+    assert all(same(g, s) for g, s in zip(got, serial))
+    assert [r["member"].tolist() for r in got] == [[i, member_seed(9, i)] for i in range(7)]
 
 
 class Ishigami:

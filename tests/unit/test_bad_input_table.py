@@ -5,8 +5,8 @@ returns either
 
 - a config path: then ``pdaframe.load_config``, ``pdaframe check`` and ``pdaframe run`` must
   each stop with ``error`` (``check``/``run``: exit status 2, one paragraph on stderr, no
-  traceback) whose message contains every word, and ``run`` must not have run the model nor
-  left a result file behind; or
+  traceback) whose message contains every word, found before the (linear) model ever runs,
+  and no result file is left behind; or
 - a callable: calling it must raise ``error`` whose message contains every word.
 
 ``edit(...)`` makes the LG2 config (tests/data/lg2.toml) with text replacements and an
@@ -218,18 +218,20 @@ def test_bad_input(make, error, words, tmp_path, capsys, monkeypatch):
             made()
         _check_words(str(info.value), error, words)
         return
+    def no_model_run(self, theta):
+        raise AssertionError("the model ran before the bad input was found")
+    monkeypatch.setattr(pdaframe.LinearModel, "run", no_model_run)
     with pytest.raises(error) as info:
         pdaframe.load_config(made)
     _check_words(str(info.value), error, words)
-    out = tmp_path / "run_out"
-    for argv in (["check", str(made)], ["run", str(made), "-q", "-o", str(out)]):
+    for argv in (["check", str(made)], ["run", str(made), "-q"]):
         capsys.readouterr()
         status = cli.main(argv)
         err = capsys.readouterr().err
         assert status == 2, f"pdaframe {argv[0]} exited {status}: {err}"
         assert f"error ({error.__name__})" in err and "Traceback" not in err, err
         _check_words(err, error, words)
-    assert not (out / "result.nc").exists()
+    assert not list(tmp_path.rglob("result.nc"))
 
 
 # Not table rows: these check more than the error (memory used, a warning and the data kept).

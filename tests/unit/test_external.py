@@ -34,7 +34,7 @@ if a > 100:
     time.sleep(60)
 if a != 50:
     with open("outputs.csv", "w") as f:
-        f.write("t,y\n" + "".join(f"{t},{a + b * t!r}\n" for t in range(5)))
+        f.write("t,y\n" + "".join(f"{t},{a + b * t if a != 60 else 'nan'}\n" for t in range(5)))
 with open("w.csv", "w") as f:
     f.write("value\n" + repr(a * b) + "\n")
 '''
@@ -141,6 +141,31 @@ def test_keep_policies(case, keep, n_left):
         model.run([-1.0, 1.0])
     assert len(run_dirs(case)) == n_left
     assert ("(removed: keep='none')" in str(info.value)) == (keep == "none")
+
+
+@pytest.mark.parametrize("keep, n_left", [("failed", 1), ("none", 0)])
+def test_non_finite_outputs_count_as_failed_for_keep(case, keep, n_left):
+    out = external(case, keep=keep).run_member([60.0, 1.0], 4)    # the script writes NaN
+    assert np.isnan(out["y"]).all() and out["y"].size == 5
+    kept = run_dirs(case)
+    assert len(kept) == n_left
+    if kept:
+        assert kept[0].name.startswith("member_0004_") and (kept[0] / "outputs.csv").exists()
+
+
+def test_lbfgsb_start_point_error_says_why_the_model_failed(case):
+    prior = pdaframe.GaussianPrior([-1.0, 2.0], std=[1.0, 1.0], names=["a", "b"])
+    stream = pdaframe.DataStream("y", "y", [1.1, 3.0, 5.2, 6.9, 9.1], std=0.5)
+    problem = pdaframe.Problem(external(case), prior, [stream])
+    with pytest.raises(pdaframe.ModelError) as info:
+        pdaframe.minimise(problem, "lbfgsb")
+    msg = str(info.value)
+    assert msg.startswith("the model fails at the start point {'a': -1.0, 'b': 2.0}: "
+                          "external model (a run): ")
+    assert "model.py exited with status 3" in msg
+    assert "step 3: pool 'c_lab' negative" in msg
+    (kept,) = run_dirs(case)
+    assert f"run directory: {kept}" in msg
 
 
 def test_concurrent_members_never_share_a_directory(case):
