@@ -1,6 +1,6 @@
 """`pdaframe run --resume`: a run killed (SIGKILL) after a checkpoint and resumed gives the
 same NetCDF result, bit for bit, as an uninterrupted run with the same seed (and, in process,
-a differential-evolution state pickled mid-run continues as the original)."""
+a differential-evolution state checkpointed mid-run continues as the original)."""
 from __future__ import annotations
 
 import os
@@ -101,7 +101,7 @@ def kill_after_checkpoint(config, out, min_round, script=SLOW) -> dict:
     """Run ``config`` into ``out`` with ``script`` (slowed down), SIGKILL it once its
     checkpoint has at least ``min_round`` rounds; return the checkpoint's header."""
     proc = _run(script, config, out, start_new_session=True)
-    checkpoint = out / "checkpoint.pkl"
+    checkpoint = out / "checkpoint.npz"
     deadline = time.monotonic() + 120
     while not (checkpoint.exists() and read_header(checkpoint)["round"] >= min_round):
         assert proc.poll() is None, f"run ended before it was killed: {proc.communicate()}"
@@ -138,7 +138,7 @@ def test_killed_run_resumes_to_the_same_result(tmp_path, method):
 def test_resume_refuses_another_config(tmp_path):
     config = _config(tmp_path, "ga")
     _finish(_run(FAST, config, tmp_path / "out"))
-    assert (tmp_path / "out" / "checkpoint.pkl").exists()
+    assert (tmp_path / "out" / "checkpoint.npz").exists()
     config.write_text(config.read_text().replace("pop_size = 8", "pop_size = 10"))
     proc = _run(FAST, config, tmp_path / "out", "--resume")
     _, err = proc.communicate(timeout=300)
@@ -179,7 +179,7 @@ def test_de_state_pickled_mid_run_continues_identically(tmp_path):
     options = dict(seed=3, popsize=6, maxiter=30, tol=0.0, max_runs=400)
     reference = _run_rounds(DEState(problem, **options)).result()
     state = _run_rounds(DEState(problem, **options), 8)
-    cp = ckpt.Checkpoint(tmp_path / "checkpoint.pkl")
+    cp = ckpt.Checkpoint(tmp_path / "checkpoint.npz")
     ckpt.save(state, cp, ckpt.dumps_state(state))
     threads = _de_threads()
     resumed = DEState(problem, **options)
@@ -205,7 +205,7 @@ def test_de_resume_refuses_a_run_it_does_not_retrace(tmp_path):
     options = dict(seed=3, popsize=6, maxiter=10)
     state = _run_rounds(DEState(problem, **options), 4)
     state._log[2] = ("0" * 16, state._log[2][1])
-    cp = ckpt.Checkpoint(tmp_path / "checkpoint.pkl")
+    cp = ckpt.Checkpoint(tmp_path / "checkpoint.npz")
     ckpt.save(state, cp)
     state.stop()
     resumed = DEState(problem, **options)
