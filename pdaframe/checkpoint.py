@@ -100,15 +100,18 @@ _BIT_GENERATORS = ("MT19937", "PCG64", "PCG64DXSM", "Philox", "SFC64")
 _REGISTERED: dict = {}
 
 
-def register(cls):
-    """Allow objects of ``cls`` (a class of a plugin or a user's own state) in checkpoints.
+def register(obj):
+    """Allow ``obj`` in checkpoints: objects of a class (of a plugin, or a user's own state
+    or simulator), or a module-level function (e.g. the ``func`` of a history matching run
+    from Python); usable as a decorator.
 
-    Usable as a class decorator. The class must keep its state in its instance ``__dict__``
-    (or return a dict from ``__getstate__``); it is rebuilt with ``object.__new__`` and
-    field assignment, without calling ``__init__``.
+    A class must keep its state in its instance ``__dict__`` (or return a dict from
+    ``__getstate__``): it is rebuilt with ``object.__new__`` and field assignment, without
+    calling ``__init__``. A function is stored by name and, on loading, looked up among the
+    registered ones.
     """
-    _REGISTERED[_name(cls)] = cls
-    return cls
+    _REGISTERED[_name(obj)] = obj
+    return obj
 
 
 def _name(cls) -> str:
@@ -287,6 +290,11 @@ class _Encoder:
             node["state"] = self.encode(obj.state, f"{where}.state")
             node["seed_seq"] = self._seed_seq(getattr(obj, "seed_seq", None), where)
             return node
+        if t is types.FunctionType:
+            if _REGISTERED.get(_name(obj)) is not obj:
+                raise _Unsupported(f"{where} is the function {_name(obj)}, not registered "
+                                   f"for checkpoints (pdaframe.checkpoint.register)")
+            return {"t": "func", "name": _name(obj)}
         if t is types.MethodType:
             name = obj.__func__.__name__
             if getattr(type(obj.__self__), name, None) is not obj.__func__:
@@ -294,8 +302,9 @@ class _Encoder:
             return {"t": "method", "name": name, "self": self.encode(obj.__self__, where)}
         return self._object(obj, where)
 
-    def _items(self, mapping, where):
-        return [[self.encode(k, where), self.encode(v, f"{where}[{k!r}]")]
+    def _items(self, mapping, where, fields=False):
+        return [[self.encode(k, where), self.encode(v, f"{where}.{k}" if fields else
+                                                    f"{where}[{k!r}]")]
                 for k, v in mapping.items()]
 
     def _seed_seq(self, seq, where):
@@ -327,7 +336,7 @@ class _Encoder:
         cls = type(obj)
         if self.allowed is None:
             self.allowed = _allowed_classes()
-        if self.allowed.get(_name(cls)) is not cls:
+        if self.allowed.get(_name(cls)) is not cls or not isinstance(cls, type):
             raise _Unsupported(f"{where} is a {cls.__module__}.{cls.__qualname__}, not a "
                                f"class allowed in checkpoints (pdaframe.checkpoint.register)")
         getstate = getattr(cls, "__getstate__", None)
@@ -337,15 +346,15 @@ class _Encoder:
         if type(fields) is not dict:
             raise _Unsupported(f"{where} ({cls.__qualname__}) keeps no field dict")
         node = self._new(obj, {"t": "obj", "cls": _name(cls)})
-        node["fields"] = self._items(fields, f"{where}.")
+        node["fields"] = self._items(fields, where, fields=True)
         if isinstance(obj, dict):
             node["items"] = self._items(obj, where)
         return node
 
     def archive(self, header, tree) -> dict:
         """The members of the ``.npz`` file."""
-        pools = {f"pool{i}": np.concatenate(arrays) for i, arrays in
-                 enumerate(self.pools.values())}
+        pools = {f"pool{i}": np.concatenate(arrays, dtype=np.dtype(key))   # keeps byte order
+                 for i, (key, arrays) in enumerate(self.pools.items())}
         tree = {**tree, "pools": {key: f"pool{i}" for i, key in enumerate(self.pools)}}
         return {"header": _utf8(header), "state": _utf8(tree), **pools, **self.extra}
 
@@ -422,6 +431,12 @@ class _Decoder:
             return types.MethodType(func, obj)
         if t == "obj":
             return self._object(node)
+        if t == "func":
+            func = _REGISTERED.get(_get(node, "name", str))
+            if type(func) is not types.FunctionType:
+                raise _Bad(f"it names the function {node['name']!r}, which is not registered "
+                           f"for checkpoints (it was not loaded)")
+            return func
         raise _Bad(f"unknown entry type {t!r}")
 
     def _pairs(self, node, key):
@@ -460,7 +475,7 @@ class _Decoder:
         if name not in self.allowed and name.startswith("sklearn.gaussian_process."):
             self.allowed = _allowed_classes(sklearn=True)      # fitted GP emulators
         cls = self.allowed.get(name)
-        if cls is None:
+        if not isinstance(cls, type):
             raise _Bad(f"it names the class {name!r}, which is not allowed in checkpoints "
                        f"(it was not loaded)")
         base = dict if issubclass(cls, dict) else object
@@ -566,6 +581,8 @@ def _open(path):
     npz = None
     try:
         npz = np.load(path, allow_pickle=False)
+        if not {"header", "state"} <= set(npz.files):
+            raise _Bad("it is not a pdaframe checkpoint (no header and state in the archive)")
         head = json.loads(npz["header"].tobytes())
         if type(head) is not dict or head.get("format") != FORMAT:
             raise _Bad("it is not a pdaframe checkpoint (no checkpoint header)")

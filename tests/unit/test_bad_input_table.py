@@ -60,6 +60,32 @@ CASES = [
     # --- output folder and names ------------------------------------------------------
     # --- sizes ------------------------------------------------------------------------
     # --- checkpoints ------------------------------------------------------------------
+    # (``pdaframe run --resume`` on a spoilt checkpoint: tests/unit/test_checkpoint.py)
+    case("checkpoint-old-pickle", lambda p: spoilt_checkpoint(p, "pickle"), ConfigError,
+         "checkpoint.pkl", "pickle", "not loaded", "delete the file or run without --resume"),
+    case("checkpoint-truncated", lambda p: spoilt_checkpoint(p, "truncated"), ConfigError,
+         "checkpoint.npz", "damaged or truncated", "delete the file or run without --resume"),
+    case("checkpoint-garbage", lambda p: spoilt_checkpoint(p, "garbage"), ConfigError,
+         "checkpoint.npz", "not a pdaframe checkpoint", "--resume"),
+    case("checkpoint-folder", lambda p: spoilt_checkpoint(p, "folder"), ConfigError,
+         "checkpoint.npz", "is a folder", "--resume"),
+    case("checkpoint-foreign-npz", lambda p: spoilt_checkpoint(p, "foreign-npz"),
+         ConfigError, "checkpoint.npz", "not a pdaframe checkpoint", "no header", "--resume"),
+    case("checkpoint-header-json", lambda p: spoilt_checkpoint(p, "header-json"),
+         ConfigError, "checkpoint.npz", "damaged", "JSONDecodeError", "--resume"),
+    case("checkpoint-state-json", lambda p: spoilt_checkpoint(p, "state-json"),
+         ConfigError, "checkpoint.npz", "damaged", "JSONDecodeError", "--resume"),
+    case("checkpoint-version", lambda p: spoilt_checkpoint(p, "version"), ConfigError,
+         "checkpoint.npz", "format version 99", "reads version 2", "--resume"),
+    case("checkpoint-class-not-allowed", lambda p: spoilt_checkpoint(p, "class-not-allowed"),
+         ConfigError, "checkpoint.npz", "'subprocess:Popen'", "not allowed", "--resume"),
+    case("checkpoint-unknown-entry", lambda p: spoilt_checkpoint(p, "unknown-entry"),
+         ConfigError, "checkpoint.npz", "unknown entry type 'eval'", "--resume"),
+    case("checkpoint-object-array", lambda p: spoilt_checkpoint(p, "object-array"),
+         ConfigError, "checkpoint.npz", "allow_pickle=False", "--resume"),
+    case("checkpoint-another-config", lambda p: spoilt_checkpoint(p, "none",
+                                                                  config_hash="other"),
+         ConfigError, "checkpoint.npz", "another config", "--resume"),
     # --- Python API -------------------------------------------------------------------
 ]
 
@@ -89,3 +115,9 @@ def test_bad_input(make, error, words, tmp_path, capsys, monkeypatch):
         assert f"error ({error.__name__})" in err and "Traceback" not in err, err
         _check_words(err, error, words)
     assert not (out / "result.nc").exists()
+
+
+def spoilt_checkpoint(tmp_path, how, **resume):
+    """Rows of the "checkpoints" section (`tests.unit.test_checkpoint.spoilt_checkpoint`)."""
+    from tests.unit.test_checkpoint import spoilt_checkpoint as spoilt
+    return spoilt(tmp_path, how, **resume)
