@@ -86,7 +86,7 @@ def drive(state, executor=None, callback=None, checkpoint=None, every=1, report=
     enclosing `pdaframe.checkpoint.use_checkpoint` block, if any) writes the whole state
     after every ``every`` rounds and after the last, atomically and on MPI rank 0 only; a
     `Checkpoint` with ``resume=True`` first continues ``state`` from its file. A state that
-    cannot be pickled is a `ConfigError` when the checkpoint was asked for explicitly.
+    cannot be checkpointed is a `ConfigError` when the checkpoint was asked for explicitly.
     """
     from .. import checkpoint as ckpt
     from ..parallel import is_root
