@@ -649,7 +649,7 @@ def load_into(state, checkpoint) -> bool:
                              f"{type(state).__name__}")
     vars(state).clear()
     vars(state).update(vars(loaded))
-    log.info("resumed %s from %s after round %d", want["method"], path, head["round"])
+    log.info("resumed %s from %s after round %s", want["method"], path, head.get("round"))
     return True
 
 
