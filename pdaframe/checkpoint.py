@@ -145,9 +145,9 @@ def _allowed_classes(sklearn=False) -> dict:
 
 
 def config_hash(text) -> str:
-    """SHA-256 of a config's settings: its TOML text parsed and written as canonical JSON,
-    so that comments and layout do not count but every value does (of the text itself if
-    it is not TOML; ``""`` when there is none)."""
+    """SHA-256 of a config's settings: its TOML text (None: empty) parsed and written as
+    canonical JSON, so that comments and layout do not count but every value does (the
+    text's own hash if it is not TOML)."""
     try:
         data = tomllib.loads(text or "")
     except tomllib.TOMLDecodeError:
@@ -339,9 +339,11 @@ class _Encoder:
         if self.allowed.get(_name(cls)) is not cls or not isinstance(cls, type):
             raise _Unsupported(f"{where} is a {cls.__module__}.{cls.__qualname__}, not a "
                                f"class allowed in checkpoints (pdaframe.checkpoint.register)")
+        # a class's own __getstate__ says what to store (MapAskTell: not its thread), except
+        # scikit-learn's, which adds a version entry that only its __setstate__ removes
         getstate = getattr(cls, "__getstate__", None)
-        custom = getstate is not None and cls.__module__.startswith("pdaframe") and \
-            getstate is not object.__getstate__
+        custom = getstate not in (None, object.__getstate__) and \
+            not cls.__module__.startswith("sklearn.")
         fields = obj.__getstate__() if custom else getattr(obj, "__dict__", None)
         if type(fields) is not dict:
             raise _Unsupported(f"{where} ({cls.__qualname__}) keeps no field dict")
