@@ -164,8 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", action="store_true",
                      help="continue an iterative method (GA, DE, 4DEnVar, MCMC, history "
                           "matching, minimisers, ...) from the checkpoint "
-                          "<output dir>/checkpoint.pkl if there is one (a pickle: only resume "
-                          "from trusted directories); checkpoints every round unless the "
+                          "<output dir>/checkpoint.npz if there is one (numbers and JSON: "
+                          "loading it runs no code); checkpoints every round unless the "
                           "method option checkpoint_every says otherwise")
     run.set_defaults(func=_cmd_run)
     check = sub.add_parser("check", help="validate a config without running the model")

@@ -113,13 +113,13 @@ def run_problem(problem, output_dir=None, progress=True, executor=None, write=Tr
     write : bool
         Write the NetCDF file and plots (under MPI only rank 0 does; every rank computes).
     resume : bool
-        Continue an ask/tell method, a scipy minimiser or emcee from ``<output dir>/checkpoint.pkl``
-        if it exists (`pdaframe.checkpoint`; only resume from trusted directories: it is a
-        pickle).
+        Continue an ask/tell method, a scipy minimiser or emcee from ``<output dir>/checkpoint.npz``
+        if it exists (`pdaframe.checkpoint`: loading it runs no code; a checkpoint of other
+        settings, comments and layout aside, is refused).
 
     Checkpoints: the method option ``checkpoint_every = N`` (or, when it is absent, the
     config's ``[output] checkpoint_every``) writes the ask/tell state to
-    ``<output dir>/checkpoint.pkl`` every N rounds (0 or unset: never, except that
+    ``<output dir>/checkpoint.npz`` every N rounds (0 or unset: never, except that
     ``resume`` implies 1). The scipy minimisers (``lbfgsb``, ``lbfgsb-fd``,
     ``nelder-mead``) checkpoint their iterate and history every N iterations; a resumed
     minimisation restarts scipy from the checkpointed iterate, so it reaches the same

@@ -98,10 +98,10 @@ def drive(state, executor=None, callback=None, checkpoint=None, every=1, report=
     enclosing `pdaframe.checkpoint.use_checkpoint` block, if any) writes the whole state
     after every ``every`` rounds and after the last, atomically and on MPI rank 0 only; a
     `Checkpoint` with ``resume=True`` first continues ``state`` from its file. A state that
-    cannot be pickled is a `ConfigError` when the checkpoint was asked for explicitly.
+    cannot be checkpointed is a `ConfigError` when the checkpoint was asked for explicitly.
     Interrupted (``KeyboardInterrupt``, which ``pdaframe run`` also raises on SIGTERM) in
     a round, it writes the state of the last completed round if that is not on file yet
-    (kept in memory between saves when a round takes at least 20 times as long as pickling
+    (kept in memory between saves when a round takes at least 20 times as long as storing
     the state, so that the copy costs under 5 %), and re-raises.
     """
     from .. import checkpoint as ckpt
@@ -113,12 +113,12 @@ def drive(state, executor=None, callback=None, checkpoint=None, every=1, report=
     if cp is not None and not isinstance(cp, ckpt.Checkpoint):
         cp = ckpt.Checkpoint(cp, every=every)
     root = is_root()
-    pickle_seconds = round_seconds = 0.0
+    store_seconds = round_seconds = 0.0
     if cp is not None:
         try:
             start = time.perf_counter()
             ckpt.dumps_state(state)          # fail before any work, not at the first write
-            pickle_seconds = time.perf_counter() - start
+            store_seconds = time.perf_counter() - start
         except ConfigError:
             if cp.explicit:
                 raise
@@ -131,10 +131,10 @@ def drive(state, executor=None, callback=None, checkpoint=None, every=1, report=
         # between saves, keep the last completed round's state for an interruption
         unsaved = None
         if cp is not None and root and state.iteration % cp.every and \
-                pickle_seconds <= 0.05 * round_seconds:
+                store_seconds <= 0.05 * round_seconds:
             start = time.perf_counter()
             unsaved = ckpt.dumps_state(state)
-            pickle_seconds = time.perf_counter() - start
+            store_seconds = time.perf_counter() - start
         start = time.perf_counter()
         try:
             state.tell(executor.map(state.evaluate, state.ask()))

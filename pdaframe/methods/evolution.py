@@ -51,8 +51,8 @@ DE: scipy behind a thread adaptor
     ``result``. The cost is one short thread switch per generation, nothing per member.
     The alternative, re-implementing DE's ask/tell by hand, would duplicate scipy's
     strategies, dithering, initialisation and convergence test.
-Checkpoints of DE (and of any `MapAskTell` whose ``run`` pickles)
-    The thread cannot be pickled, and scipy keeps state between generations that its public
+Checkpoints of DE (and of any `MapAskTell` whose ``run`` can be checkpointed)
+    The thread cannot be stored, and scipy keeps state between generations that its public
     interface neither returns nor accepts: the population in its internal ``[0, 1]`` scaling
     (``intermediate_result.population`` is rescaled, and ``init=`` rescales again, so both
     round off), and an index array that every mutation shuffles in place, so each generation
@@ -403,9 +403,9 @@ class MapAskTell(EnsembleState):
     Use the state as a context manager, or call `stop`, to end the thread when abandoning
     a run; it also ends when the state is garbage-collected.
 
-    The state pickles (`pdaframe.checkpoint`) if ``run`` and ``evaluate`` do: without its
-    thread, with a log of the values handed to the optimiser in every round (it grows by
-    one value per member evaluated). After
+    The state can be checkpointed (`pdaframe.checkpoint`) if ``run`` and ``evaluate`` can
+    (and it pickles if they do): without its thread, with a log of the values handed to the
+    optimiser in every round (it grows by one value per member evaluated). After
     unpickling (or `pdaframe.checkpoint.load_into`) the next `ask` or `tell` restarts
     ``run`` and replays the log to it (see the module docstring), so ``run`` must be
     deterministic: the same answers must make it ask for the same members.
@@ -527,7 +527,8 @@ def _not_called(x):
 class _ScipyDE:
     """``run(map_like)`` for `MapAskTell`: scipy's DE from a fresh seeded generator, keeping
     its population in ``snapshot`` after every generation. Refers to no state (see
-    `MapAskTell`) and pickles (a resumed state calls it again and replays the log)."""
+    `MapAskTell`) and can be checkpointed (a resumed state calls it again and replays the
+    log)."""
 
     def __init__(self, bounds, x0, seed, max_runs, options, snapshot):
         self.bounds, self.x0, self.seed, self.max_runs = bounds, x0, seed, max_runs

@@ -141,5 +141,5 @@ def test_signal_ends_member_processes_cleans_up_and_checkpoints(tmp_path, signum
     wait_for(lambda: gone(pid), f"model process {pid} to end", timeout=30)
     assert list((tmp_path / "runs").iterdir()) == []           # interrupted: not kept
     # round 1 was done but not yet on file (checkpoint_every = 2): written on the way out
-    assert read_header(tmp_path / "out" / "checkpoint.pkl")["round"] == 1
+    assert read_header(tmp_path / "out" / "checkpoint.npz")["round"] == 1
     assert not (tmp_path / "out" / "result.nc").exists()

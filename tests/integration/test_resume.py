@@ -1,6 +1,6 @@
 """`pdaframe run --resume`: a run killed (SIGKILL) after a checkpoint and resumed gives the
 same NetCDF result, bit for bit, as an uninterrupted run with the same seed (and, in process,
-a differential-evolution state pickled mid-run continues as the original)."""
+a differential-evolution state checkpointed mid-run continues as the original)."""
 from __future__ import annotations
 
 import os
@@ -115,7 +115,7 @@ def kill_after_checkpoint(config, out, min_round, script=SLOW) -> dict:
     """Run ``config`` into ``out`` with ``script`` (a `parking_script`), SIGKILL it once it
     has parked after a checkpoint with at least ``min_round`` rounds; return the
     checkpoint's header."""
-    checkpoint = out / "checkpoint.pkl"
+    checkpoint = out / "checkpoint.npz"
     proc = _run(script, config, out, start_new_session=True,
                 env={**os.environ, "PDAFRAME_TEST_PARK": f"{checkpoint}:{min_round}"})
     fd, said = proc.stdout.fileno(), b""
@@ -155,7 +155,7 @@ def test_killed_run_resumes_to_the_same_result(tmp_path, method):
 def test_resume_refuses_another_config(tmp_path):
     config = _config(tmp_path, "ga")
     _finish(_run(FAST, config, tmp_path / "out"))
-    assert (tmp_path / "out" / "checkpoint.pkl").exists()
+    assert (tmp_path / "out" / "checkpoint.npz").exists()
     config.write_text(config.read_text().replace("pop_size = 8", "pop_size = 10"))
     proc = _run(FAST, config, tmp_path / "out", "--resume")
     _, err = proc.communicate(timeout=300)
@@ -196,7 +196,7 @@ def test_de_state_pickled_mid_run_continues_identically(tmp_path):
     options = dict(seed=3, popsize=6, maxiter=30, tol=0.0, max_runs=400)
     reference = _run_rounds(DEState(problem, **options)).result()
     state = _run_rounds(DEState(problem, **options), 8)
-    cp = ckpt.Checkpoint(tmp_path / "checkpoint.pkl")
+    cp = ckpt.Checkpoint(tmp_path / "checkpoint.npz")
     ckpt.save(state, cp, ckpt.dumps_state(state))
     threads = _de_threads()
     resumed = DEState(problem, **options)
@@ -222,7 +222,7 @@ def test_de_resume_refuses_a_run_it_does_not_retrace(tmp_path):
     options = dict(seed=3, popsize=6, maxiter=10)
     state = _run_rounds(DEState(problem, **options), 4)
     state._log[2] = ("0" * 16, state._log[2][1])
-    cp = ckpt.Checkpoint(tmp_path / "checkpoint.pkl")
+    cp = ckpt.Checkpoint(tmp_path / "checkpoint.npz")
     ckpt.save(state, cp)
     state.stop()
     resumed = DEState(problem, **options)

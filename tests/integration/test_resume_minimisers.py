@@ -45,7 +45,7 @@ def test_killed_lbfgsb_resumes_to_the_same_optimum(tmp_path, where):
     config = _config(tmp_path, every=3, where=where)
     ref = _run(FAST, config, tmp_path / "ref")
     killed = tmp_path / "killed"
-    checkpoint = killed / "checkpoint.pkl"
+    checkpoint = killed / "checkpoint.npz"
     head = kill_after_checkpoint(config, killed, 6, script=SLOW)
     assert not (killed / "result.nc").exists()
     assert head["method"] == "L-BFGS-B" and head["config_sha256"] and head["pdaframe_version"]

@@ -182,6 +182,32 @@ CASES = [
     case("max-memory-not-positive", edit(("[output]", "[output]\nmax_memory_gb = 0")),
          ConfigError, "[output]", "'max_memory_gb' must be a positive number", "0"),
     # --- checkpoints ------------------------------------------------------------------
+    # (``pdaframe run --resume`` on a spoilt checkpoint: tests/unit/test_checkpoint.py)
+    case("checkpoint-old-pickle", lambda p: spoilt_checkpoint(p, "pickle"), ConfigError,
+         "checkpoint.pkl", "pickle", "not loaded", "delete the file or run without --resume"),
+    case("checkpoint-truncated", lambda p: spoilt_checkpoint(p, "truncated"), ConfigError,
+         "checkpoint.npz", "damaged or truncated", "delete the file or run without --resume"),
+    case("checkpoint-garbage", lambda p: spoilt_checkpoint(p, "garbage"), ConfigError,
+         "checkpoint.npz", "not a pdaframe checkpoint", "--resume"),
+    case("checkpoint-folder", lambda p: spoilt_checkpoint(p, "folder"), ConfigError,
+         "checkpoint.npz", "is a folder", "--resume"),
+    case("checkpoint-foreign-npz", lambda p: spoilt_checkpoint(p, "foreign-npz"),
+         ConfigError, "checkpoint.npz", "not a pdaframe checkpoint", "no header", "--resume"),
+    case("checkpoint-header-json", lambda p: spoilt_checkpoint(p, "header-json"),
+         ConfigError, "checkpoint.npz", "damaged", "JSONDecodeError", "--resume"),
+    case("checkpoint-state-json", lambda p: spoilt_checkpoint(p, "state-json"),
+         ConfigError, "checkpoint.npz", "damaged", "JSONDecodeError", "--resume"),
+    case("checkpoint-version", lambda p: spoilt_checkpoint(p, "version"), ConfigError,
+         "checkpoint.npz", "format version 99", "reads version 2", "--resume"),
+    case("checkpoint-class-not-allowed", lambda p: spoilt_checkpoint(p, "class-not-allowed"),
+         ConfigError, "checkpoint.npz", "'subprocess:Popen'", "not allowed", "--resume"),
+    case("checkpoint-unknown-entry", lambda p: spoilt_checkpoint(p, "unknown-entry"),
+         ConfigError, "checkpoint.npz", "unknown entry type 'eval'", "--resume"),
+    case("checkpoint-object-array", lambda p: spoilt_checkpoint(p, "object-array"),
+         ConfigError, "checkpoint.npz", "allow_pickle=False", "--resume"),
+    case("checkpoint-another-config", lambda p: spoilt_checkpoint(p, "none",
+                                                                  config_hash="other"),
+         ConfigError, "checkpoint.npz", "another config", "--resume"),
     # --- Python API -------------------------------------------------------------------
     case("api-linear-model-ragged", api(pdaframe.LinearModel, [[1.0, 2.0], [1.0]]),
          ConfigError, "linear model", "rows of equal length", "[2, 1]"),
@@ -267,3 +293,9 @@ def test_exact_duplicate_row_is_used_once_with_a_warning(tmp_path):
     assert stream.n_valid == 3 and stream.n_missing == 1  # the fill value at time 1
     reference = pdaframe.load_config(DATA / "lg2.toml")
     assert problem.cost(np.array([1.0, 2.0])) == reference.cost(np.array([1.0, 2.0]))
+
+
+def spoilt_checkpoint(tmp_path, how, **resume):
+    """Rows of the "checkpoints" section (`tests.unit.test_checkpoint.spoilt_checkpoint`)."""
+    from tests.unit.test_checkpoint import spoilt_checkpoint as spoilt
+    return spoilt(tmp_path, how, **resume)

@@ -246,7 +246,7 @@ def test_files_honour_the_umask(tmp_path, mask, mode):
             tmp.write_text("x")
     finally:
         os.umask(old)
-    for path in (paths["netcdf"], paths["streams_plot"], tmp_path / "out" / "checkpoint.pkl",
+    for path in (paths["netcdf"], paths["streams_plot"], tmp_path / "out" / "checkpoint.npz",
                  tmp_path / "plain.txt"):
         assert oct(path.stat().st_mode & 0o777) == oct(mode), path
 
