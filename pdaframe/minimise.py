@@ -6,8 +6,11 @@ from .plugins import get_method
 from .result import Result
 
 MAX_MEMORY_GB = 8.0
-MEMBER_OVERHEAD = 2048     # bytes of Python objects per member (results, dicts; ~0.3-1.4 kB
-                           # measured on LG2 for importance, 4DEnVar, ES-MDA)
+ARRAYS_PER_MEMBER = 8      # float arrays of n_param + n_obs per member: 2000 members of the
+                           # toy twin (738 observations) peaked at 0.6x (4DEnVar) and 1.1x
+                           # (ES-MDA) of the estimate (tracemalloc)
+MEMBER_OVERHEAD = 3072     # bytes of Python objects per member (results, dicts; 1.8-3.0 kB
+                           # measured on LG2 with 20000 members: importance, 4DEnVar, ES-MDA)
 
 
 def default_memory_gb() -> float:
@@ -34,7 +37,7 @@ def check_method_options(method, options, n_param=None, n_obs=None, max_memory_g
 
     Types against the method's declarations (`option_rules`, `check_options`) and, given
     the problem's ``n_param`` and ``n_obs``, the memory of its members: ``n_members``
-    (or ``pop_size``, or ``popsize * n_param``) members, each ``4 * 8 * (n_param + n_obs)``
+    (or ``pop_size``, or ``popsize * n_param``) members, each ``8 * 8 * (n_param + n_obs)``
     bytes of arrays plus ``MEMBER_OVERHEAD`` (a lower bound: the model's own outputs come
     on top), at most ``max_memory_gb`` (default `default_memory_gb`). Returns the checked
     options (whole numbers as int).
@@ -49,7 +52,7 @@ def check_method_options(method, options, n_param=None, n_obs=None, max_memory_g
     for key, per in (("n_members", 1), ("pop_size", 1), ("popsize", n_param)):
         if isinstance(opts.get(key), int):
             n = opts[key] * per
-            needed = n * (32 * (n_param + (n_obs or 0)) + MEMBER_OVERHEAD)
+            needed = n * (ARRAYS_PER_MEMBER * 8 * (n_param + (n_obs or 0)) + MEMBER_OVERHEAD)
             check_memory(needed, max_memory_gb or default_memory_gb(),
                          f"method {name!r}: {key} = {opts[key]} ({n} members)", option)
             break
