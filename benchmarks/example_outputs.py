@@ -80,6 +80,8 @@ PROVENANCE = {
     "dependency_versions": "python and every dependency's version",
     "config": "the config text (its comments and paths; the run's inputs are compared "
               "through the outputs they produce)",
+    # not written today (samples.nc is written with netCDF4); ArviZ's to_netcdf adds them
+    # to every group, should the writer go through ArviZ:
     "created_at": "ArviZ: the time the InferenceData group was made",
     "arviz_version": "ArviZ: its version",
     "inference_library_version": "ArviZ: the version of the library that made the draws",
@@ -258,7 +260,10 @@ def record_runs(only=None, keep=None) -> dict:
     (default: a temporary folder, removed afterwards)."""
     runs = selected_runs(only)
     manifest = {"format": FORMAT, "tool": "benchmarks/example_outputs.py",
-                "recorded_at_revision": _revision(),
+                "recorded_at_revision": _revision("HEAD"),
+                # git tree ids: the same for two commits whose pdaframe/ (plugins/) match
+                "pdaframe_tree": _revision("HEAD:pdaframe"),
+                "plugins_tree": _revision("HEAD:plugins"),
                 "provenance_attributes_left_out": sorted(PROVENANCE),
                 "runtimes_s": {}, "outputs": {}}
     with tempfile.TemporaryDirectory(prefix="example_outputs_") as tmpname:
@@ -284,9 +289,10 @@ def record_runs(only=None, keep=None) -> dict:
     return manifest
 
 
-def _revision() -> str:
+def _revision(what) -> str:
+    """``git rev-parse what`` in the repository ("" outside a git checkout)."""
     try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
+        return subprocess.run(["git", "rev-parse", what], cwd=ROOT, capture_output=True,
                               text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return ""
