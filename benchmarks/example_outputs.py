@@ -6,31 +6,48 @@ manifest: for every NetCDF file written (``result.nc``, ``samples.nc``, ``ensemb
 ``sensitivity.nc``, ...) a sha256 per dimension, per variable (dtype, dimensions, shape and
 the raw bytes of the values, fill values included) and per attribute (global, per group and
 per variable); for every other data file (``shortlist.toml``) a sha256 per TOML/JSON key, or
-per file. Provenance attributes (run id, dates, versions, git revision, config text: see
-``PROVENANCE``) and comments of TOML files are left out; PNG plots and the output folder's
-lock file are not compared. ``benchmarks/example_outputs.json`` (committed) is the manifest
-recorded before the package refactor of issue 12: the "before" set.
+per file. ``benchmarks/example_outputs.json`` (committed) is the manifest recorded before the
+package refactor of issue 12: the "before" set.
 
-Usage (from the repository root; the ``pdaframe`` that ``python -m pdaframe.cli`` imports is
-the one checked, so put a work tree first with ``PYTHONPATH=.`` when it is not installed)::
+Usage
+-----
+From the repository root; the ``pdaframe`` that ``python -m pdaframe.cli`` imports is the one
+checked, so put a work tree first with ``PYTHONPATH=.`` when it is not the installed one::
 
     python benchmarks/example_outputs.py record [--out MANIFEST] [--only EXAMPLE ...]
     python benchmarks/example_outputs.py compare [--manifest MANIFEST] [--only EXAMPLE ...]
     python benchmarks/example_outputs.py diff MANIFEST_A MANIFEST_B
 
-``record`` writes the manifest (default ``benchmarks/example_outputs.json``). ``compare``
-re-runs the configs and prints per config "identical" or each differing, added or removed
-file, variable, dimension or attribute; its exit status is 1 on any difference, 0 when all
-are identical. ``diff`` compares two recorded manifests without running anything (e.g. two
-``record`` runs of the same code, to check determinism). ``--only`` restricts to some
-examples (folder names; a config that needs an earlier step brings that step along).
-Each config's runtime is printed (and kept in the manifest, never compared).
+record
+    Runs the configs and writes the manifest (default ``benchmarks/example_outputs.json``).
+compare
+    Re-runs the configs and prints per config "identical" or each differing, added or
+    removed file, variable, dimension or attribute; exit status 1 on any difference, 0 when
+    all are identical.
+diff
+    Compares two recorded manifests without running anything (e.g. two ``record`` runs of
+    the same code, to check determinism); exit status as ``compare``.
 
-Configs run in the order of ``RUNS``; a config found under ``examples/`` but missing from
-``RUNS`` is an error, so a new example cannot be skipped silently. A step that reads an
-earlier step's output (``dalec2_sensitivity/calibrate.toml`` reads the shortlist that
-``morris.toml`` writes to ``../../results/dalec2_sensitivity``) runs from a copy of its
-config in a temporary tree where that ``results/`` folder is the earlier step's output.
+``--only`` restricts ``record``/``compare`` to some examples (folder names; a config that
+needs an earlier step brings that step along); ``--keep DIR`` keeps the outputs. Each
+config's runtime is printed (and kept in the manifest, never compared). All ten configs take
+about 40-65 s on two cores.
+
+Notes
+-----
+- Left out: the provenance attributes of ``PROVENANCE`` (run id, dates, versions, git
+  revision, config text), comments of TOML files (run id, source path), PNG plots and the
+  output folder's lock file.
+- Configs run in the order of ``RUNS``; a config found under ``examples/`` but missing from
+  ``RUNS`` is an error, so a new example cannot be skipped silently. A step that reads an
+  earlier step's output (``dalec2_sensitivity/calibrate.toml`` reads the shortlist that
+  ``morris.toml`` writes to ``../../results/dalec2_sensitivity``) runs from a copy of its
+  config in a temporary tree where that ``results/`` folder is the earlier step's output.
+- Determinism: two ``record`` runs of the same code, and a run from another checkout path,
+  give identical manifests. The BLAS thread count matters: with OpenBLAS on two threads
+  ``dalec2_multisite``'s ``posterior_covariance`` differs from the one-thread result in the
+  last bits (off-diagonal entries, relative 2e-14; the same for every run at a given thread
+  count), hence ``OPENBLAS_NUM_THREADS=1`` (and OMP/MKL) for every run.
 """
 import argparse
 import hashlib
