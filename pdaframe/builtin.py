@@ -5,7 +5,8 @@ import numpy as np
 
 from .errors import ConfigError
 from .linear_model import LinearModel
-from .methods.evolution import METHODS as EVOLUTION
+from .methods.search.de import METHODS as DE
+from .methods.search.ga import METHODS as GA
 from .methods.fourdenvar import METHODS as FOURDENVAR
 from .emulator import METHODS as EMULATOR
 from .history_matching import METHODS as HISTORY_MATCHING
@@ -93,7 +94,7 @@ def pdaframe_register_priors(registry):
 
 @hookimpl
 def pdaframe_register_methods(registry):
-    for name, method in {**METHODS, **FOURDENVAR, **EVOLUTION, **STEPWISE, **MCMC,
+    for name, method in {**METHODS, **FOURDENVAR, **DE, **GA, **STEPWISE, **MCMC,
                          **IMPORTANCE, **SEQUENTIAL, **EMULATOR, **SENSITIVITY,
                          **HISTORY_MATCHING}.items():
         registry.add(name, method)

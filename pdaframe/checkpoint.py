@@ -35,7 +35,7 @@ Methods that call ``drive`` from inside their own function (``ga``, ``de``, ``4d
 block, as ``pdaframe.run.run_problem`` does for ``pdaframe run`` (``--resume``, method option
 ``checkpoint_every``, or ``[output] checkpoint_every`` when the method option is absent).
 
-``de`` runs scipy in a thread (`pdaframe.methods.evolution.MapAskTell`): its state is stored
+``de`` runs scipy in a thread (`pdaframe.methods.search.adaptor.MapAskTell`): its state is stored
 without the thread, with a log of the costs handed to scipy; a resumed state restarts scipy
 with the same seed and replays the log to it (no model runs), so it continues bit for bit.
 ``emcee`` does not use ``drive``: it claims the settings (`claim`) and writes an
@@ -88,8 +88,8 @@ _IMMUTABLE = (int, float, complex, str, bytes, bool, type(None), tuple, frozense
 ALLOWED = (
     ("pdaframe.checkpoint", "BatchLog"), ("pdaframe.parallel.base", "Failed"),
     ("pdaframe.result", "Result"), ("pdaframe.observations", "ErrorCovariance"),
-    ("pdaframe.methods.evolution", "Fitness"), ("pdaframe.methods.evolution", "_Box"),
-    ("pdaframe.methods.evolution", "_ScipyDE"), ("pdaframe.methods.mcmc", "EmceeCheckpoint"),
+    ("pdaframe.methods.search.shared", "Fitness"), ("pdaframe.methods.search.shared", "_Box"),
+    ("pdaframe.methods.search.de", "_ScipyDE"), ("pdaframe.methods.mcmc", "EmceeCheckpoint"),
     ("pdaframe.methods.mcmc", "LogTargetU"),
     ("pdaframe.methods.importance", "ObservationWhitener"),
     ("pdaframe.methods.scipy_minimisers", "MinimiserState"),

@@ -26,7 +26,7 @@ from ..errors import ConfigError, ModelError, check_int
 from ..parallel import Failed, first_failure, member_rng, with_members
 from ..result import Result
 from .ensemble import EnsembleState, drive
-from .evolution import Fitness, _seed
+from .search.shared import Fitness, _seed
 
 log = logging.getLogger(__name__)
 

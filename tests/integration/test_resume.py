@@ -19,7 +19,7 @@ import netCDF4  # a hard dependency: its absence must fail the tests, not skip t
 import pdaframe  # noqa: E402
 from pdaframe import checkpoint as ckpt  # noqa: E402
 from pdaframe.checkpoint import read_header  # noqa: E402
-from pdaframe.methods.evolution import DEState  # noqa: E402
+from pdaframe.methods.search.de import DEState  # noqa: E402
 from pdaframe.parallel import SerialExecutor  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
