@@ -40,7 +40,7 @@ import weakref
 
 import numpy as np
 
-from ...checkpoint import digest
+from ...io.checkpoint import digest
 from ...errors import ConfigError
 from ...parallel import Failed
 from ..ensemble import EnsembleState
@@ -133,7 +133,7 @@ class _Channel:
 
 
 #: The finaliser (ends the thread) of each live `MapAskTell`, outside the state's own
-#: attributes, so that contents replaced by `pdaframe.checkpoint.load_into` still end theirs.
+#: attributes, so that contents replaced by `pdaframe.io.checkpoint.load_into` still end theirs.
 _THREADS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
@@ -178,10 +178,10 @@ class MapAskTell(EnsembleState):
     Use the state as a context manager, or call `stop`, to end the thread when abandoning
     a run; it also ends when the state is garbage-collected.
 
-    The state can be checkpointed (`pdaframe.checkpoint`) if ``run`` and ``evaluate`` can
+    The state can be checkpointed (`pdaframe.io.checkpoint`) if ``run`` and ``evaluate`` can
     (and it pickles if they do): without its thread, with a log of the values handed to the
     optimiser in every round (it grows by one value per member evaluated). After
-    unpickling (or `pdaframe.checkpoint.load_into`) the next `ask` or `tell` restarts
+    unpickling (or `pdaframe.io.checkpoint.load_into`) the next `ask` or `tell` restarts
     ``run`` and replays the log to it (see the module docstring), so ``run`` must be
     deterministic: the same answers must make it ask for the same members.
     """

@@ -63,7 +63,7 @@ class DEState(MapAskTell):
 
     One round = one generation (the first is the initial population, ``popsize * n_param``
     members, Latin hypercube by default). See `de` for the options. It can be checkpointed
-    (`pdaframe.checkpoint`): a resumed state continues bit for bit as the uninterrupted one
+    (`pdaframe.io.checkpoint`): a resumed state continues bit for bit as the uninterrupted one
     (see `MapAskTell` and the module docstring).
     """
 
@@ -153,7 +153,7 @@ def de(problem, x0=None, callback=None, executor=None, seed=0, max_runs=None,
 
     Notes
     -----
-    Inside a `pdaframe.checkpoint.use_checkpoint` block (``pdaframe run`` with
+    Inside a `pdaframe.io.checkpoint.use_checkpoint` block (``pdaframe run`` with
     ``checkpoint_every`` / ``--resume``) the state is checkpointed every N generations; a
     resumed run replays scipy up to the checkpoint without running the model and gives
     the same result, bit for bit, as an uninterrupted run (``max_runs`` included). The
