@@ -4,8 +4,8 @@ Problem: ``examples/dalec2_twin/config.toml`` (US-Me2 drivers 2004-2007, synthet
 and wood carbon, P16 Gaussian prior) restricted to a few parameters with ``[parameters]
 estimate`` through a modified copy written to /tmp (relative data paths made absolute; the
 twin truth keeps only the estimated parameters, the others are at the prior mean xb in both
-the truth run and the model, so the restricted twin is exact). CES (`pdaframe.emulator.ces`)
-runs an ES-MDA ensemble (20 members, alphas 3, 3, 3: 80 runs), emulates the whitened
+the truth run and the model, so the restricted twin is exact). CES
+(`pdaframe.methods.emulation.ces.ces`) runs an ES-MDA ensemble (20 members, alphas 3, 3, 3: 80 runs), emulates the whitened
 residuals from the runs near the posterior, samples the emulator with 16 vectorised chains,
 refines with real runs at emulator-posterior draws (8 per round) until they agree with the
 emulator, then checks with 5 real runs (+1 run at the mean); DREAM(ZS) runs the model
@@ -109,8 +109,8 @@ class MonthlyNEE:
 def history_match_monthly(problem, seed, n_design, box_width=4.0):
     """History matching of the monthly NEE means (2nd-largest implausibility; model
     discrepancy 0, the twin is exact), box prior mean ± ``box_width`` sd."""
-    from pdaframe.emulator import prior_box
-    from pdaframe.history_matching import history_match
+    from pdaframe.methods.emulation.gp import prior_box
+    from pdaframe.methods.emulation.history_matching import history_match
     f = MonthlyNEE(problem)
     lo, up = prior_box(problem.prior, box_width, use_bounds=False)
     return history_match(f, lo, up, f.z, f.var_obs, which=2, n_design=n_design,

@@ -23,7 +23,7 @@ def job(n):
     """One analysis under the current launch; rank 0 prints a JSON line."""
     import pdaframe
     from pdaframe.parallel import get_executor, is_root
-    from pdaframe.sensitivity import sobol
+    from pdaframe.analysis.sensitivity import sobol
 
     text = CONFIG.read_text().replace("../../", f"{ROOT}/")
     path = Path("/tmp") / "pdaframe_bench_sobol.toml"

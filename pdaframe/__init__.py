@@ -5,15 +5,15 @@ with ``G`` = observation operator o model. See the README for a tour.
 """
 from .errors import ConfigError, DataError, ModelError, OutputError, PdaframeError, PluginError
 from .interfaces import Model, ObservationOperator, Parameter
-from .linear_model import LinearModel
+from .models.linear import LinearModel
 from .minimise import minimise
-from .observations import DataStream, ErrorCovariance
-from .operators import Identity, Select
+from .observations.streams import DataStream, ErrorCovariance
+from .observations.operators import Identity, Select
 from .plugins import get_method, get_model, get_operator, get_plugins, hookimpl, reset_plugins
-from .prior import GaussianPrior, UniformPrior
-from .problem import Problem
+from .prior.priors import GaussianPrior, UniformPrior
+from .problem.single import Problem
 from .result import Result
-from .twin import synthetic_streams
+from .problem.twin import synthetic_streams
 
 __version__ = "0.1.0"
 
@@ -28,6 +28,6 @@ __all__ = [
 
 
 def load_config(path):
-    """Read a TOML config and build its ready `Problem` (see `pdaframe.config`)."""
-    from .config import load_config as _load
+    """Read a TOML config and build its ready `Problem` (see `pdaframe.config.loader`)."""
+    from .config.loader import load_config as _load
     return _load(path)

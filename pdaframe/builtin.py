@@ -4,22 +4,23 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import ConfigError
-from .linear_model import LinearModel
-from .methods.evolution import METHODS as EVOLUTION
+from .models.linear import LinearModel
+from .methods.search.de import METHODS as DE
+from .methods.search.ga import METHODS as GA
 from .methods.fourdenvar import METHODS as FOURDENVAR
-from .emulator import METHODS as EMULATOR
-from .history_matching import METHODS as HISTORY_MATCHING
+from .methods.emulation.ces import METHODS as EMULATOR
+from .methods.emulation.history_matching import METHODS as HISTORY_MATCHING
 from .methods.importance import METHODS as IMPORTANCE
 from .methods.mcmc import METHODS as MCMC
 from .methods.sequential import METHODS as SEQUENTIAL
 from .methods.scipy_minimisers import METHODS
 from .methods.stepwise import METHODS as STEPWISE
-from .parallel.external import make_external
-from .operators import FACTORIES as OPERATORS
-from .operators import Identity, Select
+from .models.external import make_external
+from .observations.operators import BASIC_FACTORIES
+from .observations.operators import FACTORIES as OPERATORS
 from .plugins import hookimpl
-from .prior import GaussianPrior, UniformPrior, check_std
-from .sensitivity import CONFIG_METHODS as SENSITIVITY
+from .prior.priors import GaussianPrior, UniformPrior, check_std
+from .analysis.sensitivity import CONFIG_METHODS as SENSITIVITY
 
 
 @hookimpl
@@ -28,25 +29,9 @@ def pdaframe_register_models(registry):
     registry.add("external", make_external)
 
 
-def _identity(variable, times=None):
-    if times is not None and not np.array_equal(np.asarray(times), np.arange(len(times))):
-        raise ConfigError(f"identity operator for {variable!r} observes every model step; "
-                          f"use the 'select' operator for observations at given times")
-    return Identity(variable)
-
-
-def _select(variable, times=None, index=None):
-    idx = index if index is not None else times
-    if idx is None:
-        raise ConfigError(f"select operator for {variable!r} needs the stream's times or index")
-    return Select(variable, idx)
-
-
 @hookimpl
 def pdaframe_register_operators(registry):
-    registry.add("identity", _identity)
-    registry.add("select", _select)
-    for name, factory in OPERATORS.items():
+    for name, factory in {**BASIC_FACTORIES, **OPERATORS}.items():
         registry.add(name, factory)
 
 
@@ -93,7 +78,7 @@ def pdaframe_register_priors(registry):
 
 @hookimpl
 def pdaframe_register_methods(registry):
-    for name, method in {**METHODS, **FOURDENVAR, **EVOLUTION, **STEPWISE, **MCMC,
+    for name, method in {**METHODS, **FOURDENVAR, **DE, **GA, **STEPWISE, **MCMC,
                          **IMPORTANCE, **SEQUENTIAL, **EMULATOR, **SENSITIVITY,
                          **HISTORY_MATCHING}.items():
         registry.add(name, method)

@@ -59,7 +59,7 @@ def _cmd_run(args):
 
 
 def _run(args):
-    from .config import load_config
+    from .config.loader import load_config
     from .parallel import get_executor, is_root
     from .run import run_problem, summary_table
 
@@ -91,7 +91,7 @@ def _shown(path):
 
 
 def _cmd_check(args):
-    from .config import load_config
+    from .config.loader import load_config
     from .interfaces import declared_outputs
 
     problem = load_config(args.config, run_model=False,         # check never runs the model

@@ -25,7 +25,7 @@ def _save(plt, fig, path):
 def plot_streams(problem, equivalents, path):
     """Observations (with error bars) and prior/posterior/truth equivalents, one panel each.
 
-    A multi-site problem (`pdaframe.multisite.MultiSiteProblem`) of up to
+    A multi-site problem (`pdaframe.problem.multisite.MultiSiteProblem`) of up to
     ``MAX_SITE_COLUMNS`` sites gets one column per site.
 
     Parameters

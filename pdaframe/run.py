@@ -7,15 +7,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoint import FILENAME as CHECKPOINT_FILE
-from .checkpoint import Checkpoint, config_hash, use_checkpoint
-from .diagnostics import diagnose, format_diagnostics
+from .io.checkpoint import FILENAME as CHECKPOINT_FILE
+from .io.checkpoint import Checkpoint, config_hash, use_checkpoint
+from .analysis.diagnostics import diagnose, format_diagnostics
 from .errors import ConfigError
-from .evaluate import evaluate, format_scores
+from .analysis.scores import evaluate, format_scores
 from .io.netcdf import write_result
 from .io.output import claim_for_run, new_run_id, public_config_text, write_or_rescue
 from .minimise import minimise
-from .multisite import MultiSiteProblem
+from .problem.multisite import MultiSiteProblem
 from .parallel import SerialExecutor
 from .plots import plot_parameters, plot_streams
 from .plugins import get_method, get_plugins
@@ -28,9 +28,8 @@ def summary_table(result, problem, truth=None) -> str:
 
     Multi-site problems list every parameter (site-specific copies as ``name@site``) and
     add a line per site with its observation count and cost at the analysis. Samplers add
-    R-hat and bulk/tail ESS columns. A stepwise
-    result adds a line per step; ``result["diagnostics"]`` (`pdaframe.diagnostics`) adds the
-    χ² check, the parameters at a bound and the per-stream residual statistics. A method
+    R-hat and bulk/tail ESS columns. A stepwise result adds a line per step;
+    ``result["diagnostics"]`` (`pdaframe.analysis.diagnostics`) adds the χ² check, the parameters at a bound and the per-stream residual statistics. A method
     that gives no posterior (DE, GA without ``posterior = true``) shows σ as "-" with a
     footnote saying how to get one. Failed ensemble members add the `failed_members` line.
     """
@@ -101,7 +100,7 @@ def run_problem(problem, output_dir=None, progress=True, executor=None, write=Tr
     Parameters
     ----------
     problem : Problem
-        With ``problem.config`` (`pdaframe.config.RunSettings`).
+        With ``problem.config`` (`pdaframe.config.loader.RunSettings`).
     output_dir : path, optional
         Overrides the config's ``[output] directory``.
     progress : bool
@@ -114,7 +113,7 @@ def run_problem(problem, output_dir=None, progress=True, executor=None, write=Tr
         Write the NetCDF file and plots (under MPI only rank 0 does; every rank computes).
     resume : bool
         Continue an ask/tell method, a scipy minimiser or emcee from ``<output dir>/checkpoint.npz``
-        if it exists (`pdaframe.checkpoint`: loading it runs no code; a checkpoint of other
+        if it exists (`pdaframe.io.checkpoint`: loading it runs no code; a checkpoint of other
         settings, comments and layout aside, is refused).
 
     Checkpoints: the method option ``checkpoint_every = N`` (or, when it is absent, the
@@ -253,7 +252,7 @@ def _write_analysis(out, result, problem, run_id) -> dict:
                                                    source=str(cfg.path or ""),
                                                    run_id=run_id)}
     if cfg.plots:
-        from .sensitivity import plot_sensitivity
+        from .analysis.sensitivity import plot_sensitivity
         paths["sensitivity_plot"] = plot_sensitivity(result, out / "sensitivity.png")
     return paths
 

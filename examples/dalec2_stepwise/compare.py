@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 import pdaframe
-from pdaframe.diagnostics import diagnose, format_diagnostics
+from pdaframe.analysis.diagnostics import diagnose, format_diagnostics
 from pdaframe.methods.stepwise import stepwise
 
 CONFIG = Path(__file__).resolve().parents[1] / "dalec2_twin" / "config.toml"

@@ -1,1 +1,8 @@
-"""Reading tables and writing results (NetCDF, files written atomically)."""
+"""Files in and out.
+
+* `tables`: reading CSV/whitespace tables (observations, drivers; plugins use it too).
+* `netcdf`, `ensembles`, `samples`, `analysis`: writing results (NetCDF, provenance).
+* `output`: output folders (claiming, run ids, rescue of a result that cannot be written).
+* `atomic`: files written atomically (temporary file + rename).
+* `checkpoint`: checkpoints of ask/tell states and resuming from them.
+"""

@@ -34,7 +34,7 @@ from .netcdf import _strings, _var, provenance
 
 
 def write_sensitivity(path, result, **prov) -> Path:
-    """Write a `pdaframe.sensitivity.SensitivityResult` to ``path`` (atomically)."""
+    """Write a `pdaframe.analysis.sensitivity.SensitivityResult` to ``path`` (atomically)."""
     names = list(result["parameter_names"])
     X, Y = np.asarray(result["X"], dtype=float), np.asarray(result["Y"], dtype=float)
     rank = {n: i + 1 for i, n in enumerate(result.ranking())}
@@ -64,7 +64,8 @@ def write_sensitivity(path, result, **prov) -> Path:
 
 
 def write_history_matching(path, result, **prov) -> Path:
-    """Write a `pdaframe.history_matching.HistoryMatchResult` to ``path`` (atomically)."""
+    """Write a `pdaframe.methods.emulation.history_matching.HistoryMatchResult` to ``path``
+    (atomically)."""
     names = list(result.get("parameter_names") or
                  [f"x{i}" for i in range(len(result["lower"]))])
     waves = result["waves"]

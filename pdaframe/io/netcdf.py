@@ -13,7 +13,7 @@ Layout (dimensions ``param``, ``param_j``, ``iteration`` and ``<stream>_obs``)::
     <s>_time, <s>_observed, <s>_obs_std, <s>_mask                       (<s>_obs)
     <s>_prior, <s>_posterior, <s>_truth   model equivalents              (<s>_obs)
 
-Multi-site problems (`pdaframe.multisite`) name site-specific parameters ``name@site`` and
+Multi-site problems (`pdaframe.problem.multisite`) name site-specific parameters ``name@site`` and
 streams ``<site>_<stream>``, and add::
 
     site(site)                        site names (string coordinate)
@@ -22,7 +22,7 @@ streams ``<site>_<stream>``, and add::
 
 with a ``site`` attribute on each stream's variables.
 
-Diagnostics (``result["diagnostics"]``, `pdaframe.diagnostics`) add::
+Diagnostics (``result["diagnostics"]``, `pdaframe.analysis.diagnostics`) add::
 
     at_bound(param)                   -1 at the lower bound, +1 at the upper, 0 neither
     stream(stream)                    stream names (string coordinate)
@@ -160,7 +160,7 @@ def write_result(path, result, problem=None, equivalents=None, truth=None, confi
     config_text, seed, title, plugin_versions, run_id
         Provenance (`provenance`).
     evaluation_streams : sequence of DataStream
-        Held-out streams scored in ``result["evaluation"]`` (see `pdaframe.evaluate`):
+        Held-out streams scored in ``result["evaluation"]`` (see `pdaframe.analysis.scores`):
         written like streams, with the scores as attributes of ``<name>_posterior`` etc.
 
     Returns

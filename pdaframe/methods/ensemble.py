@@ -94,8 +94,8 @@ def drive(state, executor=None, callback=None, checkpoint=None, every=1, report=
     each round (default ``report``: ``state.result()``); `StopIteration` stops cleanly (and
     calls ``state.stop()`` if it has one).
 
-    ``checkpoint`` (a path or a `pdaframe.checkpoint.Checkpoint`; default the one of an
-    enclosing `pdaframe.checkpoint.use_checkpoint` block, if any) writes the whole state
+    ``checkpoint`` (a path or a `pdaframe.io.checkpoint.Checkpoint`; default the one of an
+    enclosing `pdaframe.io.checkpoint.use_checkpoint` block, if any) writes the whole state
     after every ``every`` rounds and after the last, atomically and on MPI rank 0 only; a
     `Checkpoint` with ``resume=True`` first continues ``state`` from its file. A state that
     cannot be checkpointed is a `ConfigError` when the checkpoint was asked for explicitly.
@@ -104,7 +104,7 @@ def drive(state, executor=None, callback=None, checkpoint=None, every=1, report=
     (kept in memory between saves when a round takes at least 20 times as long as storing
     the state, so that the copy costs under 5 %), and re-raises.
     """
-    from .. import checkpoint as ckpt
+    from ..io import checkpoint as ckpt
     from ..parallel import is_root
 
     executor = with_members(executor, getattr(state, "seed", None))

@@ -2,7 +2,7 @@
 
 The Jacobian of the observations is replaced by the responses of an ensemble of model runs
 (Liu, Xiao & Wang 2008; Pinnington et al. 2020, LAVENDAR). Everything happens in the
-Problem's control space ``u`` (`pdaframe.problem.ControlSpace`: unbounded, prior-scaled), so
+Problem's control space ``u`` (`pdaframe.problem.single.ControlSpace`: unbounded, prior-scaled), so
 every member is ``problem.space.to_theta(u)`` and lies inside the bounds.
 
 One outer loop, centred on ``u_k`` (``u_0 = 0``, the background, or ``x0``):

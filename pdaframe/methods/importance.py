@@ -45,7 +45,7 @@ from scipy.special import logsumexp
 
 from ..errors import ConfigError, ModelError, signature_defaults
 from ..parallel import Failed, member_rng
-from ..prior import cholesky_factor
+from ..prior.priors import cholesky_factor
 from ..result import Result
 from .ensemble import EnsembleState, drive
 

@@ -1,6 +1,6 @@
 """MCMC samplers: adaptive Metropolis, DREAM(ZS) and emcee's affine-invariant ensemble.
 
-All three move in the unbounded control space ``u`` of `pdaframe.problem.ControlSpace`
+All three move in the unbounded control space ``u`` of `pdaframe.problem.single.ControlSpace`
 (``theta = T(phi_b + S u)``), so every draw respects the bounds, with the log target
 
     log p(u) = -J(theta(u)) + log|d theta / d phi|(phi_b + S u) + log|det S|
@@ -26,7 +26,7 @@ from ..errors import ConfigError, ModelError, check_int
 from ..parallel import Failed, first_failure, member_rng, with_members
 from ..result import Result
 from .ensemble import EnsembleState, drive
-from .evolution import Fitness, _seed
+from .search.shared import Fitness, _seed
 
 log = logging.getLogger(__name__)
 
@@ -568,7 +568,7 @@ class _Pool:
 
 
 class EmceeCheckpoint:
-    """What a checkpoint of `emcee_sampler` holds (`pdaframe.checkpoint`; no problem).
+    """What a checkpoint of `emcee_sampler` holds (`pdaframe.io.checkpoint`; no problem).
 
     Attributes
     ----------
@@ -637,7 +637,7 @@ def emcee_sampler(problem, x0=None, callback=None, executor=None, seed=0, n_samp
 
     Notes
     -----
-    Inside a `pdaframe.checkpoint.use_checkpoint` block (``pdaframe run`` with
+    Inside a `pdaframe.io.checkpoint.use_checkpoint` block (``pdaframe run`` with
     ``checkpoint_every = N`` / ``--resume``) an `EmceeCheckpoint` (emcee's backend so far, its
     random state, the counters) is written every N steps and at the end, atomically and on
     MPI rank 0 only. A resumed run continues emcee from the last checkpointed step and gives
@@ -645,7 +645,7 @@ def emcee_sampler(problem, x0=None, callback=None, executor=None, seed=0, n_samp
     """
     import emcee
 
-    from .. import checkpoint as ckpt
+    from ..io import checkpoint as ckpt
     from ..parallel import is_root
     d = problem.n_param
     n_chains = max(4 * d, 8) if n_chains is None else n_chains

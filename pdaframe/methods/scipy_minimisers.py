@@ -8,8 +8,8 @@ respected through the prior's transforms and the problem is well conditioned.
 - ``lbfgsb-fd``: L-BFGS-B with the Problem's finite-difference gradient, always;
 - ``nelder-mead``: Nelder–Mead simplex, no gradient.
 
-Checkpoints (`pdaframe.checkpoint`; ``pdaframe run`` with ``checkpoint_every = N`` and
-``--resume``): inside a `pdaframe.checkpoint.use_checkpoint` block, the first minimiser
+Checkpoints (`pdaframe.io.checkpoint`; ``pdaframe run`` with ``checkpoint_every = N`` and
+``--resume``): inside a `pdaframe.io.checkpoint.use_checkpoint` block, the first minimiser
 called writes a `MinimiserState` (current iterate, history of costs and iterates, counters)
 from scipy's callback every N iterations and at the end, in the same file format (header with
 config hash) as the ask/tell states, atomically and on MPI rank 0 only. A resumed run
@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import optimize
 
-from .. import checkpoint as ckpt
+from ..io import checkpoint as ckpt
 from ..errors import ConfigError, ModelError
 from ..result import Result
 

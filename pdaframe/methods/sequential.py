@@ -2,7 +2,7 @@
 parameters (ask/tell ensemble states; Method notes §7).
 
 Members carry parameters only, in the Problem's control space ``u`` (unbounded,
-prior-scaled: `pdaframe.problem.ControlSpace`), so every member ``theta = to_theta(u)``
+prior-scaled: `pdaframe.problem.single.ControlSpace`), so every member ``theta = to_theta(u)``
 respects the bounds without clipping. The initial members are ``u_i ~ N(0, I)`` drawn from
 ``member_rng(seed, i)`` (the Problem's Gaussian prior when it has no bounds; its image
 through the log/logit transforms otherwise, as in 4DEnVar). Every later random draw of

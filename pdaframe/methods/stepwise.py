@@ -17,8 +17,8 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..minimise import minimise
-from ..prior import GaussianPrior
-from ..problem import Problem
+from ..prior.priors import GaussianPrior
+from ..problem.single import Problem
 from ..result import Result
 
 log = logging.getLogger(__name__)

@@ -17,18 +17,18 @@ sensitivity samples, history matching, CES) evaluate their members through `with
 the `Failed` conversion happens there, on the driver's side, so any object with an
 order-keeping ``map`` works the same as `SerialExecutor`; and item ``i`` of a batch runs as
 member ``i`` (`current_member`: its index and `member_seed` of the run's seed), the same
-serially, in threads and under MPI. `ExternalModel` passes them to its program as
-``PDAFRAME_MEMBER`` and ``PDAFRAME_SEED``.
+serially, in threads and under MPI. `pdaframe.models.external.ExternalModel` passes them to
+its program as ``PDAFRAME_MEMBER`` and ``PDAFRAME_SEED``.
 
-`ExternalModel` runs a model executable through files, one working directory per run.
+This package holds executors only; models (the external-program one included) live in
+`pdaframe.models`.
 """
 from .base import (Failed, Member, MemberExecutor, SerialExecutor, current_member, evaluate,
                    first_failure, get_executor, is_root, keep_succeeded, member_rng,
                    member_seed, with_members)
-from .external import ExternalModel, make_external
 from .mpi import ExecutorError, MPIExecutor          # mpi4py is imported only when used
 
-__all__ = ["ExecutorError", "ExternalModel", "Failed", "MPIExecutor", "Member",
+__all__ = ["ExecutorError", "Failed", "MPIExecutor", "Member",
            "MemberExecutor", "SerialExecutor", "current_member", "evaluate", "first_failure",
-           "get_executor", "is_root", "keep_succeeded", "make_external", "member_rng",
+           "get_executor", "is_root", "keep_succeeded", "member_rng",
            "member_seed", "with_members"]

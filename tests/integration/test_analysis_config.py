@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from pdaframe.config import load_config
+from pdaframe.config.loader import load_config
 from pdaframe.errors import ConfigError
 from pdaframe.run import run_problem, summary_table
 from tests.integration.test_resume import (CONFIG, FAST, _finish, _run, _same_dataset,
@@ -137,7 +137,7 @@ def test_history_matching_waves_resume_after_sigkill_to_the_same_file(tmp_path):
 
 def test_shortlist_of_site_copies_lists_each_model_parameter_once(tmp_path):
     from pdaframe.io.analysis import write_shortlist
-    from pdaframe.sensitivity import SensitivityResult
+    from pdaframe.analysis.sensitivity import SensitivityResult
     res = SensitivityResult(method="morris", qoi="cost", rank_by="mu_star",
                             shortlist=["theta_som", "c_som0@US-Me2", "c_woo0@US-Me2",
                                        "c_som0@DE-Hai", "theta_woo"])

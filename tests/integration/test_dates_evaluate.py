@@ -4,7 +4,7 @@ import pytest
 import xarray as xr
 
 import pdaframe
-from pdaframe.evaluate import scores
+from pdaframe.analysis.scores import scores
 from pdaframe.run import run_problem
 from tests.models import Dated
 

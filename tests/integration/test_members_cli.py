@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pdaframe.checkpoint import read_header
+from pdaframe.io.checkpoint import read_header
 
 MODEL = r'''
 import json, os, sys, time

@@ -5,7 +5,7 @@ import xarray as xr
 
 import pdaframe
 from pdaframe.cli import main
-from pdaframe.multisite import MultiSiteProblem
+from pdaframe.problem.multisite import MultiSiteProblem
 from pdaframe.run import run_problem, summary_table
 
 H_A = [[1.0, 0.0, 1.0], [0.0, 1.0, 1.0], [1.0, 1.0, 0.0]]

@@ -17,9 +17,9 @@ import pytest
 import netCDF4  # a hard dependency: its absence must fail the tests, not skip them
 
 import pdaframe  # noqa: E402
-from pdaframe import checkpoint as ckpt  # noqa: E402
-from pdaframe.checkpoint import read_header  # noqa: E402
-from pdaframe.methods.evolution import DEState  # noqa: E402
+from pdaframe.io import checkpoint as ckpt  # noqa: E402
+from pdaframe.io.checkpoint import read_header  # noqa: E402
+from pdaframe.methods.search.de import DEState  # noqa: E402
 from pdaframe.parallel import SerialExecutor  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,7 +34,7 @@ def parking_script(module, target):
     at a known point however slow the machine is."""
     return ("import os, sys, threading\n"
             f"import {module} as m\n"
-            "from pdaframe.checkpoint import read_header\n"
+            "from pdaframe.io.checkpoint import read_header\n"
             "path, stop = os.environ['PDAFRAME_TEST_PARK'].rsplit(':', 1)\n"
             f"_orig = m.{target}\n"
             "def _parking(*args, **kwargs):\n"
@@ -233,7 +233,7 @@ def test_de_resume_refuses_a_run_it_does_not_retrace(tmp_path):
 
 
 def test_replay_executor_answers_logged_batches_and_refuses_other_runs(tmp_path):
-    from pdaframe.checkpoint import Checkpoint, replaying, use_checkpoint
+    from pdaframe.io.checkpoint import Checkpoint, replaying, use_checkpoint
     from pdaframe.errors import ConfigError
     from pdaframe.parallel import SerialExecutor
     calls = []

@@ -14,12 +14,12 @@ import pytest
 
 import netCDF4  # a hard dependency: its absence must fail the tests, not skip them
 
-from pdaframe.checkpoint import read_header  # noqa: E402
+from pdaframe.io.checkpoint import read_header  # noqa: E402
 from tests.integration.test_resume import (CONFIG, FAST, _finish, _run,  # noqa: E402
                                            kill_after_checkpoint, parking_script)
 
 # parks at the first model run after the checkpoint
-SLOW = parking_script("pdaframe.problem", "Problem.cost_u")
+SLOW = parking_script("pdaframe.problem.single", "Problem.cost_u")
 
 
 def _config(tmp_path, method="lbfgsb", every=3, where="output") -> Path:
@@ -67,8 +67,8 @@ def test_killed_lbfgsb_resumes_to_the_same_optimum(tmp_path, where):
 
 
 def test_nelder_mead_checkpoints_and_resumes(tmp_path):
-    from pdaframe.checkpoint import Checkpoint, use_checkpoint
-    from pdaframe.config import load_config
+    from pdaframe.io.checkpoint import Checkpoint, use_checkpoint
+    from pdaframe.config.loader import load_config
     from pdaframe.minimise import minimise
 
     config = _config(tmp_path, every=2)
@@ -96,7 +96,7 @@ def test_nelder_mead_checkpoints_and_resumes(tmp_path):
 
 
 def test_output_checkpoint_every_is_validated(tmp_path):
-    from pdaframe.config import load_config
+    from pdaframe.config.loader import load_config
     from pdaframe.errors import ConfigError
 
     config = _config(tmp_path, every=-1)

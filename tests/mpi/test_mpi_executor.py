@@ -11,7 +11,8 @@ import pytest
 
 import pdaframe
 from pdaframe.methods.ensemble import EnsembleState, drive
-from pdaframe.parallel import (ExecutorError, ExternalModel, Failed, MPIExecutor,
+from pdaframe.models.external import ExternalModel
+from pdaframe.parallel import (ExecutorError, Failed, MPIExecutor,
                                SerialExecutor, current_member, get_executor, is_root,
                                member_rng, member_seed, with_members)
 from pdaframe.result import Result
@@ -241,7 +242,7 @@ class Ishigami:
     ("morris", {"n": 12, "num_resamples": 50}),
 ])
 def test_sensitivity_indices_bit_identical_to_serial(method, options, comm):
-    from pdaframe import sensitivity
+    from pdaframe.analysis import sensitivity
     prior = pdaframe.UniformPrior([-np.pi] * 3, [np.pi] * 3, names=Ishigami.parameter_names)
     problem = pdaframe.Problem(Ishigami(), prior,
                                [pdaframe.DataStream("f", "f", np.zeros(1), std=1.0)])

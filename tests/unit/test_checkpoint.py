@@ -1,4 +1,4 @@
-"""The checkpoint file format (`pdaframe.checkpoint`): every kind of value a state holds comes
+"""The checkpoint file format (`pdaframe.io.checkpoint`): every kind of value a state holds comes
 back exactly; loading never runs code named in the file (a pickle, a class or function name,
 an object array); the config guard hashes the parsed settings, not the text.
 
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import pdaframe
-from pdaframe import checkpoint as ckpt
+from pdaframe.io import checkpoint as ckpt
 from pdaframe import cli
 from pdaframe.errors import ConfigError
 from pdaframe.result import Result
@@ -304,7 +304,7 @@ def test_resume_after_a_comment_edit_and_not_after_a_value_edit(tmp_path, caplog
     assert cli.main(["run", str(config), "-q", "-o", str(out)]) == 0
     config.write_text("# edited: comments and blank lines do not count\n\n"
                       + config.read_text().replace("seed = 3", "seed = 3   # the seed"))
-    caplog.set_level("INFO", logger="pdaframe.checkpoint")
+    caplog.set_level("INFO", logger="pdaframe.io.checkpoint")
     assert cli.main(["run", str(config), "-q", "-o", str(out), "--resume"]) == 0
     assert "resumed L-BFGS-B from" in caplog.text
     config.write_text(config.read_text().replace("seed = 3", "seed = 4"))

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import pdaframe
-from pdaframe.diagnostics import chi2_check, diagnose, edge_hits, stream_statistics
+from pdaframe.analysis.diagnostics import chi2_check, diagnose, edge_hits, stream_statistics
 from pdaframe.run import run_problem, summary_table
 from tests.conftest import LG2_MEAN, lg2_problem
 
@@ -111,7 +111,7 @@ def test_run_problem_reports_and_writes_diagnostics(tmp_path, method):
 
 
 def test_edge_hits_use_a_log_scale_for_wide_positive_ranges():
-    from pdaframe.diagnostics import edge_hits
+    from pdaframe.analysis.diagnostics import edge_hits
     names = ["pool", "rate", "frac"]
     lower, upper = [100.0, 1e-5, 0.3], [2e5, 1e-2, 0.7]
     assert edge_hits([1820.0, 1e-3, 0.5], lower, upper, names) == {}

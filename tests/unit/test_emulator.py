@@ -4,7 +4,8 @@ import warnings
 import numpy as np
 import pytest
 
-from pdaframe import emulator as em
+from pdaframe.methods.emulation import gp as em
+from pdaframe.methods.emulation.ces import ces
 from pdaframe.errors import ConfigError
 
 import pdaframe
@@ -71,7 +72,7 @@ def test_pca_vector_output_and_extrapolation_flag():
 
 
 def test_ces_recovers_lg2(lg2):
-    res = em.ces(lg2, seed=1, n_design=20, n_steps=6000, n_check=4)
+    res = ces(lg2, seed=1, n_design=20, n_steps=6000, n_check=4)
     sd = np.sqrt(np.diag(LG2_COV))
     assert np.all(np.abs(res.x - LG2_MEAN) < 0.2 * sd), res.x
     assert np.allclose(res.posterior_std, sd, rtol=0.2)
@@ -86,7 +87,7 @@ def test_ces_recovers_linear_gaussian_closed_form():
     """4 parameters, full B and R: mean within 0.15 posterior sd, sds within 15 %,
     correlations within 0.1 of the closed form."""
     problem, xa, A = random_linear_gaussian(3, n=4, m=9)
-    res = em.ces(problem, seed=2, n_steps=1500, n_check=3)
+    res = ces(problem, seed=2, n_steps=1500, n_check=3)
     sd = np.sqrt(np.diag(A))
     assert np.all(np.abs(res.x - xa) < 0.15 * sd), (res.x - xa) / sd
     assert np.allclose(res.posterior_std, sd, rtol=0.15), res.posterior_std / sd
@@ -127,7 +128,7 @@ def test_ces_nonlinear_model_agrees_with_direct_posterior():
     sd = np.sqrt(w @ (pts - mean) ** 2)
     assert w.reshape(a.shape)[[0, -1], :].sum() + w.reshape(a.shape)[:, [0, -1]].sum() < 1e-6
     problem.nrun = 0
-    res = em.ces(problem, seed=3, n_steps=1500, n_check=3)
+    res = ces(problem, seed=3, n_steps=1500, n_check=3)
     assert np.all(np.abs(res.x - mean) < 0.15 * sd), (res.x - mean) / sd
     assert np.allclose(res.posterior_std, sd, rtol=0.15), res.posterior_std / sd
     assert res.nfev == problem.nrun < 200
@@ -168,15 +169,15 @@ def test_ces_and_emulator_bad_inputs(lg2):
     with pytest.raises(ConfigError, match="finite"):
         em.GPEmulator([0], [1]).fit([[0.0], [np.nan]], [1.0, 2.0])
     with pytest.raises(ConfigError, match="calibrate"):
-        em.ces(lg2, calibrate="eki")
+        ces(lg2, calibrate="eki")
     with pytest.raises(ConfigError, match="n_chains"):
-        em.ces(lg2, n_chains=0)
+        ces(lg2, n_chains=0)
     with pytest.raises(ConfigError, match="local_prob"):
-        em.ces(lg2, local_prob=1.0)
+        ces(lg2, local_prob=1.0)
     with pytest.raises(ConfigError, match="ensemble of 3"):
-        em.ces(lg2, n_design=3)
+        ces(lg2, n_design=3)
     with pytest.raises(ConfigError, match="sum\\(1/alpha\\)"):
-        em.ces(lg2, alphas=(2.0, 3.0))
+        ces(lg2, alphas=(2.0, 3.0))
     assert lg2.nrun == 0
 
 
@@ -191,12 +192,12 @@ def test_ces_all_runs_fail_is_model_error():
     prior = pdaframe.GaussianPrior([0.0, 0.0], std=[1.0, 1.0], names=["a", "b"])
     problem = pdaframe.Problem(_Fails(), prior, [pdaframe.DataStream("y", "y", [1.0], std=1.0)])
     with pytest.raises(ModelError, match="ensemble runs succeeded"):
-        em.ces(problem, seed=0)
+        ces(problem, seed=0)
 
 
 def test_ces_warns_when_refinement_does_not_converge(lg2):
     with pytest.warns(RuntimeWarning, match="refinement round"):
-        res = em.ces(lg2, seed=1, n_steps=200, n_check=0, refine_tol=0.0, max_refine=1)
+        res = ces(lg2, seed=1, n_steps=200, n_check=0, refine_tol=0.0, max_refine=1)
     assert not res.refine_converged and len(res.refine_rounds) == 1
     assert res.nfev == res.n_design + res.n_refine_runs + 1 == lg2.nrun
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import pdaframe
-from pdaframe.error_models import ExponentialCovariance
+from pdaframe.observations.error_models import ExponentialCovariance
 
 
 def dense(std, times, length):

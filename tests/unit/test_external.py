@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 import pdaframe
-from pdaframe.parallel import ExternalModel, Failed, SerialExecutor, make_external
+from pdaframe.models.external import ExternalModel, make_external
+from pdaframe.parallel import Failed, SerialExecutor
 
 SCRIPT = r'''
 import json, os, subprocess, sys, time

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import pdaframe
-from pdaframe.operators.cdf import CDFMatching
+from pdaframe.observations.operators.cdf import CDFMatching
 
 
 class Soil:

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import pdaframe
-from pdaframe import history_matching as hm
+from pdaframe.methods.emulation import history_matching as hm
 from pdaframe.errors import ConfigError
 
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import pdaframe
-from pdaframe.parallel import (ExternalModel, Member, SerialExecutor, current_member,
-                               member_seed, with_members)
+from pdaframe.models.external import ExternalModel
+from pdaframe.parallel import Member, SerialExecutor, current_member, member_seed, with_members
 from pdaframe.run import failed_members, summary_table
 from tests.models import Decay, decay_problem
 

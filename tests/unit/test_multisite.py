@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import pdaframe
-from pdaframe.multisite import MultiSiteProblem, Site, layout
+from pdaframe.problem.multisite import MultiSiteProblem, Site, layout
 from pdaframe.parallel import SerialExecutor
 from pdaframe.testing import check_gradient
 

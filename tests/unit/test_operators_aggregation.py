@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from pdaframe.errors import ConfigError, DataError
-from pdaframe.operators.aggregation import (TemporalAggregation, check_windows,
+from pdaframe.observations.operators.aggregation import (TemporalAggregation, check_windows,
                                             mean_error_variance, window_edges)
 from pdaframe.testing import operator_dot_product_test
 from tests.unit.test_operators_common import check_operator

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from pdaframe.errors import ConfigError, DataError
-from pdaframe.operators import CDFMatching, fit_cdf_matching
+from pdaframe.observations.operators import CDFMatching, fit_cdf_matching
 from tests.unit.test_operators_common import check_operator
 
 

@@ -4,7 +4,7 @@ import pytest
 
 import pdaframe
 from pdaframe.errors import ConfigError
-from pdaframe.operators import FACTORIES, Identity, Select
+from pdaframe.observations.operators import FACTORIES, Identity, Select
 from pdaframe.testing import operator_dot_product_test, taylor_test
 
 
@@ -46,7 +46,7 @@ def check_operator(op, outputs, params=None, rng=0, first_step=1.0, tol=1e-12):
 
 
 def test_package_keeps_old_imports():
-    from pdaframe.operators import Identity as I2, Select as S2
+    from pdaframe.observations.operators import Identity as I2, Select as S2
     assert pdaframe.Identity is I2 is Identity and pdaframe.Select is S2 is Select
 
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from pdaframe.errors import ConfigError, DataError
-from pdaframe.operators import NormalisedSeasonality
+from pdaframe.observations.operators import NormalisedSeasonality
 from tests.unit.test_operators_common import check_operator
 
 DATES = np.datetime64("2004-01-01") + np.arange(731)         # 2004 (leap) and 2005

@@ -4,7 +4,7 @@ import pytest
 
 import pdaframe
 from pdaframe.errors import ConfigError
-from pdaframe.operators import SIF, Bias, Select, TemporalAggregation
+from pdaframe.observations.operators import SIF, Bias, Select, TemporalAggregation
 from tests.unit.test_operators_common import check_operator
 
 GPP = {"gpp": np.array([1.0, 4.0, 2.5, 0.0, 3.0])}

@@ -5,9 +5,9 @@ from scipy import stats
 
 import pdaframe
 import pdaframe.testing
-from pdaframe.fixed import FixedParameters
-from pdaframe.problem import ControlSpace
-from pdaframe.transforms import ParameterTransform
+from pdaframe.problem.fixed import FixedParameters
+from pdaframe.problem.single import ControlSpace
+from pdaframe.prior.transforms import ParameterTransform
 from tests.models import Decay
 
 LOWER = np.array([-np.inf, 0.0, -np.inf, 1.0])

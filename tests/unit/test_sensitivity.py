@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import pdaframe
-from pdaframe import sensitivity as sa
+from pdaframe.analysis import sensitivity as sa
 from pdaframe.errors import ConfigError, ModelError
 
 # Ishigami a=7, b=0.1 (Method notes §8)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import pdaframe
-from pdaframe.multisite import MultiSiteProblem
+from pdaframe.problem.multisite import MultiSiteProblem
 
 EXAMPLE = Path(__file__).parents[3] / "examples" / "dalec2_multisite"
 CONFIG = EXAMPLE / "config.toml"

@@ -1,0 +1,7 @@
+"""Analysis of a problem or a result, not estimation.
+
+* `sensitivity`: global sensitivity analysis (Sobol, Morris, ... through SALib).
+* `diagnostics`: diagnostics of a result (chi-square check, parameters at their bounds,
+  per-stream statistics).
+* `scores`: scores of held-out streams (n, RMSE, bias, correlation).
+"""

@@ -1,0 +1,9 @@
+"""Global search in the parameter box (every parameter needs finite bounds).
+
+* `adaptor`: the map -> ask/tell adaptor (`MapAskTell`), which runs an optimiser that
+  evaluates through a map hook (scipy's ``workers=``) as an ask/tell ensemble state.
+* `de`: differential evolution (scipy's, through the adaptor).
+* `ga`: a genetic algorithm (bounded SBX, polynomial mutation, elitist survival).
+* `shared`: what both use: the member cost, seed and budget checks, the search box,
+  polish and posterior at the end.
+"""

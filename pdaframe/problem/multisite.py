@@ -1,0 +1,685 @@
+"""Multi-site problems: one parameter vector, many sites, each with its own drivers and data.
+
+Some parameters are *shared* (one value for all sites: the plant physiology), others are
+*site-specific* (one copy per site: initial pools, site factors). The global vector is::
+
+    theta = [shared..., site_1 specifics..., site_2 specifics..., ...]
+
+with the copies named ``<parameter>@<site>`` (``f_auto``, ``c_woo0@US-Me2``). One prior
+covers all of it. The cost is the prior term plus every site's observation term::
+
+    J(theta) = J_b(theta) + sum_k J_o,k(theta_k),     theta_k = theta[index_k]
+
+and the gradient is the prior gradient plus every site's gradient scattered into the global
+vector. Each site is a `pdaframe.Problem` over its own parameters with a prior that adds
+nothing (`SiteBounds`: the global bounds and step sizes only), so runs, caching, derivative
+modes, finite-difference steps and error checks are Problem's own.
+
+Sites are spread over an executor (`pdaframe.parallel`): ``executor.map`` evaluates each
+site's cost, gradient (run + adjoint), Jacobian or equivalents, and the per-site results are
+summed in site order after the gather, never by a reduction in arrival order, so the numbers
+are bit-identical for any executor and any number of MPI ranks.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import logging
+import re
+import zlib
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from .. import errors
+from ..errors import ConfigError, DataError, ModelError, PdaframeError
+from ..parallel.base import Failed, SerialExecutor
+from ..prior.priors import Prior
+from .single import ControlSpace, Problem
+from .twin import synthetic_streams
+
+log = logging.getLogger(__name__)
+
+SEP = "@"
+"""Separator of a site-specific parameter's name and its site: ``c_woo0@US-Me2``."""
+
+SITE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
+"""Allowed site names: letters, digits and ``_ . + -`` (they appear in NetCDF names)."""
+
+
+def site_parameter_name(name: str, site: str) -> str:
+    """The global name of the copy of site-specific parameter ``name`` at ``site``."""
+    return f"{name}{SEP}{site}"
+
+
+def split_parameter_name(name: str) -> tuple[str, str]:
+    """``(parameter, site)`` of a global name; ``site`` is ``""`` for a shared parameter."""
+    base, sep, site = name.rpartition(SEP)
+    return (base, site) if sep else (name, "")
+
+
+def stream_name(stream: str, site: str) -> str:
+    """The global name of stream ``stream`` of ``site``: the site name in front."""
+    return f"{site}_{stream}"
+
+
+@dataclass
+class Site:
+    """One site: a model over its drivers and its observation streams.
+
+    Attributes
+    ----------
+    name : str
+        Site name (letters, digits, ``_ . + -``).
+    model : object
+        The site's model (``parameter_names``, ``run``; ``tangent``/``adjoint`` optional).
+        Its parameter names are the local ones (``c_woo0``, not ``c_woo0@site``).
+    streams : list of DataStream
+        The site's streams, with local names (``nee``).
+    """
+
+    name: str
+    model: object
+    streams: list = field(default_factory=list)
+
+
+class SiteBounds(Prior):
+    """A site's parameters without a prior term: bounds, transforms and step scales only.
+
+    The site `Problem` gets the global prior's bounds (so ``Problem.cost`` rejects the same
+    points) and its marginal standard deviations (finite-difference steps), but its prior
+    cost and gradient are zero: the prior term is taken once, globally.
+
+    Parameters
+    ----------
+    mean, std, lower, upper : array_like, shape (n_param,)
+        Background, step scale and bounds of the site's parameters.
+    names, transforms : sequence
+        Local parameter names and bound transforms.
+    """
+
+    def __init__(self, mean, std, lower, upper, names, transforms=None):
+        super().__init__(mean, lower, upper, names, transforms)
+        self.std = np.asarray(std, dtype=float)
+
+    @property
+    def scale(self):
+        return np.diag(self.std)
+
+    def cost(self, theta):
+        return 0.0
+
+    def gradient(self, theta):
+        return np.zeros(self.n)
+
+    def sample(self, n, rng):
+        raise NotImplementedError("a site's bounds are not a distribution: sample the "
+                                  "MultiSiteProblem's prior")
+
+
+def _as_sites(sites) -> list[Site]:
+    if isinstance(sites, Mapping):
+        sites = [Site(name, *value) for name, value in sites.items()]
+    out = []
+    for s in sites:
+        if isinstance(s, Site):
+            out.append(Site(s.name, s.model, list(s.streams)))
+        elif isinstance(s, (tuple, list)) and len(s) == 3:
+            out.append(Site(s[0], s[1], list(s[2])))
+        else:
+            raise ConfigError(f"multi-site problem: a site must be a Site or (name, model, "
+                              f"streams), got {s!r}")
+    if not out:
+        raise ConfigError("multi-site problem: no sites")
+    return out
+
+
+def _check_names(names, what):
+    if not all(isinstance(n, str) and n for n in names):
+        raise ConfigError(f"multi-site problem: {what} must be parameter names, got {names}")
+    dup = sorted({n for n in names if list(names).count(n) > 1})
+    if dup:
+        raise ConfigError(f"multi-site problem: {what} lists {dup} twice")
+
+
+def layout(sites, shared, site_specific) -> tuple[list[str], list[np.ndarray]]:
+    """Global parameter names and, per site, the global index of each local parameter.
+
+    Parameters
+    ----------
+    sites : sequence of Site
+    shared, site_specific : sequence of str
+        Local parameter names.
+
+    Returns
+    -------
+    names : list of str
+        ``shared`` then, site by site, the site-specific parameters that the site's model has
+        (in the order of ``site_specific``), named ``<parameter>@<site>``.
+    index : list of ndarray of int
+        ``index[k][j]``: position in ``names`` of parameter ``j`` of site ``k``'s model, so
+        ``theta_k = theta[index[k]]``.
+
+    Raises
+    ------
+    ConfigError
+        A bad or duplicate site name, a parameter both shared and site-specific, a model
+        parameter that is neither, or a shared parameter no site has.
+    """
+    shared, site_specific = list(shared), list(site_specific)
+    _check_names(shared, "shared")
+    _check_names(site_specific, "site_specific")
+    both = sorted(set(shared) & set(site_specific))
+    if both:
+        raise ConfigError(f"multi-site problem: {both} are both shared and site-specific")
+    seen = {}
+    for k, s in enumerate(sites):
+        if not isinstance(s.name, str) or not SITE_NAME.fullmatch(s.name):
+            raise ConfigError(f"multi-site problem: site {k} name {s.name!r}: use letters, "
+                              f"digits and _ . + - (starting with a letter or digit)")
+        if s.name in seen:
+            raise ConfigError(f"multi-site problem: two sites are named {s.name!r} "
+                              f"(sites {seen[s.name]} and {k})")
+        seen[s.name] = k
+    names = list(shared)
+    local = []
+    for s in sites:
+        model_names = list(getattr(s.model, "parameter_names", None) or [])
+        if not model_names or not callable(getattr(s.model, "run", None)):
+            raise ConfigError(f"site {s.name!r}: model {s.model!r} needs parameter_names and "
+                              f"a run(theta) method")
+        other = [n for n in model_names if n not in shared and n not in site_specific]
+        if other:
+            raise ConfigError(f"site {s.name!r}: model parameter(s) {other} are neither shared "
+                              f"{shared} nor site-specific {site_specific}; fix them in the "
+                              f"model (e.g. pdaframe.problem.fixed.FixedParameters)")
+        names += [site_parameter_name(n, s.name) for n in site_specific if n in model_names]
+        local.append(model_names)
+    used = {n for m in local for n in m}
+    unused = [n for n in shared if n not in used]
+    if unused:
+        raise ConfigError(f"multi-site problem: shared parameter(s) {unused} belong to no "
+                          f"site's model")
+    position = {n: i for i, n in enumerate(names)}
+    index = [np.array([position[n] if n in shared else position[site_parameter_name(n, s.name)]
+                       for n in m], dtype=np.intp) for s, m in zip(sites, local)]
+    return names, index
+
+
+def marginal_prior(prior: Prior, index) -> Prior:
+    """The marginal of ``prior`` over the parameters ``index`` (Gaussian or uniform)."""
+    from ..prior.priors import GaussianPrior, UniformPrior
+    idx = np.asarray(index, dtype=np.intp)
+    names = [prior.names[i] for i in idx]
+    kinds = [prior.transform.kinds[i] for i in idx]
+    if isinstance(prior, GaussianPrior):
+        return GaussianPrior(prior.mean[idx], covariance=prior.covariance[np.ix_(idx, idx)],
+                             lower=prior.lower[idx], upper=prior.upper[idx], names=names,
+                             transforms=kinds)
+    if isinstance(prior, UniformPrior):
+        return UniformPrior(prior.lower[idx], prior.upper[idx], mean=prior.mean[idx],
+                            names=names, transforms=kinds)
+    raise ConfigError(f"no marginal of a {type(prior).__name__}: only Gaussian and uniform "
+                      f"priors")
+
+
+def _with_site(err: PdaframeError, site: str) -> PdaframeError:
+    """``err`` (same type, same ``theta``) with the site named in front of its message."""
+    message = f"site {site!r}: {err}"
+    try:
+        if isinstance(err, ModelError):
+            return type(err)(message, theta=err.theta)
+        return type(err)(message)
+    except TypeError:                 # a subclass with another signature
+        return (ModelError(message, theta=err.theta) if isinstance(err, ModelError)
+                else PdaframeError(message))
+
+
+_ERRORS = {cls.__name__: cls for cls in (ConfigError, DataError, ModelError,
+                                         errors.PluginError, PdaframeError)}
+
+
+class MultiSiteProblem:
+    """Cost, gradient and linearisation of one parameter vector over many sites.
+
+    Quacks like `pdaframe.Problem` for the minimisers: ``cost``, ``gradient``, ``cost_u``,
+    ``gradient_u``, ``space``, ``prior``, ``jacobian``, ``posterior_covariance``,
+    ``equivalents``, ``observation_vector``, ``cost_terms``, ``streams``, ``n_param``,
+    ``n_obs``, ``parameter_names`` and the run counters; ``pdaframe.minimise(problem,
+    "lbfgsb")`` works unchanged.
+
+    Parameters
+    ----------
+    sites : sequence of Site or of (name, model, streams), or mapping name -> (model, streams)
+        The sites, in the order of the global vector. Each model's parameters (local names)
+        must each be in ``shared`` or ``site_specific``.
+    prior : Prior
+        Prior over the global vector (names from `layout`; see `parameter_names`).
+    shared : sequence of str
+        Parameters with one value for all sites.
+    site_specific : sequence of str
+        Parameters with one copy per site (``<name>@<site>``).
+    executor : object, optional
+        Evaluates the sites: anything with an ordered ``map(func, items)``
+        (`pdaframe.parallel`); default serial. Give an `MPIExecutor` to spread the sites
+        over MPI ranks for methods that evaluate one point at a time (the minimisers); keep
+        it serial under ensemble methods, whose own executor spreads the members (a
+        member's cost must not start a collective ``map``). `pdaframe.run.run_problem`
+        chooses accordingly.
+    fd_scheme : {"forward", "central"}
+        Finite differences of the sites' models without adjoint/tangent (see `Problem`).
+
+    Attributes
+    ----------
+    sites : list of Site
+        The sites, streams with their local names.
+    site_problems : list of Problem
+        One per site, over the site's parameters, without a prior term; their streams are
+        renamed ``<site>_<stream>`` and carry ``site`` and ``local_name``.
+    site_index : list of ndarray
+        Global index of each site's parameters (``theta_k = theta[site_index[k]]``).
+    streams : list of DataStream
+        All sites' (renamed) streams, site by site.
+    nrun, ntangent, nadjoint : int
+        Model runs, tangent-linear and adjoint calls over all sites (and all ranks).
+
+    Notes
+    -----
+    One pass over the sites (one ``executor.map``) evaluates either every site's cost, or
+    every site's cost and gradient (run + adjoint). After a gradient has been asked for at
+    the point of the last cost, each later cost evaluates the gradient too (a gradient-based
+    minimiser wants both), until such a gradient goes unused. The last point's cost and
+    gradient are cached, and each site's `Problem` keeps its last run.
+
+    A site whose evaluation fails (a `ModelError` from its run, or a non-finite result)
+    makes the whole evaluation fail with a `ModelError` naming the site: a minimiser then
+    rejects the trial point. Configuration and data errors keep their type and also name
+    the site.
+
+    Examples
+    --------
+    >>> import numpy as np, pdaframe
+    >>> from pdaframe.problem.multisite import MultiSiteProblem, layout, Site
+    >>> sites = [Site(s, pdaframe.LinearModel([[1.0, 1.0], [1.0, -1.0]], names=["a", "b"]),
+    ...               [pdaframe.DataStream("y", "y", [2.0, 0.1 * i], std=0.5)])
+    ...          for i, s in enumerate(["x", "z"])]
+    >>> names, _ = layout(sites, ["a"], ["b"])
+    >>> names
+    ['a', 'b@x', 'b@z']
+    >>> prior = pdaframe.GaussianPrior([0.0, 0.0, 0.0], std=[1.0, 1.0, 1.0], names=names)
+    >>> problem = MultiSiteProblem(sites, prior, ["a"], ["b"])
+    >>> res = pdaframe.minimise(problem, "lbfgsb")
+    >>> np.round(res.x, 6)
+    array([0.964706, 0.888889, 0.844444])
+    """
+
+    def __init__(self, sites, prior: Prior, shared: Sequence[str], site_specific: Sequence[str],
+                 executor=None, fd_scheme="forward"):
+        sites = _as_sites(sites)
+        names, index = layout(sites, shared, site_specific)
+        if prior.n != len(names):
+            raise ConfigError(f"multi-site prior has {prior.n} parameters, the sites "
+                              f"{len(names)}: {names}")
+        if prior.named and list(prior.names) != names:
+            raise ConfigError(f"multi-site prior parameters {list(prior.names)} do not match "
+                              f"the global vector {names}")
+        prior.names[:] = prior.transform.names[:] = names
+        self.sites, self.site_index = sites, index
+        self.prior = prior
+        self.shared, self.site_specific = list(shared), list(site_specific)
+        self.parameter_names = names
+        self.fd_scheme = fd_scheme
+        self.space = ControlSpace(prior)
+        self._executor = executor
+        std = np.sqrt(np.diag(prior.scale @ prior.scale.T))
+        kinds = prior.transform.kinds
+        self.site_problems, self.streams = [], []
+        taken = {}
+        for s, idx in zip(sites, index):
+            renamed = []
+            for st in s.streams:
+                new = copy.copy(st)
+                new.name = stream_name(st.name, s.name)
+                new.site, new.local_name = s.name, st.name
+                if new.name in taken:
+                    raise DataError(f"site {s.name!r}: stream {st.name!r} is named "
+                                    f"{new.name!r} in the results, as is a stream of site "
+                                    f"{taken[new.name]!r}; rename one")
+                taken[new.name] = s.name
+                renamed.append(new)
+            with_params = [st.name for st in s.streams
+                           if getattr(st.operator, "parameters", None)]
+            if with_params:
+                raise ConfigError(f"site {s.name!r}: stream(s) {with_params} have an operator "
+                                  f"with parameters (bias, SIF a/b, ...); multi-site problems "
+                                  f"do not estimate operator parameters yet: fix them in the "
+                                  f"operator options (e.g. sif estimate = false), or calibrate "
+                                  f"the site alone")
+            bounds = SiteBounds(prior.mean[idx], std[idx], prior.lower[idx], prior.upper[idx],
+                                names=list(s.model.parameter_names),
+                                transforms=[kinds[i] for i in idx])
+            try:
+                p = Problem(s.model, bounds, renamed, fd_scheme=fd_scheme)
+            except PdaframeError as err:
+                raise _with_site(err, s.name) from err
+            p.site = s.name
+            self.site_problems.append(p)
+            self.streams += renamed
+        self.nrun = self.ntangent = self.nadjoint = 0
+        self._cache = {"key": None}
+        self._prefetch = None            # derivative mode to evaluate with every cost
+
+    # --- layout ------------------------------------------------------------------------------
+    @property
+    def n_param(self) -> int:
+        return len(self.parameter_names)
+
+    @property
+    def n_obs(self) -> int:
+        """Number of valid observations over all sites' streams."""
+        return sum(s.n_valid for s in self.streams)
+
+    @property
+    def site_names(self) -> list[str]:
+        return [s.name for s in self.sites]
+
+    @property
+    def parameter_sites(self) -> list[str]:
+        """Site of each global parameter, ``""`` for the shared ones."""
+        return [split_parameter_name(n)[1] for n in self.parameter_names]
+
+    @property
+    def parameters(self) -> tuple:
+        """`pdaframe.Parameter` metadata of each global parameter (from the site models'
+        parameter tables, renamed; a copy's long name says its site)."""
+        out = []
+        for name in self.parameter_names:
+            base, site = split_parameter_name(name)
+            k = self.site_names.index(site) if site else \
+                next(k for k, s in enumerate(self.sites) if base in s.model.parameter_names)
+            table = {p.name: p for p in getattr(self.sites[k].model, "parameters", ())}
+            if base in table:
+                p = table[base]
+                out.append(dataclasses.replace(p, name=name, long_name=(
+                    f"{p.long_name} at site {site}" if site and p.long_name else p.long_name)))
+        return tuple(out) if len(out) == self.n_param else ()
+
+    def site(self, name) -> int:
+        """Position of site ``name``."""
+        try:
+            return self.site_names.index(name)
+        except ValueError:
+            raise ConfigError(f"no site named {name!r}; the sites are {self.site_names}") \
+                from None
+
+    def site_theta(self, theta, site) -> np.ndarray:
+        """The local parameter vector of ``site`` (name or position) from global ``theta``."""
+        k = self.site(site) if isinstance(site, str) else int(site)
+        return np.asarray(theta, dtype=float)[self.site_index[k]]
+
+    # --- executor ----------------------------------------------------------------------------
+    @property
+    def executor(self):
+        if self._executor is None:
+            self._executor = SerialExecutor()
+        return self._executor
+
+    @executor.setter
+    def executor(self, value):
+        self._executor = value
+
+    def _evaluate_site(self, item):
+        """What one site computes (in the executor): a dict of arrays and its run counts."""
+        k, theta, task, mode = item
+        p = self.site_problems[k]
+        before = (p.nrun, p.ntangent, p.nadjoint)
+        try:
+            if task == "cost":
+                value = {"cost": p.cost(theta)}
+            elif task == "gradient":
+                value = {"cost": p.cost(theta), "gradient": p.gradient(theta, mode=mode)}
+            elif task == "cost_terms":
+                terms = p.cost_terms(theta)
+                terms.pop("prior")
+                value = {"terms": terms}
+            elif task == "jacobian":
+                value = {"jacobian": p.jacobian(theta, mode=mode)}
+            elif task == "data_hessian":
+                value = {"hessian": p.data_hessian(theta, mode=mode)}
+            elif task == "equivalents":
+                value = {"equivalents": p.equivalents(theta)}
+            elif task == "observations":
+                value = {"observations": p.observation_vector(theta)}
+            else:
+                raise ValueError(f"unknown site task {task!r}")
+        except PdaframeError as err:
+            raise _with_site(err, self.sites[k].name) from err
+        value["counts"] = np.array([p.nrun - before[0], p.ntangent - before[1],
+                                    p.nadjoint - before[2]], dtype=np.int64)
+        return value
+
+    def _map(self, task, theta, mode=None) -> list[dict]:
+        """Evaluate ``task`` at every site through the executor; results in site order."""
+        items = [(k, theta[idx], task, mode) for k, idx in enumerate(self.site_index)]
+        try:
+            results = list(self.executor.map(self._evaluate_site, items))
+        except ModelError as err:       # an executor that lets the site's error through
+            err.theta = np.array(theta, dtype=float)
+            raise
+        if len(results) != len(items):
+            raise PdaframeError(f"executor returned {len(results)} results for "
+                                f"{len(items)} sites")
+        failed = None
+        for k, r in enumerate(results):
+            if isinstance(r, Failed) or not isinstance(r, dict):
+                failed = failed or (k, r)
+                continue
+            c = r["counts"]
+            self.nrun += int(c[0])
+            self.ntangent += int(c[1])
+            self.nadjoint += int(c[2])
+            for key in ("cost", "gradient"):
+                if key in r and not np.all(np.isfinite(r[key])):
+                    failed = failed or (k, Failed(k, "non-finite result"))
+        if failed is not None:
+            raise self._site_error(*failed, theta)
+        return results
+
+    def _site_error(self, k, record, theta) -> PdaframeError:
+        name = self.sites[k].name
+        text = record.error if isinstance(record, Failed) else repr(record)
+        kind, sep, message = text.partition(": ")
+        cls = _ERRORS.get(kind) if sep else None
+        if cls is None:
+            cls, message = ModelError, text
+        if not message.startswith(f"site {name!r}"):
+            message = f"site {name!r}: {message}"
+        if cls is ModelError or cls is PdaframeError:
+            return ModelError(message, theta=np.array(theta, dtype=float))
+        return cls(message)
+
+    # --- cost and gradient -------------------------------------------------------------------
+    def _check(self, theta) -> np.ndarray:
+        theta = np.array(theta, dtype=float).reshape(-1)
+        if theta.size != self.n_param:
+            raise ConfigError(f"theta has {theta.size} values, the multi-site problem "
+                              f"{self.n_param} parameters {self.parameter_names}")
+        return theta
+
+    def _cached(self, theta, key):
+        c = self._cache
+        return c.get(key) if c["key"] == theta.tobytes() else None
+
+    def _store(self, theta, **values):
+        key = theta.tobytes()
+        if self._cache["key"] != key:
+            self._cache = {"key": key}
+        self._cache.update(values)
+
+    def cost_terms(self, theta) -> dict[str, float]:
+        """``{"prior": J_b, "<site>_<stream>": J_o, ...}``; their sum is `cost`."""
+        theta = self._check(theta)
+        terms = {"prior": self.prior.cost(theta)}
+        for r in self._map("cost_terms", theta):
+            terms.update(r["terms"])
+        return terms
+
+    def cost(self, theta) -> float:
+        """``J(theta) = J_b(theta) + sum_k J_o,k(theta_k)``, summed in site order."""
+        theta = self._check(theta)
+        if not self.prior.inside(theta):
+            return np.inf
+        cached = self._cached(theta, "cost")
+        if cached is not None:
+            return cached
+        if self._prefetch is not None and self._cache.get("prefetched") and \
+                not self._cache.get("used"):
+            self._prefetch = None        # the last gradient evaluated ahead was not wanted
+        if self._prefetch is not None:
+            self._gradient(theta, self._prefetch, prefetched=True)
+            return self._cache["cost"]
+        total = self.prior.cost(theta)
+        for r in self._map("cost", theta):
+            total += r["cost"]
+        total = float(total)
+        self._store(theta, cost=total)
+        return total
+
+    def gradient(self, theta, mode=None) -> np.ndarray:
+        """``dJ/dtheta``: the prior gradient plus each site's gradient, scattered.
+
+        Parameters
+        ----------
+        theta : array_like, shape (n_param,)
+        mode : {None, "auto", "adjoint", "tangent", "fd"}
+            Per site, as in `Problem.gradient`.
+        """
+        theta = self._check(theta)
+        key = f"gradient:{mode or 'auto'}"
+        cached = self._cached(theta, key)
+        if cached is not None:
+            self._cache["used"] = True
+            return cached.copy()
+        if self._cached(theta, "cost") is not None:
+            # the cost alone, then the gradient at the same point (a gradient-based
+            # minimiser): from now on evaluate both in one pass over the sites
+            self._prefetch = mode
+        return self._gradient(theta, mode)
+
+    def _gradient(self, theta, mode, prefetched=False):
+        key = f"gradient:{mode or 'auto'}"
+        results = self._map("gradient", theta, mode)
+        grad = np.array(self.prior.gradient(theta), dtype=float)
+        total = self.prior.cost(theta)
+        for idx, r in zip(self.site_index, results):
+            grad[idx] += r["gradient"]
+            total += r["cost"]
+        values = {key: grad.copy(), "prefetched": prefetched, "used": not prefetched}
+        if self.prior.inside(theta):
+            values["cost"] = float(total)
+        self._store(theta, **values)
+        return grad
+
+    def cost_u(self, u) -> float:
+        """``J`` as a function of the control variable ``u``."""
+        return self.cost(self.space.to_theta(u))
+
+    def gradient_u(self, u) -> np.ndarray:
+        """``dJ/du``."""
+        return self.space.pullback(u, self.gradient(self.space.to_theta(u)))
+
+    # --- linearisation -----------------------------------------------------------------------
+    def equivalents(self, theta) -> dict[str, np.ndarray]:
+        """Model equivalents of every site's streams, ``{"<site>_<stream>": values}``."""
+        theta = self._check(theta)
+        out = {}
+        for r in self._map("equivalents", theta):
+            out.update(r["equivalents"])
+        return out
+
+    def observation_vector(self, theta) -> np.ndarray:
+        """Stacked valid model equivalents of all sites, shape ``(n_obs,)``."""
+        theta = self._check(theta)
+        return np.concatenate([r["observations"] for r in self._map("observations", theta)])
+
+    def jacobian(self, theta, mode=None) -> np.ndarray:
+        """``dG/dtheta`` of all sites' valid observations, shape ``(n_obs, n_param)``.
+
+        Block-sparse: site ``k``'s rows depend on its columns ``site_index[k]`` only.
+        ``mode`` as in `Problem.jacobian`.
+        """
+        theta = self._check(theta)
+        jac = np.zeros((self.n_obs, self.n_param))
+        row = 0
+        for idx, r in zip(self.site_index, self._map("jacobian", theta, mode)):
+            block = r["jacobian"]
+            jac[row:row + block.shape[0], idx] = block
+            row += block.shape[0]
+        return jac
+
+    def posterior_covariance(self, theta, jacobian=None, mode=None) -> np.ndarray:
+        """Gauss–Newton posterior covariance ``(G^T R^-1 G + B^-1)^-1`` over all sites.
+
+        Same computation as `Problem.posterior_covariance` with the global prior. Without
+        ``jacobian`` each site computes its own `Problem.data_hessian` (through the
+        executor) and the blocks are added at the site's parameters, so the stacked,
+        block-sparse Jacobian of all sites is never formed.
+        """
+        if jacobian is not None:
+            return Problem._covariance(self, Problem.data_hessian(self, theta, jacobian))
+        theta = self._check(theta)
+        hess = np.zeros((self.n_param, self.n_param))
+        for idx, r in zip(self.site_index, self._map("data_hessian", theta, mode)):
+            hess[np.ix_(idx, idx)] += r["hessian"]
+        return Problem._covariance(self, hess)
+
+    def select_sites(self, names) -> "MultiSiteProblem":
+        """The problem restricted to some sites, under the prior's marginal.
+
+        The sites keep their models and streams; the shared parameters that none of them
+        has are left out. For comparing a site alone with the joint estimate.
+
+        Parameters
+        ----------
+        names : sequence of str
+            Site names, in the order wanted.
+        """
+        chosen = [self.sites[self.site(n)] for n in names]
+        used = {n for s in chosen for n in s.model.parameter_names}
+        shared = [n for n in self.shared if n in used]
+        new_names, _ = layout(chosen, shared, self.site_specific)
+        idx = np.array([self.parameter_names.index(n) for n in new_names], dtype=np.intp)
+        return MultiSiteProblem(chosen, marginal_prior(self.prior, idx), shared,
+                                self.site_specific, executor=self._executor,
+                                fd_scheme=self.fd_scheme)
+
+    # --- twin experiments --------------------------------------------------------------------
+    def synthetic(self, truth, seed) -> "MultiSiteProblem":
+        """The same problem with synthetic observations from a run of each site at ``truth``.
+
+        Site ``k``'s streams get the noise of `pdaframe.synthetic_streams` with the seed
+        ``[seed, crc32(site name)]``: a site's noise does not depend on the other sites or
+        on their order.
+
+        Parameters
+        ----------
+        truth : array_like, shape (n_param,)
+            The global true parameter vector.
+        seed : int
+        """
+        truth = self._check(truth)
+        sites = []
+        for s, idx in zip(self.sites, self.site_index):
+            try:
+                streams = synthetic_streams(s.model, truth[idx], s.streams,
+                                            [int(seed), zlib.crc32(s.name.encode())])
+            except PdaframeError as err:
+                raise _with_site(err, s.name) from err
+            sites.append(Site(s.name, s.model, streams))
+        return MultiSiteProblem(sites, self.prior, self.shared, self.site_specific,
+                                executor=self._executor, fd_scheme=self.fd_scheme)
+
+    def __repr__(self):
+        return (f"MultiSiteProblem({len(self.sites)} sites {self.site_names}, "
+                f"{self.n_param} parameters, {self.n_obs} observations)")

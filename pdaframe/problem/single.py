@@ -1,0 +1,520 @@
+"""The Problem: model + observation operators + data streams + prior -> cost and gradient.
+
+    J(theta) = sum_k w_k/2 (h_k(M(theta)) - y_k)^T R_k^-1 (h_k(M(theta)) - y_k) + J_b(theta)
+
+`Problem` works in physical space (``theta``). Algorithms move in the control space ``u``
+(`ControlSpace`): ``u = S^-1 (phi(theta) - phi(theta_b))`` with ``phi`` the prior's bounds
+transform and ``S`` the prior's square root scaled to ``phi``. For a Gaussian prior without
+bounds this is the usual control-variable transform ``u = L^-1 (theta - theta_b)``.
+
+Operator parameters (bias, SIF slope/offset) are estimated with the model's: an operator
+with a non-empty ``parameters`` tuple (of `pdaframe.Parameter`) has them appended to theta
+after the model's, stream by stream, named ``"<stream>:<name>"``::
+
+    theta = [model parameters..., stream_1 operator parameters..., stream_2 ...]
+
+Such an operator implements ``apply(outputs, params)``, ``tangent(outputs, d_outputs,
+params)``, ``adjoint(outputs, d_obs, params)``, ``param_tangent(outputs, params, d_params)``
+(shape ``(n_obs,)``) and ``param_adjoint(outputs, params, d_obs)`` (shape ``(n_params,)``).
+Operators without parameters are called exactly as before (no ``params`` argument).
+"""
+from __future__ import annotations
+
+import copy
+import logging
+from typing import Mapping, Sequence
+
+import numpy as np
+from scipy import linalg
+
+from ..errors import ConfigError, DataError, ModelError
+from ..interfaces import has_adjoint, has_tangent
+from ..observations.streams import DataStream
+from ..parallel.base import current_member
+from ..prior.priors import GaussianPrior, Prior, solve_lower
+from .twin import check_stream_outputs, synthetic_streams
+
+log = logging.getLogger(__name__)
+
+EPS = np.finfo(float).eps
+#: memory of one block of ``R^-1 G`` in `Problem.data_hessian`
+HESSIAN_BLOCK_BYTES = 8 * 2**20
+
+
+def _call(method, params, *args):
+    """Call an operator method, with ``params=`` only for a parameterised operator."""
+    return method(*args) if params is None else method(*args, params=params)
+
+
+class _Bound:
+    """An operator with its parameters fixed (for `synthetic_streams`)."""
+
+    def __init__(self, operator, params):
+        self.operator, self.params = operator, params
+        self.inputs = getattr(operator, "inputs", None)
+
+    def apply(self, outputs):
+        return self.operator.apply(outputs, params=self.params)
+
+
+def operator_parameter_layout(streams, model_names) -> tuple[list[str], list]:
+    """Names ``"<stream>:<name>"`` of the streams' operator parameters and their slices.
+
+    Parameters
+    ----------
+    streams : sequence of DataStream
+    model_names : sequence of str
+        The model's parameter names (the operator parameters follow them).
+
+    Returns
+    -------
+    names : list of str
+    slices : list of slice or None
+        Per stream, where its operator's parameters sit in theta (None: it has none).
+
+    Raises
+    ------
+    ConfigError
+        A name that clashes with another parameter (of the model or another operator).
+    """
+    names, slices = [], []
+    taken = {n: "the model" for n in model_names}
+    start = len(model_names)
+    for s in streams:
+        params = tuple(getattr(s.operator, "parameters", None) or ())
+        if not params:
+            slices.append(None)
+            continue
+        for p in params:
+            name = f"{s.name}:{getattr(p, 'name', p)}"
+            if name in taken:
+                raise ConfigError(f"stream {s.name!r}: operator parameter {name!r} clashes "
+                                  f"with a parameter of {taken[name]}; operator parameters "
+                                  f"need distinct names")
+            taken[name] = f"stream {s.name!r}'s operator"
+            names.append(name)
+        slices.append(slice(start, start + len(params)))
+        start += len(params)
+    return names, slices
+
+
+class ControlSpace:
+    """Map between physical ``theta`` and the unbounded, prior-scaled control ``u``.
+
+    Parameters
+    ----------
+    prior : Prior
+        Supplies the background, transform and scale ``S``.
+    """
+
+    def __init__(self, prior: Prior):
+        self.transform = prior.transform
+        self.phi_b = self.transform.to_phi(prior.mean)
+        d = 1.0 / self.transform.dtheta_dphi(self.phi_b)        # d phi / d theta at theta_b
+        self.scale = d[:, None] * prior.scale                    # S_phi = D S (lower triangular)
+
+    def to_u(self, theta) -> np.ndarray:
+        self.transform.check_inside(theta, "start point")
+        return solve_lower(self.scale, self.transform.to_phi(theta) - self.phi_b)
+
+    def to_theta(self, u) -> np.ndarray:
+        return self.transform.to_theta(self.phi_b + self.scale @ np.asarray(u, dtype=float))
+
+    def pullback(self, u, grad_theta) -> np.ndarray:
+        """Gradient in ``u`` from the gradient in ``theta`` (chain rule)."""
+        phi = self.phi_b + self.scale @ np.asarray(u, dtype=float)
+        return self.scale.T @ (self.transform.dtheta_dphi(phi) * grad_theta)
+
+
+class Problem:
+    """Cost function, gradient and linearisation of a parameter-estimation problem.
+
+    Parameters
+    ----------
+    model : object
+        Has ``parameter_names`` and ``run(theta)``; ``tangent``/``adjoint`` optional.
+    prior : Prior
+        Prior over the full vector: the model's parameters (order of
+        ``model.parameter_names``), then each stream's operator parameters (see the module
+        docstring).
+    streams : sequence of DataStream
+        Observation streams.
+    fd_scheme : {"forward", "central"}
+        Finite differences used when the model has no adjoint/tangent. Forward: ``n`` extra
+        runs per gradient, step ``h_i = sqrt(eps) * max(|theta_i|, s_i)``; central: ``2n``,
+        ``h_i = eps**(1/3) * max(|theta_i|, s_i)``; ``s_i`` is the prior standard deviation.
+        A step that would cross a bound is taken the other way.
+
+    Attributes
+    ----------
+    nrun, ntangent, nadjoint : int
+        Counts of model runs, tangent-linear and adjoint calls.
+    parameter_names : list of str
+        Model parameters, then operator parameters ``"<stream>:<name>"``.
+    n_model : int
+        Number of model parameters (``theta[:n_model]`` goes to the model).
+    """
+
+    def __init__(self, model, prior: Prior, streams: Sequence[DataStream], fd_scheme="forward"):
+        names = list(getattr(model, "parameter_names", None) or [])
+        if not callable(getattr(model, "run", None)) or not names:
+            raise ConfigError(f"model {model!r} needs parameter_names and a run(theta) method")
+        streams = list(streams)
+        if not streams:
+            raise DataError("problem has no observation streams")
+        seen = set()
+        for s in streams:
+            if s.name in seen:
+                raise DataError(f"two streams are named {s.name!r}")
+            seen.add(s.name)
+        self.n_model = len(names)
+        op_names, self._op_slices = operator_parameter_layout(streams, names)
+        names = names + op_names
+        if prior.n != len(names):
+            extra = f" and {len(op_names)} operator parameters {op_names}" if op_names else ""
+            raise ConfigError(f"prior has {prior.n} parameters, the problem {len(names)}: "
+                              f"the model's {self.n_model}{extra}")
+        if prior.named and list(prior.names) != names:
+            raise ConfigError(f"prior parameters {list(prior.names)} do not match the "
+                              f"problem's {names}")
+        prior.names[:] = prior.transform.names[:] = names
+        if fd_scheme not in ("forward", "central"):
+            raise ConfigError(f"fd_scheme {fd_scheme!r}: expected 'forward' or 'central'")
+        self.model, self.prior, self.streams = model, prior, streams
+        self.parameter_names = names
+        self.fd_scheme = fd_scheme
+        self.space = ControlSpace(prior)
+        self.nrun = self.ntangent = self.nadjoint = 0
+        self._last = (None, None)
+        inputs = [getattr(s.operator, "inputs", None) for s in streams]
+        self._used_outputs = None if any(i is None for i in inputs) else \
+            sorted({name for i in inputs for name in i})
+        self._inputs_checked = False
+
+    @property
+    def n_param(self) -> int:
+        return len(self.parameter_names)
+
+    @property
+    def n_obs(self) -> int:
+        """Number of valid observations over all streams."""
+        return sum(s.n_valid for s in self.streams)
+
+    # --- model runs ------------------------------------------------------------------------
+    def run(self, theta) -> Mapping[str, np.ndarray]:
+        """Model outputs at ``theta`` (cached for the last model part; counts runs).
+
+        ``theta`` is the full vector, shape ``(n_param,)``; only ``theta[:n_model]`` is
+        given to the model, so changing operator parameters alone does not rerun it.
+        """
+        theta = np.array(theta, dtype=float).reshape(-1)
+        if theta.size != self.n_param:
+            raise ConfigError(f"theta has {theta.size} values, the problem {self.n_param} "
+                              f"parameters {self.parameter_names}")
+        theta = theta[:self.n_model]
+        # a stochastic model gives each member its own run (`current_member`); read the
+        # cache once (executor threads share it)
+        key = (theta.tobytes(), current_member())
+        last = self._last
+        if last[0] == key:
+            return last[1]
+        self.nrun += 1
+        outputs = self.model.run(theta.copy())
+        outputs = {k: v if type(v) is np.ndarray and v.dtype == np.float64 else
+                   np.asarray(v, dtype=float) for k, v in outputs.items()}
+        self._check_outputs(outputs, theta)
+        self._last = (key, outputs)
+        return outputs
+
+    def _check_outputs(self, outputs, theta):
+        """Operators' inputs present (checked once) and finite (every run)."""
+        if not self._inputs_checked:
+            check_stream_outputs(self.streams, outputs)
+            self._inputs_checked = True
+        used = self._used_outputs or outputs      # operators without `inputs`: check all
+        for name in used:
+            arr = outputs[name]
+            if np.isfinite(np.add.reduce(arr, axis=None)):    # fast path; overflow or a
+                continue                                       # NaN/inf falls through
+            bad = ~np.isfinite(arr.reshape(arr.shape[0], -1)).all(axis=1)
+            if bad.any():
+                raise ModelError(f"model output {name!r} is not finite at time index "
+                                 f"{int(np.flatnonzero(bad)[0])}", theta=theta)
+
+    def operator_parameters(self, theta) -> list:
+        """Per stream, its operator's parameters taken from ``theta`` (None: it has none)."""
+        theta = np.asarray(theta, dtype=float)
+        return [None if sl is None else theta[sl] for sl in self._op_slices]
+
+    def fit_operators(self, theta=None) -> list[str]:
+        """Fit operators that need a reference run (``needs_fit``, e.g. CDF matching) once.
+
+        The reference run is the model at ``theta`` (default: the prior mean); each such
+        operator is fitted on it and the stream's observed values, then stays fixed.
+        Returns the names of the streams fitted.
+        """
+        todo = [s for s in self.streams if getattr(s.operator, "needs_fit", False)]
+        if todo:
+            outputs = self.run(self.prior.mean if theta is None else theta)
+            for s in todo:
+                s.operator.fit(outputs, s.values)
+                log.info("stream %r: operator fitted on the reference run", s.name)
+        return [s.name for s in todo]
+
+    def equivalents(self, theta) -> dict[str, np.ndarray]:
+        """Model equivalents ``h_k(M(theta))`` of every stream (all values, masked or not)."""
+        outputs = self.run(theta)
+        return {s.name: np.asarray(_call(s.operator.apply, p, outputs), dtype=float).reshape(-1)
+                for s, p in zip(self.streams, self.operator_parameters(theta))}
+
+    def _residuals(self, theta):
+        eq = self.equivalents(theta)
+        res = []
+        for s in self.streams:
+            if eq[s.name].size != s.values.size:
+                raise DataError(f"stream {s.name!r}: operator gives {eq[s.name].size} values "
+                                f"for {s.values.size} observations")
+            res.append(s.residual(eq[s.name]))
+        return res
+
+    # --- cost and gradient -----------------------------------------------------------------
+    def cost_terms(self, theta) -> dict[str, float]:
+        """``{"prior": J_b, <stream name>: J_o,k, ...}``; their sum is `cost`."""
+        terms = {"prior": self.prior.cost(theta)}
+        for s, r in zip(self.streams, self._residuals(theta)):
+            z = s.error.whiten(r)
+            terms[s.name] = 0.5 * s.weight * float(z @ z)
+        return terms
+
+    def cost(self, theta) -> float:
+        """``J(theta)``."""
+        theta = np.asarray(theta, dtype=float)
+        if not self.prior.inside(theta):
+            return np.inf
+        return float(sum(self.cost_terms(theta).values()))
+
+    def _mode(self, mode):
+        if mode in (None, "auto"):
+            return "adjoint" if has_adjoint(self.model) else \
+                "tangent" if has_tangent(self.model) else "fd"
+        if mode not in ("adjoint", "tangent", "fd"):
+            raise ConfigError(f"derivative mode {mode!r}: expected auto, adjoint, tangent or fd")
+        if mode == "adjoint" and not has_adjoint(self.model) or \
+                mode == "tangent" and not has_tangent(self.model):
+            raise ConfigError(f"the model has no {mode}")
+        return mode
+
+    def gradient(self, theta, mode=None) -> np.ndarray:
+        """``dJ/dtheta``.
+
+        Parameters
+        ----------
+        theta : array_like, shape (n_param,)
+        mode : {None, "auto", "adjoint", "tangent", "fd"}
+            ``auto``: the adjoint (one sweep), else ``n_param`` tangent-linear calls, else
+            finite differences (see ``fd_scheme``).
+        """
+        theta = np.asarray(theta, dtype=float)
+        mode = self._mode(mode)
+        res = self._residuals(theta)
+        grad = np.array(self.prior.gradient(theta), dtype=float)
+        if mode == "adjoint":
+            outputs = self.run(theta)
+            d_out: dict[str, np.ndarray] = {}
+            for s, r, p, sl in zip(self.streams, res, self.operator_parameters(theta),
+                                   self._op_slices):
+                d_obs = np.zeros(s.values.size)
+                d_obs[s.mask] = s.weight * s.error.solve(r)
+                for name, v in _call(s.operator.adjoint, p, outputs, d_obs).items():
+                    d_out[name] = d_out[name] + v if name in d_out else v
+                if sl is not None:
+                    grad[sl] += np.asarray(s.operator.param_adjoint(outputs, p, d_obs),
+                                           dtype=float)
+            self.nadjoint += 1
+            theta_m = theta[:self.n_model].copy()
+            grad[:self.n_model] += np.asarray(self.model.adjoint(theta_m, d_out), dtype=float)
+            return grad
+        w = np.concatenate([s.weight * s.error.solve(r) for s, r in zip(self.streams, res)])
+        return grad + self.jacobian(theta, mode).T @ w
+
+    # --- linearisation ---------------------------------------------------------------------
+    def observation_vector(self, theta) -> np.ndarray:
+        """Stacked valid model equivalents ``G(theta)``, shape ``(n_obs,)``."""
+        eq = self.equivalents(theta)
+        return np.concatenate([eq[s.name][s.mask] for s in self.streams])
+
+    def jacobian(self, theta, mode=None) -> np.ndarray:
+        """``dG/dtheta`` of the stacked valid observations, shape ``(n_obs, n_param)``.
+
+        ``mode`` as in `gradient`, but ``auto`` prefers ``n_param`` tangent-linear calls
+        over ``n_obs`` adjoint calls.
+        """
+        theta = np.asarray(theta, dtype=float)
+        if mode in (None, "auto"):
+            mode = "tangent" if has_tangent(self.model) else self._mode(None)
+        mode = self._mode(mode)
+        params = self.operator_parameters(theta)
+        if mode == "tangent":
+            outputs = self.run(theta)
+            jac = np.empty((self.n_obs, self.n_param))      # filled in place: no copies
+            for j in range(self.n_model):
+                e = np.zeros(self.n_model)
+                e[j] = 1.0
+                d_out = self.model.tangent(theta[:self.n_model].copy(), e)
+                self.ntangent += 1
+                i = 0
+                for s, p in zip(self.streams, params):
+                    jac[i:i + s.n_valid, j] = np.asarray(
+                        _call(s.operator.tangent, p, outputs, d_out)).reshape(-1)[s.mask]
+                    i += s.n_valid
+            self._operator_jacobian(outputs, params, out=jac[:, self.n_model:])
+            return jac
+        if mode == "adjoint":
+            outputs = self.run(theta)
+            rows = []
+            for s, p in zip(self.streams, params):
+                for i in np.flatnonzero(s.mask):
+                    d_obs = np.zeros(s.values.size)
+                    d_obs[i] = 1.0
+                    d_out = _call(s.operator.adjoint, p, outputs, d_obs)
+                    self.nadjoint += 1
+                    rows.append(np.asarray(self.model.adjoint(theta[:self.n_model].copy(),
+                                                              d_out), dtype=float))
+            return np.hstack([np.vstack(rows), self._operator_jacobian(outputs, params)])
+        return self._fd_jacobian(theta)
+
+    def _operator_jacobian(self, outputs, params, out=None) -> np.ndarray:
+        """``dG/d(operator parameters)``, shape ``(n_obs, n_param - n_model)`` (into
+        ``out`` if given)."""
+        jac = np.zeros((self.n_obs, self.n_param - self.n_model)) if out is None else out
+        jac[...] = 0.0
+        i = 0
+        for s, p, sl in zip(self.streams, params, self._op_slices):
+            if sl is not None:
+                for j in range(p.size):
+                    e = np.zeros(p.size)
+                    e[j] = 1.0
+                    col = np.asarray(s.operator.param_tangent(outputs, p, e), dtype=float)
+                    jac[i:i + s.n_valid, sl.start - self.n_model + j] = col.reshape(-1)[s.mask]
+            i += s.n_valid
+        return jac
+
+    def _fd_jacobian(self, theta):
+        std = np.sqrt(np.diag(self.prior.scale @ self.prior.scale.T))
+        size = np.maximum(np.abs(theta), std)
+        g0 = self.observation_vector(theta)
+        cached = self._last
+        jac = np.empty((g0.size, self.n_param))
+        central = self.fd_scheme == "central"
+        base = EPS ** (1 / 3) if central else np.sqrt(EPS)
+        for j in range(self.n_param):
+            h = base * size[j]
+            lo, up = self.prior.lower[j], self.prior.upper[j]
+            if central and theta[j] - h >= lo and theta[j] + h <= up:
+                tp, tm = theta.copy(), theta.copy()
+                tp[j] += h
+                tm[j] -= h
+                jac[:, j] = (self.observation_vector(tp) - self.observation_vector(tm)) / (2 * h)
+                continue
+            if theta[j] + h > up:
+                h = -h
+            tp = theta.copy()
+            tp[j] += h
+            h = tp[j] - theta[j]                         # the step actually represented
+            jac[:, j] = (self.observation_vector(tp) - g0) / h
+        self._last = cached                              # leave the cache at theta
+        return jac
+
+    def synthetic(self, truth, seed) -> "Problem":
+        """The same problem with synthetic observations from a run at ``truth``.
+
+        Each stream's equivalents at ``truth`` (operator parameters included) plus noise
+        drawn as in `pdaframe.synthetic_streams` (same seeds, so without operator
+        parameters the values are those of ``synthetic_streams(model, truth, streams,
+        seed)``). The model run is not counted in ``nrun``.
+
+        Parameters
+        ----------
+        truth : array_like, shape (n_param,)
+            The full true vector.
+        seed : int
+            Seed of the noise.
+        """
+        truth = np.asarray(truth, dtype=float).reshape(-1)
+        if truth.size != self.n_param:
+            raise ConfigError(f"truth has {truth.size} values, the problem {self.n_param} "
+                              f"parameters {self.parameter_names}")
+        bound = []
+        for s, p in zip(self.streams, self.operator_parameters(truth)):
+            b = copy.copy(s)
+            if p is not None:
+                b.operator = _Bound(s.operator, p)
+            bound.append(b)
+        streams = synthetic_streams(self.model, truth[:self.n_model], bound, seed)
+        for new, s in zip(streams, self.streams):
+            new.operator = s.operator
+        return Problem(self.model, self.prior, streams, fd_scheme=self.fd_scheme)
+
+    def data_hessian(self, theta, jacobian=None, mode=None) -> np.ndarray:
+        """Gauss–Newton Hessian of the observation term, ``sum_k w_k G_k^T R_k^-1 G_k``.
+
+        Accumulated stream by stream in blocks of Jacobian columns (``R_k^-1`` applied to
+        at most `HESSIAN_BLOCK_BYTES` at a time), so beyond the Jacobian itself the memory
+        is ``O(n_param^2 + block)``: the Jacobian is never copied.
+
+        Parameters
+        ----------
+        theta : array_like, shape (n_param,)
+        jacobian : ndarray, shape (n_obs, n_param), optional
+            Default `jacobian` at ``theta`` with ``mode``.
+        mode : str, optional
+            As in `jacobian`.
+
+        Returns
+        -------
+        ndarray, shape (n_param, n_param)
+        """
+        jac = self.jacobian(theta, mode=mode) if jacobian is None else jacobian
+        hess = np.zeros((self.n_param, self.n_param))
+        i = 0
+        for s in self.streams:
+            rows = jac[i:i + s.n_valid]
+            i += s.n_valid
+            step = max(1, HESSIAN_BLOCK_BYTES // (8 * max(s.n_valid, 1)))
+            for j in range(0, self.n_param, step):
+                hess[:, j:j + step] += s.weight * (rows.T @ s.error.solve(rows[:, j:j + step]))
+        return 0.5 * (hess + hess.T)
+
+    def posterior_covariance(self, theta, jacobian=None, mode=None) -> np.ndarray:
+        """Gauss–Newton posterior covariance ``(G^T R^-1 G + B^-1)^-1`` at ``theta``.
+
+        Computed as ``S (I + S^T H S)^-1 S^T`` with ``B = S S^T`` (no ``B^-1``) and ``H``
+        the `data_hessian` (accumulated in blocks; ``jacobian`` and ``mode`` are passed to
+        it). For a uniform prior the identity term is absent; directions the data do not
+        constrain then get a pseudo-inverse (zero variance) and a warning.
+        """
+        return self._covariance(self.data_hessian(theta, jacobian, mode))
+
+    def _covariance(self, data_hessian) -> np.ndarray:
+        """The posterior covariance from the observation term's Gauss–Newton Hessian."""
+        scale = self.prior.scale
+        hess = scale.T @ data_hessian @ scale
+        if isinstance(self.prior, GaussianPrior):
+            hess += np.eye(self.n_param)
+            inv = linalg.cho_solve(linalg.cho_factor(hess, lower=True), np.eye(self.n_param))
+        else:
+            inv, rank = linalg.pinvh(hess, return_rank=True)
+            if rank < self.n_param:
+                log.warning("posterior covariance: data constrain only %d of %d directions",
+                            rank, self.n_param)
+        cov = scale @ inv @ scale.T
+        return 0.5 * (cov + cov.T)
+
+    # --- control space -------------------------------------------------------------------
+    def cost_u(self, u) -> float:
+        """``J`` as a function of the control variable ``u``."""
+        return self.cost(self.space.to_theta(u))
+
+    def gradient_u(self, u) -> np.ndarray:
+        """``dJ/du``."""
+        return self.space.pullback(u, self.gradient(self.space.to_theta(u)))
