@@ -65,9 +65,11 @@ def check_folder(folder, create=False):
             return f"cannot make the folder {folder}: {err.strerror or err}"
         probe = folder
     try:
-        os.unlink(temp_file(probe, "pdaframe-probe"))
+        made = temp_file(probe, "pdaframe-probe")
     except OSError as err:
         return f"cannot create files in {probe}: {err.strerror or err}"
+    # a run claiming this folder meanwhile (another MPI rank) may have removed it already
+    made.unlink(missing_ok=True)
     return None
 
 

@@ -318,3 +318,17 @@ def test_output_option_replaces_an_unusable_config_directory(tmp_path):
     assert cli.main(["check", str(config), "-o", str(tmp_path / "elsewhere")]) == 0
     assert cli.main(["run", str(config), "-q", "-o", str(tmp_path / "elsewhere")]) == 0
     assert (tmp_path / "elsewhere" / "result.nc").exists()
+
+
+def test_a_probe_removed_by_a_concurrent_claim_still_counts_as_writable(tmp_path, monkeypatch):
+    """Under mpiexec, rank 0 claims the folder (removing leftover temp files) while another
+    rank probes it: a probe file that vanished was still created, so the folder is fine
+    (it was 'cannot create files in ...: No such file or directory')."""
+    made = atomic.temp_file
+
+    def made_then_removed(folder, name):
+        path = made(folder, name)
+        output.remove_leftovers(folder)
+        return path
+    monkeypatch.setattr(output, "temp_file", made_then_removed)
+    assert output.check_folder(tmp_path) is None
