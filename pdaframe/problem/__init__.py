@@ -1,7 +1,9 @@
 """The problem: what is minimised or sampled.
 
-* `single`: `Problem` (one model, its streams and prior; the cost ``J``, its gradient,
-  the unbounded control space ``u`` (`ControlSpace`) and the Laplace posterior covariance).
+* `base`: `BaseProblem`, what every problem shares: the unbounded control space ``u``
+  (`ControlSpace`), the cost and gradient in ``u`` and the Laplace posterior covariance.
+* `single`: `Problem` (one model, its streams and prior; the cost ``J``, its gradient and
+  Jacobian).
 * `multisite`: `MultiSiteProblem`, one model at several sites with shared and
   site-specific parameters (``name@site``).
 * `fixed`: parameters held fixed (`FixedParameters`) and fixed operator parameters.

@@ -36,7 +36,8 @@ from .. import errors
 from ..errors import ConfigError, DataError, ModelError, PdaframeError
 from ..parallel.base import Failed, SerialExecutor
 from ..prior.priors import Prior
-from .single import ControlSpace, Problem
+from .base import BaseProblem
+from .single import Problem
 from .twin import synthetic_streams
 
 log = logging.getLogger(__name__)
@@ -240,14 +241,14 @@ _ERRORS = {cls.__name__: cls for cls in (ConfigError, DataError, ModelError,
                                          errors.PluginError, PdaframeError)}
 
 
-class MultiSiteProblem:
+class MultiSiteProblem(BaseProblem):
     """Cost, gradient and linearisation of one parameter vector over many sites.
 
-    Quacks like `pdaframe.Problem` for the minimisers: ``cost``, ``gradient``, ``cost_u``,
-    ``gradient_u``, ``space``, ``prior``, ``jacobian``, ``posterior_covariance``,
-    ``equivalents``, ``observation_vector``, ``cost_terms``, ``streams``, ``n_param``,
-    ``n_obs``, ``parameter_names`` and the run counters; ``pdaframe.minimise(problem,
-    "lbfgsb")`` works unchanged.
+    A `pdaframe.problem.base.BaseProblem` like `pdaframe.Problem` (``cost_u``,
+    ``gradient_u``, ``space``, ``prior``, ``data_hessian``, ``posterior_covariance``,
+    ``n_param``, ``n_obs``, ``parameter_names``), with the same ``cost``, ``gradient``,
+    ``jacobian``, ``equivalents``, ``observation_vector``, ``cost_terms``, ``streams`` and
+    run counters; ``pdaframe.minimise(problem, "lbfgsb")`` works unchanged.
 
     Parameters
     ----------
@@ -255,7 +256,8 @@ class MultiSiteProblem:
         The sites, in the order of the global vector. Each model's parameters (local names)
         must each be in ``shared`` or ``site_specific``.
     prior : Prior
-        Prior over the global vector (names from `layout`; see `parameter_names`).
+        Prior over the global vector (names from `layout`; see `parameter_names`). The
+        problem keeps a named copy; ``prior`` itself is not changed.
     shared : sequence of str
         Parameters with one value for all sites.
     site_specific : sequence of str
@@ -318,19 +320,12 @@ class MultiSiteProblem:
                  executor=None, fd_scheme="forward"):
         sites = _as_sites(sites)
         names, index = layout(sites, shared, site_specific)
-        if prior.n != len(names):
-            raise ConfigError(f"multi-site prior has {prior.n} parameters, the sites "
-                              f"{len(names)}: {names}")
-        if prior.named and list(prior.names) != names:
-            raise ConfigError(f"multi-site prior parameters {list(prior.names)} do not match "
-                              f"the global vector {names}")
-        prior.names[:] = prior.transform.names[:] = names
+        self._use_prior(prior, names, f"the sites {len(names)}: {names}",
+                        f"the global vector {names}", what="multi-site ")
+        prior = self.prior
         self.sites, self.site_index = sites, index
-        self.prior = prior
         self.shared, self.site_specific = list(shared), list(site_specific)
-        self.parameter_names = names
         self.fd_scheme = fd_scheme
-        self.space = ControlSpace(prior)
         self._executor = executor
         std = np.sqrt(np.diag(prior.scale @ prior.scale.T))
         kinds = prior.transform.kinds
@@ -371,15 +366,6 @@ class MultiSiteProblem:
         self._prefetch = None            # derivative mode to evaluate with every cost
 
     # --- layout ------------------------------------------------------------------------------
-    @property
-    def n_param(self) -> int:
-        return len(self.parameter_names)
-
-    @property
-    def n_obs(self) -> int:
-        """Number of valid observations over all sites' streams."""
-        return sum(s.n_valid for s in self.streams)
-
     @property
     def site_names(self) -> list[str]:
         return [s.name for s in self.sites]
@@ -581,14 +567,6 @@ class MultiSiteProblem:
         self._store(theta, **values)
         return grad
 
-    def cost_u(self, u) -> float:
-        """``J`` as a function of the control variable ``u``."""
-        return self.cost(self.space.to_theta(u))
-
-    def gradient_u(self, u) -> np.ndarray:
-        """``dJ/du``."""
-        return self.space.pullback(u, self.gradient(self.space.to_theta(u)))
-
     # --- linearisation -----------------------------------------------------------------------
     def equivalents(self, theta) -> dict[str, np.ndarray]:
         """Model equivalents of every site's streams, ``{"<site>_<stream>": values}``."""
@@ -618,21 +596,21 @@ class MultiSiteProblem:
             row += block.shape[0]
         return jac
 
-    def posterior_covariance(self, theta, jacobian=None, mode=None) -> np.ndarray:
-        """Gauss–Newton posterior covariance ``(G^T R^-1 G + B^-1)^-1`` over all sites.
+    def data_hessian(self, theta, jacobian=None, mode=None) -> np.ndarray:
+        """Gauss–Newton Hessian of all sites' observation terms (as
+        `BaseProblem.data_hessian`; `posterior_covariance` uses it).
 
-        Same computation as `Problem.posterior_covariance` with the global prior. Without
-        ``jacobian`` each site computes its own `Problem.data_hessian` (through the
+        Without ``jacobian`` each site computes its own `Problem.data_hessian` (through the
         executor) and the blocks are added at the site's parameters, so the stacked,
         block-sparse Jacobian of all sites is never formed.
         """
         if jacobian is not None:
-            return Problem._covariance(self, Problem.data_hessian(self, theta, jacobian))
+            return super().data_hessian(theta, jacobian)
         theta = self._check(theta)
         hess = np.zeros((self.n_param, self.n_param))
         for idx, r in zip(self.site_index, self._map("data_hessian", theta, mode)):
             hess[np.ix_(idx, idx)] += r["hessian"]
-        return Problem._covariance(self, hess)
+        return hess
 
     def select_sites(self, names) -> "MultiSiteProblem":
         """The problem restricted to some sites, under the prior's marginal.

@@ -2,10 +2,9 @@
 
     J(theta) = sum_k w_k/2 (h_k(M(theta)) - y_k)^T R_k^-1 (h_k(M(theta)) - y_k) + J_b(theta)
 
-`Problem` works in physical space (``theta``). Algorithms move in the control space ``u``
-(`ControlSpace`): ``u = S^-1 (phi(theta) - phi(theta_b))`` with ``phi`` the prior's bounds
-transform and ``S`` the prior's square root scaled to ``phi``. For a Gaussian prior without
-bounds this is the usual control-variable transform ``u = L^-1 (theta - theta_b)``.
+`Problem` works in physical space (``theta``); the control space ``u`` (`ControlSpace`),
+``cost_u``/``gradient_u`` and the posterior covariance come from
+`pdaframe.problem.base.BaseProblem`.
 
 Operator parameters (bias, SIF slope/offset) are estimated with the model's: an operator
 with a non-empty ``parameters`` tuple (of `pdaframe.Parameter`) has them appended to theta
@@ -25,20 +24,18 @@ import logging
 from typing import Mapping, Sequence
 
 import numpy as np
-from scipy import linalg
 
 from ..errors import ConfigError, DataError, ModelError
 from ..interfaces import has_adjoint, has_tangent
 from ..observations.streams import DataStream
 from ..parallel.base import current_member
-from ..prior.priors import GaussianPrior, Prior, solve_lower
+from ..prior.priors import Prior
+from .base import BaseProblem, ControlSpace  # noqa: F401  (ControlSpace: re-exported)
 from .twin import check_stream_outputs, synthetic_streams
 
 log = logging.getLogger(__name__)
 
 EPS = np.finfo(float).eps
-#: memory of one block of ``R^-1 G`` in `Problem.data_hessian`
-HESSIAN_BLOCK_BYTES = 8 * 2**20
 
 
 def _call(method, params, *args):
@@ -98,35 +95,7 @@ def operator_parameter_layout(streams, model_names) -> tuple[list[str], list]:
     return names, slices
 
 
-class ControlSpace:
-    """Map between physical ``theta`` and the unbounded, prior-scaled control ``u``.
-
-    Parameters
-    ----------
-    prior : Prior
-        Supplies the background, transform and scale ``S``.
-    """
-
-    def __init__(self, prior: Prior):
-        self.transform = prior.transform
-        self.phi_b = self.transform.to_phi(prior.mean)
-        d = 1.0 / self.transform.dtheta_dphi(self.phi_b)        # d phi / d theta at theta_b
-        self.scale = d[:, None] * prior.scale                    # S_phi = D S (lower triangular)
-
-    def to_u(self, theta) -> np.ndarray:
-        self.transform.check_inside(theta, "start point")
-        return solve_lower(self.scale, self.transform.to_phi(theta) - self.phi_b)
-
-    def to_theta(self, u) -> np.ndarray:
-        return self.transform.to_theta(self.phi_b + self.scale @ np.asarray(u, dtype=float))
-
-    def pullback(self, u, grad_theta) -> np.ndarray:
-        """Gradient in ``u`` from the gradient in ``theta`` (chain rule)."""
-        phi = self.phi_b + self.scale @ np.asarray(u, dtype=float)
-        return self.scale.T @ (self.transform.dtheta_dphi(phi) * grad_theta)
-
-
-class Problem:
+class Problem(BaseProblem):
     """Cost function, gradient and linearisation of a parameter-estimation problem.
 
     Parameters
@@ -136,7 +105,7 @@ class Problem:
     prior : Prior
         Prior over the full vector: the model's parameters (order of
         ``model.parameter_names``), then each stream's operator parameters (see the module
-        docstring).
+        docstring). The problem keeps a named copy; ``prior`` itself is not changed.
     streams : sequence of DataStream
         Observation streams.
     fd_scheme : {"forward", "central"}
@@ -170,35 +139,19 @@ class Problem:
         self.n_model = len(names)
         op_names, self._op_slices = operator_parameter_layout(streams, names)
         names = names + op_names
-        if prior.n != len(names):
-            extra = f" and {len(op_names)} operator parameters {op_names}" if op_names else ""
-            raise ConfigError(f"prior has {prior.n} parameters, the problem {len(names)}: "
-                              f"the model's {self.n_model}{extra}")
-        if prior.named and list(prior.names) != names:
-            raise ConfigError(f"prior parameters {list(prior.names)} do not match the "
-                              f"problem's {names}")
-        prior.names[:] = prior.transform.names[:] = names
+        extra = f" and {len(op_names)} operator parameters {op_names}" if op_names else ""
+        self._use_prior(prior, names, f"the problem {len(names)}: the model's "
+                        f"{self.n_model}{extra}", f"the problem's {names}")
         if fd_scheme not in ("forward", "central"):
             raise ConfigError(f"fd_scheme {fd_scheme!r}: expected 'forward' or 'central'")
-        self.model, self.prior, self.streams = model, prior, streams
-        self.parameter_names = names
+        self.model, self.streams = model, streams
         self.fd_scheme = fd_scheme
-        self.space = ControlSpace(prior)
         self.nrun = self.ntangent = self.nadjoint = 0
         self._last = (None, None)
         inputs = [getattr(s.operator, "inputs", None) for s in streams]
         self._used_outputs = None if any(i is None for i in inputs) else \
             sorted({name for i in inputs for name in i})
         self._inputs_checked = False
-
-    @property
-    def n_param(self) -> int:
-        return len(self.parameter_names)
-
-    @property
-    def n_obs(self) -> int:
-        """Number of valid observations over all streams."""
-        return sum(s.n_valid for s in self.streams)
 
     # --- model runs ------------------------------------------------------------------------
     def run(self, theta) -> Mapping[str, np.ndarray]:
@@ -454,67 +407,3 @@ class Problem:
         for new, s in zip(streams, self.streams):
             new.operator = s.operator
         return Problem(self.model, self.prior, streams, fd_scheme=self.fd_scheme)
-
-    def data_hessian(self, theta, jacobian=None, mode=None) -> np.ndarray:
-        """Gauss–Newton Hessian of the observation term, ``sum_k w_k G_k^T R_k^-1 G_k``.
-
-        Accumulated stream by stream in blocks of Jacobian columns (``R_k^-1`` applied to
-        at most `HESSIAN_BLOCK_BYTES` at a time), so beyond the Jacobian itself the memory
-        is ``O(n_param^2 + block)``: the Jacobian is never copied.
-
-        Parameters
-        ----------
-        theta : array_like, shape (n_param,)
-        jacobian : ndarray, shape (n_obs, n_param), optional
-            Default `jacobian` at ``theta`` with ``mode``.
-        mode : str, optional
-            As in `jacobian`.
-
-        Returns
-        -------
-        ndarray, shape (n_param, n_param)
-        """
-        jac = self.jacobian(theta, mode=mode) if jacobian is None else jacobian
-        hess = np.zeros((self.n_param, self.n_param))
-        i = 0
-        for s in self.streams:
-            rows = jac[i:i + s.n_valid]
-            i += s.n_valid
-            step = max(1, HESSIAN_BLOCK_BYTES // (8 * max(s.n_valid, 1)))
-            for j in range(0, self.n_param, step):
-                hess[:, j:j + step] += s.weight * (rows.T @ s.error.solve(rows[:, j:j + step]))
-        return 0.5 * (hess + hess.T)
-
-    def posterior_covariance(self, theta, jacobian=None, mode=None) -> np.ndarray:
-        """Gauss–Newton posterior covariance ``(G^T R^-1 G + B^-1)^-1`` at ``theta``.
-
-        Computed as ``S (I + S^T H S)^-1 S^T`` with ``B = S S^T`` (no ``B^-1``) and ``H``
-        the `data_hessian` (accumulated in blocks; ``jacobian`` and ``mode`` are passed to
-        it). For a uniform prior the identity term is absent; directions the data do not
-        constrain then get a pseudo-inverse (zero variance) and a warning.
-        """
-        return self._covariance(self.data_hessian(theta, jacobian, mode))
-
-    def _covariance(self, data_hessian) -> np.ndarray:
-        """The posterior covariance from the observation term's Gauss–Newton Hessian."""
-        scale = self.prior.scale
-        hess = scale.T @ data_hessian @ scale
-        if isinstance(self.prior, GaussianPrior):
-            hess += np.eye(self.n_param)
-            inv = linalg.cho_solve(linalg.cho_factor(hess, lower=True), np.eye(self.n_param))
-        else:
-            inv, rank = linalg.pinvh(hess, return_rank=True)
-            if rank < self.n_param:
-                log.warning("posterior covariance: data constrain only %d of %d directions",
-                            rank, self.n_param)
-        cov = scale @ inv @ scale.T
-        return 0.5 * (cov + cov.T)
-
-    # --- control space -------------------------------------------------------------------
-    def cost_u(self, u) -> float:
-        """``J`` as a function of the control variable ``u``."""
-        return self.cost(self.space.to_theta(u))
-
-    def gradient_u(self, u) -> np.ndarray:
-        """``dJ/du``."""
-        return self.space.pullback(u, self.gradient(self.space.to_theta(u)))

@@ -91,7 +91,7 @@ def _dense_posterior_covariance(problem, jac):
 
 
 def test_blocked_posterior_covariance_equals_the_dense_formula(monkeypatch):
-    import pdaframe.problem.single
+    import pdaframe.problem.base
     rng = np.random.default_rng(7)
     n, m = 12, 300
     H = rng.standard_normal((m, n))
@@ -112,7 +112,7 @@ def test_blocked_posterior_covariance_equals_the_dense_formula(monkeypatch):
     jac = problem.jacobian(theta)
     dense = _dense_posterior_covariance(problem, jac)
     # five columns per block: several blocks per stream
-    monkeypatch.setattr(pdaframe.problem.single, "HESSIAN_BLOCK_BYTES", 8 * 150 * 5)
+    monkeypatch.setattr(pdaframe.problem.base, "HESSIAN_BLOCK_BYTES", 8 * 150 * 5)
     for cov in (problem.posterior_covariance(theta, jac), problem.posterior_covariance(theta)):
         np.testing.assert_allclose(cov, dense, rtol=1e-12, atol=1e-12 * np.abs(dense).max())
 
