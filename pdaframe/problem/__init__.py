@@ -5,7 +5,8 @@
 * `single`: `Problem` (one model, its streams and prior; the cost ``J``, its gradient and
   Jacobian).
 * `multisite`: `MultiSiteProblem`, one model at several sites with shared and
-  site-specific parameters (``name@site``).
+  site-specific parameters (``name@site``); `sites`: its layout (`Site`, `layout`, the
+  global parameter and stream names).
 * `fixed`: parameters held fixed (`FixedParameters`) and fixed operator parameters.
 * `twin`: synthetic (twin-experiment) streams from a known truth.
 """
