@@ -92,7 +92,8 @@ def test_misspelt_minimiser_option_is_a_config_error(method):
     model = pdaframe.LinearModel([[1.0, 0.0], [0.0, 1.0]])
     problem = pdaframe.Problem(model, pdaframe.GaussianPrior([0.0, 0.0], std=[1.0, 1.0]),
                                [pdaframe.DataStream("y", "y", [1.0, 2.0], std=0.5)])
-    with pytest.raises(pdaframe.ConfigError, match=r"Unknown solver options: maxitre"):
+    with pytest.raises(pdaframe.ConfigError, match=rf"method '{method}': unknown option\(s\) "
+                                                   r"\['maxitre'\]; valid options: .*maxiter"):
         pdaframe.minimise(problem, method, maxitre=10)
 
 
