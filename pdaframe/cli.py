@@ -128,7 +128,7 @@ def _cmd_plugins(args):
 
 def _cmd_methods(args):
     from .methods.contract import is_open, method_family, method_options
-    from .plugins import registry
+    from .plugins import get_method, registry
 
     methods = registry("method")
     if args.name is None:
@@ -137,7 +137,7 @@ def _cmd_methods(args):
         for name in names:
             print(f"{name:<{width}}  {method_family(methods.get(name))}")
         return 0
-    func = methods.get(args.name)
+    func = get_method(args.name)
     print(f"{args.name} ({method_family(func)})")
     for opt in method_options(func).values():
         print(f"  {opt.name} : {opt.kind} = {opt.default!r}")

@@ -130,7 +130,7 @@ from ..minimise import check_method_options, default_memory_gb
 from ..problem.multisite import (SEP, SITE_NAME, MultiSiteProblem, Site, site_parameter_name,
                         split_parameter_name, stream_name)
 from ..interfaces import declared_outputs
-from ..plugins import registry
+from ..plugins import get_method, registry
 from ..problem.single import Problem, operator_parameter_layout
 from ..problem.twin import check_stream_outputs
 
@@ -330,11 +330,11 @@ def _method_output(w, data, settings, base) -> str:
     method_tab = w.table(data, "method", "top level", required=False)
     w.keys(method_tab, {"name", "options", "x0", "fd_scheme"}, "method")
     settings.method = w.get(method_tab, "name", (str,), "method", "lbfgsb")
-    w.wrap("method", lambda: registry("method").get(settings.method))
+    w.wrap("method", lambda: get_method(settings.method))
     settings.method_options = w.get(method_tab, "options", (dict,), "method", {})
     if method_tab.get("x0", "background") != "background":
-        w.wrap("method", lambda: check_x0(settings.method, registry("method").get(
-            settings.method), method_tab["x0"]))
+        w.wrap("method", lambda: check_x0(settings.method, get_method(settings.method),
+                                          method_tab["x0"]))
     fd_scheme = w.get(method_tab, "fd_scheme", (str,), "method", "forward")
 
     out_tab = w.table(data, "output", "top level", required=False)

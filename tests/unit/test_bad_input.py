@@ -82,7 +82,7 @@ def test_unknown_model_and_method(cfg):
     with pytest.raises(pdaframe.PluginError, match=r"\[model\] unknown model 'lineer'; "
                                                    r"available: .*linear"):
         pdaframe.load_config(cfg('name = "linear"', 'name = "lineer"'))
-    with pytest.raises(pdaframe.PluginError, match=r"\[method\] unknown method 'bfgs'.*"
+    with pytest.raises(pdaframe.ConfigError, match=r"\[method\] unknown method 'bfgs'.*"
                                                    r"nelder-mead"):
         pdaframe.load_config(cfg('name = "lbfgsb"', 'name = "bfgs"'))
 
