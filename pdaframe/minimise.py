@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from .errors import check_memory
 from .methods.contract import check_method_options as _check_declared
-from .methods.contract import check_x0, method_options
+from .methods.contract import check_x0, draw_seed, method_options
 from .plugins import get_method
 from .result import Result
 
@@ -88,7 +88,9 @@ def minimise(problem, method="lbfgsb", x0=None, callback=None, executor=None,
     -------
     Result
         ``x``, ``fun``, ``success``, ``message``, ``nit``, ``nfev`` (model runs), ``njev``,
-        ``history`` and, for minimisers, ``posterior_covariance``; see `Result`.
+        ``history`` and, for minimisers, ``posterior_covariance``; see `Result`. A method
+        that takes a ``seed`` records it as ``seed``; ``seed=None`` (given, or the method's
+        default) draws one (`pdaframe.methods.contract.draw_seed`) used for every member.
 
     Examples
     --------
@@ -110,9 +112,14 @@ def minimise(problem, method="lbfgsb", x0=None, callback=None, executor=None,
                                    getattr(config, "max_memory_gb", None))
     check_x0(method if isinstance(method, str) else getattr(method, "__name__", repr(method)),
              func, x0, getattr(problem, "n_param", None))
+    seed = method_options(func).get("seed")
+    if seed is not None and options.get("seed", seed.default) is None:
+        options["seed"] = draw_seed()          # one seed for every member, recorded below
     if executor is not None:
         options["executor"] = executor
     result = func(problem, x0=x0, callback=callback, **options)
     result.setdefault("method", method if isinstance(method, str) else
                       getattr(method, "__name__", repr(method)))
+    if seed is not None:
+        result.setdefault("seed", options.get("seed", seed.default))
     return result

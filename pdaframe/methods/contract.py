@@ -174,3 +174,9 @@ def check_x0(name, func, x0, n_param=None):
         raise ConfigError(f"method {name!r}: x0 must hold one value per parameter "
                           f"({n_param}), got shape {np.shape(x0)}")
     return x0
+
+
+def draw_seed() -> int:
+    """A seed drawn from fresh entropy (a 32-bit whole number), for a run given ``seed=None``:
+    used for every member and recorded in the result, so the run can be repeated."""
+    return int(np.random.SeedSequence().generate_state(1)[0])

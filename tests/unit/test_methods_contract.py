@@ -5,6 +5,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import pdaframe
@@ -134,3 +135,24 @@ def test_check_rejects_a_misspelt_option_with_the_valid_list(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "method '4denvar': unknown option(s) ['outer_loop']" in err
     assert "valid options: seed, n_members, outer_loops, epsilon" in err
+
+
+@pytest.mark.parametrize("name, options", [
+    ("es-mda", {"n_members": 8}), ("enkf", {"n_members": 8}),
+    ("importance", {"n_members": 20}), ("glue", {"n_members": 20, "top_fraction": 0.5}),
+    ("particle-filter", {"n_members": 20}), ("de", {"maxiter": 2, "popsize": 2}),
+    ("sobol", {"n": 8, "box_width": 2.0}),
+])
+def test_seed_none_draws_one_seed_used_for_every_member_and_recorded(name, options):
+    problem = pdaframe.load_config(DATA / "lg2.toml")
+    if name == "de":                       # DE searches a box
+        problem = pdaframe.Problem(problem.model, pdaframe.UniformPrior(
+            [-5.0, -5.0], [5.0, 5.0], names=["a", "b"]), problem.streams)
+    first = pdaframe.minimise(problem, name, seed=None, **options)
+    seed = first["seed"]
+    assert isinstance(seed, int) and seed >= 0
+    again = pdaframe.minimise(problem, name, seed=seed, **options)
+    assert again["seed"] == seed
+    key = "indices" if name == "sobol" else "x"
+    a, b = (first[key], again[key]) if key == "x" else (first[key]["S1"], again[key]["S1"])
+    np.testing.assert_array_equal(a, b)
