@@ -126,6 +126,27 @@ def _cmd_plugins(args):
     return 0
 
 
+def _cmd_methods(args):
+    from .methods.contract import is_open, method_family, method_options
+    from .plugins import get_method, registry
+
+    methods = registry("method")
+    if args.name is None:
+        names = methods.names()
+        width = max(map(len, names), default=0)
+        for name in names:
+            print(f"{name:<{width}}  {method_family(methods.get(name))}")
+        return 0
+    func = get_method(args.name)
+    print(f"{args.name} ({method_family(func)})")
+    for opt in method_options(func).values():
+        print(f"  {opt.name} : {opt.kind} = {opt.default!r}")
+        print(f"      {opt.doc or '(not described in the docstring)'}")
+    if is_open(func):
+        print("  (further options are not declared: they are left to the method)")
+    return 0
+
+
 class _Version(argparse.Action):
     """``--version``: pdaframe's version and each plugin's distribution and version."""
 
@@ -175,6 +196,11 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=_cmd_check)
     plugins = sub.add_parser("plugins", help="list plugins and what they register")
     plugins.set_defaults(func=_cmd_plugins)
+    methods = sub.add_parser("methods", help="list the registered methods and their family, "
+                                             "or one method's options")
+    methods.add_argument("name", nargs="?", help="a method: print its options (type, "
+                                                 "default, one line each)")
+    methods.set_defaults(func=_cmd_methods)
     return parser
 
 

@@ -75,7 +75,8 @@ def check_options(method, options, defaults, counts=None):
     default is a bool must be a bool, an int a whole number >= 0 (returned as int), a
     float a finite number; ``counts`` maps whole-number options (default may be None) to
     their ``(minimum, why)``; ``seed`` is checked by `check_seed`. Other options (strings,
-    tuples, arrays, unknown names) are left to the method.
+    tuples, arrays) are left to the method; unknown names to the caller
+    (`pdaframe.methods.contract.check_method_options`).
 
     Parameters
     ----------
@@ -118,17 +119,3 @@ def check_memory(needed, limit_gb, what, option="[output] max_memory_gb"):
         raise ConfigError(f"{what} needs about {needed / 1e9:.3g} GB of memory, above the "
                           f"limit of {limit_gb:g} GB; make it smaller, or raise the limit "
                           f"with {option}")
-
-
-def signature_defaults(*callables):
-    """``{argument: default}`` of the keyword arguments of ``callables`` (later ones win),
-    leaving out the arguments every method takes (problem, x0, callback, executor): the
-    option declarations of a method whose options go to a state class (`check_options`)."""
-    import inspect
-    out = {}
-    for func in callables:
-        for p in inspect.signature(func).parameters.values():
-            if p.default is not p.empty and p.name not in ("problem", "x0", "callback",
-                                                           "executor"):
-                out[p.name] = p.default
-    return out

@@ -1,7 +1,9 @@
 """`minimise`: the one door to every registered minimiser."""
 from __future__ import annotations
 
-from .errors import check_memory, check_options, signature_defaults
+from .errors import check_memory
+from .methods.contract import check_method_options as _check_declared
+from .methods.contract import check_x0, draw_seed, method_options
 from .plugins import get_method
 from .result import Result
 
@@ -23,19 +25,11 @@ def default_memory_gb() -> float:
     return min(MAX_MEMORY_GB, total / 2)
 
 
-def option_rules(func) -> tuple[dict, dict]:
-    """A method's option declarations ``(defaults, counts)`` for `check_options`: the
-    defaults of its signature and of its ``option_defaults`` attribute, and its
-    ``option_counts`` attribute (whole-number options and their minimum)."""
-    defaults = {**signature_defaults(func), **getattr(func, "option_defaults", {})}
-    return defaults, getattr(func, "option_counts", {})
-
-
 def check_method_options(method, options, n_param=None, n_obs=None, max_memory_gb=None,
                          option="[output] max_memory_gb") -> dict:
     """``options`` of ``method`` (a name or callable) checked before any model run.
 
-    Types against the method's declarations (`option_rules`, `check_options`) and, given
+    Names and types against the method's declaration (`pdaframe.methods.contract`) and, given
     the problem's ``n_param`` and ``n_obs``, the memory of its members: ``n_members``
     (or ``pop_size``, or ``popsize * n_param``) members, each ``8 * 8 * (n_param + n_obs)``
     bytes of arrays plus ``MEMBER_OVERHEAD`` (a lower bound: the model's own outputs come
@@ -44,11 +38,10 @@ def check_method_options(method, options, n_param=None, n_obs=None, max_memory_g
     """
     func = get_method(method) if isinstance(method, str) else method
     name = method if isinstance(method, str) else getattr(method, "__name__", repr(method))
-    defaults, counts = option_rules(func)
-    options = check_options(name, options, defaults, counts)
+    options = _check_declared(name, func, options)
     if n_param is None:
         return options
-    opts = {**defaults, **options}
+    opts = {**{k: o.default for k, o in method_options(func).items()}, **options}
     for key, per in (("n_members", 1), ("pop_size", 1), ("popsize", n_param)):
         if isinstance(opts.get(key), int):
             n = opts[key] * per
@@ -86,14 +79,18 @@ def minimise(problem, method="lbfgsb", x0=None, callback=None, executor=None,
     Raises
     ------
     ConfigError
-        An option of the wrong type or size, or members that need more memory than the
-        limit (`check_method_options`), before any model run.
+        An unknown option, an option of the wrong type or size, or members that need more
+        memory than the limit (`check_method_options`); an ``x0`` of the wrong length or
+        given to a method that does not use it (`pdaframe.methods.contract.check_x0`);
+        before any model run.
 
     Returns
     -------
     Result
         ``x``, ``fun``, ``success``, ``message``, ``nit``, ``nfev`` (model runs), ``njev``,
-        ``history`` and, for minimisers, ``posterior_covariance``; see `Result`.
+        ``history`` and, for minimisers, ``posterior_covariance``; see `Result`. A method
+        that takes a ``seed`` records it as ``seed``; ``seed=None`` (given, or the method's
+        default) draws one (`pdaframe.methods.contract.draw_seed`) used for every member.
 
     Examples
     --------
@@ -113,9 +110,16 @@ def minimise(problem, method="lbfgsb", x0=None, callback=None, executor=None,
                                    getattr(problem, "n_param", None),
                                    getattr(problem, "n_obs", None),
                                    getattr(config, "max_memory_gb", None))
+    check_x0(method if isinstance(method, str) else getattr(method, "__name__", repr(method)),
+             func, x0, getattr(problem, "n_param", None))
+    seed = method_options(func).get("seed")
+    if seed is not None and options.get("seed", seed.default) is None:
+        options["seed"] = draw_seed()          # one seed for every member, recorded below
     if executor is not None:
         options["executor"] = executor
     result = func(problem, x0=x0, callback=callback, **options)
     result.setdefault("method", method if isinstance(method, str) else
                       getattr(method, "__name__", repr(method)))
+    if seed is not None:
+        result.setdefault("seed", options.get("seed", seed.default))
     return result

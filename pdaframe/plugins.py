@@ -14,7 +14,7 @@ from importlib import metadata
 import pluggy
 
 from . import hookspecs
-from .errors import PluginError
+from .errors import ConfigError, PluginError
 
 hookimpl = pluggy.HookimplMarker("pdaframe")
 
@@ -159,5 +159,9 @@ def get_operator(name: str, **options):
 
 
 def get_method(name: str):
-    """The registered minimiser or sampler ``name``."""
-    return registry("method").get(name)
+    """The registered method ``name``; an unknown name is a `ConfigError` (the config's or
+    the caller's mistake, not a plugin's) listing the available methods."""
+    try:
+        return registry("method").get(name)
+    except PluginError as err:
+        raise ConfigError(str(err)) from None

@@ -77,9 +77,11 @@ Example::
                                         # does the values of every env table); in an array
                                         # of tables the key applies to each ("sites.options.x")
 
-Method options are checked at load against the method's declared defaults (a bool for a
-bool, a whole number >= 0 for an int, a finite number for a float; member counts at least
-their minimum; ``seed`` 0 <= seed < 2**63), so ``pdaframe check`` finds a wrong type.
+Method options are checked at load against the method's declaration
+(`pdaframe.methods.contract`: an unknown name is refused with the list of valid ones; a
+bool for a bool, a whole number >= 0 for an int, a finite number for a float; member counts
+at least their minimum; ``seed`` 0 <= seed < 2**63), and an ``x0`` given to a method that
+does not use one is refused, so ``pdaframe check`` finds these mistakes.
 
 Multi-site configs (`pdaframe.problem.multisite.MultiSiteProblem`) replace ``[[streams]]`` and
 ``[[evaluate]]`` by one ``[[sites]]`` table per site; the same ``[model]`` runs at every
@@ -123,11 +125,12 @@ from ..errors import ConfigError, OutputError, PdaframeError, check_seed
 from .streams import stream_from_table
 from ..problem.fixed import FixedParameters, fix_operator_parameters
 from ..io.output import check_folder, hide_secrets
+from ..methods.contract import check_x0
 from ..minimise import check_method_options, default_memory_gb
 from ..problem.multisite import (SEP, SITE_NAME, MultiSiteProblem, Site, site_parameter_name,
                         split_parameter_name, stream_name)
 from ..interfaces import declared_outputs
-from ..plugins import registry
+from ..plugins import get_method, registry
 from ..problem.single import Problem, operator_parameter_layout
 from ..problem.twin import check_stream_outputs
 
@@ -327,8 +330,11 @@ def _method_output(w, data, settings, base) -> str:
     method_tab = w.table(data, "method", "top level", required=False)
     w.keys(method_tab, {"name", "options", "x0", "fd_scheme"}, "method")
     settings.method = w.get(method_tab, "name", (str,), "method", "lbfgsb")
-    w.wrap("method", lambda: registry("method").get(settings.method))
+    w.wrap("method", lambda: get_method(settings.method))
     settings.method_options = w.get(method_tab, "options", (dict,), "method", {})
+    if method_tab.get("x0", "background") != "background":
+        w.wrap("method", lambda: check_x0(settings.method, get_method(settings.method),
+                                          method_tab["x0"]))
     fd_scheme = w.get(method_tab, "fd_scheme", (str,), "method", "forward")
 
     out_tab = w.table(data, "output", "top level", required=False)

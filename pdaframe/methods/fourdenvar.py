@@ -61,7 +61,7 @@ import logging
 import numpy as np
 from scipy import linalg, optimize
 
-from ..errors import ConfigError, ModelError, signature_defaults
+from ..errors import ConfigError, ModelError
 from ..parallel import Failed, member_rng
 from ..result import Result
 from .ensemble import EnsembleState, drive
@@ -434,10 +434,6 @@ class FourDEnVarState(EnsembleState):
         return out.attach_transform(self.problem.prior.transform)
 
 
-OPTIONS = ("n_members", "outer_loops", "epsilon", "exact_moments", "solver", "tol",
-           "backtrack", "max_backtracks", "min_members")
-
-
 def fourdenvar(problem, x0=None, callback=None, executor=None, seed=0, **options) -> Result:
     """4DEnVar (ensemble-variational) estimate and posterior of ``problem``.
 
@@ -480,16 +476,12 @@ def fourdenvar(problem, x0=None, callback=None, executor=None, seed=0, **options
     >>> np.round(res.x, 6)
     array([1.214354, 2.006699])
     """
-    unknown = sorted(set(options) - set(OPTIONS))
-    if unknown:
-        raise ConfigError(f"4denvar: unknown option(s) {unknown}; expected some of "
-                          f"{', '.join(OPTIONS)}")
     state = FourDEnVarState(problem, seed=seed, x0=x0, **options)
     return drive(state, executor, callback)
 
 
-# option declarations for the checks before the first run (`pdaframe.minimise`)
-fourdenvar.option_defaults = signature_defaults(FourDEnVarState)
+# the options `FourDEnVarState` declares (`pdaframe.methods.contract`)
+fourdenvar.option_sources = (FourDEnVarState,)
 fourdenvar.option_counts = {"n_members": (2, "an ensemble"), "outer_loops": (1, "loops"),
                             "min_members": (2, "an ensemble")}
 

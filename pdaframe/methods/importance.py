@@ -43,7 +43,7 @@ import logging
 import numpy as np
 from scipy.special import logsumexp
 
-from ..errors import ConfigError, ModelError, signature_defaults
+from ..errors import ConfigError, ModelError
 from ..parallel import Failed, member_rng
 from ..prior.priors import cholesky_factor
 from ..result import Result
@@ -421,17 +421,6 @@ class GLUEState(_WeightedState):
         return out
 
 
-IS_OPTIONS = ("n_members", "proposal")
-GLUE_OPTIONS = ("n_members", "likelihood", "shape", "threshold", "top_fraction", "quantiles")
-
-
-def _check(name, options, allowed):
-    unknown = sorted(set(options) - set(allowed))
-    if unknown:
-        raise ConfigError(f"{name}: unknown option(s) {unknown}; expected some of "
-                          f"{', '.join(allowed)}")
-
-
 def importance(problem, x0=None, callback=None, executor=None, seed=0, **options) -> Result:
     """Importance sampling of the posterior of ``problem`` (prior or Gaussian proposal).
 
@@ -445,7 +434,6 @@ def importance(problem, x0=None, callback=None, executor=None, seed=0, **options
         ``(n_member, n_param)``, ``weights``, ``log_weights``, ``ess``, ``ess_fraction``,
         ``fun`` (``J(x)``, from a run of ``x``), ``n_failed``.
     """
-    _check("importance", options, IS_OPTIONS)
     return drive(ImportanceState(problem, seed=seed, **options), executor, callback)
 
 
@@ -462,13 +450,13 @@ def glue(problem, x0=None, callback=None, executor=None, seed=0, **options) -> R
         ``(n_member, n_stream)``, ``log_likelihood``, ``prediction_bounds``
         (``{stream: (n_quantile, n_obs)}``), ``quantiles``.
     """
-    _check("glue", options, GLUE_OPTIONS)
     return drive(GLUEState(problem, seed=seed, **options), executor, callback)
 
 
-# option declarations for the checks before the first run (`pdaframe.minimise`)
-importance.option_defaults = signature_defaults(ImportanceState)
-glue.option_defaults = signature_defaults(GLUEState)
+# the options each state class declares (`pdaframe.methods.contract`)
+importance.option_sources = (ImportanceState,)
+glue.option_sources = (GLUEState,)
+importance.uses_x0 = glue.uses_x0 = False    # the samples come from the proposal / prior
 importance.option_counts = glue.option_counts = {"n_members": (2, "a sample")}
 
 METHODS = {"importance": importance, "glue": glue}

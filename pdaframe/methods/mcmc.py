@@ -721,9 +721,11 @@ def emcee_sampler(problem, x0=None, callback=None, executor=None, seed=0, n_samp
     return result
 
 
-# option declarations for the checks before the first run (`pdaframe.minimise`)
+# the further options each state declares, and emcee's (`pdaframe.methods.contract`)
+adaptive_metropolis.option_sources = (AMState,)
+dream_zs.option_sources = (DreamZSState,)
+emcee_sampler.option_defaults = {"moves": None, "rhat_max": 1.01}
 for _method in (adaptive_metropolis, dream_zs, emcee_sampler):
-    _method.option_defaults = {"rhat_max": 1.01}
     _method.option_counts = {"n_samples": (MIN_DRAWS, "ArviZ's R-hat and ESS need 4 draws "
                                                       "per chain"),
                              "n_chains": (2, "chains"), "burn_in": (0, "draws discarded")}

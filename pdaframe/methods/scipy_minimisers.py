@@ -331,11 +331,16 @@ def nelder_mead(problem, x0=None, callback=None, **options):
     return _run(problem, "Nelder-Mead", None, x0, callback, {**defaults, **options})
 
 
-# option declarations for the checks before the first run (`pdaframe.minimise`)
+# the options (`pdaframe.methods.contract`): scipy's that pdaframe passes on (its
+# defaults, or pdaframe's above), then pdaframe's own; whole-number budgets with a minimum
 _PDAFRAME_OPTIONS = {"posterior": True, "max_restarts": 10}
-lbfgsb.option_defaults = lbfgsb_fd.option_defaults = {**LBFGSB_DEFAULTS, **_PDAFRAME_OPTIONS}
-nelder_mead.option_defaults = {**NELDER_MEAD_DEFAULTS, "adaptive": False, **_PDAFRAME_OPTIONS}
-lbfgsb.option_counts = lbfgsb_fd.option_counts = nelder_mead.option_counts = {
-    "maxiter": (1, "iterations"), "maxfev": (1, "model runs"), "maxfun": (1, "model runs")}
+lbfgsb.option_defaults = lbfgsb_fd.option_defaults = {
+    **LBFGSB_DEFAULTS, "maxfun": 15000, "maxcor": 10, "maxls": 20, **_PDAFRAME_OPTIONS}
+nelder_mead.option_defaults = {**NELDER_MEAD_DEFAULTS, "maxiter": None, "maxfev": None,
+                               "adaptive": False, "initial_simplex": None,
+                               **_PDAFRAME_OPTIONS}
+lbfgsb.option_counts = lbfgsb_fd.option_counts = {
+    "maxiter": (1, "iterations"), "maxfun": (1, "model runs")}
+nelder_mead.option_counts = {"maxiter": (1, "iterations"), "maxfev": (1, "model runs")}
 
 METHODS = {"lbfgsb": lbfgsb, "lbfgsb-fd": lbfgsb_fd, "nelder-mead": nelder_mead}

@@ -68,7 +68,7 @@ import logging
 
 import numpy as np
 
-from ..errors import ConfigError, ModelError, signature_defaults
+from ..errors import ConfigError, ModelError
 from ..parallel import Failed, member_rng
 from ..result import Result
 from .ensemble import EnsembleState, drive
@@ -458,11 +458,7 @@ class ParticleFilterState(_MemberState):
         return out
 
 
-def _run(cls, name, allowed, problem, x0, callback, executor, seed, options):
-    unknown = sorted(set(options) - set(allowed))
-    if unknown:
-        raise ConfigError(f"{name}: unknown option(s) {unknown}; expected some of "
-                          f"{', '.join(allowed)}")
+def _run(cls, problem, callback, executor, seed, options):
     return drive(cls(problem, seed=seed, **options), executor, callback)
 
 
@@ -481,8 +477,7 @@ def es_mda(problem, x0=None, callback=None, executor=None, seed=0, **options) ->
         ``history`` (``cost``: mean ``J_o`` of the members per round; ``spread``: trace of
         the u-space covariance after each update).
     """
-    return _run(ESMDAState, "es-mda", ("n_members", "alphas"), problem, x0, callback,
-                executor, seed, options)
+    return _run(ESMDAState, problem, callback, executor, seed, options)
 
 
 def enkf(problem, x0=None, callback=None, executor=None, seed=0, **options) -> Result:
@@ -491,8 +486,7 @@ def enkf(problem, x0=None, callback=None, executor=None, seed=0, **options) -> R
     Options: ``n_members`` (100), ``n_cycles`` (1), ``inflation`` (1.0). Returns as
     `es_mda`.
     """
-    return _run(EnKFState, "enkf", ("n_members", "n_cycles", "inflation"), problem, x0,
-                callback, executor, seed, options)
+    return _run(EnKFState, problem, callback, executor, seed, options)
 
 
 def particle_filter(problem, x0=None, callback=None, executor=None, seed=0,
@@ -503,15 +497,15 @@ def particle_filter(problem, x0=None, callback=None, executor=None, seed=0,
     ``resample_threshold`` (0.5), ``delta`` (0.98). Returns as `es_mda` with weighted
     moments, plus ``weights``, ``ess``, ``n_resampled`` and ``history["ess"]``.
     """
-    return _run(ParticleFilterState, "particle-filter",
-                ("n_members", "n_cycles", "resample_threshold", "delta"), problem, x0,
-                callback, executor, seed, options)
+    return _run(ParticleFilterState, problem, callback, executor, seed, options)
 
 
-# option declarations for the checks before the first run (`pdaframe.minimise`)
+# the options each state class declares (`pdaframe.methods.contract`)
 for _method, _state in ((es_mda, ESMDAState), (enkf, EnKFState),
                         (particle_filter, ParticleFilterState)):
-    _method.option_defaults = signature_defaults(_state)
+    _method.option_sources = (_state,)
+    _method.uses_x0 = False                    # the ensemble is drawn from the prior
     _method.option_counts = {"n_members": (2, "an ensemble"), "n_cycles": (1, "cycles")}
+es_mda.option_counts = {"n_members": (2, "an ensemble")}
 
 METHODS = {"es-mda": es_mda, "enkf": enkf, "particle-filter": particle_filter}

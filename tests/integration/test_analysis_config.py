@@ -73,14 +73,15 @@ def test_default_shortlist_keeps_indices_above_five_percent_of_the_largest(tmp_p
 
 
 @pytest.mark.parametrize("options, match", [
-    ("{ n = 32, levels = 3 }", r"sobol: unknown option\(s\) \['levels'\]"),
+    ("{ n = 32, levels = 3 }",
+     r"method 'sobol': unknown option\(s\) \['levels'\]; valid options: shortlist, n,"),
     ("{ n = 32, shortlist = 3 }", "option shortlist takes a table"),
     ("{ n = 32, shortlist = { best = 3 } }", "option shortlist takes a table"),
 ])
 def test_sensitivity_config_options_are_checked(tmp_path, options, match):
-    problem = load_config(_config(tmp_path, "sobol", options))
-    with pytest.raises(ConfigError, match=match):
-        run_problem(problem, progress=False, write=False)
+    with pytest.raises(ConfigError, match=match):      # unknown names: at load already
+        run_problem(load_config(_config(tmp_path, "sobol", options)), progress=False,
+                    write=False)
 
 
 @pytest.mark.parametrize("parameters, match", [

@@ -98,7 +98,7 @@ def test_check_does_not_run_the_model_of_a_twin(config, monkeypatch, capsys):
 
 
 @pytest.mark.parametrize("old, new, expected", [
-    ('name = "lbfgsb"', 'name = "bfgs"', "PluginError"),
+    ('name = "lbfgsb"', 'name = "bfgs"', "ConfigError"),
     ('[method]', '[method', "malformed TOML"),
     ('file = "lg2_obs.csv"', 'file = "gone.csv"', "data file not found"),
 ])

@@ -170,8 +170,8 @@ def test_bad_config_under_mpiexec_exits_2_with_one_line_per_other_rank(tmp_path)
     proc = launch(2, *PDAFRAME, "run", config, "-o", tmp_path / "out", "-q")
     assert proc.returncode == 2
     lines = proc.stderr.splitlines()
-    assert sum(line.startswith("pdaframe: error (PluginError)") for line in lines) == 1
-    assert sum(line.startswith("pdaframe: rank 1/2: error (PluginError)") for line in lines) == 1
+    assert sum(line.startswith("pdaframe: error (ConfigError)") for line in lines) == 1
+    assert sum(line.startswith("pdaframe: rank 1/2: error (ConfigError)") for line in lines) == 1
     assert proc.stdout == "" and not (tmp_path / "out").exists()
 
 

@@ -82,7 +82,7 @@ def test_unknown_model_and_method(cfg):
     with pytest.raises(pdaframe.PluginError, match=r"\[model\] unknown model 'lineer'; "
                                                    r"available: .*linear"):
         pdaframe.load_config(cfg('name = "linear"', 'name = "lineer"'))
-    with pytest.raises(pdaframe.PluginError, match=r"\[method\] unknown method 'bfgs'.*"
+    with pytest.raises(pdaframe.ConfigError, match=r"\[method\] unknown method 'bfgs'.*"
                                                    r"nelder-mead"):
         pdaframe.load_config(cfg('name = "lbfgsb"', 'name = "bfgs"'))
 
@@ -92,7 +92,8 @@ def test_misspelt_minimiser_option_is_a_config_error(method):
     model = pdaframe.LinearModel([[1.0, 0.0], [0.0, 1.0]])
     problem = pdaframe.Problem(model, pdaframe.GaussianPrior([0.0, 0.0], std=[1.0, 1.0]),
                                [pdaframe.DataStream("y", "y", [1.0, 2.0], std=0.5)])
-    with pytest.raises(pdaframe.ConfigError, match=r"Unknown solver options: maxitre"):
+    with pytest.raises(pdaframe.ConfigError, match=rf"method '{method}': unknown option\(s\) "
+                                                   r"\['maxitre'\]; valid options: .*maxiter"):
         pdaframe.minimise(problem, method, maxitre=10)
 
 

@@ -152,6 +152,19 @@ CASES = [
          ConfigError, "[method]", "'enkf'", "'n_cycles' = -3", "at least 1"),
     case("mcmc-n-samples-fractional", method("adaptive-metropolis", "n_samples = 10.5"),
          ConfigError, "[method]", "'adaptive-metropolis'", "'n_samples'", "whole number"),
+    case("method-unknown", edit(('name = "lbfgsb"', 'name = "bfgs"')),
+         ConfigError, "[method]", "unknown method 'bfgs'", "available:", "lbfgsb, lbfgsb-fd"),
+    case("method-option-misspelt", method("4denvar", "outer_loop = 2"),
+         ConfigError, "[method]", "'4denvar'", "unknown option(s) ['outer_loop']",
+         "valid options:", "outer_loops"),
+    case("method-option-mistyped", method("es-mda", 'n_members = "many"'),
+         ConfigError, "[method]", "'es-mda'", "'n_members'", "whole number", "'many'"),
+    case("method-seed-fractional", method("de", "seed = 1.5", *BOUNDED),
+         ConfigError, "[method]", "'de'", "'seed'", "whole number", "1.5"),
+    case("method-seed-string", method("glue", 'seed = "7"'),
+         ConfigError, "[method]", "'glue'", "'seed'", "whole number", "'7'"),
+    case("method-x0-not-used", edit(('name = "lbfgsb"', 'name = "es-mda"\nx0 = { a = 1.5 }')),
+         ConfigError, "[method]", "'es-mda'", "does not use x0"),
     # --- output folder and names ------------------------------------------------------
     case("output-under-a-file", edit(('directory = "out"', 'directory = "lg2_obs.csv/out"')),
          pdaframe.errors.OutputError, "c.toml", "[output]", "'directory'",
@@ -219,6 +232,24 @@ CASES = [
     case("api-de-popsize-zero",
          lambda tmp_path: lambda: pdaframe.minimise(lg2_problem(), "de", popsize=0),
          ConfigError, "method 'de'", "'popsize' = 0", "at least 1"),
+    case("api-x0-wrong-length", lambda tmp_path: lambda: pdaframe.minimise(
+             lg2_problem(), "lbfgsb", x0=[1.0, 2.0, 3.0]),
+         ConfigError, "method 'lbfgsb'", "x0", "one value per parameter (2)", "(3,)"),
+    case("api-x0-not-used", lambda tmp_path: lambda: pdaframe.minimise(
+             lg2_problem(), "importance", x0=[1.0, 2.0]),
+         ConfigError, "method 'importance'", "does not use x0"),
+    case("api-option-misspelt", lambda tmp_path: lambda: pdaframe.minimise(
+             lg2_problem(), "enkf", n_member=10),
+         ConfigError, "method 'enkf'", "unknown option(s) ['n_member']", "n_members"),
+    case("api-option-mistyped", lambda tmp_path: lambda: pdaframe.minimise(
+             lg2_problem(), "nelder-mead", adaptive="yes"),
+         ConfigError, "method 'nelder-mead'", "'adaptive'", "true or false", "'yes'"),
+    case("api-seed-not-integer", lambda tmp_path: lambda: pdaframe.minimise(
+             lg2_problem(), "es-mda", seed=2.5),
+         ConfigError, "method 'es-mda'", "'seed'", "whole number", "2.5"),
+    case("api-unknown-method", lambda tmp_path: lambda: pdaframe.minimise(
+             lg2_problem(), "bfgs"),
+         ConfigError, "unknown method 'bfgs'", "available:", "nelder-mead"),
     case("api-n-members-fractional",
          lambda tmp_path: lambda: pdaframe.minimise(lg2_problem(), "4denvar", n_members=2.5),
          ConfigError, "method '4denvar'", "'n_members'", "whole number", "2.5"),

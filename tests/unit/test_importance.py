@@ -75,7 +75,7 @@ def test_importance_bad_options():
     with pytest.raises(ConfigError, match="at least 2"):
         ImportanceState(scalar_problem(), n_members=1)
     with pytest.raises(ConfigError, match="unknown option"):
-        importance(scalar_problem(), n_member=10)
+        pdaframe.minimise(scalar_problem(), method=importance, n_member=10)
 
 
 def test_weighted_quantile_interpolates_cumulative_weights():

@@ -65,7 +65,7 @@ def test_callable_method_and_unknown_method(lg2):
         return pdaframe.Result(x=problem.prior.mean, fun=problem.cost(problem.prior.mean))
 
     assert pdaframe.minimise(lg2, method=mine).method == "mine"
-    with pytest.raises(pdaframe.PluginError, match="available: .*lbfgsb"):
+    with pytest.raises(pdaframe.ConfigError, match="unknown method .lbfgs.; available: .*lbfgsb"):
         pdaframe.minimise(lg2, method="lbfgs")
 
 

@@ -14,7 +14,6 @@ when the NROY fraction stops shrinking (relative change < ``tol``), or after
 """
 from __future__ import annotations
 
-import inspect
 import logging
 import warnings
 
@@ -278,12 +277,6 @@ def history_matching(problem, x0=None, callback=None, executor=None, seed=None, 
     { period = "monthly" }`` in a stream: monthly means of a daily file) or a few chosen
     times instead.
     """
-    allowed = set(inspect.signature(HistoryMatchState).parameters) - {
-        "func", "lower", "upper", "z", "var_obs", "var_disc", "problem", "seed"}
-    unknown = sorted(set(options) - allowed)
-    if unknown:
-        raise ConfigError(f"history-matching: unknown option(s) {unknown}; expected some of "
-                          f"{sorted(allowed | {'var_disc', 'box_width', 'max_outputs'})}")
     if not hasattr(problem, "streams"):
         raise ConfigError("history-matching works on single-site problems only")
     if problem.n_obs > max_outputs:
@@ -294,5 +287,9 @@ def history_matching(problem, x0=None, callback=None, executor=None, seed=None, 
     return history_match_problem(problem, var_disc, box_width, callback=callback,
                                  executor=executor, seed=seed, **options)
 
+
+# the further options `HistoryMatchState` declares (`pdaframe.methods.contract`)
+history_matching.option_sources = (HistoryMatchState,)
+history_matching.uses_x0 = False               # the design fills the prior box
 
 METHODS = {"history-matching": history_matching}

@@ -45,6 +45,7 @@ import numpy as np
 from ...errors import ConfigError, ModelError
 from ...parallel import Failed
 from ...result import Result
+from ..contract import draw_seed
 from ..ensemble import drive
 
 log = logging.getLogger(__name__)
@@ -100,7 +101,7 @@ def _check_budget(max_runs):
 def _seed(seed) -> int:
     """The run's seed; ``None`` draws one (and the result reports it, so it can be rerun)."""
     if seed is None:
-        return int(np.random.SeedSequence().generate_state(1)[0])
+        return draw_seed()
     if isinstance(seed, bool) or not float(seed).is_integer() or seed < 0:
         raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
     return int(seed)

@@ -1,0 +1,182 @@
+"""The method contract: one declaration of a method's options, and what is derived from it.
+
+A method is a callable ``method(problem, x0=None, callback=None, executor=None, **options)``.
+Its options are declared once:
+
+* by its keyword arguments with defaults (``seed=0, n_samples=2000``), and, for a method
+  that hands ``**options`` on to a state class (or to scipy),
+* by the attribute ``option_sources`` (the callables whose keyword signatures declare the
+  forwarded options, e.g. ``(ESMDAState,)``) and/or ``option_defaults`` (``{option:
+  default}`` of options declared nowhere else, e.g. scipy's), with ``option_counts``
+  (``{option: (minimum, why)}``) for whole-number options and their minimum.
+
+From that one declaration come the validation of names and types (`check_method_options`,
+run by `pdaframe.minimise` and by `pdaframe.load_config`, so ``pdaframe check`` finds a
+misspelt option), the refusal of a start ``x0`` by a method that declares ``uses_x0 =
+False`` (`check_x0`), and the documentation printed by ``pdaframe methods NAME``
+(`method_options`; each option's line is taken from the numpy "Parameters" section of the
+method's docstring or of its sources). A method with ``**options`` and no declaration (a
+plugin's) is open: its option names are left to the method.
+"""
+from __future__ import annotations
+
+import inspect
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ConfigError, check_options
+
+#: arguments every method takes, passed by the driver rather than as options
+COMMON = ("problem", "x0", "callback", "executor")
+#: options of ``pdaframe run`` accepted for every method: the config's seed (passed to every
+#: method; deterministic ones ignore it) and ``checkpoint_every`` (taken by the run driver)
+RUN_OPTIONS = ("seed", "checkpoint_every")
+
+
+@dataclass(frozen=True)
+class Option:
+    """One declared option of a method.
+
+    Parameters
+    ----------
+    name : str
+    default : object
+        The default (``None``: chosen by the method).
+    kind : str
+        The type checked: ``bool``, ``int`` (whole number), ``float`` or ``any`` (left to
+        the method).
+    doc : str
+        One line from the method's (or its source's) numpy docstring; empty if none.
+    """
+
+    name: str
+    default: object
+    kind: str
+    doc: str
+
+
+def _keywords(func) -> dict:
+    """``{argument: default}`` of the keyword arguments of ``func`` but `COMMON` (and ``_``)."""
+    try:
+        params = inspect.signature(func).parameters.values()
+    except (TypeError, ValueError):
+        return {}
+    return {p.name: p.default for p in params if p.default is not p.empty
+            and p.name not in COMMON and p.name != "_"}
+
+
+def is_open(func) -> bool:
+    """Whether ``func`` takes ``**options`` it does not declare (``stepwise``, which passes
+    them to its inner minimiser, or a plugin's method): then unknown names are not refused."""
+    try:
+        params = inspect.signature(func).parameters.values()
+    except (TypeError, ValueError):
+        return True
+    var = any(p.kind is p.VAR_KEYWORD and p.name != "_" for p in params)
+    declared = any(hasattr(func, a) for a in ("option_sources", "option_defaults",
+                                              "option_counts"))
+    return var and not declared
+
+
+def _doc_lines(obj) -> dict:
+    """``{name: first sentence of its description}`` of the numpy "Parameters" section of
+    the docstring of ``obj``; ``a, b : int`` entries share their description (the first
+    entry of a name wins)."""
+    doc = inspect.getdoc(obj) or ""
+    match = re.search(r"^Parameters\n-+\n(.*?)(?:\n\n[A-Z][A-Za-z ]*\n-+\n|\Z)", doc,
+                      re.S | re.M)
+    entries = []                                   # [(names, description lines)]
+    for line in (match.group(1).splitlines() if match else []):
+        if line and not line.startswith(" "):
+            names = line.split(" : ")[0].split(",")
+            entries.append(([n.strip().lstrip("*") for n in names], []))
+        elif entries and line.strip():
+            entries[-1][1].append(line.strip())
+    return {name: _first_sentence(" ".join(lines)) for names, lines in reversed(entries)
+            for name in names}
+
+
+def _first_sentence(text) -> str:
+    """``text`` up to its first full stop outside brackets (not an abbreviation's)."""
+    depth = 0
+    for i, ch in enumerate(text):
+        depth += (ch in "([{") - (ch in ")]}")
+        if ch == "." and depth == 0 and text[i + 1:i + 2] in (" ", "") and \
+                not text[:i].endswith(("e.g", "i.e", "etc")):
+            return text[:i + 1]
+    return text
+
+
+def _kind(default) -> str:
+    for kind in (bool, int, float):
+        if isinstance(default, kind):
+            return kind.__name__
+    return "any"
+
+
+def method_options(func) -> dict[str, Option]:
+    """``{name: Option}`` of every option ``func`` declares (see the module docstring), in
+    declaration order: its own keywords, then its sources', then ``option_defaults``;
+    ``option_counts`` only adds a minimum to options declared there."""
+    sources = tuple(getattr(func, "option_sources", ()))
+    defaults = _keywords(func)
+    for source in sources:
+        defaults.update({k: v for k, v in _keywords(source).items() if k not in defaults})
+    defaults.update(getattr(func, "option_defaults", {}))
+    counts = getattr(func, "option_counts", {})
+    docs = {}
+    for obj in (func, *sources):
+        for key, line in _doc_lines(obj).items():
+            docs.setdefault(key, line)
+    return {k: Option(k, v, "int" if k in counts else _kind(v), docs.get(k, ""))
+            for k, v in defaults.items()}
+
+
+def method_family(func) -> str:
+    """The family of a method: its ``family`` attribute, else the package under
+    ``pdaframe.methods`` (or ``pdaframe.analysis``) of its module, else its module."""
+    family = getattr(func, "family", None)
+    if family:
+        return family
+    parts = getattr(func, "__module__", "").split(".")
+    if parts[:2] in (["pdaframe", "methods"], ["pdaframe", "analysis"]) and len(parts) > 2:
+        return parts[2].replace("_", "-")
+    return ".".join(parts) or "?"
+
+
+def check_method_options(name, func, options) -> dict:
+    """``options`` of the method ``name`` (callable ``func``) checked against its declaration:
+    an unknown option is a `ConfigError` naming the method and listing the valid ones; the
+    types as `pdaframe.errors.check_options`. `RUN_OPTIONS` are accepted for every method
+    but listed only by those that declare them. Returns the checked copy."""
+    declared = method_options(func)
+    if not is_open(func):
+        unknown = sorted(set(options) - set(declared) - set(RUN_OPTIONS))
+        if unknown:
+            raise ConfigError(f"method {name!r}: unknown option(s) {unknown}; valid options: "
+                              f"{', '.join(declared) or '(none)'}")
+    return check_options(name, options, {k: o.default for k, o in declared.items()},
+                         getattr(func, "option_counts", {}))
+
+
+def check_x0(name, func, x0, n_param=None):
+    """``x0`` for the method ``name`` (callable ``func``), or a `ConfigError`: a method whose
+    ``uses_x0`` attribute is False (its members come from the prior or a design) refuses
+    any start, and, given ``n_param``, a start must hold one value per parameter."""
+    if x0 is None:
+        return x0
+    if not getattr(func, "uses_x0", True):
+        raise ConfigError(f"method {name!r} does not use x0 (it draws its members from the "
+                          f"prior or a design); leave x0 out")
+    if n_param is not None and np.shape(x0) != (n_param,):
+        raise ConfigError(f"method {name!r}: x0 must hold one value per parameter "
+                          f"({n_param}), got shape {np.shape(x0)}")
+    return x0
+
+
+def draw_seed() -> int:
+    """A seed drawn from fresh entropy (a 32-bit whole number), for a run given ``seed=None``:
+    used for every member and recorded in the result, so the run can be repeated."""
+    return int(np.random.SeedSequence().generate_state(1)[0])
