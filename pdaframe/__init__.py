@@ -15,7 +15,7 @@ from .problem.single import Problem
 from .result import Result
 from .problem.twin import synthetic_streams
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = [
     "ConfigError", "DataError", "DataStream", "ErrorCovariance", "GaussianPrior", "Identity",

@@ -159,7 +159,7 @@ def config_hash(text) -> str:
 
 
 def _version() -> str:
-    from .. import __version__
+    from .._version import __version__
     return __version__
 
 

@@ -66,3 +66,9 @@ def test_ci_runs_the_readme_test_command_exactly():
     assert blocks[:2] == ["bash .ci/setup && .venv/bin/pdaframe run examples/dalec2_twin/config.toml",
                           "bash .ci/setup && .venv/bin/python -m pytest"]
     assert f"'{blocks[1]}'" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_one_version_in_package_and_pyproject():
+    import pdaframe
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert meta["project"]["version"] == pdaframe.__version__

@@ -35,8 +35,6 @@ KNOWN_VIOLATIONS = {
     ("pdaframe.models.external", "pdaframe.io.tables"):
         "the external model reads its program's output tables with the table reader of io "
         "(plugins use pdaframe.io.tables too); a core-side reader comes with item 7",
-    ("pdaframe.io.checkpoint", "pdaframe"):
-        "checkpoint imports the package root for __version__ (item 6 removes it)",
 }
 KNOWN_CYCLES = {
     frozenset({"pdaframe.io.checkpoint", "pdaframe.methods.ensemble"}):
