@@ -39,8 +39,8 @@ block, as ``pdaframe.run.run_problem`` does for ``pdaframe run`` (``--resume``, 
 without the thread, with a log of the costs handed to scipy; a resumed state restarts scipy
 with the same seed and replays the log to it (no model runs), so it continues bit for bit.
 ``emcee`` does not use ``drive``: it claims the settings (`claim`) and writes an
-`~pdaframe.methods.mcmc.EmceeCheckpoint` (emcee's in-memory backend, hence its last state and
-random state, and the counters) every N steps, in this same format; a resumed run continues
+`~pdaframe.methods.mcmc.emcee.EmceeCheckpoint` (emcee's in-memory backend, hence its last
+state and random state, and the counters) every N steps, in this same format; a resumed run continues
 emcee from there, bit for bit.
 
 Calibrate–emulate–sample logs the results of its executor batches (`replaying`): a resumed
@@ -89,8 +89,9 @@ ALLOWED = (
     ("pdaframe.io.checkpoint", "BatchLog"), ("pdaframe.parallel.base", "Failed"),
     ("pdaframe.result", "Result"), ("pdaframe.observations.streams", "ErrorCovariance"),
     ("pdaframe.methods.search.shared", "Fitness"), ("pdaframe.methods.search.shared", "_Box"),
-    ("pdaframe.methods.search.de", "_ScipyDE"), ("pdaframe.methods.mcmc", "EmceeCheckpoint"),
-    ("pdaframe.methods.mcmc", "LogTargetU"),
+    ("pdaframe.methods.search.de", "_ScipyDE"),
+    ("pdaframe.methods.mcmc.emcee", "EmceeCheckpoint"),
+    ("pdaframe.methods.mcmc.chains", "LogTargetU"),
     ("pdaframe.methods.importance", "ObservationWhitener"),
     ("pdaframe.methods.scipy_minimisers", "MinimiserState"),
     ("pdaframe.methods.emulation.gp", "GPEmulator"),
