@@ -100,7 +100,7 @@ def run_problem(problem, output_dir=None, progress=True, executor=None, write=Tr
     Parameters
     ----------
     problem : Problem
-        With ``problem.config`` (`pdaframe.config.loader.RunSettings`).
+        With ``problem.config`` (`pdaframe.config.settings.RunSettings`).
     output_dir : path, optional
         Overrides the config's ``[output] directory``.
     progress : bool

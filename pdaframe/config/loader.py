@@ -116,51 +116,26 @@ table, ``[parameters]`` and the site's ``parameters``.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError, OutputError, PdaframeError, check_seed
+from ..errors import ConfigError, PdaframeError, check_seed
 from .streams import stream_from_table
+from .parameters import _override, _parameter_table, _truth, _x0
+from .settings import RunSettings, _check_method, _max_memory, _method_output
 from ..problem.fixed import FixedParameters, fix_operator_parameters
-from ..io.output import check_folder, hide_secrets
-from ..methods.contract import check_x0
-from ..minimise import check_method_options, default_memory_gb
-from ..problem.multisite import (SEP, SITE_NAME, MultiSiteProblem, Site, site_parameter_name,
-                        split_parameter_name, stream_name)
+from ..problem.multisite import (SITE_NAME, MultiSiteProblem, Site, site_parameter_name,
+                                 stream_name)
 from ..interfaces import declared_outputs
-from ..plugins import get_method, registry
+from ..plugins import registry
 from ..problem.single import Problem, operator_parameter_layout
 from ..problem.twin import check_stream_outputs
 
 TOP = {"title", "seed", "model", "parameters", "prior", "streams", "evaluate", "twin", "method",
        "output", "sites"}
 SITE_KEYS = {"name", "options", "parameters", "streams", "evaluate"}
-PARAM_KEYS = {"mean", "std", "lower", "upper", "transform"}
 PATH_SUFFIXES = ("file", "path", "dir", "directory")
-
-
-@dataclass
-class RunSettings:
-    """What a config says beyond the Problem: method, start, output, twin truth, provenance."""
-
-    path: Path
-    text: str
-    title: str = ""
-    seed: int = 0
-    model_name: str = ""
-    method: str = "lbfgsb"
-    method_options: dict = field(default_factory=dict)
-    x0: np.ndarray | None = None
-    output_dir: Path = Path("results")
-    plots: bool = True
-    checkpoint_every: int | None = None
-    max_memory_gb: float | None = None
-    hide: list = field(default_factory=list)
-    truth: np.ndarray | None = None
-    evaluate: list = field(default_factory=list)
-    sites: list = field(default_factory=list)
 
 
 class _Where:
@@ -325,70 +300,10 @@ def load_config(path, run_model=True, output_dir=None) -> Problem:
     return problem
 
 
-def _method_output(w, data, settings, base) -> str:
-    """Read [method] (but x0) and [output] into ``settings``; return the fd_scheme."""
-    method_tab = w.table(data, "method", "top level", required=False)
-    w.keys(method_tab, {"name", "options", "x0", "fd_scheme"}, "method")
-    settings.method = w.get(method_tab, "name", (str,), "method", "lbfgsb")
-    w.wrap("method", lambda: get_method(settings.method))
-    settings.method_options = w.get(method_tab, "options", (dict,), "method", {})
-    if method_tab.get("x0", "background") != "background":
-        w.wrap("method", lambda: check_x0(settings.method, get_method(settings.method),
-                                          method_tab["x0"]))
-    fd_scheme = w.get(method_tab, "fd_scheme", (str,), "method", "forward")
-
-    out_tab = w.table(data, "output", "top level", required=False)
-    w.keys(out_tab, {"directory", "plots", "checkpoint_every", "max_memory_gb", "hide"},
-           "output")
-    settings.output_dir = base / w.get(out_tab, "directory", (str,), "output",
-                                       f"results/{settings.path.stem}")
-    if w.output_dir is not None:
-        settings.output_dir = Path(w.output_dir)
-    bad = check_folder(settings.output_dir)
-    if bad:
-        where = "-o" if w.output_dir is not None else "'directory'"
-        raise w.error("output", f"{where} = {str(settings.output_dir)!r}: {bad}", OutputError)
-    settings.hide = w.get(out_tab, "hide", (list,), "output", [])
-    try:
-        if not all(isinstance(key, str) for key in settings.hide):
-            raise KeyError(settings.hide)
-        hide_secrets(data, settings.hide)
-    except KeyError as err:
-        raise w.error("output", f"'hide' must list dotted keys of values in this config "
-                                f"(\"model.options.token\"); {err} names none") from None
-    settings.plots = w.get(out_tab, "plots", (bool,), "output", True)
-    every = w.get(out_tab, "checkpoint_every", (int,), "output", None)
-    if every is not None and (isinstance(every, bool) or every < 0):
-        raise w.error("output", f"'checkpoint_every' must be an integer >= 0 (0: no "
-                                f"checkpoints), got {every!r}")
-    settings.checkpoint_every = every
-    return fd_scheme
-
-
 def _seed(w, tab, where, default):
     """``tab``'s ``seed`` (or ``default``): a whole number 0 <= seed < 2**63."""
     value = w.get(tab, "seed", (int,), where, default)
     return w.wrap(where, lambda: check_seed(value, "'seed'"))
-
-
-def _max_memory(w, data) -> float:
-    """``[output] max_memory_gb``: the memory a run may plan for (default
-    `pdaframe.minimise.default_memory_gb`); read first, as the streams check it."""
-    out_tab = data.get("output", {})
-    value = w.get(out_tab, "max_memory_gb", (float,), "output", None) \
-        if isinstance(out_tab, dict) else None
-    if value is None:
-        return default_memory_gb()
-    if not (np.isfinite(value) and value > 0):
-        raise w.error("output", f"'max_memory_gb' must be a positive number of GB, got {value}")
-    return value
-
-
-def _check_method(w, settings, problem):
-    """The method options' types and the members' memory, before any model run."""
-    settings.method_options = w.wrap("method", lambda: check_method_options(
-        settings.method, settings.method_options, problem.n_param, problem.n_obs,
-        settings.max_memory_gb))
 
 
 def _check_variables(w, where, model, streams):
@@ -522,142 +437,3 @@ def _load_sites(w, data, settings, base, model_options, run_model=True) -> Multi
 def _resolve_paths(options, base):
     return {k: str(base / v) if isinstance(v, str) and k.endswith(PATH_SUFFIXES) else v
             for k, v in options.items()}
-
-
-def _parameter_table(w, model, data, extra=()):
-    """Per-parameter dicts (model defaults overridden by the config) and the free names.
-
-    ``extra``: dicts of further parameters (operator parameters ``"<stream>:<name>"``).
-    """
-    names = list(model.parameter_names) + [e["name"] for e in extra]
-    table = {p.name: {"name": p.name, "mean": p.default, "std": p.std, "lower": p.lower,
-                      "upper": p.upper, "units": p.units, "long_name": p.long_name}
-             for p in getattr(model, "parameters", ())}
-    table.update({e["name"]: dict(e) for e in extra})
-    tab = w.table(data, "parameters", "top level", required=False)
-    free, what = _estimate(w, tab, names)
-    if not isinstance(free, list) or not all(isinstance(n, str) for n in free) or not free:
-        raise w.error("parameters", f"{what} must be a non-empty list of parameter names")
-    for n in free:
-        if n not in names:
-            raise w.error("parameters", f"{what} names unknown parameter {n!r}; the model "
-                                        f"has {names}")
-    if len(set(free)) != len(free):
-        raise w.error("parameters", f"{what} lists a parameter twice")
-    for key, over in tab.items():
-        if key in ("estimate", "estimate_from"):
-            continue
-        if key == "site_specific":
-            if "sites" not in data:
-                raise w.error("parameters", "'site_specific' needs [[sites]] tables (a "
-                                            "multi-site config)")
-            continue
-        where = f"parameters.{key}"
-        if key not in names:
-            raise w.error(where, f"unknown parameter {key!r}; the model has {names}")
-        _override(w, table, key, over, where)
-    for n in names:
-        if not np.isfinite(table.get(n, {}).get("mean", np.nan)):
-            raise w.error(f"parameters.{n}", "no 'mean' given and the model has no default")
-    return table, free
-
-
-def _estimate(w, tab, names):
-    """``[parameters] estimate``, or the list in the file ``estimate_from`` names (a
-    ``shortlist.toml`` of a sensitivity run); default all ``names``. Returns the list and
-    how to name it in errors."""
-    if "estimate_from" not in tab:
-        return tab.get("estimate", names), "'estimate'"
-    if "estimate" in tab:
-        raise w.error("parameters", "give either 'estimate' or 'estimate_from', not both")
-    src = tab["estimate_from"]
-    if not isinstance(src, str):
-        raise w.error("parameters", f"'estimate_from' must be a file name, got {src!r}")
-    path = Path(w.path).parent / src
-    try:
-        other = tomllib.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
-        raise w.error("parameters", f"'estimate_from' = {src!r}: cannot read {path} "
-                                    f"({err})") from None
-    free = other.get("parameters", {}).get("estimate") if isinstance(
-        other.get("parameters"), dict) else None
-    if free is None:
-        raise w.error("parameters", f"'estimate_from' = {src!r}: {path} has no [parameters] "
-                                    f"estimate list (write one with a sensitivity run: "
-                                    f"shortlist.toml)")
-    return free, f"'estimate' of {path}"
-
-
-def _override(w, table, key, over, where):
-    """Apply a config table of ``mean std lower upper transform`` to parameter ``key``."""
-    if not isinstance(over, dict):
-        raise w.error(where, f"must be a table of {sorted(PARAM_KEYS)}")
-    w.keys(over, PARAM_KEYS, where)
-    entry = table.setdefault(key, {"name": key})
-    for k in PARAM_KEYS - {"transform"}:
-        if k in over:
-            entry[k] = value = w.get(over, k, (float,), where)
-            if np.isnan(value) or (k in ("mean", "std") and not np.isfinite(value)):
-                raise w.error(where, f"'{k}' must be a finite number, got {value}")
-            if k == "std" and not value > 0:
-                raise w.error(where, f"'std' must be positive, got {value}")
-    if "transform" in over:
-        entry["transform"] = w.get(over, "transform", (str,), where)
-
-
-def _vector_from(w, spec, where, prior, free, sites=None):
-    """A parameter vector from a table of values (others at the prior mean).
-
-    With ``sites = (site names, site-specific parameters)`` (multi-site), ``name@site``
-    sets one site's copy and a bare site-specific name sets the copies of all sites (a
-    ``name@site`` entry wins over it).
-    """
-    if not isinstance(spec, dict):
-        raise w.error(where, f"expected a table of parameter values, got {spec!r}")
-    x = prior.mean.copy()
-    for name in sorted(spec, key=lambda n: sites is not None and SEP in n):
-        value = w.get(spec, name, (float,), where)
-        if name in free:
-            x[free.index(name)] = value
-            continue
-        if sites is not None:
-            site_names, specific = sites
-            base, site = split_parameter_name(name)
-            if site and site not in site_names:
-                raise w.error(where, f"{name!r}: there is no site {site!r}; the sites are "
-                                     f"{site_names}")
-            if site and base in free:
-                raise w.error(where, f"{name!r}: {base!r} is shared by all sites; give it "
-                                     f"without '@{site}'")
-            if not site and name in specific:
-                x[[i for i, n in enumerate(free) if split_parameter_name(n)[0] == name]] = value
-                continue
-        raise w.error(where, f"{name!r} is not an estimated parameter ({free})")
-    return x
-
-
-def _truth(w, tab, prior, free, seed, sites=None):
-    spec = tab.get("truth")
-    if spec is None:
-        raise w.error("twin", "missing required key 'truth' (a table of values or \"sample\")")
-    if spec == "sample":
-        rng = np.random.default_rng(np.random.SeedSequence([seed, 7]))
-        return prior.sample(1, rng)[0]
-    truth = _vector_from(w, spec, "twin", prior, free, sites)
-    if not prior.inside(truth):
-        raise w.error("twin", f"truth {dict(zip(free, truth))} lies outside the bounds")
-    return truth
-
-
-def _x0(w, spec, prior, free, truth, sites=None):
-    if spec == "background":
-        return None
-    if spec == "truth":
-        if truth is None:
-            raise w.error("method", "x0 = \"truth\" needs a [twin] table")
-        return truth
-    if isinstance(spec, str):
-        raise w.error("method", f"x0 {spec!r}: expected \"background\", \"truth\" or a table")
-    x0 = _vector_from(w, spec, "method", prior, free, sites)
-    w.wrap("method", lambda: prior.transform.check_inside(x0, "x0"))
-    return x0
