@@ -61,6 +61,10 @@ Emerick, A. A. & Reynolds, A. C. (2013) Comput. Geosci. 55:3. Evensen, G. (2003)
 Dyn. 53:343. Burgers, G. et al. (1998) MWR 126:1719. Liu, J. & West, M. (2001) in Doucet
 et al., SMC Methods in Practice, ch. 10. ``nansencenter/DAPPER`` (da_methods/ensemble.py,
 particle.py); ``CliMA/EnsembleKalmanProcesses.jl`` (failure handling).
+
+Longer than 500 lines because the three filters share one member state (`_MemberState`:
+the members, their runs, failures and whitening) and differ only in a short update each;
+about 70 of its lines are this docstring, which specifies the three updates.
 """
 from __future__ import annotations
 

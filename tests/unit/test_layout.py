@@ -10,6 +10,7 @@ Rules (issue 12):
   arguments);
 * no module imports the package root `pdaframe` (it imports everything);
 * no import cycles other than the plugin registry <-> built-ins pair.
+* no module above 500 lines unless its docstring says why ("Longer than 500 lines because").
 
 What the code still does against a rule is listed in `KNOWN_VIOLATIONS` (each with the
 reason and the issue item that removes it). The test is a ratchet: it fails on a violation
@@ -163,3 +164,33 @@ def test_no_import_cycles_but_the_plugin_registry_and_builtins():
     assert not new, f"import cycles: {new}"
     assert not gone, f"cycles gone or changed, update KNOWN_CYCLES: {gone}"
     assert ALLOWED_CYCLE not in KNOWN_CYCLES
+
+
+MAX_LINES = 500
+LONG_REASON = "Longer than 500 lines because"
+
+
+def _too_long(modules):
+    """Modules of more than `MAX_LINES` lines whose docstring does not say why."""
+    out = []
+    for name, path in sorted(modules.items()):
+        text = path.read_text()
+        if len(text.splitlines()) > MAX_LINES and LONG_REASON not in (
+                ast.get_docstring(ast.parse(text, str(path))) or ""):
+            out.append(name)
+    return out
+
+
+def test_no_module_above_500_lines_without_a_reason():
+    too_long = _too_long(_modules())
+    assert not too_long, (f"modules above {MAX_LINES} lines: {too_long}; split them along a "
+                          f"seam, or say why in the module docstring ('{LONG_REASON} ...')")
+
+
+def test_the_length_check_can_fail(tmp_path):
+    body = "x = 1\n" * MAX_LINES
+    (tmp_path / "long.py").write_text('"""Short."""\n' + body)
+    (tmp_path / "why.py").write_text(f'"""{LONG_REASON} it must."""\n' + body)
+    (tmp_path / "short.py").write_text('"""Short."""\n' + "x = 1\n" * (MAX_LINES - 1))
+    modules = {p.stem: p for p in tmp_path.glob("*.py")}
+    assert _too_long(modules) == ["long"]
