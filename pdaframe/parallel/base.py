@@ -33,7 +33,13 @@ class Failed:
 
 
 def evaluate(func, item, index):
-    """``func(item)``, or a `Failed` record for a pdaframe error or non-finite numbers."""
+    """``func(item)``, or a `Failed` record for a pdaframe error or non-finite numbers.
+
+    A ``func`` that makes these records itself (`MemberTask`) is just called: its outputs
+    are not scanned a second time.
+    """
+    if getattr(func, "evaluates", False):
+        return func(item)
     try:
         value = func(item)
     except PdaframeError as err:
@@ -130,6 +136,8 @@ class MemberTask:
     Sets `current_member` while ``func(item)`` runs and turns a `PdaframeError` or a
     non-finite result into a `Failed` record (`evaluate`): whatever executor calls it.
     """
+
+    evaluates = True         # makes the Failed records itself (see `evaluate`)
 
     def __init__(self, func, seed=None):
         self.func, self.seed = func, seed

@@ -139,3 +139,21 @@ def test_stochastic_external_model_gets_member_and_seed(tmp_path, method, option
     np.testing.assert_array_equal(first.x, again.x)
     assert {r["seed"] for r in runs["other"][2]}.isdisjoint(
         {r["seed"] for r in runs["first"][2]})
+
+
+
+def test_executors_do_not_scan_a_member_task_twice():
+    """`MemberTask` makes the Failed records itself; the executor's `evaluate` calls it
+    directly: one finiteness scan of a member's outputs, not two."""
+    scans = []
+
+    class Output:                 # np.asarray(output) is the finiteness scan
+        def __array__(self, dtype=None, copy=None):
+            scans.append(1)
+            return np.array([1.0])
+    results = with_members(SerialExecutor(), seed=1).map(lambda theta: {"y": Output()},
+                                                          [0.0, 1.0, 2.0])
+    assert len(results) == 3 and len(scans) == 3
+    # a plain function is still checked by the executor
+    assert isinstance(SerialExecutor().map(lambda x: {"y": np.array([np.inf])}, [1.0])[0],
+                      pdaframe.parallel.Failed)
