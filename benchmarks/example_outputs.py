@@ -317,33 +317,31 @@ def _revision(what) -> str:
 
 # --- comparing -----------------------------------------------------------------------------
 
+def _keys(before: dict, after: dict):
+    """The keys of either dict in order, each with "removed", "added" or None (in both)."""
+    for key in list(before) + [k for k in after if k not in before]:
+        yield key, ("removed" if key not in after else "added" if key not in before else None)
+
+
 def diff_outputs(before: dict, after: dict) -> dict[str, list[str]]:
     """``{config: [difference, ...]}`` between two manifests' ``outputs`` (configs present
     in either; an empty list: identical)."""
+    config_change = {"removed": "config not run (missing from the new outputs)",
+                     "added": "config added (not in the recorded manifest)"}
     report = {}
-    for key in list(before) + [k for k in after if k not in before]:
-        if key not in after:
-            report[key] = ["config not run (missing from the new outputs)"]
+    for key, change in _keys(before, after):
+        if change:
+            report[key] = [config_change[change]]
             continue
-        if key not in before:
-            report[key] = ["config added (not in the recorded manifest)"]
-            continue
-        lines = []
         fb, fa = before[key], after[key]
-        for name in list(fb) + [n for n in fa if n not in fb]:
-            if name not in fa:
-                lines.append(f"{name}: file removed")
-            elif name not in fb:
-                lines.append(f"{name}: file added")
-            else:
-                ib, ia = fb[name], fa[name]
-                for item in list(ib) + [i for i in ia if i not in ib]:
-                    if item not in ia:
-                        lines.append(f"{name}: {item} removed")
-                    elif item not in ib:
-                        lines.append(f"{name}: {item} added")
-                    elif ib[item] != ia[item]:
-                        lines.append(f"{name}: {item} differs")
+        lines = []
+        for name, file_change in _keys(fb, fa):
+            if file_change:
+                lines.append(f"{name}: file {file_change}")
+                continue
+            lines += [f"{name}: {item} {item_change or 'differs'}"
+                      for item, item_change in _keys(fb[name], fa[name])
+                      if item_change or fb[name][item] != fa[name][item]]
         report[key] = lines
     return report
 
