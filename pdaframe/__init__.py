@@ -12,18 +12,18 @@ from .observations.operators import Identity, Select
 from .plugins import get_method, get_model, get_operator, get_plugins, hookimpl, reset_plugins
 from .prior.priors import GaussianPrior, UniformPrior
 from .problem.single import Problem
-from .result import Result
+from .result import AnalysisResult, EnsembleResult, OptimisationResult, Result, SampleResult
 from .problem.twin import synthetic_streams
 
 from ._version import __version__
 
 __all__ = [
-    "ConfigError", "DataError", "DataStream", "ErrorCovariance", "GaussianPrior", "Identity",
-    "LinearModel", "Model", "ModelError", "ObservationOperator", "OutputError", "Parameter",
-    "PdaframeError",
-    "PluginError", "Problem", "Result", "Select", "UniformPrior", "get_method", "get_model",
-    "get_operator", "get_plugins", "hookimpl", "load_config", "minimise", "reset_plugins",
-    "synthetic_streams",
+    "AnalysisResult", "ConfigError", "DataError", "DataStream", "EnsembleResult",
+    "ErrorCovariance", "GaussianPrior", "Identity", "LinearModel", "Model", "ModelError",
+    "ObservationOperator", "OptimisationResult", "OutputError", "Parameter", "PdaframeError",
+    "PluginError", "Problem", "Result", "SampleResult", "Select", "UniformPrior", "get_method",
+    "get_model", "get_operator", "get_plugins", "hookimpl", "load_config", "minimise",
+    "reset_plugins", "synthetic_streams",
 ]
 
 

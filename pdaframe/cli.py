@@ -127,7 +127,7 @@ def _cmd_plugins(args):
 
 
 def _cmd_methods(args):
-    from .methods.contract import is_open, method_family, method_options
+    from .methods.contract import is_open, method_family, method_kind, method_options
     from .plugins import get_method, registry
 
     methods = registry("method")
@@ -138,7 +138,8 @@ def _cmd_methods(args):
             print(f"{name:<{width}}  {method_family(methods.get(name))}")
         return 0
     func = get_method(args.name)
-    print(f"{args.name} ({method_family(func)})")
+    kind = method_kind(func)
+    print(f"{args.name} ({method_family(func)})" + (f", returns: {kind} result" if kind else ""))
     for opt in method_options(func).values():
         print(f"  {opt.name} : {opt.kind} = {opt.default!r}")
         print(f"      {opt.doc or '(not described in the docstring)'}")

@@ -1,11 +1,12 @@
-"""`minimise`: the one door to every registered minimiser."""
+"""`minimise`: the one door to every registered method (minimisers, samplers, ensemble
+methods, analyses), returning the method's kind of result (`pdaframe.result`)."""
 from __future__ import annotations
 
 from .errors import check_memory
 from .methods.contract import check_method_options as _check_declared
 from .methods.contract import check_x0, draw_seed, method_options
 from .plugins import get_method
-from .result import Result
+from .result import Result, as_kind
 
 MAX_MEMORY_GB = 8.0
 ARRAYS_PER_MEMBER = 8      # float arrays of n_param + n_obs per member: 2000 members of the
@@ -54,7 +55,12 @@ def check_method_options(method, options, n_param=None, n_obs=None, max_memory_g
 
 def minimise(problem, method="lbfgsb", x0=None, callback=None, executor=None,
              **options) -> Result:
-    """Minimise ``problem.cost`` with a registered method (or a callable).
+    """Minimise, sample or analyse ``problem.cost`` with a registered method (or a callable).
+
+    One door for every method, rather than ``minimise``/``sample``/``analyse``: the kind of
+    result follows from the method (`pdaframe.methods.contract.method_kind`), a config has
+    one ``[method]`` table whatever the method does, and the writers and ``pdaframe run``
+    dispatch on the kind returned.
 
     Parameters
     ----------
@@ -83,14 +89,19 @@ def minimise(problem, method="lbfgsb", x0=None, callback=None, executor=None,
         memory than the limit (`check_method_options`); an ``x0`` of the wrong length or
         given to a method that does not use it (`pdaframe.methods.contract.check_x0`);
         before any model run.
+    TypeError
+        The method returned neither a result kind nor a dict with ``x``.
 
     Returns
     -------
-    Result
-        ``x``, ``fun``, ``success``, ``message``, ``nit``, ``nfev`` (model runs), ``njev``,
-        ``history`` and, for minimisers, ``posterior_covariance``; see `Result`. A method
-        that takes a ``seed`` records it as ``seed``; ``seed=None`` (given, or the method's
-        default) draws one (`pdaframe.methods.contract.draw_seed`) used for every member.
+    OptimisationResult, SampleResult, EnsembleResult or AnalysisResult
+        The method's kind (`pdaframe.result`): ``x``, ``fun``, ``success``, ``message``,
+        ``nit``, ``nfev`` (model runs), ``njev``, ``history`` and, for minimisers,
+        ``posterior_covariance``; see `Result`. A method that returns a plain `Result` or
+        dict (a user's callable) gets `pdaframe.result.as_kind`'s reading: with ``x``, an
+        `OptimisationResult`. A method that takes a ``seed`` records it as ``seed``;
+        ``seed=None`` (given, or the method's default) draws one
+        (`pdaframe.methods.contract.draw_seed`) used for every member.
 
     Examples
     --------
@@ -117,7 +128,7 @@ def minimise(problem, method="lbfgsb", x0=None, callback=None, executor=None,
         options["seed"] = draw_seed()          # one seed for every member, recorded below
     if executor is not None:
         options["executor"] = executor
-    result = func(problem, x0=x0, callback=callback, **options)
+    result = as_kind(func(problem, x0=x0, callback=callback, **options))
     result.setdefault("method", method if isinstance(method, str) else
                       getattr(method, "__name__", repr(method)))
     if seed is not None:

@@ -19,6 +19,7 @@ from .problem.multisite import MultiSiteProblem
 from .parallel import SerialExecutor
 from .plots import plot_parameters, plot_streams
 from .plugins import get_method, get_plugins
+from .result import AnalysisResult, SampleResult, as_kind
 
 log = logging.getLogger(__name__)
 
@@ -26,14 +27,17 @@ log = logging.getLogger(__name__)
 def summary_table(result, problem, truth=None) -> str:
     """Truth / background / analysis / posterior σ per parameter, as aligned text.
 
-    Multi-site problems list every parameter (site-specific copies as ``name@site``) and
-    add a line per site with its observation count and cost at the analysis. Samplers add
-    R-hat and bulk/tail ESS columns. A stepwise result adds a line per step;
+    Dispatches on the result's kind (`pdaframe.result`): an `AnalysisResult` gives its own
+    summary; the kinds with an estimate the table below. Multi-site problems list every
+    parameter (site-specific copies as ``name@site``) and add a line per site with its
+    observation count and cost at the analysis. A `SampleResult` adds R-hat and bulk/tail
+    ESS columns. A stepwise result adds a line per step;
     ``result["diagnostics"]`` (`pdaframe.analysis.diagnostics`) adds the χ² check, the parameters at a bound and the per-stream residual statistics. A method
     that gives no posterior (DE, GA without ``posterior = true``) shows σ as "-" with a
     footnote saying how to get one. Failed ensemble members add the `failed_members` line.
     """
-    if "x" not in result:          # sensitivity analysis, history matching
+    result = as_kind(result)
+    if isinstance(result, AnalysisResult):     # sensitivity analysis, history matching
         return "\n".join(filter(None, [result.summary(), failed_members(result)]))
     names = list(result["parameter_names"])
     x0 = np.asarray(result.get("x0", problem.prior.mean))
@@ -41,7 +45,8 @@ def summary_table(result, problem, truth=None) -> str:
     width = max(9, *(len(n) for n in names))
     cols = ["truth"] if truth is not None else []
     cols += ["background", "analysis", "post. σ"]
-    chains = [k for k in ("rhat", "ess_bulk", "ess_tail") if k in result]   # samplers
+    chains = [k for k in ("rhat", "ess_bulk", "ess_tail") if k in result] \
+        if isinstance(result, SampleResult) else []
     cols += [{"rhat": "R-hat", "ess_bulk": "ESS bulk", "ess_tail": "ESS tail"}[k]
              for k in chains]
     lines = [f"{'parameter':<{width}}" + "".join(f"{c:>13}" for c in cols)]
@@ -192,7 +197,7 @@ def _run(problem, out, run_id, progress, executor, write, resume):
             log.warning("method %r neither uses ask/tell rounds nor is a scipy minimiser: no "
                         "checkpoint written%s",
                         cfg.method, " and nothing resumed" if resume else "")
-    if "x" not in result:          # sensitivity analysis, history matching: no estimate
+    if isinstance(result, AnalysisResult):    # sensitivity, history matching: no estimate
         return result, write_or_rescue(lambda folder: _write_analysis(
             folder, result, problem, run_id), out, result) if write else {}
     start = result.get("x0", problem.prior.mean)
@@ -217,12 +222,12 @@ def _run(problem, out, run_id, progress, executor, write, resume):
 def _write_estimate(out, result, problem, equivalents, run_id) -> dict:
     """Files of a run with an estimate: result.nc, samples.nc or ensemble.nc, plots."""
     cfg = problem.config
+    prov = _provenance(cfg, run_id, result)
     paths = {"netcdf": write_result(out / "result.nc", result, problem, equivalents,
-                                    truth=cfg.truth, evaluation_streams=cfg.evaluate,
-                                    **_provenance(cfg, run_id))}
-    # chains -> samples.nc (ArviZ groups); weighted samples, ensembles -> ensemble.nc
+                                    truth=cfg.truth, evaluation_streams=cfg.evaluate, **prov)}
+    # by kind: samples -> samples.nc (ArviZ groups); ensembles, weighted samples -> ensemble.nc
     from .io.ensembles import write_outputs
-    paths.update(write_outputs(out, result, problem, seed=cfg.seed,
+    paths.update(write_outputs(out, result, problem, seed=prov["seed"],
                                options=cfg.method_options, run_id=run_id))
     if cfg.plots:
         paths["streams_plot"] = plot_streams(problem, equivalents, out / "streams.png")
@@ -231,28 +236,24 @@ def _write_estimate(out, result, problem, equivalents, run_id) -> dict:
     return paths
 
 
-def _provenance(cfg, run_id) -> dict:
-    """Provenance keywords of the NetCDF writers (`pdaframe.io.netcdf.provenance`); the
-    config text with its secrets hidden (`pdaframe.io.output.public_config_text`)."""
-    return {"title": cfg.title, "seed": cfg.seed, "run_id": run_id,
+def _provenance(cfg, run_id, result) -> dict:
+    """Provenance keywords of the NetCDF writers (`pdaframe.io.netcdf.provenance`): the seed
+    the method used (``result["seed"]``, drawn when the config gave none; the config's seed
+    for a method without one), the config text with its secrets hidden
+    (`pdaframe.io.output.public_config_text`)."""
+    return {"title": cfg.title, "seed": result.get("seed", cfg.seed), "run_id": run_id,
             "config_text": public_config_text(cfg.text, getattr(cfg, "hide", ())),
             "plugin_versions": {name: v for name, (_, v) in get_plugins().dists.items()}}
 
 
 def _write_analysis(out, result, problem, run_id) -> dict:
     """Files of a sensitivity analysis or history matching (`pdaframe.io.analysis`)."""
-    from .io import analysis
+    from .analysis.sensitivity import SensitivityResult, plot_sensitivity
+    from .io.analysis import write_analysis
     cfg = problem.config
-    prov = _provenance(cfg, run_id)
-    if "nroy" in result:
-        return {"netcdf": analysis.write_history_matching(out / "history_matching.nc", result,
-                                                          **prov)}
-    paths = {"netcdf": analysis.write_sensitivity(out / "sensitivity.nc", result, **prov),
-             "shortlist": analysis.write_shortlist(out / "shortlist.toml", result,
-                                                   source=str(cfg.path or ""),
-                                                   run_id=run_id)}
-    if cfg.plots:
-        from .analysis.sensitivity import plot_sensitivity
+    paths = write_analysis(out, result, source=str(cfg.path or ""),
+                           **_provenance(cfg, run_id, result))
+    if cfg.plots and isinstance(result, SensitivityResult):
         paths["sensitivity_plot"] = plot_sensitivity(result, out / "sensitivity.png")
     return paths
 

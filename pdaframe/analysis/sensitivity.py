@@ -28,7 +28,7 @@ import numpy as np
 
 from ..errors import ConfigError, ModelError, check_int
 from ..parallel import Failed, with_members
-from ..result import Result
+from ..result import AnalysisResult
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +150,7 @@ def _conf(value) -> str:
     return "-" if not np.isfinite(value) else f"{value:.2g}"
 
 
-class SensitivityResult(Result):
+class SensitivityResult(AnalysisResult):
     """Indices (``indices[name]``, shape ``(n_param,)``) with confidence half-widths
     (``conf[name]``), ``rank_by`` (the index that ranks parameters: ``ST``, ``mu_star`` or
     ``effect``), the sample ``X`` ``(n_run, n_param)`` and QoI ``Y`` ``(n_run,)`` (NaN:

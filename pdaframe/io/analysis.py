@@ -18,7 +18,7 @@
     nroy(nroy, param)                 the candidates not ruled out yet
 
 Global attributes as `pdaframe.io.netcdf.provenance`, plus the analysis settings.
-``shortlist.toml`` holds ``[parameters] estimate = [...]``, the file a later config names in
+`write_analysis` chooses the files by the result's class. ``shortlist.toml`` holds ``[parameters] estimate = [...]``, the file a later config names in
 ``[parameters] estimate_from``.
 """
 from __future__ import annotations
@@ -31,6 +31,27 @@ import numpy as np
 
 from .atomic import atomic_path
 from .netcdf import _strings, _var, provenance
+
+
+def write_analysis(out, result, source="", **prov) -> dict:
+    """Write an `~pdaframe.result.AnalysisResult` in folder ``out``, by its class: a
+    `~pdaframe.methods.emulation.history_matching.HistoryMatchResult` to
+    ``history_matching.nc``; a `~pdaframe.analysis.sensitivity.SensitivityResult` to
+    ``sensitivity.nc`` and ``shortlist.toml`` (``source``: the config's path, a comment).
+
+    Returns ``{"netcdf": Path}``, plus ``"shortlist"`` for a sensitivity analysis.
+    """
+    from ..analysis.sensitivity import SensitivityResult
+    from ..methods.emulation.history_matching import HistoryMatchResult
+    out = Path(out)
+    if isinstance(result, HistoryMatchResult):
+        return {"netcdf": write_history_matching(out / "history_matching.nc", result, **prov)}
+    if isinstance(result, SensitivityResult):
+        return {"netcdf": write_sensitivity(out / "sensitivity.nc", result, **prov),
+                "shortlist": write_shortlist(out / "shortlist.toml", result, source=source,
+                                             run_id=prov.get("run_id", ""))}
+    raise ValueError(f"no analysis files for a {type(result).__name__} (expected a "
+                     f"SensitivityResult or a HistoryMatchResult)")
 
 
 def write_sensitivity(path, result, **prov) -> Path:

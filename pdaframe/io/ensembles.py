@@ -1,15 +1,18 @@
 """Write the samples and ensembles of a result: ``samples.nc`` (chains) or ``ensemble.nc``.
 
-`write_outputs` chooses by what the `pdaframe.Result` holds:
+`write_outputs` chooses by the result's kind (`pdaframe.result`):
 
-* MCMC chains (``adaptive-metropolis``, ``dream-zs``, ``emcee``: ``samples`` of shape
-  ``(chain, draw, param)``; ``ces``: one chain ``(draw, param)`` of the emulated posterior)
-  go to ``samples.nc`` in ArviZ groups (`pdaframe.io.samples`).
-* A weighted sample (``importance``, ``glue``: ``samples`` ``(member, param)`` with
-  ``weights``) is *not* a chain: it goes to ``ensemble.nc``, never to an ArviZ
-  ``posterior`` group (ArviZ would summarise it unweighted).
-* Member ensembles (``es-mda``, ``enkf``, ``particle-filter``, and ``4denvar``'s
-  posterior ensemble: ``posterior_ensemble``) go to ``ensemble.nc``.
+* A `~pdaframe.result.SampleResult`: MCMC chains (``adaptive-metropolis``, ``dream-zs``,
+  ``emcee``: ``samples`` of shape ``(chain, draw, param)``; ``ces``: one chain ``(draw,
+  param)`` of the emulated posterior) go to ``samples.nc`` in ArviZ groups
+  (`pdaframe.io.samples`).
+* An `~pdaframe.result.EnsembleResult` goes to ``ensemble.nc``: a weighted sample
+  (``importance``, ``glue``: ``samples`` ``(member, param)`` with ``weights``) is *not* a
+  chain, so never an ArviZ ``posterior`` group (ArviZ would summarise it unweighted); member
+  ensembles (``es-mda``, ``enkf``, ``particle-filter``, and ``4denvar``'s posterior
+  ensemble: ``posterior_ensemble``). An ensemble result without members (4DEnVar stopped
+  before its first analysis) writes no ``ensemble.nc``.
+* Other kinds (`~pdaframe.result.OptimisationResult`) write neither.
 
 Layout of ``ensemble.nc`` (plain NetCDF-4, ``xarray.open_dataset`` opens it)::
 
@@ -56,6 +59,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..result import EnsembleResult, SampleResult
 from .atomic import atomic_path
 from .netcdf import dependency_versions
 
@@ -70,38 +74,42 @@ WEIGHT_NOTE = {
 
 
 def write_outputs(out, result, problem=None, seed=0, options=None, run_id="") -> dict:
-    """Write ``samples.nc`` and/or ``ensemble.nc`` in folder ``out`` as ``result`` needs
-    (global attribute ``run_id``).
+    """Write ``samples.nc`` or ``ensemble.nc`` in folder ``out`` as ``result``'s kind needs
+    (see the module; global attribute ``run_id``).
 
     Returns ``{"samples": Path}``, ``{"ensemble": Path}`` or ``{}``.
     """
     out = Path(out)
-    if _is_chain(result):
+    if isinstance(result, SampleResult):
         from .samples import write_samples
         return {"samples": write_samples(out / "samples.nc", result, problem, seed=seed,
                                          run_id=run_id)}
-    if "posterior_ensemble" in result or ("samples" in result and "weights" in result):
+    if isinstance(result, EnsembleResult) and _members(result) is not None:
         return {"ensemble": write_ensemble(out / "ensemble.nc", result, problem,
                                            seed=seed, options=options, run_id=run_id)}
     return {}
 
 
-def _is_chain(result) -> bool:
-    if "samples" not in result or "weights" in result:
-        return False
-    return np.ndim(result["samples"]) in (2, 3)
+def _members(result):
+    """The members of an ensemble result: ``posterior_ensemble``, else ``samples`` (a
+    weighted sample); None if it has none."""
+    return result.get("posterior_ensemble", result.get("samples"))
 
 
 def ensemble_dataset(result, problem=None, seed=0, options=None):
-    """The ``ensemble.nc`` content of ``result`` as an `xarray.Dataset`."""
+    """The ``ensemble.nc`` content of ``result`` (an `~pdaframe.result.EnsembleResult`) as an
+    `xarray.Dataset`."""
     import xarray as xr
     from ..methods.importance import effective_sample_size, weighted_moments
 
+    if not isinstance(result, EnsembleResult) or _members(result) is None:
+        raise ValueError(f"ensemble.nc holds an EnsembleResult with members "
+                         f"(posterior_ensemble or samples), got a {type(result).__name__}; "
+                         f"MCMC draws (SampleResult) go to samples.nc (write_samples)")
     options = dict(options or {})
     method = str(result.get("method", ""))
     names = list(result["parameter_names"])
-    theta = np.asarray(result["posterior_ensemble"] if "posterior_ensemble" in result
-                       else result["samples"], dtype=float)
+    theta = np.asarray(_members(result), dtype=float)
     n_member = theta.shape[0]
     w = np.asarray(result.get("weights", np.full(n_member, 1.0 / n_member)), dtype=float)
     ess = float(result.get("ess", effective_sample_size(w)))

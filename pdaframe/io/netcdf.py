@@ -97,7 +97,8 @@ def provenance(ds, result, title="", seed=None, config_text="", plugin_versions=
                run_id=""):
     """Global attributes of every pdaframe NetCDF file: conventions, the result's summary
     (method, success, message, counters) and provenance (seed, run id, git revision,
-    package versions, config text)."""
+    package versions, config text). ``seed`` None: the result's own ``seed`` (the one its
+    method used), else -1."""
     ds.Conventions = "CF-1.8"
     ds.title = title or "pdaframe parameter estimation"
     ds.institution = ""
@@ -110,6 +111,7 @@ def provenance(ds, result, title="", seed=None, config_text="", plugin_versions=
     for key in ("fun", "nit", "nfev", "njev", "n_failed", "n_rejected"):
         if key in result:
             setattr(ds, key, result[key])
+    seed = result.get("seed") if seed is None else seed
     ds.seed = -1 if seed is None else int(seed)
     ds.run_id = str(run_id or "")
     ds.git_revision = git_revision(Path(__file__).parent)
@@ -150,7 +152,9 @@ def write_result(path, result, problem=None, equivalents=None, truth=None, confi
     ----------
     path : str or Path
         Target ``.nc`` file; its folder is created.
-    result : Result
+    result : OptimisationResult, SampleResult or EnsembleResult
+        A result with an estimate ``x`` (`pdaframe.result`; a plain `Result` or dict with
+        ``x`` too); an analysis result is refused (`pdaframe.io.analysis` writes it).
     problem : Problem, optional
         Adds priors, bounds and the observation streams.
     equivalents : dict, optional
@@ -166,7 +170,16 @@ def write_result(path, result, problem=None, equivalents=None, truth=None, confi
     Returns
     -------
     Path
+
+    Raises
+    ------
+    ValueError
+        An analysis result (``kind == "analysis"``): it has no estimate.
     """
+    # the kind attribute, not isinstance: pdaframe.result imports this module
+    if getattr(result, "kind", None) == "analysis":
+        raise ValueError(f"a {type(result).__name__} has no estimate for result.nc; write "
+                         f"it with pdaframe.io.analysis")
     path = Path(path)
     names = list(result["parameter_names"])
     n = len(names)

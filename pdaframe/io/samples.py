@@ -13,8 +13,9 @@ chain ``k % C``: ``chain.reshape(-1, n_param)`` of an ``(n_step, C, n_param)`` a
 etc.) follow the same layout. ``lp`` is then the emulated log posterior
 (``log_posterior``), and the posterior group's attributes say so (``emulated = 1``) and
 carry the emulator check (``emulator_check_*``: coverage, RMSE, and the real and
-emulated costs of the check runs). A weighted sample (``weights`` in the result:
-importance sampling, GLUE) is not a chain and is refused: see `pdaframe.io.ensembles`.
+emulated costs of the check runs). Only a sample result (``kind == "sample"``,
+`pdaframe.result.SampleResult`) is written: a weighted sample (importance sampling, GLUE: an
+ensemble result) is not a chain and is refused, see `pdaframe.io.ensembles`.
 """
 from __future__ import annotations
 
@@ -37,21 +38,28 @@ def _ds(variables, names, attrs=None):
 
 
 def samples_to_inference_data(result, problem=None, n_prior=1000, seed=0):
-    """`arviz.InferenceData` of a sampler's `pdaframe.Result`.
+    """`arviz.InferenceData` of a `pdaframe.SampleResult` (its `to_inference_data`).
 
     Parameters
     ----------
-    result : Result
+    result : SampleResult
         With ``samples`` (and optionally ``samples_u``, ``log_prob``, ``accepted``,
         ``acceptance_rate``), shape ``(n_chain, n_draw, n_param)``, or one chain
         ``(n_draw, n_param)`` (``ces``: ``log_posterior``, ``acceptance``, ``check``).
     problem : Problem, optional
         Adds ``observed_data`` and ``prior`` (``n_prior`` draws, ``default_rng(seed)``).
+
+    Raises
+    ------
+    ValueError
+        ``result`` is not a sample result (its ``kind`` is not ``"sample"``).
     """
     import arviz as az
-    if "weights" in result:
-        raise ValueError("a weighted sample is not an MCMC chain: write it with "
-                         "pdaframe.io.ensembles.write_ensemble")
+    kind = getattr(result, "kind", None)    # not isinstance: pdaframe.result imports us
+    if kind != "sample":
+        raise ValueError(f"a {kind or 'plain'} result is not an MCMC chain (SampleResult); "
+                         f"ensembles and weighted samples go to "
+                         f"pdaframe.io.ensembles.write_ensemble")
     names = list(result["parameter_names"])
     flat = np.ndim(result["samples"]) == 2            # ces: flat draws, see the docstring
     n_chains = int(result.get("n_chains", 1) or 1) if flat else None
@@ -137,7 +145,7 @@ def write_samples(path, result, problem=None, n_prior=1000, seed=0, run_id="") -
     Parameters
     ----------
     path : str or Path
-    result : Result
+    result : SampleResult
         From ``adaptive-metropolis``, ``dream-zs``, ``emcee`` or ``ces``.
     problem : Problem, optional
         Adds ``observed_data`` and ``prior`` groups.

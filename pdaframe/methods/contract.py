@@ -15,7 +15,7 @@ run by `pdaframe.minimise` and by `pdaframe.load_config`, so ``pdaframe check`` 
 misspelt option), the refusal of a start ``x0`` by a method that declares ``uses_x0 =
 False`` (`check_x0`), and the documentation printed by ``pdaframe methods NAME``
 (`method_options`; each option's line is taken from the numpy "Parameters" section of the
-method's docstring or of its sources). A method with ``**options`` and no declaration (a
+method's docstring or of its sources), with the kind of result it returns (`method_kind`). A method with ``**options`` and no declaration (a
 plugin's) is open: its option names are left to the method.
 """
 from __future__ import annotations
@@ -144,6 +144,21 @@ def method_family(func) -> str:
     if parts[:2] in (["pdaframe", "methods"], ["pdaframe", "analysis"]) and len(parts) > 2:
         return parts[2].replace("_", "-")
     return ".".join(parts) or "?"
+
+
+#: the result kind (`pdaframe.result.KINDS`) every method of a built-in family returns; a
+#: method's ``result_kind`` attribute overrides it (history matching, of the emulation family)
+FAMILY_KINDS = {"scipy-minimisers": "optimisation", "search": "optimisation",
+                "stepwise": "optimisation", "mcmc": "sample", "emulation": "sample",
+                "fourdenvar": "ensemble", "sequential": "ensemble", "importance": "ensemble",
+                "sensitivity": "analysis"}
+
+
+def method_kind(func) -> str | None:
+    """The result kind ``func`` returns (``"optimisation"``, ``"sample"``, ``"ensemble"`` or
+    ``"analysis"``): its ``result_kind`` attribute, else its family's (`FAMILY_KINDS`); None
+    when neither says (a plugin's method: `pdaframe.result.as_kind` reads what it returns)."""
+    return getattr(func, "result_kind", None) or FAMILY_KINDS.get(method_family(func))
 
 
 def check_method_options(name, func, options) -> dict:

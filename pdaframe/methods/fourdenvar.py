@@ -63,7 +63,7 @@ from scipy import linalg, optimize
 
 from ..errors import ConfigError, ModelError
 from ..parallel import Failed, member_rng
-from ..result import Result
+from ..result import EnsembleResult, Result
 from .ensemble import EnsembleState, drive
 
 log = logging.getLogger(__name__)
@@ -408,7 +408,7 @@ class FourDEnVarState(EnsembleState):
         space, acc = self.space, self.accepted
         status, success, message = self._status()
         names = list(self.problem.parameter_names)
-        out = Result(
+        out = EnsembleResult(
             x=acc["theta"].copy(), fun=acc["J"], fun_u=acc["J_u"], success=success,
             status=status, message=message, nit=self.k, nfev=self.nfev, njev=0,
             n_failed=self.n_failed, n_backtracks=self.n_backtracks, n_rounds=self.iteration,

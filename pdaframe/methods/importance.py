@@ -46,7 +46,7 @@ from scipy.special import logsumexp
 from ..errors import ConfigError, ModelError
 from ..parallel import Failed, member_rng
 from ..prior.priors import cholesky_factor
-from ..result import Result
+from ..result import EnsembleResult, Result
 from .ensemble import EnsembleState, drive
 
 log = logging.getLogger(__name__)
@@ -205,7 +205,7 @@ class _WeightedState(EnsembleState):
         names = list(self.problem.parameter_names)
         mean, cov = weighted_moments(self.samples, self.weights)
         ess = effective_sample_size(self.weights)
-        return Result(
+        return EnsembleResult(
             x=mean, fun=self.fun if self.fun is not None else np.nan, success=success,
             status=status, message=message, nit=1, nfev=self.nfev, njev=0,
             n_failed=self.n_failed, n_rounds=self.iteration,

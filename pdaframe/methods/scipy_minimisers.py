@@ -34,7 +34,7 @@ from scipy import optimize
 
 from ..io import checkpoint as ckpt
 from ..errors import ConfigError, ModelError
-from ..result import Result
+from ..result import OptimisationResult, Result
 
 log = logging.getLogger(__name__)
 
@@ -274,7 +274,7 @@ def _run(problem, scipy_method, gradient, x0, callback, options):
     # carry a stand-in cost)
     theta = problem.space.to_theta(best["u"])
     success, status, message = _outcome(res, best["f"])
-    out = Result(
+    out = OptimisationResult(
         x=theta, fun=float(best["f"]), success=success, status=status,
         message=message, nit=nit, nfev=nfev0 + problem.nrun - runs0, njev=njev,
         n_rejected=rejected, restarts=restarts,

@@ -74,7 +74,7 @@ import numpy as np
 
 from ..errors import ConfigError, ModelError
 from ..parallel import Failed, member_rng
-from ..result import Result
+from ..result import EnsembleResult, Result
 from .ensemble import EnsembleState, drive
 from .importance import (ObservationWhitener, effective_sample_size, normalise_log_weights,
                          weighted_moments, weighted_quantile)
@@ -302,7 +302,7 @@ class _MemberState(EnsembleState):
         thetas, w = self.thetas(), self.weights()
         mean, cov = weighted_moments(thetas, w)
         status, success, message = self._status()
-        out = Result(
+        out = EnsembleResult(
             x=mean if self.x is None else self.x.copy(),
             fun=self.fun if self.fun is not None else np.nan, success=success,
             status=status, message=message, nit=self.cycle, nfev=self.nfev, njev=0,

@@ -19,7 +19,7 @@ from ..errors import ConfigError
 from ..minimise import minimise
 from ..prior.priors import GaussianPrior
 from ..problem.single import Problem
-from ..result import Result
+from ..result import OptimisationResult, Result
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ def chain(results, problem=None) -> Result:
         costs = np.array([problem.cost(x) for x in points])
     else:
         costs = np.array([results[0]["history"]["cost"][0]] + [r["fun"] for r in results])
-    out = Result(
+    out = OptimisationResult(
         x=np.asarray(last["x"]), fun=float(costs[-1]),
         success=all(bool(r.get("success", False)) for r in results),
         status=int(last.get("status", 0)),

@@ -10,7 +10,7 @@ import xarray as xr
 from pdaframe import load_config
 from pdaframe.io.ensembles import write_ensemble
 from pdaframe.io.samples import samples_to_inference_data
-from pdaframe.result import Result
+from pdaframe.result import EnsembleResult, SampleResult
 from pdaframe.run import run_problem
 
 TOY = Path(__file__).parents[2] / "examples" / "toy_twin" / "config.toml"
@@ -142,12 +142,12 @@ def test_trajectory_and_weights_written_from_a_constructed_result(tmp_path):
     theta = rng.standard_normal((5, 2))
     w = np.array([0.1, 0.2, 0.3, 0.4, 0.0])
     tq = np.sort(rng.standard_normal((3, 3, 2)), axis=1)
-    res = Result(method="particle-filter", parameter_names=["a", "b"], x=w @ theta,
-                 posterior_ensemble=theta, ensemble=theta + 1, weights=w, ess=1 / (w @ w),
-                 trajectory_quantiles=np.array([0.05, 0.5, 0.95]),
-                 history={"cost": np.ones(3), "spread": np.ones(3), "ess": np.ones(3),
-                          "time": np.array([10.0, 20.0, 30.0]),
-                          "theta_mean": tq[:, 1], "theta_quantiles": tq})
+    res = EnsembleResult(method="particle-filter", parameter_names=["a", "b"], x=w @ theta,
+                         posterior_ensemble=theta, ensemble=theta + 1, weights=w,
+                         ess=1 / (w @ w), trajectory_quantiles=np.array([0.05, 0.5, 0.95]),
+                         history={"cost": np.ones(3), "spread": np.ones(3),
+                                  "ess": np.ones(3), "time": np.array([10.0, 20.0, 30.0]),
+                                  "theta_mean": tq[:, 1], "theta_quantiles": tq})
     path = write_ensemble(tmp_path / "e" / "ensemble.nc", res, seed=3)
     with xr.open_dataset(path) as ds:
         np.testing.assert_array_equal(ds.trajectory_quantiles.values, tq)
@@ -158,8 +158,8 @@ def test_trajectory_and_weights_written_from_a_constructed_result(tmp_path):
 
 
 def test_weighted_sample_is_refused_as_an_arviz_chain():
-    res = Result(method="importance", parameter_names=["a"], samples=np.zeros((4, 1)),
-                 weights=np.full(4, 0.25))
+    res = EnsembleResult(method="importance", parameter_names=["a"], x=np.zeros(1),
+                         samples=np.zeros((4, 1)), weights=np.full(4, 0.25))
     with pytest.raises(ValueError, match="not an MCMC chain"):
         samples_to_inference_data(res)
 
@@ -179,13 +179,13 @@ def test_every_netcdf_file_records_python_and_dependency_versions(tmp_path):
     import netCDF4
     import scipy
     from pdaframe.io.samples import write_samples
-    res = Result(method="adaptive-metropolis", parameter_names=["a"], x=np.zeros(1),
-                 fun=0.0, samples=np.zeros((2, 3, 1)), history={"cost": np.zeros(1)})
+    res = SampleResult(method="adaptive-metropolis", parameter_names=["a"], x=np.zeros(1),
+                       fun=0.0, samples=np.zeros((2, 3, 1)), history={"cost": np.zeros(1)})
     res.to_netcdf(tmp_path / "result.nc")
     write_samples(tmp_path / "samples.nc", res)
     write_ensemble(tmp_path / "ensemble.nc",
-                   Result(method="importance", parameter_names=["a"], x=np.zeros(1),
-                          samples=np.zeros((4, 1)), weights=np.full(4, 0.25)))
+                   EnsembleResult(method="importance", parameter_names=["a"], x=np.zeros(1),
+                                  samples=np.zeros((4, 1)), weights=np.full(4, 0.25)))
     with xr.open_dataset(tmp_path / "result.nc") as ds:
         in_result = json.loads(ds.attrs["dependency_versions"])
     with xr.open_dataset(tmp_path / "ensemble.nc") as ds:

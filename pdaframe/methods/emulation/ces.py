@@ -21,7 +21,7 @@ import numpy as np
 from ...errors import ConfigError, ModelError
 from ...io.checkpoint import ReplayExecutor, replaying
 from ...parallel import Failed, with_members
-from ...result import Result
+from ...result import Result, SampleResult
 from .gp import (EXTRAPOLATION_WARN, GPEmulator, _one_blas_thread, design, prior_box,
                  run_design, validate)
 
@@ -345,7 +345,7 @@ def ces(problem, x0=None, callback=None, executor=None, seed=None, n_design=None
         executor.finish()
     n_real = n_cal + n_ref_runs + int(n_check) + 1             # failed runs count too
     rhat = _rhat(chain)
-    res = Result(method="ces", x=mean, fun=float(fun), success=True, status=0,
+    res = SampleResult(method="ces", x=mean, fun=float(fun), success=True, status=0,
                  message=f"{n_chains} chains x {n_steps} emulator MCMC steps, acceptance "
                          f"{acc:.2f}, {len(rounds)} refinement round(s)",
                  nit=int(n_steps), nfev=n_real, njev=0, x0=starts[0],

@@ -23,7 +23,7 @@ from .gp import GPEmulator, design, prior_box
 from ...errors import ConfigError, check_int
 from ..ensemble import EnsembleState, drive
 from ...parallel import keep_succeeded
-from ...result import Result
+from ...result import AnalysisResult
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ def implausibility(z, mean, var_emul=0.0, var_obs=0.0, var_disc=0.0, which=1):
     return np.sort(imp, axis=1)[:, -which]
 
 
-class HistoryMatchResult(Result):
+class HistoryMatchResult(AnalysisResult):
     """``waves`` (per wave: ``X``, ``Y``, ``emulator``, ``nroy_fraction``), ``nroy``
     (the last wave's NROY candidates, ``(n, n_param)``), ``nroy_fraction``, ``nfev``
     (simulator runs), ``lower``/``upper`` (the box), ``z``, ``var_obs``, ``var_disc``,
@@ -291,5 +291,6 @@ def history_matching(problem, x0=None, callback=None, executor=None, seed=None, 
 # the further options `HistoryMatchState` declares (`pdaframe.methods.contract`)
 history_matching.option_sources = (HistoryMatchState,)
 history_matching.uses_x0 = False               # the design fills the prior box
+history_matching.result_kind = "analysis"      # of the emulation family, but no estimate
 
 METHODS = {"history-matching": history_matching}

@@ -9,7 +9,7 @@ import numpy as np
 
 from ...errors import ConfigError, ModelError, check_int
 from ...parallel import Failed
-from ...result import Result
+from ...result import Result, SampleResult
 from ..ensemble import EnsembleState, drive
 from ..search.shared import Fitness, _seed
 
@@ -88,10 +88,10 @@ def sample_result(problem, method, theta, u, J, accepted, *, nfev, n_failed, nit
     """
     names = list(problem.parameter_names)
     n_chain, n_draw = J.shape
-    res = Result(method=method, parameter_names=names, seed=seed, nit=nit, nfev=nfev,
-                 njev=0, n_failed=n_failed, x0=problem.prior.mean.copy(),
-                 samples=theta, samples_u=u, log_prob=-J, accepted=accepted,
-                 n_chains=n_chain, n_samples=n_draw, rhat_max=rhat_max, **extra)
+    res = SampleResult(method=method, parameter_names=names, seed=seed, nit=nit, nfev=nfev,
+                       njev=0, n_failed=n_failed, x0=problem.prior.mean.copy(),
+                       samples=theta, samples_u=u, log_prob=-J, accepted=accepted,
+                       n_chains=n_chain, n_samples=n_draw, rhat_max=rhat_max, **extra)
     res.attach_transform(problem.prior.transform)
     if n_draw == 0:
         res.update(x=np.full(len(names), np.nan), fun=np.nan, success=False, status=3,

@@ -44,7 +44,7 @@ import numpy as np
 
 from ...errors import ConfigError, ModelError
 from ...parallel import Failed
-from ...result import Result
+from ...result import OptimisationResult, Result
 from ..contract import draw_seed
 from ..ensemble import drive
 
@@ -161,7 +161,7 @@ class _Box:
         problem = state.problem
         if self.best_x is None:
             raise RuntimeError(f"{self.method}: result() before the first tell()")
-        return Result(
+        return OptimisationResult(
             x=self.best_x.copy(), fun=self.best_fun, success=bool(success), status=status,
             message=message, nit=max(state.iteration - 1, 0), nfev=state.nfev, njev=0,
             n_failed=state.n_failed,
