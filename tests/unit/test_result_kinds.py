@@ -193,3 +193,15 @@ def test_run_writes_the_method_options_seed_not_the_configs(tmp_path):
     for name in ("netcdf", "ensemble"):
         with netCDF4.Dataset(paths[name]) as ds:
             assert ds.seed == 11                 # the config's top-level seed is 3
+
+
+def test_readme_table_of_kinds_matches_the_contract():
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    rows = [line.split("|")[1:4] for line in readme.splitlines()
+            if line.startswith("| `") and "Result`" in line]
+    listed = {}
+    for kind, cls, methods in rows:
+        kind = kind.strip(" `")
+        assert cls.split("`")[1] == KINDS[kind].__name__
+        listed.update({m.strip(" `"): kind for m in methods.split(",")})
+    assert listed == {name: method_kind(registry("method").get(name)) for name in METHODS}
