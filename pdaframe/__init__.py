@@ -4,13 +4,12 @@ Minimise or sample ``J(theta) = 1/2 |G(theta) - y|^2_{R^-1} + 1/2 |theta - theta
 with ``G`` = observation operator o model. See the README for a tour.
 """
 from .errors import ConfigError, DataError, ModelError, OutputError, PdaframeError, PluginError
-from .interfaces import Model, ObservationOperator, Parameter
 from .models.linear import LinearModel
 from .minimise import minimise
 from .observations.streams import DataStream, ErrorCovariance
-from .observations.operators import Identity, Select
-from .plugins import get_method, get_model, get_operator, get_plugins, hookimpl, reset_plugins
+from .plugins import get_method, get_model, get_operator, get_plugins
 from .prior.priors import GaussianPrior, UniformPrior
+from .problem.multisite import MultiSiteProblem
 from .problem.single import Problem
 from .result import AnalysisResult, EnsembleResult, OptimisationResult, Result, SampleResult
 from .problem.twin import synthetic_streams
@@ -19,12 +18,31 @@ from ._version import __version__
 
 __all__ = [
     "AnalysisResult", "ConfigError", "DataError", "DataStream", "EnsembleResult",
-    "ErrorCovariance", "GaussianPrior", "Identity", "LinearModel", "Model", "ModelError",
-    "ObservationOperator", "OptimisationResult", "OutputError", "Parameter", "PdaframeError",
-    "PluginError", "Problem", "Result", "SampleResult", "Select", "UniformPrior", "get_method",
-    "get_model", "get_operator", "get_plugins", "hookimpl", "load_config", "minimise",
-    "reset_plugins", "synthetic_streams",
+    "ErrorCovariance", "GaussianPrior", "LinearModel", "ModelError", "MultiSiteProblem",
+    "OptimisationResult", "OutputError", "PdaframeError", "PluginError", "Problem", "Result",
+    "SampleResult", "UniformPrior", "get_method", "get_model", "get_operator", "get_plugins",
+    "load_config", "minimise", "synthetic_streams",
 ]
+
+#: Plugin-author names that moved to `pdaframe.plugin`; still importable from here, with a
+#: `DeprecationWarning` (external plugins import them from `pdaframe`).
+MOVED_TO_PLUGIN = frozenset({"Identity", "Model", "ObservationOperator", "Parameter", "Select",
+                             "hookimpl", "reset_plugins"})
+
+
+def __getattr__(name):
+    """The `pdaframe.plugin` module (imported on first use), and the names of
+    `MOVED_TO_PLUGIN` from it with a `DeprecationWarning`."""
+    if name == "plugin" or name in MOVED_TO_PLUGIN:
+        import importlib
+        plugin = importlib.import_module(".plugin", __name__)
+        if name == "plugin":
+            return plugin
+        import warnings
+        warnings.warn(f"pdaframe.{name} is deprecated: import it from pdaframe.plugin "
+                      f"(from pdaframe.plugin import {name})", DeprecationWarning, stacklevel=2)
+        return getattr(plugin, name)
+    raise AttributeError(f"module 'pdaframe' has no attribute {name!r}")
 
 
 def load_config(path):

@@ -1,7 +1,7 @@
 """Hook specifications: how a plugin adds models, operators, priors and methods.
 
 A plugin is a module (or object) with functions named like these hooks and marked with
-``pdaframe.hookimpl``. It is found through the entry-point group ``pdaframe``::
+``pdaframe.plugin.hookimpl``. It is found through the entry-point group ``pdaframe``::
 
     [project.entry-points.pdaframe]
     mymodel = "pdaframe_mymodel.plugin"

@@ -1,5 +1,8 @@
 """Plugin discovery and the registries of models, operators, priors and methods.
 
+This is the registry (the machinery); plugin authors import from `pdaframe.plugin` (one
+module, re-exports only), which takes `hookimpl`, `get_plugins` and `reset_plugins` from here.
+
 Plugins are found through the entry-point group ``pdaframe`` and loaded on first use (not at
 import). pdaframe's own pieces register through the same hooks (`pdaframe.builtin`). Set
 ``PDAFRAME_DISABLE_PLUGINS`` to a comma-separated list of entry-point names, or to ``all``,

@@ -1,8 +1,9 @@
 """Derivative checks for models, operators and problems: Taylor and dot-product tests.
 
-Use them in a plugin's own tests::
+Use them in a plugin's own tests (they are also in `pdaframe.plugin`, the plugin author's
+one import)::
 
-    from pdaframe.testing import check_model
+    from pdaframe.plugin import check_model
     check_model(MyModel(), theta)          # raises AssertionError with the numbers
 
 Taylor test: along a pseudo-random direction ``h``, the remainder

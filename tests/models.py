@@ -2,6 +2,7 @@
 import numpy as np
 
 import pdaframe
+import pdaframe.plugin
 
 
 class Decay:
@@ -87,5 +88,5 @@ def decay_problem(model=None, bounds=False, uniform=False):
     streams = [pdaframe.DataStream("y", "y", out["y"][::2] + 0.1 * rng.standard_normal(10),
                                    times=np.arange(0, 20, 2), std=0.1),
                pdaframe.DataStream("z", "z", out["z"].reshape(-1) + 0.05, std=0.2,
-                                   operator=pdaframe.Identity("z"), weight=0.5)]
+                                   operator=pdaframe.plugin.Identity("z"), weight=0.5)]
     return pdaframe.Problem(model, prior, streams)

@@ -12,28 +12,23 @@ from pathlib import Path
 import numpy as np
 
 import pdaframe
-from pdaframe.methods.fourdenvar import fourdenvar
 
 HERE = Path(__file__).resolve().parent
 
 
 def main():
-    pdaframe.reset_plugins()
-    methods = pdaframe.plugins.registry("method")
-    if "4denvar" not in methods.names():          # until pdaframe registers it itself
-        methods.add("4denvar", fourdenvar)
     problem = pdaframe.load_config(HERE / "config.toml")
     cfg = problem.config
     truth, xb, sigma_b = cfg.truth, problem.prior.mean, problem.prior.std
     runs = {
         "4D-Var (L-BFGS-B + adjoint)": dict(method="lbfgsb", maxiter=2000),
-        "4DEnVar, this config": dict(method=fourdenvar, seed=cfg.seed, **cfg.method_options),
-        "4DEnVar, N=24 (n + 1)": dict(method=fourdenvar, seed=cfg.seed,
+        "4DEnVar, this config": dict(method="4denvar", seed=cfg.seed, **cfg.method_options),
+        "4DEnVar, N=24 (n + 1)": dict(method="4denvar", seed=cfg.seed,
                                       **{**cfg.method_options, "n_members": 24}),
-        "4DEnVar, epsilon=0.01": dict(method=fourdenvar, seed=cfg.seed,
+        "4DEnVar, epsilon=0.01": dict(method="4denvar", seed=cfg.seed,
                                       **{**cfg.method_options, "epsilon": 0.01}),
-        "4DEnVar one-shot, N=47": dict(method=fourdenvar, seed=cfg.seed),
-        "4DEnVar one-shot, N=200": dict(method=fourdenvar, seed=cfg.seed, n_members=200),
+        "4DEnVar one-shot, N=47": dict(method="4denvar", seed=cfg.seed),
+        "4DEnVar one-shot, N=200": dict(method="4denvar", seed=cfg.seed, n_members=200),
     }
     results = {}
     for label, kw in runs.items():
@@ -70,7 +65,6 @@ def main():
     i = int(np.argmax(big.posterior_std / ref.posterior_std))
     print(f"epsilon=0.01: posterior σ of {problem.parameter_names[i]} "
           f"{big.posterior_std[i]:.3g} vs 4D-Var {ref.posterior_std[i]:.3g}")
-    pdaframe.reset_plugins()
 
 
 if __name__ == "__main__":

@@ -197,8 +197,8 @@ class MultiSiteProblem(BaseProblem):
 
     @property
     def parameters(self) -> tuple:
-        """`pdaframe.Parameter` metadata of each global parameter (from the site models'
-        parameter tables, renamed; a copy's long name says its site)."""
+        """`pdaframe.plugin.Parameter` metadata of each global parameter (from the site
+        models' parameter tables, renamed; a copy's long name says its site)."""
         out = []
         for name in self.parameter_names:
             base, site = split_parameter_name(name)

@@ -7,8 +7,8 @@
 `pdaframe.problem.base.BaseProblem`.
 
 Operator parameters (bias, SIF slope/offset) are estimated with the model's: an operator
-with a non-empty ``parameters`` tuple (of `pdaframe.Parameter`) has them appended to theta
-after the model's, stream by stream, named ``"<stream>:<name>"``::
+with a non-empty ``parameters`` tuple (of `pdaframe.plugin.Parameter`) has them appended to
+theta after the model's, stream by stream, named ``"<stream>:<name>"``::
 
     theta = [model parameters..., stream_1 operator parameters..., stream_2 ...]
 

@@ -4,6 +4,7 @@ import pytest
 import xarray as xr
 
 import pdaframe
+import pdaframe.plugin
 from pdaframe.analysis.scores import scores
 from pdaframe.run import run_problem
 from tests.models import Dated
@@ -38,11 +39,11 @@ start = "2004-01-15"
 @pytest.fixture
 def dated_plugin(monkeypatch):
     """Register the Dated model as if a plugin did it."""
-    pdaframe.reset_plugins()
+    pdaframe.plugin.reset_plugins()
     reg = pdaframe.plugins.registry("model")
     reg.add("dated", Dated)
     yield
-    pdaframe.reset_plugins()
+    pdaframe.plugin.reset_plugins()
 
 
 def write_obs(tmp_path):

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import pdaframe
+from pdaframe.plugin import Identity, Select
 from pdaframe.testing import (check_gradient, check_model, dot_product_test,
                               operator_dot_product_test, taylor_test)
 from tests.models import TRUTH, Decay, NoDerivatives, decay_problem
@@ -173,8 +174,8 @@ def test_uniform_prior_problem_gradient_and_posterior():
     assert res.success and np.all(np.isfinite(res.posterior_std))
 
 
-@pytest.mark.parametrize("op", [pdaframe.Identity("z"), pdaframe.Select("z", [0, 3, 3, 7]),
-                                pdaframe.Select("y", [5, 1])])
+@pytest.mark.parametrize("op", [Identity("z"), Select("z", [0, 3, 3, 7]),
+                                Select("y", [5, 1])])
 def test_operator_dot_products(op):
     outputs = Decay().run(TRUTH)
     assert operator_dot_product_test(op, outputs, rng=5) <= 1e-12

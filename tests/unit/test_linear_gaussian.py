@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import pdaframe
+from pdaframe.plugin import Select
 from tests.conftest import LG2_COV, LG2_MEAN, lg2_problem, random_linear_gaussian
 
 
@@ -99,11 +100,11 @@ def test_blocked_posterior_covariance_equals_the_dense_formula(monkeypatch):
     c = rng.standard_normal((150, 150))
     full = pdaframe.DataStream("full", "y", rng.standard_normal(150),
                                covariance=0.3 * (c @ c.T) / 150 + 0.2 * np.eye(150),
-                               operator=pdaframe.Select("y", np.arange(150)))
+                               operator=Select("y", np.arange(150)))
     diag_values = rng.standard_normal(150)
     diag_values[[3, 77]] = np.nan                        # missing: rows left out of G
     diag = pdaframe.DataStream("diag", "y", diag_values, std=rng.uniform(0.5, 2.0, 150),
-                               weight=0.5, operator=pdaframe.Select("y", np.arange(150, 300)))
+                               weight=0.5, operator=Select("y", np.arange(150, 300)))
     problem = pdaframe.Problem(pdaframe.LinearModel(H),
                                pdaframe.GaussianPrior(rng.standard_normal(n),
                                                       covariance=a @ a.T + 0.5 * np.eye(n)),

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import pdaframe
+import pdaframe.plugin
 from pdaframe import cli
 from pdaframe.methods.contract import COMMON, check_method_options, method_options
 from pdaframe.plugins import registry
@@ -80,7 +81,7 @@ def test_unknown_method_is_named(capsys):
 
 
 PLUGIN = '''
-    import pdaframe
+    import pdaframe.plugin
 
     def toy(problem, x0=None, callback=None, executor=None, *, seed=None, steps=10,
             rate=0.5):
@@ -99,7 +100,7 @@ PLUGIN = '''
 
     toy.family = "toys"
 
-    @pdaframe.hookimpl
+    @pdaframe.plugin.hookimpl
     def pdaframe_register_methods(registry):
         registry.add("toy", toy)
 '''

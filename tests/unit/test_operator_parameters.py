@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import pdaframe
+from pdaframe.plugin import Identity, Parameter, Select, reset_plugins
 from pdaframe.testing import check_gradient
 from tests.models import Decay
 
@@ -12,7 +13,7 @@ class AddBias:
 
     def __init__(self, inner, names=("bias",)):
         self.inner, self.inputs = inner, inner.inputs
-        self.parameters = tuple(pdaframe.Parameter(n, 0.0, std=1.0) for n in names)
+        self.parameters = tuple(Parameter(n, 0.0, std=1.0) for n in names)
 
     def apply(self, outputs, params=None):
         return self.inner.apply(outputs) + np.sum(params)
@@ -35,7 +36,7 @@ def linear_problem():
     model = pdaframe.LinearModel(H)
     y = np.array([3.5, -0.5, 2.2, 1.0])
     s = pdaframe.DataStream("y", "y", y, std=[0.5, 0.7, 0.6, 0.8],
-                            operator=AddBias(pdaframe.Identity("y")))
+                            operator=AddBias(Identity("y")))
     prior = pdaframe.GaussianPrior([1.0, 2.0, 0.3], std=[1.0, 2.0, 0.5])
     return pdaframe.Problem(model, prior, [s]), H, y
 
@@ -65,9 +66,9 @@ def test_gradient_taylor_on_a_nonlinear_model_with_two_biased_streams():
     model = Decay(15)
     times = np.arange(0, 15, 2)
     streams = [pdaframe.DataStream("y", "y", np.linspace(1, 2, 15), std=0.3,
-                                   operator=AddBias(pdaframe.Identity("y"))),
+                                   operator=AddBias(Identity("y"))),
                pdaframe.DataStream("z", "y", np.ones(times.size), times=times, std=0.4,
-                                   operator=AddBias(pdaframe.Select("y", times), ("b0", "b1"))),
+                                   operator=AddBias(Select("y", times), ("b0", "b1"))),
                pdaframe.DataStream("w", "y", np.ones(15), std=1.0)]          # ordinary
     prior = pdaframe.GaussianPrior([0.2, 2.0, 0.5, 0.0, 0.1, -0.1], std=[0.1, 1, 1, 1, 1, 1])
     problem = pdaframe.Problem(model, prior, streams)
@@ -91,7 +92,7 @@ def test_ordinary_operators_unchanged_and_clashes():
     with pytest.raises(pdaframe.ConfigError, match="stream 'y'.*'y:b' clashes"):
         pdaframe.Problem(pdaframe.LinearModel([[1.0]]), pdaframe.GaussianPrior([0, 0, 0], std=1),
                          [pdaframe.DataStream("y", "y", [1.0], std=1.0,
-                                              operator=AddBias(pdaframe.Identity("y"),
+                                              operator=AddBias(Identity("y"),
                                                                ("b", "b")))])
     with pytest.raises(pdaframe.ConfigError, match="1 operator parameters"):
         pdaframe.Problem(problem.model, pdaframe.GaussianPrior([0, 0], std=1), problem.streams)
@@ -99,14 +100,14 @@ def test_ordinary_operators_unchanged_and_clashes():
 
 @pytest.fixture
 def registered():
-    pdaframe.reset_plugins()
+    reset_plugins()
     reg = pdaframe.plugins.registry
     reg("operator").add("test-bias", lambda variable, times=None: AddBias(
-        pdaframe.Identity(variable) if times is None else pdaframe.Select(variable, times)))
+        Identity(variable) if times is None else Select(variable, times)))
     reg("model").add("test-linear", lambda: pdaframe.LinearModel(
         [[1.0, 1.0], [1.0, -1.0], [2.0, 0.5], [0.0, 1.0]]))
     yield
-    pdaframe.reset_plugins()
+    reset_plugins()
 
 
 def test_config_end_to_end(tmp_path, registered):

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import pdaframe
+import pdaframe.plugin
 from pdaframe.errors import ConfigError
 from pdaframe.observations.operators import FACTORIES, Identity, Select
 from pdaframe.testing import operator_dot_product_test, taylor_test
@@ -47,7 +48,7 @@ def check_operator(op, outputs, params=None, rng=0, first_step=1.0, tol=1e-12):
 
 def test_package_keeps_old_imports():
     from pdaframe.observations.operators import Identity as I2, Select as S2
-    assert pdaframe.Identity is I2 is Identity and pdaframe.Select is S2 is Select
+    assert pdaframe.plugin.Identity is I2 is Identity and pdaframe.plugin.Select is S2 is Select
 
 
 def test_factories_build_every_operator():

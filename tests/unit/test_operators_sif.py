@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import pdaframe
+import pdaframe.plugin
 from pdaframe.errors import ConfigError
 from pdaframe.observations.operators import SIF, Bias, Select, TemporalAggregation
 from tests.unit.test_operators_common import check_operator
@@ -22,7 +23,7 @@ def test_fixed_sif_values_and_derivatives():
 def test_estimated_sif_parameters():
     op = SIF("gpp", a=0.02, b=0.1, estimate=True, a_std=0.01, b_std=0.1, prefix="sif_enf")
     a, b = op.parameters
-    assert isinstance(a, pdaframe.Parameter)
+    assert isinstance(a, pdaframe.plugin.Parameter)
     assert (a.name, a.default, a.lower, a.std) == ("sif_enf_a", 0.02, 0.0, 0.01)
     assert (b.name, b.default, b.lower, b.std) == ("sif_enf_b", 0.1, -np.inf, 0.1)
     np.testing.assert_allclose(op.apply(GPP, params=[2.0, -1.0]), 2 * GPP["gpp"] - 1,

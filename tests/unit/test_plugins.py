@@ -5,6 +5,7 @@ import textwrap
 import pytest
 
 import pdaframe
+import pdaframe.plugin
 from pdaframe import hookspecs
 
 
@@ -18,9 +19,9 @@ def make_dist(root, dist, module, body):
 
 
 MODEL = """
-    import pdaframe
+    import pdaframe.plugin
 
-    @pdaframe.hookimpl
+    @pdaframe.plugin.hookimpl
     def pdaframe_register_models(registry):
         registry.add("{name}", lambda **kw: pdaframe.LinearModel([[1.0]]))
 """
@@ -30,9 +31,9 @@ MODEL = """
 def site(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delenv("PDAFRAME_DISABLE_PLUGINS", raising=False)
-    pdaframe.reset_plugins()
+    pdaframe.plugin.reset_plugins()
     yield tmp_path
-    pdaframe.reset_plugins()
+    pdaframe.plugin.reset_plugins()
     for mod in ("fake_a", "fake_b"):
         sys.modules.pop(mod, None)
 
@@ -82,9 +83,9 @@ def test_broken_plugin_import_is_named(site):
 
 def test_misspelt_hook_fails_early(site):
     make_dist(site, "pdaframe-fake-a", "fake_a", """
-        import pdaframe
+        import pdaframe.plugin
 
-        @pdaframe.hookimpl
+        @pdaframe.plugin.hookimpl
         def pdaframe_register_model(registry):
             pass
     """)

@@ -4,6 +4,7 @@ import pytest
 from scipy import stats
 
 import pdaframe
+import pdaframe.plugin
 import pdaframe.testing
 from pdaframe.problem.fixed import FixedParameters
 from pdaframe.problem.single import ControlSpace
@@ -94,7 +95,7 @@ def test_twin_streams_are_reproducible_and_keep_gaps():
     template = [pdaframe.DataStream("y", "y", [0.0, np.nan, 0.0, 0.0], times=[0, 3, 5, 9],
                                     std=0.1),
                 pdaframe.DataStream("z", "z", np.zeros(40), std=0.2,
-                                    operator=pdaframe.Identity("z"))]
+                                    operator=pdaframe.plugin.Identity("z"))]
     a = pdaframe.synthetic_streams(model, truth, template, seed=11)
     b = pdaframe.synthetic_streams(model, truth, template, seed=11)
     c = pdaframe.synthetic_streams(model, truth, template, seed=12)

@@ -2,9 +2,10 @@
 
 ``a`` (per plant functional type) and ``b`` are fixed, or estimated with the model
 parameters. An operator with parameters declares them in ``parameters`` (a tuple of
-`pdaframe.Parameter`: default, bounds, prior std) and takes their values, in that order, as
-``params`` in every method, plus ``param_tangent`` and ``param_adjoint`` for the derivatives
-with respect to them (the protocol `Problem` uses to append operator parameters to θ).
+`pdaframe.plugin.Parameter`: default, bounds, prior std) and takes their values, in that
+order, as ``params`` in every method, plus ``param_tangent`` and ``param_adjoint`` for the
+derivatives with respect to them (the protocol `Problem` uses to append operator parameters
+to θ).
 Overpass (instantaneous) versus daily timing is not converted here: scale ``a`` or the
 observations accordingly.
 """

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pdaframe import DataError
+from pdaframe.plugin import DataError
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pdaframe import ModelError
+from pdaframe.plugin import ModelError
 
 from .parameters import PARAMETER_NAMES, PARAMETERS
 

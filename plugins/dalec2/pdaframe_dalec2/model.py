@@ -34,7 +34,7 @@ from numbers import Real
 
 import numpy as np
 
-from pdaframe import ConfigError, Model, ModelError
+from pdaframe.plugin import ConfigError, Model, ModelError
 
 from . import dalec2_fortran
 from .drivers import Drivers

@@ -7,7 +7,7 @@ root of the diagonal of the P16 background-error covariance B (``b_edc.p``).
 """
 from __future__ import annotations
 
-from pdaframe import Parameter
+from pdaframe.plugin import Parameter
 
 PARAMETERS = (
     Parameter("theta_min", 2.29180076e-4, 1e-5, 1e-2, 1.38117e-3, "day-1",

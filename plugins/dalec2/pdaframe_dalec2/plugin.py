@@ -1,5 +1,5 @@
 """Hook implementations of pdaframe-dalec2, found through the ``pdaframe`` entry point."""
-from pdaframe import ConfigError, hookimpl
+from pdaframe.plugin import ConfigError, hookimpl
 
 from .edc import ALL_EDCS
 from .model import Dalec2

@@ -30,8 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pdaframe import DataError
-from pdaframe.io.tables import MISSING, read_columns
+from pdaframe.plugin import MISSING, DataError, read_columns
 
 from .drivers import Drivers
 

@@ -26,7 +26,7 @@ import logging
 
 import numpy as np
 
-from pdaframe import ConfigError, Model, ModelError, Parameter
+from pdaframe.plugin import ConfigError, Model, ModelError, Parameter
 
 from .edc import ALL_EDCS, reject
 

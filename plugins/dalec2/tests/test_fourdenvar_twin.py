@@ -12,21 +12,9 @@ import pytest
 import xarray as xr
 
 import pdaframe
-from pdaframe.methods.fourdenvar import fourdenvar
 from pdaframe.run import run_problem
 
 EXAMPLE = Path(__file__).parents[3] / "examples" / "dalec2_4denvar" / "config.toml"
-
-
-@pytest.fixture
-def with_4denvar():
-    """Register 4denvar for the config (until pdaframe's builtin plugin does it)."""
-    pdaframe.reset_plugins()
-    methods = pdaframe.plugins.registry("method")
-    if "4denvar" not in methods.names():
-        methods.add("4denvar", fourdenvar)
-    yield
-    pdaframe.reset_plugins()
 
 
 def load(tmp_path, twin_seed=None):
@@ -38,7 +26,7 @@ def load(tmp_path, twin_seed=None):
 
 
 @pytest.mark.parametrize("twin_seed", [None, 1, 3])
-def test_4denvar_twin_beside_4dvar(tmp_path, with_4denvar, twin_seed):
+def test_4denvar_twin_beside_4dvar(tmp_path, twin_seed):
     problem = load(tmp_path, twin_seed)
     cfg = problem.config
     assert cfg.method == "4denvar" and cfg.method_options["n_members"] == 47
@@ -66,18 +54,18 @@ def test_4denvar_twin_beside_4dvar(tmp_path, with_4denvar, twin_seed):
     assert np.all((ens.posterior_ensemble > lower) & (ens.posterior_ensemble < upper))
 
 
-def test_classical_one_shot_is_weaker_on_dalec2(tmp_path, with_4denvar):
+def test_classical_one_shot_is_weaker_on_dalec2(tmp_path):
     """One loop with epsilon = 1 (the secant at prior spread) still reduces J a lot, but
     DALEC2's curved cost needs the outer loops for a 4D-Var-like answer."""
-    one = pdaframe.minimise(load(tmp_path), method=fourdenvar, seed=2004)
+    one = pdaframe.minimise(load(tmp_path), method="4denvar", seed=2004)
     assert one.nfev == 49 and one.success
     assert one.fun < 0.3 * one.history["cost"][0]
-    loops = pdaframe.minimise(load(tmp_path), method=fourdenvar, seed=2004,
+    loops = pdaframe.minimise(load(tmp_path), method="4denvar", seed=2004,
                               **load(tmp_path).config.method_options)
     assert loops.fun < 0.2 * one.fun
 
 
-def test_example_writes_its_results(tmp_path, with_4denvar):
+def test_example_writes_its_results(tmp_path):
     problem = load(tmp_path)
     result, paths = run_problem(problem, tmp_path / "out", progress=False)
     with xr.open_dataset(paths["netcdf"]) as ds:

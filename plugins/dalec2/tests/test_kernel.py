@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import pdaframe
-from pdaframe.testing import check_model
+from pdaframe.plugin import check_model, reset_plugins
 from pdaframe_dalec2 import OUTPUTS, PARAMETERS, Dalec2, Drivers
 
 XB = np.array([p.default for p in PARAMETERS])
@@ -408,7 +408,7 @@ def test_drivers_must_be_drivers():
 
 
 def test_registered_as_dalec2(daily):
-    pdaframe.reset_plugins()
+    reset_plugins()
     model = pdaframe.get_model("dalec2", drivers=daily, variant="CARDAMOM")
     assert isinstance(model, Dalec2) and model.variant == "CARDAMOM"
     np.testing.assert_array_equal(model.run(XB)["gpp"], Dalec2(daily, "CARDAMOM").run(XB)["gpp"])

@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 
 import pdaframe
-from pdaframe.problem.multisite import MultiSiteProblem
 
 EXAMPLE = Path(__file__).parents[3] / "examples" / "dalec2_multisite"
 CONFIG = EXAMPLE / "config.toml"
@@ -32,7 +31,7 @@ def joint(problem):
 
 
 def test_the_example_sites(problem):
-    assert isinstance(problem, MultiSiteProblem)
+    assert isinstance(problem, pdaframe.MultiSiteProblem)
     assert problem.site_names == ["US-Me2", "US-Me2-2002", "DE-Hai", "US-Me2-warm"]
     assert problem.n_param == 17 + 4 * 6 and len(problem.shared) == 17
     assert "c_woo0@DE-Hai" in problem.parameter_names

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import pdaframe
-from pdaframe.testing import check_gradient, check_model
+from pdaframe.plugin import check_gradient, check_model
 from pdaframe_dalec2 import PARAMETERS, Dalec2
 from pdaframe_dalec2.readers import read_de_hai, read_observations, read_us_me2, data_path
 from reference import run_reference

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pdaframe import DataError
+from pdaframe.plugin import DataError
 
 COLUMNS = {"date": "Date", "precip": "rainfall[mm]", "pet": "TURC [mm d-1]",
            "discharge_ls": "Discharge[ls-1]"}

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pdaframe import ModelError
+from pdaframe.plugin import ModelError
 
 from ._hymod_cffi import ffi, lib
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pdaframe import ConfigError, Model, ModelError, Parameter
+from pdaframe.plugin import ConfigError, Model, ModelError, Parameter
 
 from .forcing import Forcing, read_forcing
 from .kernel import run_kernel

@@ -1,5 +1,5 @@
 """Hook implementation of pdaframe-hymod, found through the ``pdaframe`` entry point."""
-from pdaframe import hookimpl
+from pdaframe.plugin import hookimpl
 
 from .model import Hymod
 

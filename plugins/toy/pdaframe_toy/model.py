@@ -23,8 +23,7 @@ from numbers import Integral
 
 import numpy as np
 
-from pdaframe import ConfigError, DataError, Model, ModelError, Parameter
-from pdaframe.io.tables import read_columns
+from pdaframe.plugin import ConfigError, DataError, Model, ModelError, Parameter, read_columns
 
 DEFAULT_N_DAYS = 730
 DRIVER_COLUMNS = ("par", "temperature")

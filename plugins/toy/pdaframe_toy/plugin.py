@@ -1,5 +1,5 @@
 """Hook implementations of pdaframe-toy, found through the ``pdaframe`` entry point."""
-from pdaframe import hookimpl
+from pdaframe.plugin import hookimpl
 
 from .model import ToyCarbon
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import pdaframe
-from pdaframe.testing import check_model
+from pdaframe.plugin import check_model
 from pdaframe_toy import ToyCarbon
 from pdaframe_toy.model import seasonal_drivers
 

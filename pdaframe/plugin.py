@@ -1,0 +1,90 @@
+"""The one import for plugin authors: ``from pdaframe.plugin import ...``.
+
+Users build and solve problems with the names of `pdaframe`; whoever *extends* pdaframe (a
+model, an observation operator, a prior family or a method, registered through an entry
+point or used directly from a script) finds everything here:
+
+- the hook marker `hookimpl` (the hooks are in `pdaframe.hookspecs`), `Registry` (what a hook
+  receives), `get_plugins` (what is loaded) and `reset_plugins` (forget it, e.g. in tests);
+- the base classes `Model` (with its `Parameter` table) and `ObservationOperator`;
+- the errors a plugin raises: `ConfigError` (bad options), `DataError` (bad input files),
+  `ModelError` (a run that failed: minimisers reject that trial point);
+- the eight built-in observation operators (`Identity`, `Select`, `TemporalAggregation`,
+  `SpatialMean`, `SIF`, `NormalisedSeasonality`, `CDFMatching`, `Bias`) to wrap or subclass,
+  and `OPERATOR_FACTORIES`, the config factories they are registered with (name ->
+  ``factory(variable, times=None, **options)``);
+- the derivative checks of `pdaframe.testing` for a plugin's own tests (`check_model`,
+  `check_gradient`, `taylor_test`, `dot_product_test`, `operator_dot_product_test`,
+  `TaylorReport`);
+- the CSV reader of pdaframe's own files, `read_columns` (errors naming file, line and
+  column), and `MISSING`, the cell texts it reads as missing values.
+
+Not to be confused with `pdaframe.plugins`, the plugin *registry* (discovery of entry points
+and the four registries); this module only re-exports names and defines nothing.
+
+Examples
+--------
+A model plugin (``pdaframe_decay/plugin.py``, declared in its ``pyproject.toml`` as
+``[project.entry-points.pdaframe] decay = "pdaframe_decay.plugin"``)::
+
+    import numpy as np
+    from pdaframe.plugin import ConfigError, Model, Parameter, hookimpl
+
+    class Decay(Model):
+        parameters = (Parameter("k", 0.1, lower=0.0, std=0.05, units="d-1"),
+                      Parameter("c0", 100.0, lower=0.0, std=20.0, units="g C m-2"))
+        output_units = {"carbon": "g C m-2"}
+
+        def __init__(self, n_days=30):
+            if n_days < 1:
+                raise ConfigError(f"decay: n_days={n_days!r}, expected a positive integer")
+            self.t = np.arange(float(n_days))
+
+        def run(self, theta):
+            k, c0 = theta
+            return {"carbon": c0 * np.exp(-k * self.t)}
+
+        def tangent(self, theta, dtheta):
+            k, c0 = theta
+            e = np.exp(-k * self.t)
+            return {"carbon": -c0 * self.t * e * dtheta[0] + e * dtheta[1]}
+
+    @hookimpl
+    def pdaframe_register_models(registry):
+        registry.add("decay", Decay)
+
+and in its tests ``check_model(Decay(), [0.1, 100.0])`` (Taylor test of the tangent).
+"""
+from types import MappingProxyType
+
+from .errors import ConfigError, DataError, ModelError
+from .interfaces import Model, ObservationOperator, Parameter
+from .io.tables import MISSING, read_columns
+from .observations.operators import (BASIC_FACTORIES, FACTORIES, SIF, Bias, CDFMatching,
+                                     Identity, NormalisedSeasonality, Select, SpatialMean,
+                                     TemporalAggregation)
+from .plugins import Registry, get_plugins, hookimpl, reset_plugins
+from .testing import (TaylorReport, check_gradient, check_model, dot_product_test,
+                      operator_dot_product_test, taylor_test)
+
+#: The config factories of the built-in operators, as registered (read-only):
+#: ``name -> factory(variable, times=None, **options)``; options in
+#: `pdaframe.observations.operators.FACTORIES`.
+OPERATOR_FACTORIES = MappingProxyType({**BASIC_FACTORIES, **FACTORIES})
+
+__all__ = [
+    # hooks and the registry
+    "Registry", "get_plugins", "hookimpl", "reset_plugins",
+    # base classes
+    "Model", "ObservationOperator", "Parameter",
+    # errors a plugin raises
+    "ConfigError", "DataError", "ModelError",
+    # the built-in observation operators and their config factories
+    "Bias", "CDFMatching", "Identity", "NormalisedSeasonality", "OPERATOR_FACTORIES", "SIF",
+    "Select", "SpatialMean", "TemporalAggregation",
+    # derivative checks (pdaframe.testing)
+    "TaylorReport", "check_gradient", "check_model", "dot_product_test",
+    "operator_dot_product_test", "taylor_test",
+    # reading input files
+    "MISSING", "read_columns",
+]
