@@ -27,6 +27,36 @@ class DreamZSState(ChainState):
     of rows that includes one of them is a jump far too long (on HYMOD the acceptance rate
     after burn-in went from ~0.10 to ~0.24, ESS per run x2.7; d=10 Gaussian ESS x1.7).
     ``reset_archive=False`` gives the reference behaviour.
+
+    Parameters
+    ----------
+    problem, x0, seed, n_samples, n_chains, burn_in, rhat_max
+        As `ChainState`.
+    delta : int
+        Most chain pairs differenced in a jump (each jump draws how many from 1 to
+        ``delta``).
+    n_cr : int
+        Number of crossover values ``CR_m = m / n_cr`` (the probability that a jump moves
+        a dimension).
+    c : float
+        Half-width of the relative jitter ``lambda ~ U(-c, c)`` of a jump.
+    c_star : float
+        Standard deviation of the additive jitter of a jump, in control space.
+    p_gamma1 : float
+        Probability that a parallel-direction jump is a mode jump (``gamma = 1``, every
+        dimension).
+    k : int
+        Generations between additions of the chains' states to the archive ``Z``.
+    p_snooker : float
+        Probability of a snooker jump.
+    m0 : int, optional
+        Prior draws that start the archive (default ``max(10 n_param, 3 n_chains, 2 delta
+        n_chains)``).
+    adapt_cr : bool
+        Adapt the crossover probabilities ``p_CR`` during burn-in.
+    reset_archive : bool
+        At the end of burn-in, cut the archive back to the states of burn-in's second half
+        (at least ``m0`` rows); False keeps the prior draws and every state (DREAM-Suite).
     """
 
     name = "dream-zs"
