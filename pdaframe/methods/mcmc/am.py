@@ -117,9 +117,8 @@ def adaptive_metropolis(problem, x0=None, callback=None, executor=None, seed=0,
         As `ChainState` (defaults here 2000, 4, 2000). Model runs:
         ``n_chains * (burn_in + n_samples + 1) + 1``.
     **options
-        ``t0`` (``min(200, burn_in // 2)`` steps with ``C_0``), ``eps`` (1e-6, in u where the
-        prior has unit scale), ``init_scale`` (0.1: ``C_0 = s_d init_scale^2 I``), ``cov0``
-        (``C_0`` in u instead), ``sd`` (``2.4^2/d``), ``rhat_max`` (1.01): see `AMState`.
+        `AMState`'s ``t0``, ``eps``, ``init_scale``, ``cov0``, ``sd`` and `ChainState`'s
+        ``rhat_max``.
 
     Returns
     -------

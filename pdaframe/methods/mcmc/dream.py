@@ -178,11 +178,9 @@ def dream_zs(problem, x0=None, callback=None, executor=None, seed=0, n_samples=2
     n_chains : int
         Chains (default 3, at least 2).
     **options
-        ``delta`` (3), ``n_cr`` (3), ``c`` (0.05), ``c_star`` (1e-12), ``p_gamma1`` (0.2),
-        ``k`` (10), ``p_snooker`` (0.1), ``m0`` (``max(10d, 3N, 2 delta N)``),
-        ``adapt_cr`` (True, burn-in only), ``reset_archive`` (True: at the end of burn-in
-        the archive keeps only the states of burn-in's second half, at least ``m0`` rows;
-        False keeps the prior draws and every state, as DREAM-Suite), ``rhat_max`` (1.01).
+        `DreamZSState`'s ``delta``, ``n_cr``, ``c``, ``c_star``, ``p_gamma1``, ``k``,
+        ``p_snooker``, ``m0``, ``adapt_cr``, ``reset_archive`` and `ChainState`'s
+        ``rhat_max``.
 
     Returns
     -------

@@ -289,11 +289,8 @@ def ga(problem, x0=None, callback=None, executor=None, seed=0, max_runs=None,
     max_runs : int, optional
         Budget of model runs (members evaluated); default only ``maxiter`` limits.
     **options
-        ``pop_size`` (100), ``maxiter`` (1000 generations), ``p_crossover`` (0.9),
-        ``eta_crossover`` (20), ``p_mutation`` (``1/n_param`` per variable),
-        ``eta_mutation`` (20), ``tol`` (1e-3) and ``atol`` (0): stop when
-        ``std(J_pop) <= atol + tol |mean(J_pop)|``; ``polish`` and ``posterior`` as in `de`
-        (`_finish`).
+        The GA's (below: ``pop_size`` ... ``atol``), and ``polish`` and ``posterior`` as in
+        `de` (`_finish`).
     pop_size : int
         Members of the population (at least 2), and offspring bred per generation.
     maxiter : int

@@ -184,8 +184,9 @@ def _finish(state, executor, callback, posterior=False, polish=False) -> Result:
     executor, callback
         As `drive`.
     posterior : bool
-        Compute the Gauss–Newton posterior covariance at the best member
-        (`Problem.posterior_covariance`; model runs on top of ``max_runs``).
+        Compute the Gauss–Newton posterior covariance at ``x``, the best member or its
+        polished minimum (`Problem.posterior_covariance`; model runs on top of
+        ``max_runs``).
     polish : bool
         Run pdaframe's L-BFGS-B from the best member afterwards and keep its minimum if
         lower (model runs on top of ``max_runs``).
