@@ -127,20 +127,24 @@ def _cmd_plugins(args):
 
 
 def _cmd_methods(args):
-    from .methods.contract import is_open, method_family, method_kind, method_options
+    from .methods.contract import documented_options, is_open, method_family, method_kind
     from .plugins import get_method, registry
 
     methods = registry("method")
+
+    def family(name):                 # a plugin's method without one: the plugin's name
+        return method_family(methods.get(name), methods.sources[name][0])
+
     if args.name is None:
         names = methods.names()
         width = max(map(len, names), default=0)
         for name in names:
-            print(f"{name:<{width}}  {method_family(methods.get(name))}")
+            print(f"{name:<{width}}  {family(name)}")
         return 0
     func = get_method(args.name)
     kind = method_kind(func)
-    print(f"{args.name} ({method_family(func)})" + (f", returns: {kind} result" if kind else ""))
-    for opt in method_options(func).values():
+    print(f"{args.name} ({family(args.name)})" + (f", returns: {kind} result" if kind else ""))
+    for opt in documented_options(func).values():
         print(f"  {opt.name} : {opt.kind} = {opt.default!r}")
         print(f"      {opt.doc or '(not described in the docstring)'}")
     if is_open(func):

@@ -205,6 +205,16 @@ def oat(problem, levels=5, qoi="misfit", executor=None, x0=None, box_width=None,
     Indices: ``effect`` (max − min of the QoI over the parameter's range) and ``slope``
     (least-squares slope per unit of the bounds' width, signed). ``conf`` is zero: the
     design is deterministic. ``1 + n_param * levels`` runs.
+
+    Parameters
+    ----------
+    problem, qoi, executor, box_width
+        As `sobol`.
+    levels : int
+        Values per parameter, equally spaced over its range, both ends included (at least
+        2).
+    x0 : array_like, optional
+        Where the other parameters stay (physical space; default the prior mean).
     """
     levels = check_int(levels, "oat: levels", 2, "values per parameter, both bounds")
     sp = salib_problem(problem.prior, box_width)
@@ -242,6 +252,18 @@ def morris(problem, n=20, num_levels=4, optimal_trajectories=None, qoi="misfit",
     Indices ``mu``, ``mu_star``, ``sigma`` (conf for ``mu_star`` only, bootstrap); ranked by
     ``mu_star``. With ``optimal_trajectories`` (e.g. 10–20), the best-spread ones out of
     ``n`` candidates (Campolongo et al. 2007).
+
+    Parameters
+    ----------
+    problem, qoi, seed, executor, num_resamples, conf_level, box_width
+        As `sobol`.
+    n : int
+        Trajectories (at least 2), or candidate trajectories with ``optimal_trajectories``.
+    num_levels : int
+        Grid levels per parameter (SALib's ``p``).
+    optimal_trajectories : int, optional
+        Keep this many best-spread trajectories of the ``n`` candidates (then
+        ``optimal_trajectories * (n_param + 1)`` runs).
     """
     from SALib.analyze import morris as analyse
     from SALib.sample import morris as sample
@@ -268,6 +290,29 @@ def sobol(problem, n=1024, calc_second_order=False, qoi="misfit", seed=None, exe
     ``n`` base samples (a power of 2); ``n * (n_param + 2)`` runs, ``n * (2 n_param + 2)``
     with ``calc_second_order``. Indices ``S1``, ``ST`` (and ``S2``, shape
     ``(n_param, n_param)``) with bootstrap confidence half-widths; ranked by ``ST``.
+
+    Parameters
+    ----------
+    problem : Problem
+        Every parameter needs finite prior bounds, unless ``box_width`` is given.
+    n : int
+        Base samples, a power of 2.
+    calc_second_order : bool
+        Also compute the second-order indices ``S2`` (about twice the runs).
+    qoi : str or callable
+        The quantity analysed (`QuantityOfInterest`): "misfit" (``J_o``),
+        "misfit:<stream>", "cost" (``J``), "<output>:<statistic>" or a callable.
+    seed : int, optional
+        Seed of the sample and of the bootstrap.
+    executor : object, optional
+        Runs the sample rows (ordered ``map``); default serial.
+    num_resamples : int
+        Bootstrap resamples for the confidence half-widths ``conf``.
+    conf_level : float
+        Confidence level of those half-widths.
+    box_width : float, optional
+        Sample the prior mean ± ``box_width`` prior standard deviations, clipped to the
+        bounds, instead of the prior's bounds.
     """
     from SALib.analyze import sobol as analyse
     from SALib.sample import sobol as sample
@@ -294,6 +339,15 @@ def efast(problem, n=1000, M=4, qoi="misfit", seed=None, executor=None, num_resa
     """eFAST first-order and total indices (SALib): ``n`` (> 4 M²) runs per parameter.
 
     A failed run is a `ModelError` (the estimator needs the complete frequency curves).
+
+    Parameters
+    ----------
+    problem, qoi, seed, executor, num_resamples, conf_level, box_width
+        As `sobol`.
+    n : int
+        Runs per parameter (more than ``4 M^2``): ``n * n_param`` runs.
+    M : int
+        Interference factor: the number of harmonics summed (SALib's ``M``).
     """
     from SALib.analyze import fast as analyse
     from SALib.sample import fast_sampler as sample
@@ -334,6 +388,15 @@ def _config_method(name):
     func = METHODS[name]
 
     def method(problem, x0=None, callback=None, executor=None, shortlist=None, **options):
+        """A sensitivity function of `METHODS` as a config method (see `_config_method`).
+
+        Parameters
+        ----------
+        shortlist : dict, optional
+            The rule of ``result["shortlist"]``, the parameters to calibrate: a table of
+            ``top``, ``threshold``, ``relative`` (`SensitivityResult.shortlist`; default
+            `SHORTLIST`, an index at least 5 % of the largest).
+        """
         if "seed" not in inspect.signature(func).parameters:
             options.pop("seed", None)              # deterministic design (oat)
         rule = SHORTLIST if shortlist is None else shortlist
@@ -348,8 +411,8 @@ def _config_method(name):
         return res
 
     method.__name__ = name
-    method.__doc__ = f"`{func.__name__}` as a config method (see `_config_method`)."
     method.option_sources = (func,)        # its options (`pdaframe.methods.contract`)
+    method.option_docs = (sobol,)          # those it shares with sobol
     method.family = "sensitivity"
     method.uses_x0 = "x0" in inspect.signature(func).parameters     # oat's centre only
     return method

@@ -8,15 +8,24 @@ Its options are declared once:
 * by the attribute ``option_sources`` (the callables whose keyword signatures declare the
   forwarded options, e.g. ``(ESMDAState,)``) and/or ``option_defaults`` (``{option:
   default}`` of options declared nowhere else, e.g. scipy's), with ``option_counts``
-  (``{option: (minimum, why)}``) for whole-number options and their minimum.
+  (``{option: (minimum, why)}``) for whole-number options and their minimum, and
+  ``option_docs`` (objects whose docstrings document options the method's and its
+  sources' leave out, e.g. ``lbfgsb-fd``'s: ``(lbfgsb,)``).
+
+Its family (`FAMILIES`: ``minimiser``, ``mcmc``, ...) is its attribute ``family``.
 
 From that one declaration come the validation of names and types (`check_method_options`,
 run by `pdaframe.minimise` and by `pdaframe.load_config`, so ``pdaframe check`` finds a
 misspelt option), the refusal of a start ``x0`` by a method that declares ``uses_x0 =
 False`` (`check_x0`), and the documentation printed by ``pdaframe methods NAME``
-(`method_options`; each option's line is taken from the numpy "Parameters" section of the
-method's docstring or of its sources), with the kind of result it returns (`method_kind`). A method with ``**options`` and no declaration (a
-plugin's) is open: its option names are left to the method.
+(`method_options`, `documented_options`). Each option's line and, where the default does not
+fix it, its type come from the first entry naming it in the numpy "Parameters" sections of
+the method's docstring, its sources' (a class's bases too), then its ``option_docs``; an
+entry with a type (``n_samples : int``) wins over one without, so an untyped pointer such as
+``seed, n_samples`` / "As `ChainState`." leaves the line to the entry it points to. The
+family also gives the kind of result the method returns (`method_kind`). A method with
+``**options`` and no declaration (a plugin's) is open: its option names are left to the
+method.
 """
 from __future__ import annotations
 
@@ -34,6 +43,27 @@ COMMON = ("problem", "x0", "callback", "executor")
 #: method; deterministic ones ignore it) and ``checkpoint_every`` (taken by the run driver)
 RUN_OPTIONS = ("seed", "checkpoint_every")
 
+#: the method families (a method's ``family`` attribute) and what their methods give
+FAMILIES = {
+    "minimiser": "a local minimum of J from a start (scipy), with the Laplace posterior",
+    "variational": "the ensemble-variational minimum and its posterior ensemble (4DEnVar)",
+    "search": "a global search of the parameter box (differential evolution, GA)",
+    "mcmc": "Markov chains sampling the posterior",
+    "kalman": "Kalman updates of an ensemble drawn from the prior (ES-MDA, EnKF)",
+    "weighting": "weighted samples of the prior or a proposal (importance sampling, GLUE, "
+                 "particle filter)",
+    "emulation": "Gaussian-process emulators of the model (calibrate-emulate-sample, "
+                 "history matching)",
+    "sensitivity": "sensitivity indices of the parameters and a shortlist, no estimate",
+    "stepwise": "one stream (or group) after another, each step's posterior the next prior",
+}
+
+#: what ``pdaframe methods NAME`` says of ``seed``, the same for every method that takes one
+SEED_DOC = ("Seed of every random draw (a whole number below 2^63); None draws one, recorded "
+            "in the result (``seed``) and the NetCDF, so the run can be repeated.")
+#: ... and of the seed a deterministic method accepts (as every method does) and ignores
+SEED_IGNORED = "Ignored: this method draws no random numbers (it accepts the config's seed)."
+
 
 @dataclass(frozen=True)
 class Option:
@@ -45,10 +75,12 @@ class Option:
     default : object
         The default (``None``: chosen by the method).
     kind : str
-        The type checked: ``bool``, ``int`` (whole number), ``float`` or ``any`` (left to
-        the method).
+        The type: ``bool``, ``int`` (whole number) or ``float`` where it is checked (from the
+        default or ``option_counts``; ``int`` for ``seed``); else the type the docstring's
+        entry names (``str``, ``sequence of float``, ...: left to the method), or ``any``.
     doc : str
-        One line from the method's (or its source's) numpy docstring; empty if none.
+        One line from the method's (or its source's) numpy docstring (`SEED_DOC` for
+        ``seed``); empty if none.
     """
 
     name: str
@@ -80,22 +112,34 @@ def is_open(func) -> bool:
     return var and not declared
 
 
-def _doc_lines(obj) -> dict:
-    """``{name: first sentence of its description}`` of the numpy "Parameters" section of
-    the docstring of ``obj``; ``a, b : int`` entries share their description (the first
-    entry of a name wins)."""
+def _doc_entries(obj) -> dict:
+    """``{name: (type or None, first sentence of its description)}`` of the numpy
+    "Parameters" section of the docstring of ``obj``; ``a, b : int`` entries share their
+    type and description, ``, optional`` is dropped and the first entry of a name wins."""
     doc = inspect.getdoc(obj) or ""
     match = re.search(r"^Parameters\n-+\n(.*?)(?:\n\n[A-Z][A-Za-z ]*\n-+\n|\Z)", doc,
                       re.S | re.M)
-    entries = []                                   # [(names, description lines)]
+    entries = []                                   # [(names, type, description lines)]
     for line in (match.group(1).splitlines() if match else []):
         if line and not line.startswith(" "):
-            names = line.split(" : ")[0].split(",")
-            entries.append(([n.strip().lstrip("*") for n in names], []))
+            names, _, kind = line.partition(" : ")
+            kind = re.sub(r",?\s*optional$", "", kind.strip()) or None
+            entries.append(([n.strip().lstrip("*") for n in names.split(",")], kind, []))
         elif entries and line.strip():
-            entries[-1][1].append(line.strip())
-    return {name: _first_sentence(" ".join(lines)) for names, lines in reversed(entries)
-            for name in names}
+            entries[-1][2].append(line.strip())
+    return {name: (kind, _first_sentence(" ".join(lines)))
+            for names, kind, lines in reversed(entries) for name in names}
+
+
+def _documented_by(func) -> list:
+    """What documents ``func``'s options, in order: itself, its sources (a class with its
+    bases), its ``option_docs``."""
+    out = []
+    for obj in (func, *getattr(func, "option_sources", ()), *getattr(func, "option_docs", ())):
+        for item in (inspect.getmro(obj)[:-1] if inspect.isclass(obj) else (obj,)):
+            if item not in out:
+                out.append(item)
+    return out
 
 
 def _first_sentence(text) -> str:
@@ -109,11 +153,14 @@ def _first_sentence(text) -> str:
     return text
 
 
-def _kind(default) -> str:
+def _kind(default, counted=False, documented=None) -> str:
+    """What `Option.kind` says (see there)."""
+    if counted:
+        return "int"
     for kind in (bool, int, float):
         if isinstance(default, kind):
             return kind.__name__
-    return "any"
+    return documented or "any"
 
 
 def method_options(func) -> dict[str, Option]:
@@ -126,31 +173,41 @@ def method_options(func) -> dict[str, Option]:
         defaults.update({k: v for k, v in _keywords(source).items() if k not in defaults})
     defaults.update(getattr(func, "option_defaults", {}))
     counts = getattr(func, "option_counts", {})
-    docs = {}
-    for obj in (func, *sources):
-        for key, line in _doc_lines(obj).items():
-            docs.setdefault(key, line)
-    return {k: Option(k, v, "int" if k in counts else _kind(v), docs.get(k, ""))
+    docs = {}                                      # name -> (type, line); typed ones win
+    for obj in _documented_by(func):
+        for key, (kind, line) in _doc_entries(obj).items():
+            if key not in docs or (docs[key][0] is None and kind is not None):
+                docs[key] = (kind, line)
+    return {k: Option(k, v, _kind(v, k in counts or k == "seed", docs.get(k, (None,))[0]),
+                      SEED_DOC if k == "seed" else docs.get(k, (None, ""))[1])
             for k, v in defaults.items()}
 
 
-def method_family(func) -> str:
-    """The family of a method: its ``family`` attribute, else the package under
-    ``pdaframe.methods`` (or ``pdaframe.analysis``) of its module, else its module."""
+def documented_options(func) -> dict[str, Option]:
+    """The options ``pdaframe methods NAME`` lists: `method_options`, and for a method that
+    declares all its options but no ``seed`` (a deterministic one) the seed it accepts and
+    ignores (`SEED_IGNORED`)."""
+    options = method_options(func)
+    if "seed" not in options and not is_open(func):
+        options["seed"] = Option("seed", None, "int", SEED_IGNORED)
+    return options
+
+
+def method_family(func, plugin=None) -> str:
+    """The family of a method: its ``family`` attribute (every built-in declares one of
+    `FAMILIES`); else ``plugin``, the name of the plugin that registered it; else the
+    top-level package of its module."""
     family = getattr(func, "family", None)
     if family:
         return family
-    parts = getattr(func, "__module__", "").split(".")
-    if parts[:2] in (["pdaframe", "methods"], ["pdaframe", "analysis"]) and len(parts) > 2:
-        return parts[2].replace("_", "-")
-    return ".".join(parts) or "?"
+    return plugin or getattr(func, "__module__", "").split(".")[0] or "?"
 
 
 #: the result kind (`pdaframe.result.KINDS`) every method of a built-in family returns; a
 #: method's ``result_kind`` attribute overrides it (history matching, of the emulation family)
-FAMILY_KINDS = {"scipy-minimisers": "optimisation", "search": "optimisation",
+FAMILY_KINDS = {"minimiser": "optimisation", "search": "optimisation",
                 "stepwise": "optimisation", "mcmc": "sample", "emulation": "sample",
-                "fourdenvar": "ensemble", "sequential": "ensemble", "importance": "ensemble",
+                "variational": "ensemble", "kalman": "ensemble", "weighting": "ensemble",
                 "sensitivity": "analysis"}
 
 

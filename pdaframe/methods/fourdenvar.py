@@ -484,5 +484,6 @@ def fourdenvar(problem, x0=None, callback=None, executor=None, seed=0, **options
 fourdenvar.option_sources = (FourDEnVarState,)
 fourdenvar.option_counts = {"n_members": (2, "an ensemble"), "outer_loops": (1, "loops"),
                             "min_members": (2, "an ensemble")}
+fourdenvar.family = "variational"
 
 METHODS = {"4denvar": fourdenvar}

@@ -322,7 +322,8 @@ class GLUEState(_WeightedState):
     likelihood : {"nse", "inverse_variance", "exponential", "gaussian"}
         Informal likelihood (default ``NSE^N_s``).
     shape : float
-        ``N_s`` (default 1; DREAM-Suite uses 10).
+        Shape factor ``N_s`` of the informal likelihoods (``NSE^N_s``, ...): larger
+        concentrates the weights on the best samples (default 1; DREAM-Suite uses 10).
     threshold : float, optional
         Behavioural when every stream's NSE is at least this.
     top_fraction : float, optional
@@ -458,5 +459,6 @@ importance.option_sources = (ImportanceState,)
 glue.option_sources = (GLUEState,)
 importance.uses_x0 = glue.uses_x0 = False    # the samples come from the proposal / prior
 importance.option_counts = glue.option_counts = {"n_members": (2, "a sample")}
+importance.family = glue.family = "weighting"
 
 METHODS = {"importance": importance, "glue": glue}

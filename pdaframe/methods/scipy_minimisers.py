@@ -307,15 +307,43 @@ def lbfgsb(problem, x0=None, callback=None, **options):
     callback : callable, optional
         ``callback(Result(x, fun, nit))`` after each iteration; raise `StopIteration` to stop.
     **options
-        ``scipy.optimize.minimize(method="L-BFGS-B")`` options (defaults ``maxiter=1000,
-        ftol=1e-14, gtol=1e-9``) and ``posterior=True`` (compute the Gauss–Newton
-        posterior covariance at the optimum).
+        ``scipy.optimize.minimize(method="L-BFGS-B")`` options (below; pdaframe's defaults
+        for ``maxiter``, ``ftol`` and ``gtol``), and pdaframe's ``posterior`` and
+        ``max_restarts``. The cost is minimised in control space ``u`` (prior standard
+        deviations).
+    maxiter : int
+        Maximum number of L-BFGS-B iterations (scipy's default: 15000).
+    ftol : float
+        Stop when J decreases in an iteration by at most ``ftol`` relative to ``max(|J|,
+        1)`` (scipy's default: 2.2e-9).
+    gtol : float
+        Stop when every component of J's gradient in control space (J per prior standard
+        deviation) is at most ``gtol`` in size (scipy's default: 1e-5).
+    maxfun : int
+        Maximum number of cost evaluations, each with its gradient.
+    maxcor : int
+        Number of correction pairs kept by the limited-memory Hessian approximation.
+    maxls : int
+        Maximum number of line-search steps per iteration.
+    posterior : bool
+        Compute the Gauss–Newton posterior covariance at the optimum
+        (`Problem.posterior_covariance`: a Jacobian, so more model runs).
+    max_restarts : int
+        Restarts from the best point (fresh curvature memory) after a scipy run that
+        rejected failed model runs and still improved J.
     """
     return _run(problem, "L-BFGS-B", "auto", x0, callback, {**LBFGSB_DEFAULTS, **options})
 
 
 def lbfgsb_fd(problem, x0=None, callback=None, **options):
-    """L-BFGS-B with finite-difference gradients (see `Problem` for the step rule)."""
+    """L-BFGS-B with finite-difference gradients (see `Problem` for the step rule).
+
+    Parameters
+    ----------
+    problem, x0, callback, **options
+        As `lbfgsb`; each cost evaluation also runs the model for the finite differences,
+        and the posterior covariance uses a finite-difference Jacobian.
+    """
     return _run(problem, "L-BFGS-B", "fd", x0, callback, {**LBFGSB_DEFAULTS, **options})
 
 
@@ -325,6 +353,29 @@ def nelder_mead(problem, x0=None, callback=None, **options):
     Options are ``scipy.optimize.minimize(method="Nelder-Mead")``'s (defaults ``xatol=1e-7``,
     ``fatol=1e-12`` in control-space units, ``adaptive`` for more than 4 parameters,
     ``maxfev=2000 * n_param``).
+
+    Parameters
+    ----------
+    problem, x0, callback
+        As `lbfgsb`.
+    **options
+        scipy's options (below), and pdaframe's ``posterior`` and ``max_restarts`` as in
+        `lbfgsb`.
+    xatol : float
+        Stop when every vertex is within ``xatol`` of the best one in every coordinate, in
+        control space (prior standard deviations), and ``fatol`` holds.
+    fatol : float
+        Stop when the cost of every vertex is within ``fatol`` of the best one (units of J),
+        and ``xatol`` holds.
+    maxiter : int, optional
+        Maximum number of simplex iterations (default: no limit but ``maxfev``).
+    maxfev : int, optional
+        Maximum number of cost evaluations (default: ``2000 * n_param``).
+    adaptive : bool
+        Adapt the simplex coefficients to the dimension (Gao & Han 2012); default: True for
+        more than 4 parameters.
+    initial_simplex : array_like, shape (n_param + 1, n_param), optional
+        The first simplex in control space, a vertex per row (then ``x0`` is not used).
     """
     defaults = {**NELDER_MEAD_DEFAULTS, "adaptive": problem.n_param > 4,
                 "maxfev": 2000 * problem.n_param}
@@ -342,5 +393,7 @@ nelder_mead.option_defaults = {**NELDER_MEAD_DEFAULTS, "maxiter": None, "maxfev"
 lbfgsb.option_counts = lbfgsb_fd.option_counts = {
     "maxiter": (1, "iterations"), "maxfun": (1, "model runs")}
 nelder_mead.option_counts = {"maxiter": (1, "iterations"), "maxfev": (1, "model runs")}
+lbfgsb_fd.option_docs = nelder_mead.option_docs = (lbfgsb,)       # posterior, max_restarts
+lbfgsb.family = lbfgsb_fd.family = nelder_mead.family = "minimiser"
 
 METHODS = {"lbfgsb": lbfgsb, "lbfgsb-fd": lbfgsb_fd, "nelder-mead": nelder_mead}

@@ -511,5 +511,7 @@ for _method, _state in ((es_mda, ESMDAState), (enkf, EnKFState),
     _method.uses_x0 = False                    # the ensemble is drawn from the prior
     _method.option_counts = {"n_members": (2, "an ensemble"), "n_cycles": (1, "cycles")}
 es_mda.option_counts = {"n_members": (2, "an ensemble")}
+es_mda.family = enkf.family = "kalman"
+particle_filter.family = "weighting"
 
 METHODS = {"es-mda": es_mda, "enkf": enkf, "particle-filter": particle_filter}

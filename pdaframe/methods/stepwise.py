@@ -216,4 +216,6 @@ def stepwise(problem, x0=None, callback=None, executor=None, steps=None, inner="
     return out
 
 
+stepwise.family = "stepwise"
+
 METHODS = {"stepwise": stepwise}

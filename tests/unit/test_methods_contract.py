@@ -11,11 +11,16 @@ import pytest
 import pdaframe
 import pdaframe.plugin
 from pdaframe import cli
-from pdaframe.methods.contract import COMMON, check_method_options, method_options
+from pdaframe.methods.contract import (COMMON, FAMILIES, SEED_DOC, SEED_IGNORED,
+                                       check_method_options, documented_options,
+                                       method_options)
 from pdaframe.plugins import registry
 from tests.unit.test_plugins import make_dist, site  # noqa: F401  (fixture)
 
 DATA = Path(__file__).parents[1] / "data"
+README = Path(__file__).parents[2] / "README.md"
+BUILTIN = [n for n in registry("method").names() if registry("method").sources[n][0] ==
+           "pdaframe"]
 
 # options each method accepted before the contract (the allowed tuples it replaces)
 KNOWN = {
@@ -45,6 +50,18 @@ def listed(capsys, *argv):
     return capsys.readouterr().out
 
 
+def option_rows(out):
+    """``{name: (kind, default, description)}`` of a ``pdaframe methods NAME`` listing."""
+    lines = out.splitlines()
+    rows = {}
+    for line, doc in zip(lines, lines[1:] + [""]):
+        if line.startswith("  ") and not line.startswith("   ") and " : " in line:
+            name, _, rest = line.strip().partition(" : ")
+            kind, _, default = rest.rpartition(" = ")
+            rows[name] = (kind, default, doc.strip())
+    return rows
+
+
 @pytest.mark.parametrize("name", registry("method").names())
 def test_methods_name_lists_every_option_the_method_accepts(name, capsys):
     func = registry("method").get(name)
@@ -55,23 +72,106 @@ def test_methods_name_lists_every_option_the_method_accepts(name, capsys):
            if p.default is not p.empty and p.name not in COMMON}
     assert own <= shown, f"{name}: keywords {sorted(own - shown)} not listed"
     assert set(KNOWN.get(name, ())) <= shown, f"{name}: {sorted(set(KNOWN[name]) - shown)}"
-    assert shown == set(method_options(func))
+    assert shown == set(documented_options(func)) >= set(method_options(func))
     # each listed option, given its default, passes the same check `minimise` runs
     defaults = {k: o.default for k, o in method_options(func).items() if o.default is not None}
     check_method_options(name, func, defaults)
 
 
+@pytest.mark.parametrize("name", BUILTIN)
+def test_every_builtin_option_has_a_type_and_a_description(name, capsys):
+    rows = option_rows(listed(capsys, name))
+    assert rows, f"{name}: no options listed"
+    for option, (kind, default, doc) in rows.items():
+        assert kind and kind != "any", f"{name}: option {option!r} has no type"
+        assert doc and not doc.startswith("(not described"), \
+            f"{name}: option {option!r} has no description"
+    # every method says what it does with the seed the config passes to every method
+    assert name == "stepwise" or rows["seed"][2] in (SEED_DOC, SEED_IGNORED)
+
+
+FAMILY = {"lbfgsb": "minimiser", "lbfgsb-fd": "minimiser", "nelder-mead": "minimiser",
+          "4denvar": "variational", "de": "search", "ga": "search",
+          "adaptive-metropolis": "mcmc", "dream-zs": "mcmc", "emcee": "mcmc",
+          "es-mda": "kalman", "enkf": "kalman", "particle-filter": "weighting",
+          "importance": "weighting", "glue": "weighting", "ces": "emulation",
+          "history-matching": "emulation", "oat": "sensitivity", "morris": "sensitivity",
+          "sobol": "sensitivity", "efast": "sensitivity", "stepwise": "stepwise"}
+
+
 def test_methods_lists_every_registered_method_with_its_family(capsys):
     rows = dict(line.split() for line in listed(capsys).splitlines())
-    assert set(rows) == set(registry("method").names())
-    assert rows["es-mda"] == "sequential" and rows["de"] == "search"
-    assert rows["sobol"] == "sensitivity" and rows["ces"] == "emulation"
+    assert set(rows) == set(registry("method").names()) == set(FAMILY)
+    assert rows == FAMILY
+    assert set(FAMILY.values()) == set(FAMILIES)
+    assert "es-mda (kalman)" in listed(capsys, "es-mda")
+
+
+def test_readme_lists_every_family_and_its_methods():
+    text = README.read_text()
+    section = text[text.index("pdaframe methods NAME"):text.index("### Config files")]
+    for family in FAMILIES:
+        row = next((line for line in section.splitlines()
+                    if line.startswith(f"| {family} ")), None)
+        assert row is not None, f"README: no row for the family {family!r}"
+        for name in (n for n, f in FAMILY.items() if f == family):
+            assert f"`{name}`" in row, f"README: {name!r} not in the row of {family!r}"
 
 
 def test_option_lines_come_from_the_numpy_docstring(capsys):
     out = listed(capsys, "4denvar")
     assert "outer_loops : int = 1\n      Maximum number of linearisations" in out
-    assert "es-mda (sequential)" in listed(capsys, "es-mda")
+    # the type of an option left to the method is the docstring's
+    assert 'solver : {"cholesky", "trust-exact", "newton-cg"} = \'cholesky\'' in out
+    assert "alphas : sequence of float or int = (4.0, 4.0, 4.0, 4.0)" in listed(capsys, "es-mda")
+    # seed: one wording for every method that takes one; deterministic methods ignore it
+    assert f"seed : int = 0\n      {SEED_DOC}\n" in out
+    assert f"seed : int = None\n      {SEED_IGNORED}\n" in listed(capsys, "lbfgsb")
+
+
+def test_lines_follow_sources_bases_and_option_docs_and_typed_entries_win():
+    class Base:
+        """Parameters
+        ----------
+        depth : int
+            How deep. More words.
+        mode : {"a", "b"}, optional
+            Which mode.
+        """
+
+    class State(Base):
+        """Parameters
+        ----------
+        depth, mode
+            As `Base`.
+        """
+
+        def __init__(self, problem, depth=3, mode=None):
+            pass
+
+    def helper():
+        """Parameters
+        ----------
+        rate : float
+            Step size.
+        """
+
+    def method(problem, x0=None, callback=None, executor=None, **options):
+        """Parameters
+        ----------
+        depth
+            As `State`.
+        """
+
+    method.option_sources = (State,)
+    method.option_defaults = {"rate": 0.5}
+    method.option_docs = (helper,)
+    opts = documented_options(method)
+    assert [(o.name, o.kind, o.default, o.doc) for o in opts.values()] == [
+        ("depth", "int", 3, "How deep."), ("mode", '{"a", "b"}', None, "Which mode."),
+        ("rate", "float", 0.5, "Step size."), ("seed", "int", None, SEED_IGNORED)]
+    del method.option_docs
+    assert method_options(method)["rate"].doc == ""
 
 
 def test_unknown_method_is_named(capsys):
@@ -100,20 +200,41 @@ PLUGIN = '''
 
     toy.family = "toys"
 
+    def plain(problem, x0=None, callback=None, executor=None, mode=None, **options):
+        """A method without a family.
+
+        Parameters
+        ----------
+        mode : {"fast", "slow"}, optional
+            How to go.
+        """
+        return pdaframe.Result(x=problem.prior.mean, fun=0.0)
+
+    plain.__module__ = "elsewhere.methods"      # its family is the plugin's name, not this
+
     @pdaframe.plugin.hookimpl
     def pdaframe_register_methods(registry):
         registry.add("toy", toy)
+        registry.add("plain", plain)
 '''
 
 
 def test_plugin_method_is_listed_and_validated(site, capsys):  # noqa: F811
     make_dist(site, "pdaframe-fake-m", "fake_m", PLUGIN)
     try:
-        assert ["toy", "toys"] in [line.split() for line in listed(capsys).splitlines()]
+        rows = [line.split() for line in listed(capsys).splitlines()]
+        assert ["toy", "toys"] in rows
+        assert ["plain", "fake_m"] in rows     # no family declared: the plugin's name
         out = listed(capsys, "toy")
         assert "toy (toys)" in out
         assert "steps : int = 10\n      How many steps to take." in out
         assert "rate : float = 0.5\n      Step size." in out
+        assert f"seed : int = None\n      {SEED_DOC}" in out
+        out = listed(capsys, "plain")
+        assert out.startswith("plain (fake_m)\n")
+        assert 'mode : {"fast", "slow"} = None\n      How to go.' in out
+        assert out.endswith("(further options are not declared: they are left to the "
+                            "method)\n")
         problem = pdaframe.Problem(pdaframe.LinearModel([[1.0]]),
                                    pdaframe.GaussianPrior([0.0], std=[1.0]),
                                    [pdaframe.DataStream("y", "y", [1.0], std=1.0)])

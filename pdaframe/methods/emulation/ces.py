@@ -196,16 +196,47 @@ def ces(problem, x0=None, callback=None, executor=None, seed=None, n_design=None
     executor : object, optional
         Runs the model (ordered ``map``).
     seed : int, optional
-    n_design : int
+    n_design : int, optional
         Ensemble size (default ``max(5 n_param, 20)``) or, with ``calibrate="design"``,
         design size (default ``10 n_param``, Loeppky et al. 2009).
-    n_refine : int
+    calibrate : {"es-mda", "design"}
+        Where the first runs come from: an ES-MDA ensemble moved from the prior towards the
+        posterior (every iteration's runs kept), or a space-filling design of the box.
+    alphas : sequence of float, or int
+        ES-MDA inflation factors with ``sum 1/alpha = 1``; an integer ``N_a`` means ``N_a``
+        factors ``N_a`` (as `ESMDAState`).
+    design_method : {"lhs", "sobol"}
+        The design of ``calibrate="design"``: Latin hypercube or scrambled Sobol points.
+    box_width : float
+        The box of ``calibrate="design"``: the prior mean ± ``box_width`` prior standard
+        deviations, clipped to the bounds.
+    n_refine : int, optional
         Real runs per refinement round (default ``max(2 n_param, 8)``).
-    n_steps, n_burn : int
-        Kept Metropolis steps per chain, and adaptive burn-in steps (default
-        ``max(n_steps // 2, 500)``).
+    max_refine : int
+        Maximum number of refinement rounds (real runs at emulator-posterior draws, refit).
+    refine_tol : float
+        Refinement stops once the emulated and real data misfits ``½|z|²`` agree within
+        this (units of J) at every new run.
+    local_prob : float
+        The emulator is trained on the runs with ``J <= min J + χ²_{n_param,
+        local_prob}/2`` (at least ``10 n_param`` runs).
+    n_chains : int
+        Metropolis chains run at once on the emulator.
+    n_steps : int
+        Kept Metropolis steps per chain in the final sampling (refinement rounds use
+        ``max(n_steps // 4, 200)``).
+    n_burn : int, optional
+        Adaptive burn-in steps per chain (default ``max(n_steps // 2, 500)``).
     n_check : int
         Real runs at posterior draws to check the emulator (reported in ``check``).
+    pca_variance : float
+        Keep the principal components of the whitened residuals up to this fraction of
+        their variance (and those ``pca_tol`` keeps).
+    nugget, pca_tol, max_components, kernel
+        Of the `GPEmulator` (with ``standardise=False``: a common output scale).
+    box_pad : float
+        The sampler stays in the training runs' bounding box widened by ``box_pad`` of its
+        width on each side (and inside the prior's bounds).
 
     Returns
     -------
@@ -365,5 +396,8 @@ def ces(problem, x0=None, callback=None, executor=None, seed=None, n_design=None
             pass
     return res
 
+
+ces.option_docs = (GPEmulator,)        # nugget, pca_variance, pca_tol, max_components, kernel
+ces.family = "emulation"
 
 METHODS = {"ces": ces}

@@ -225,15 +225,23 @@ def history_match(func, lower, upper, z, var_obs, var_disc=0.0, cutoff=3.0, whic
         The initial box (finite).
     z, var_obs, var_disc : array_like, shape (n_out,) or float
     cutoff : float
-        Implausibility cutoff (3).
+        Implausibility cutoff: a point is ruled out when its implausibility exceeds this (3:
+        Pukelsheim's 3 sigma rule).
     which : int
-        1: max over outputs; 2: second max.
-    n_design : int
-        Runs per wave (default ``10 n_param``).
+        Which implausibility is compared with the cutoff: 1 the largest over the outputs, 2
+        the second largest (tolerates one poor emulator), ...
+    n_design : int, optional
+        Model runs per wave, inside the current NROY (default ``10 n_param``).
     n_candidates : int
         Size of the Latin hypercube in the box from which NROY is sampled (rejection).
-    max_waves, tol : int, float
-        Stop after ``max_waves``, or when NROY shrinks by less than ``tol`` (relative).
+    max_waves : int
+        Maximum number of waves.
+    tol : float
+        Stop when a wave shrinks the NROY fraction by less than ``tol`` of itself.
+    seed : int, optional
+        Seed of the designs and the emulator fits.
+    nugget : float
+        Noise variance added to each GP's diagonal, relative to its target's variance.
     executor : object, optional
         Runs the simulator (ordered ``map``).
     callback : callable, optional
@@ -276,6 +284,22 @@ def history_matching(problem, x0=None, callback=None, executor=None, seed=None, 
     than ``max_outputs`` of them is refused: history-match aggregated streams (``aggregate =
     { period = "monthly" }`` in a stream: monthly means of a daily file) or a few chosen
     times instead.
+
+    Parameters
+    ----------
+    problem, x0, callback, executor, seed
+        As `history_match` (``x0`` is refused: the designs fill the box).
+    var_disc : float
+        Model-discrepancy variance ``Var_disc`` of every output (squared observation
+        units), added to the observation-error and emulator variances.
+    box_width : float
+        The initial box: the prior mean ± ``box_width`` prior standard deviations, clipped
+        to the bounds.
+    max_outputs : int
+        Most valid observations accepted (each is emulated by its own GP).
+    **options
+        `history_match`'s ``cutoff``, ``which``, ``n_design``, ``n_candidates``,
+        ``max_waves``, ``tol``, ``nugget``.
     """
     if not hasattr(problem, "streams"):
         raise ConfigError("history-matching works on single-site problems only")
@@ -291,6 +315,8 @@ def history_matching(problem, x0=None, callback=None, executor=None, seed=None, 
 # the further options `HistoryMatchState` declares (`pdaframe.methods.contract`)
 history_matching.option_sources = (HistoryMatchState,)
 history_matching.uses_x0 = False               # the design fills the prior box
+history_matching.option_docs = (history_match,)
+history_matching.family = "emulation"
 history_matching.result_kind = "analysis"      # of the emulation family, but no estimate
 
 METHODS = {"history-matching": history_matching}

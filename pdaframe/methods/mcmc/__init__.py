@@ -37,6 +37,8 @@ for _method in (adaptive_metropolis, dream_zs, emcee_sampler):
     _method.option_counts = {"n_samples": (MIN_DRAWS, "ArviZ's R-hat and ESS need 4 draws "
                                                       "per chain"),
                              "n_chains": (2, "chains"), "burn_in": (0, "draws discarded")}
+    _method.family = "mcmc"
+emcee_sampler.option_docs = (ChainState,)       # the options it shares with the others
 
 METHODS = {"adaptive-metropolis": adaptive_metropolis, "dream-zs": dream_zs,
            "emcee": emcee_sampler}

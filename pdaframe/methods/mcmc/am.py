@@ -17,6 +17,23 @@ class AMState(ChainState):
     eps I)``, ``s_d = 2.4^2/d``; the covariance (of every state, repeats included) is
     updated recursively during burn-in and frozen afterwards, so the kept draws are a plain
     Metropolis chain.
+
+    Parameters
+    ----------
+    problem, x0, seed, n_samples, n_chains, burn_in, rhat_max
+        As `ChainState`.
+    t0 : int, optional
+        Steps proposed with ``C_0`` before the covariance adapts (default ``min(200,
+        burn_in // 2)``).
+    eps : float
+        Jitter ``eps I`` added to the adapted covariance, in control space (squared prior
+        standard deviations).
+    init_scale : float
+        Relative size of the first proposal: ``C_0 = s_d init_scale^2 I`` in control space.
+    cov0 : array_like, shape (n_param, n_param), optional
+        The first proposal covariance ``C_0`` in control space (instead of ``init_scale``).
+    sd : float, optional
+        Scale ``s_d`` of the adapted covariance (default ``2.4^2 / n_param``).
     """
 
     name = "adaptive-metropolis"
@@ -96,13 +113,12 @@ def adaptive_metropolis(problem, x0=None, callback=None, executor=None, seed=0,
         Evaluates the chains' proposals of a generation (ordered ``map``).
     seed : int
         Chain ``c`` uses ``member_rng(seed, c)``: results do not depend on the executor.
-    n_samples, n_chains, burn_in : int
-        Draws kept per chain, chains (at least 2), steps discarded first. Model runs:
+    n_samples, n_chains, burn_in
+        As `ChainState` (defaults here 2000, 4, 2000). Model runs:
         ``n_chains * (burn_in + n_samples + 1) + 1``.
     **options
-        ``t0`` (``min(200, burn_in // 2)`` steps with ``C_0``), ``eps`` (1e-6, in u where the
-        prior has unit scale), ``init_scale`` (0.1: ``C_0 = s_d init_scale^2 I``), ``cov0``
-        (``C_0`` in u instead), ``sd`` (``2.4^2/d``), ``rhat_max`` (1.01).
+        `AMState`'s ``t0``, ``eps``, ``init_scale``, ``cov0``, ``sd`` and `ChainState`'s
+        ``rhat_max``.
 
     Returns
     -------

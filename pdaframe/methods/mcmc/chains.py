@@ -148,6 +148,24 @@ class ChainState(EnsembleState):
     takes ``J`` per member (a `Failed` member is a rejected proposal). Subclasses implement
     `_propose` (returning proposals in u and the log Hastings correction) and may use
     `_adapt` (called after each generation).
+
+    Parameters
+    ----------
+    problem : Problem
+    x0 : array_like, optional
+        Start of every chain (physical space); default a prior draw per chain
+        (overdispersed, as R-hat assumes).
+    seed : int or None
+        Seed of the chains' random numbers (None: drawn).
+    n_samples : int
+        Draws kept per chain, after burn-in (at least 4, for ArviZ's R-hat and ESS).
+    n_chains : int
+        Number of chains run side by side (at least 2: R-hat compares chains).
+    burn_in : int
+        Steps per chain run and discarded before the kept draws.
+    rhat_max : float
+        The run succeeds (status 0) when the rank-normalised R-hat of every parameter is
+        below this.
     """
 
     name = "mcmc"

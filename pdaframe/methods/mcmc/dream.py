@@ -27,6 +27,36 @@ class DreamZSState(ChainState):
     of rows that includes one of them is a jump far too long (on HYMOD the acceptance rate
     after burn-in went from ~0.10 to ~0.24, ESS per run x2.7; d=10 Gaussian ESS x1.7).
     ``reset_archive=False`` gives the reference behaviour.
+
+    Parameters
+    ----------
+    problem, x0, seed, n_samples, n_chains, burn_in, rhat_max
+        As `ChainState`.
+    delta : int
+        Most chain pairs differenced in a jump (each jump draws how many from 1 to
+        ``delta``).
+    n_cr : int
+        Number of crossover values ``CR_m = m / n_cr`` (the probability that a jump moves
+        a dimension).
+    c : float
+        Half-width of the relative jitter ``lambda ~ U(-c, c)`` of a jump.
+    c_star : float
+        Standard deviation of the additive jitter of a jump, in control space.
+    p_gamma1 : float
+        Probability that a parallel-direction jump is a mode jump (``gamma = 1``, every
+        dimension).
+    k : int
+        Generations between additions of the chains' states to the archive ``Z``.
+    p_snooker : float
+        Probability of a snooker jump.
+    m0 : int, optional
+        Prior draws that start the archive (default ``max(10 n_param, 3 n_chains, 2 delta
+        n_chains)``).
+    adapt_cr : bool
+        Adapt the crossover probabilities ``p_CR`` during burn-in.
+    reset_archive : bool
+        At the end of burn-in, cut the archive back to the states of burn-in's second half
+        (at least ``m0`` rows); False keeps the prior draws and every state (DREAM-Suite).
     """
 
     name = "dream-zs"
@@ -148,11 +178,9 @@ def dream_zs(problem, x0=None, callback=None, executor=None, seed=0, n_samples=2
     n_chains : int
         Chains (default 3, at least 2).
     **options
-        ``delta`` (3), ``n_cr`` (3), ``c`` (0.05), ``c_star`` (1e-12), ``p_gamma1`` (0.2),
-        ``k`` (10), ``p_snooker`` (0.1), ``m0`` (``max(10d, 3N, 2 delta N)``),
-        ``adapt_cr`` (True, burn-in only), ``reset_archive`` (True: at the end of burn-in
-        the archive keeps only the states of burn-in's second half, at least ``m0`` rows;
-        False keeps the prior draws and every state, as DREAM-Suite), ``rhat_max`` (1.01).
+        `DreamZSState`'s ``delta``, ``n_cr``, ``c``, ``c_star``, ``p_gamma1``, ``k``,
+        ``p_snooker``, ``m0``, ``adapt_cr``, ``reset_archive`` and `ChainState`'s
+        ``rhat_max``.
 
     Returns
     -------

@@ -87,10 +87,13 @@ def emcee_sampler(problem, x0=None, callback=None, executor=None, seed=0, n_samp
     problem, x0, callback, executor, seed, n_samples, burn_in
         As `adaptive_metropolis` (``x0``: walkers start in a ball of radius 1e-3 in u around
         it); emcee's random state is seeded with ``seed``.
-    n_chains : int
+    n_chains : int, optional
         Walkers, at least ``2 * n_param`` (emcee's stretch move); default ``max(4 d, 8)``.
     **options
-        ``moves`` (emcee moves), ``rhat_max`` (1.01).
+        ``moves`` (emcee moves), ``rhat_max`` (1.01, as `ChainState`).
+    moves : emcee move or list, optional
+        emcee's proposal: a move, a list of moves or of ``(move, weight)`` pairs (default
+        the stretch move; from Python only, a config cannot hold one).
 
     Returns
     -------

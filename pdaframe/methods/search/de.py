@@ -136,11 +136,30 @@ def de(problem, x0=None, callback=None, executor=None, seed=0, max_runs=None,
     max_runs : int, optional
         Budget of model runs (members evaluated); default only ``maxiter`` limits.
     **options
-        scipy's ``strategy`` ("best1bin"), ``maxiter`` (1000 generations), ``popsize`` (15:
-        ``15 * n_param`` members), ``tol`` (0.01), ``atol`` (0), ``mutation`` ((0.5, 1),
-        dithered), ``recombination`` (0.7), ``init`` ("latinhypercube" or an array);
-        ``polish`` (False: L-BFGS-B from the best member afterwards) and ``posterior``
-        (False: the Gauss–Newton covariance at ``x``, `Problem.posterior_covariance`).
+        scipy's (below: ``strategy`` ... ``init``) and pdaframe's ``polish`` (False: L-BFGS-B
+        from the best member afterwards) and ``posterior`` (False: the Gauss–Newton
+        covariance at ``x``, `Problem.posterior_covariance`), as `_finish`.
+    strategy : str
+        scipy's trial-vector strategy (e.g. "best1bin", "rand1bin", "currenttobest1bin";
+        see `scipy.optimize.differential_evolution`).
+    maxiter : int
+        Maximum number of generations after the initial population.
+    popsize : int
+        Members per generation per parameter: ``popsize * n_param`` members (unless
+        ``init`` is an array; for "sobol" the next power of 2).
+    tol : float
+        Relative part of the convergence test ``std(J) <= atol + tol * |mean(J)|`` over the
+        population.
+    atol : float
+        Absolute part of that convergence test (units of J).
+    mutation : float or (float, float)
+        Differential weight ``F`` in ``[0, 2)``; a pair ``(min, max)`` draws it from
+        ``U[min, max)`` each generation (dithering).
+    recombination : float
+        Crossover probability ``CR`` in ``[0, 1]``.
+    init : {"latinhypercube", "sobol", "halton", "random"} or array_like
+        How the initial population fills the box, or the population itself, shape
+        ``(n_member, n_param)`` in physical space.
 
     Returns
     -------
@@ -178,5 +197,7 @@ def de(problem, x0=None, callback=None, executor=None, seed=0, max_runs=None,
 de.option_defaults = {**DE_DEFAULTS, "posterior": False, "polish": False}
 de.option_counts = {"popsize": (1, "popsize * n_param members per generation"),
                     "maxiter": (1, "generations"), "max_runs": (1, "model runs")}
+de.option_docs = (_finish,)             # posterior, polish
+de.family = "search"
 
 METHODS = {"de": de}

@@ -289,10 +289,26 @@ def ga(problem, x0=None, callback=None, executor=None, seed=0, max_runs=None,
     max_runs : int, optional
         Budget of model runs (members evaluated); default only ``maxiter`` limits.
     **options
-        ``pop_size`` (100), ``maxiter`` (1000 generations), ``p_crossover`` (0.9),
-        ``eta_crossover`` (20), ``p_mutation`` (``1/n_param`` per variable),
-        ``eta_mutation`` (20), ``tol`` (1e-3) and ``atol`` (0): stop when
-        ``std(J_pop) <= atol + tol |mean(J_pop)|``; ``polish`` and ``posterior`` as in `de`.
+        The GA's (below: ``pop_size`` ... ``atol``), and ``polish`` and ``posterior`` as in
+        `de` (`_finish`).
+    pop_size : int
+        Members of the population (at least 2), and offspring bred per generation.
+    maxiter : int
+        Maximum number of offspring generations.
+    p_crossover : float
+        Probability that a pair of parents crosses (SBX, each variable with probability
+        0.5).
+    eta_crossover : float
+        SBX distribution index ``eta_c``: larger keeps children closer to their parents.
+    p_mutation : float, optional
+        Probability that a variable of a child mutates (default ``1 / n_param``).
+    eta_mutation : float
+        Polynomial-mutation distribution index ``eta_m``: larger gives smaller mutations.
+    tol : float
+        Relative part of the convergence test ``std(J) <= atol + tol * |mean(J)|`` over the
+        population.
+    atol : float
+        Absolute part of that convergence test (units of J).
 
     Returns
     -------
@@ -329,5 +345,7 @@ def ga(problem, x0=None, callback=None, executor=None, seed=0, max_runs=None,
 ga.option_defaults = {**GA_DEFAULTS, "posterior": False, "polish": False}
 ga.option_counts = {"pop_size": (2, "members to breed"), "maxiter": (1, "generations"),
                     "max_runs": (1, "model runs")}
+ga.option_docs = (_finish,)             # posterior, polish
+ga.family = "search"
 
 METHODS = {"ga": ga}

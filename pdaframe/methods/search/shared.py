@@ -175,7 +175,22 @@ class _Box:
 
 
 def _finish(state, executor, callback, posterior=False, polish=False) -> Result:
-    """Drive ``state``, stop it if it did not end by itself, then polish and posterior."""
+    """Drive ``state``, stop it if it did not end by itself, then polish and posterior.
+
+    Parameters
+    ----------
+    state : EnsembleState
+        A `DEState` or `GAState`.
+    executor, callback
+        As `drive`.
+    posterior : bool
+        Compute the Gauss–Newton posterior covariance at ``x``, the best member or its
+        polished minimum (`Problem.posterior_covariance`; model runs on top of
+        ``max_runs``).
+    polish : bool
+        Run pdaframe's L-BFGS-B from the best member afterwards and keep its minimum if
+        lower (model runs on top of ``max_runs``).
+    """
     try:
         drive(state, executor, callback)
     finally:
