@@ -20,9 +20,9 @@ executor. The result reports ``n_failed`` and, when some failed, ``first_failure
 
 The book-keeping every state shares lives here once: `EnsembleState._receive` (the number
 of results checked, the round counted), `filled` (`Failed` records replaced by a value),
-`failure_error` (a `ModelError` naming the first failure), `MeanEnding` (a last round that
-runs the ensemble's estimate once, for ``fun = J(x)``) and `laplace_ending` (the
-Gauss–Newton posterior at the end of a search or minimiser).
+`failure_error` and `too_few_error` (a `ModelError` naming the first failure),
+`MeanEnding` (a last round that runs the ensemble's estimate once, for ``fun = J(x)``) and
+`laplace_ending` (the Gauss–Newton posterior at the end of a search or minimiser).
 """
 from __future__ import annotations
 
@@ -50,6 +50,13 @@ def failure_error(message, results) -> ModelError:
     failure (``"; first failure: member 3: ModelError: ..."``)."""
     first = first_failure(results)
     return ModelError(message if first is None else f"{message}; first failure: {first}")
+
+
+def too_few_error(what, n_ok, n, minimum, results) -> ModelError:
+    """The `failure_error` of a round in which only ``n_ok`` of ``n`` members ran, fewer
+    than the ``minimum`` the method needs; ``what`` names the method and the round."""
+    return failure_error(f"{what}: only {n_ok} of {n} members ran ({n - n_ok} failed; at "
+                         f"least {minimum} needed)", results)
 
 
 def laplace_ending(problem, result, mode=None):

@@ -64,7 +64,7 @@ from scipy import linalg, optimize
 from ..errors import ConfigError, ModelError
 from ..parallel import Failed, member_rng
 from ..result import Result
-from .ensemble import EnsembleState, drive, failure_error
+from .ensemble import EnsembleState, drive, too_few_error
 
 log = logging.getLogger(__name__)
 
@@ -347,9 +347,8 @@ class FourDEnVarState(EnsembleState):
         ok = [i for i, r in enumerate(members) if not isinstance(r, Failed)]
         N = self.n_members
         if len(ok) < self.min_members:
-            raise failure_error(f"4DEnVar outer loop {self.k + 1}: only {len(ok)} of {N} "
-                                f"members ran ({N - len(ok)} failed; at least "
-                                f"{self.min_members} needed)", members)
+            raise too_few_error(f"4DEnVar outer loop {self.k + 1}", len(ok), N,
+                                self.min_members, members)
         if len(ok) <= self.problem.n_param:
             log.warning("4DEnVar outer loop %d: %d of %d members ran, not more than the %d "
                         "parameters: the posterior covariance is rank-deficient",

@@ -75,7 +75,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..parallel import Failed, member_rng
 from ..result import Result
-from .ensemble import MeanEnding, drive, failure_error
+from .ensemble import MeanEnding, drive, failure_error, too_few_error
 from .importance import (ObservationWhitener, effective_sample_size, normalise_log_weights,
                          weighted_moments, weighted_quantile)
 
@@ -269,9 +269,8 @@ class _MemberState(MeanEnding):
         """Perturbed-observation update of the good members with observations ``rows``;
         failed members redrawn from the Gaussian fit of the updated good ones."""
         if len(ok) < self.min_members:
-            raise failure_error(f"{self.label} round {self.cycle + 1}: only {len(ok)} of "
-                                f"{self.n_members} members ran; at least "
-                                f"{self.min_members} needed", results)
+            raise too_few_error(f"{self.label} round {self.cycle + 1}", len(ok),
+                                self.n_members, self.min_members, results)
         m, k = rows.size, len(ok)
         Z = self._standard_normal(ok, m)
         if self.centred_perturbations:

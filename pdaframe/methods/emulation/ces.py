@@ -30,7 +30,7 @@ from ...errors import ConfigError
 from ...io.checkpoint import ReplayExecutor, replaying
 from ...parallel import Failed, with_members
 from ...result import Result
-from ..ensemble import failure_error
+from ..ensemble import too_few_error
 from ..importance import ObservationWhitener
 from ..mcmc.chains import metropolis_accept, sample_diagnostics
 from ..sequential import ESMDAState
@@ -112,10 +112,9 @@ def _calibrate_esmda(problem, white, executor, rng, n_ens, alphas):
         out = executor.map(problem.observation_vector, list(T))
         n_runs += len(T)
         ok = np.array([not isinstance(r, Failed) for r in out], dtype=bool)
-        if ok.sum() < state.min_members:
-            raise failure_error(f"ces calibration: only {int(ok.sum())} of {len(T)} ensemble "
-                                f"runs succeeded (need n_param + 1 = {state.min_members})",
-                                out)
+        if ok.sum() < state.min_members:        # the final ensemble's too
+            raise too_few_error(f"ces calibration round {len(Xs) + 1}", int(ok.sum()),
+                                len(T), state.min_members, out)
         Xs.append(T[ok])
         Zs.append(np.array([white.of(r) for r, k in zip(out, ok) if k]))
         if state.x is not None:             # the final ensemble: kept, not updated

@@ -10,7 +10,7 @@ import numpy as np
 from ...errors import ConfigError, ModelError, check_int
 from ...result import Result
 from ..ensemble import EnsembleState, drive, filled
-from ..search.shared import Fitness, _seed
+from ..search.shared import Fitness, _check_x0, _seed
 
 log = logging.getLogger(__name__)
 
@@ -45,11 +45,7 @@ def _start_u(problem, x0, n_chains, rngs, method):
     """Start states ``(n_chains, d)`` in u: ``x0`` for every chain, else prior draws."""
     space = problem.space
     if x0 is not None:
-        x0 = np.asarray(x0, dtype=float).reshape(-1)
-        if x0.size != problem.n_param:
-            raise ConfigError(f"{method}: x0 has {x0.size} values for {problem.n_param} "
-                              f"parameters {problem.parameter_names}")
-        return np.tile(space.to_u(x0), (n_chains, 1))
+        return np.tile(space.to_u(_check_x0(problem, x0, method)), (n_chains, 1))
     return np.array([space.to_u(problem.prior.sample(1, rng)[0]) for rng in rngs])
 
 

@@ -101,6 +101,15 @@ def _seed(seed) -> int:
     return int(seed)
 
 
+def _check_x0(problem, x0, method) -> np.ndarray:
+    """``x0`` as a flat array of ``n_param`` values, else a `ConfigError` naming ``method``."""
+    x0 = np.asarray(x0, dtype=float).reshape(-1)
+    if x0.size != problem.n_param:
+        raise ConfigError(f"{method}: x0 has {x0.size} values for {problem.n_param} "
+                          f"parameters {problem.parameter_names}")
+    return x0
+
+
 class _Box:
     """Bookkeeping shared by DE and GA: bounds, start, seed, budget, best member, history."""
 
@@ -112,10 +121,7 @@ class _Box:
         self.max_runs = _check_budget(max_runs)
         self.x0 = None
         if x0 is not None:
-            x0 = np.asarray(x0, dtype=float).reshape(-1)
-            if x0.size != problem.n_param:
-                raise ConfigError(f"{method}: x0 has {x0.size} values for {problem.n_param} "
-                                  f"parameters {problem.parameter_names}")
+            x0 = _check_x0(problem, x0, method)
             outside = ~((x0 >= self.lower) & (x0 <= self.upper))
             if outside.any():
                 i = int(np.flatnonzero(outside)[0])
