@@ -38,8 +38,6 @@ depend on the executor or the number of MPI ranks.
 """
 from __future__ import annotations
 
-import logging
-
 import numpy as np
 from scipy.special import logsumexp
 
@@ -48,8 +46,6 @@ from ..parallel import Failed, member_rng
 from ..prior.priors import cholesky_factor
 from ..result import Result
 from .ensemble import MeanEnding, drive, failure_error, filled
-
-log = logging.getLogger(__name__)
 
 LIKELIHOODS = ("nse", "inverse_variance", "exponential", "gaussian")
 

@@ -7,7 +7,7 @@ import logging
 
 import numpy as np
 
-from ...errors import ConfigError, ModelError, check_int
+from ...errors import ModelError, check_int
 from ...result import Result
 from ..ensemble import EnsembleState, drive, filled
 from ..search.shared import Fitness, _check_x0, _seed
