@@ -64,7 +64,7 @@ from scipy import linalg, optimize
 from ..errors import ConfigError, ModelError
 from ..parallel import Failed, member_rng
 from ..result import EnsembleResult, Result
-from .ensemble import EnsembleState, drive
+from .ensemble import EnsembleState, drive, too_few_error
 
 log = logging.getLogger(__name__)
 
@@ -290,13 +290,9 @@ class FourDEnVarState(EnsembleState):
 
     def tell(self, results) -> None:
         """Results of the last `ask` (``Failed`` records for failed runs), in order."""
-        results = list(results)
         has_centre, has_members = self._asked
         expected = int(has_centre) + (self.n_members if has_members else 0)
-        if len(results) != expected:
-            raise ValueError(f"4DEnVar: tell() got {len(results)} results for the "
-                             f"{expected} members of the last ask()")
-        self._count(results)
+        results = self._receive(results, expected, "4DEnVar")
         if has_centre:
             if not self._accept(results[0]):
                 return self._reject()
@@ -351,10 +347,8 @@ class FourDEnVarState(EnsembleState):
         ok = [i for i, r in enumerate(members) if not isinstance(r, Failed)]
         N = self.n_members
         if len(ok) < self.min_members:
-            first = next((r.error for r in members if isinstance(r, Failed)), "")
-            raise ModelError(f"4DEnVar outer loop {self.k + 1}: only {len(ok)} of {N} members "
-                             f"ran ({N - len(ok)} failed; at least {self.min_members} "
-                             f"needed); first failure: {first}")
+            raise too_few_error(f"4DEnVar outer loop {self.k + 1}", len(ok), N,
+                                self.min_members, members)
         if len(ok) <= self.problem.n_param:
             log.warning("4DEnVar outer loop %d: %d of %d members ran, not more than the %d "
                         "parameters: the posterior covariance is rank-deficient",

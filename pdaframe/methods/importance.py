@@ -38,18 +38,14 @@ depend on the executor or the number of MPI ranks.
 """
 from __future__ import annotations
 
-import logging
-
 import numpy as np
 from scipy.special import logsumexp
 
-from ..errors import ConfigError, ModelError
+from ..errors import ConfigError
 from ..parallel import Failed, member_rng
 from ..prior.priors import cholesky_factor
 from ..result import EnsembleResult, Result
-from .ensemble import EnsembleState, drive
-
-log = logging.getLogger(__name__)
+from .ensemble import MeanEnding, drive, failure_error, filled
 
 LIKELIHOODS = ("nse", "inverse_variance", "exponential", "gaussian")
 
@@ -155,10 +151,11 @@ class ObservationWhitener:
 
 
 # --- importance sampling ------------------------------------------------------------------------
-class _WeightedState(EnsembleState):
+class _WeightedState(MeanEnding):
     """Draw N members, run them, weight them, then run the weighted mean for ``fun``."""
 
     label = "weighted"
+    mean_name = "weighted mean"
 
     def __init__(self, problem, n_members, seed, min_members=2):
         super().__init__(problem)
@@ -169,37 +166,17 @@ class _WeightedState(EnsembleState):
         self.n_members, self.seed = N, seed
         self.obs = ObservationWhitener(problem)
         self.samples = None
-        self._phase = "members"
         self.weights = self.x = self.fun = None
 
-    def ask(self) -> np.ndarray:
-        """The ``N`` samples (first round), then the weighted mean (second round)."""
-        if self._phase == "members":
-            return self.samples.copy()
-        return self.x[None, :].copy()
+    def _ask_members(self) -> np.ndarray:
+        """The ``N`` samples (first round; then `MeanEnding` runs the weighted mean)."""
+        return self.samples.copy()
 
-    def tell(self, results) -> None:
-        results = list(results)
-        expected = self.n_members if self._phase == "members" else 1
-        if len(results) != expected:
-            raise ValueError(f"{self.label}: tell() got {len(results)} results for the "
-                             f"{expected} members of the last ask()")
-        self._count(results)
-        if self._phase == "members":
-            self._weigh(results)
-            self._phase = "mean"
-            return
-        r = results[0]
-        if isinstance(r, Failed):
-            log.warning("%s: the model fails at the weighted mean (%s); fun = inf",
-                        self.label, r.error)
-            self.fun = np.inf
-        else:
-            self.fun = self.problem.prior.cost(self.x) + self._obs_cost_of(r)
-        self.done = True
+    def _tell_members(self, results) -> None:
+        self._weigh(results)              # sets x: the next round is the weighted mean
 
-    def _obs_cost_of(self, r):
-        return self.obs.obs_cost(r)
+    def _obs_cost(self, result) -> float:
+        return self.obs.obs_cost(result)
 
     def _base_result(self, method, status, success, message):
         names = list(self.problem.parameter_names)
@@ -268,18 +245,16 @@ class ImportanceState(_WeightedState):
         return self.problem.observation_vector(theta)
 
     def _weigh(self, results):
-        log_lik = np.array([-np.inf if isinstance(r, Failed) else -self.obs.obs_cost(r)
-                            for r in results])
+        log_lik = np.array(filled(results, -np.inf, lambda r: -self.obs.obs_cost(r)))
         self.log_weights = log_lik + self._log_ratio
         try:
             self.weights = normalise_log_weights(self.log_weights)
         except ValueError:
             n_fail = sum(isinstance(r, Failed) for r in results)
-            first = next((r.error for r in results if isinstance(r, Failed)), "")
-            raise ModelError(f"importance sampling: no sample has a positive weight "
-                             f"({n_fail} of {self.n_members} runs failed; the others lie "
-                             f"outside the prior support or have a zero likelihood). "
-                             f"First failure: {first}") from None
+            raise failure_error(f"importance sampling: no sample has a positive weight "
+                                f"({n_fail} of {self.n_members} runs failed; the others "
+                                f"lie outside the prior support or have a zero "
+                                f"likelihood)", results) from None
         self.x = weighted_moments(self.samples, self.weights)[0]
 
     def result(self) -> Result:
@@ -356,8 +331,8 @@ class GLUEState(_WeightedState):
         """Every stream's equivalents, all values (masked ones too): ``{name: (n_obs_k,)}``."""
         return self.problem.equivalents(theta)
 
-    def _obs_cost_of(self, r):
-        return self.obs.obs_cost(np.concatenate([r[s.name][s.mask]
+    def _obs_cost(self, result) -> float:
+        return self.obs.obs_cost(np.concatenate([result[s.name][s.mask]
                                                  for s in self.problem.streams]))
 
     def _weigh(self, results):
@@ -369,7 +344,7 @@ class GLUEState(_WeightedState):
             if isinstance(r, Failed):
                 continue
             if self.likelihood == "gaussian":
-                log_l[i] = -self._obs_cost_of(r)
+                log_l[i] = -self._obs_cost(r)
             else:
                 log_l[i] = 0.0
             for k, s in enumerate(streams):

@@ -35,6 +35,7 @@ from scipy import optimize
 from ..io import checkpoint as ckpt
 from ..errors import ConfigError, ModelError
 from ..result import OptimisationResult, Result
+from .ensemble import laplace_ending
 
 log = logging.getLogger(__name__)
 
@@ -284,12 +285,7 @@ def _run(problem, scipy_method, gradient, x0, callback, options):
     if gradient is not None:
         out.gradient = _gradient_used(problem, gradient)
     if posterior and np.isfinite(out.fun):
-        runs1 = problem.nrun
-        mode = "fd" if gradient == "fd" else None
-        cov = problem.posterior_covariance(theta, mode=mode)
-        out.posterior_covariance = cov
-        out.posterior_std = np.sqrt(np.diag(cov))
-        out.nfev_posterior = problem.nrun - runs1
+        laplace_ending(problem, out, mode="fd" if gradient == "fd" else None)
     return out
 
 

@@ -72,10 +72,10 @@ import logging
 
 import numpy as np
 
-from ..errors import ConfigError, ModelError
+from ..errors import ConfigError
 from ..parallel import Failed, member_rng
 from ..result import EnsembleResult, Result
-from .ensemble import EnsembleState, drive
+from .ensemble import MeanEnding, drive, failure_error, too_few_error
 from .importance import (ObservationWhitener, effective_sample_size, normalise_log_weights,
                          weighted_moments, weighted_quantile)
 
@@ -175,11 +175,20 @@ def time_batches(times, n_cycles) -> list[np.ndarray]:
 
 
 # --- the common state ------------------------------------------------------------------------
-class _MemberState(EnsembleState):
-    """N members in ``u``, rounds of runs, each followed by `_update`, then a run of the mean."""
+class _MemberState(MeanEnding):
+    """N members in ``u``, rounds of runs, each followed by `_update`, then a run of the mean.
+
+    What a subclass may change: ``recommended_members`` (fewer log a warning),
+    `_initial_u` (the members' start), `_standard_normal` (where every later draw comes
+    from) and ``centred_perturbations`` (the observation perturbations of `_kalman` centred
+    over the members and rescaled to unit variance, or left as drawn).
+    """
 
     label = "ensemble"
     method = "ensemble"
+    mean_name = "final mean"
+    recommended_members = 50
+    centred_perturbations = True
 
     def __init__(self, problem, n_members=100, seed=0):
         super().__init__(problem)
@@ -190,19 +199,19 @@ class _MemberState(EnsembleState):
             raise ConfigError(f"{self.label}: n_members must be at least {self.min_members} "
                               f"(n_param + 1 = {n} + 1), got {n_members}; 50-100 or more "
                               f"are recommended")
-        if N < 50:
-            log.warning("%s: %d members; 50-100 or more are recommended", self.label, N)
+        if N < self.recommended_members:
+            log.warning("%s: %d members; %d-100 or more are recommended", self.label, N,
+                        self.recommended_members)
         self.n_members, self.seed = N, seed
         self.space = problem.space
         self.obs = ObservationWhitener(problem)
         self.rngs = [member_rng(seed, i) for i in range(N)]
-        self.U = np.array([r.standard_normal(n) for r in self.rngs])
+        self.U = self._initial_u()
         self.U0 = self.U.copy()
         self.log_w = np.zeros(N)
         self.cycle = 0
         self.n_redrawn = 0
         self.x = self.fun = None
-        self._final = False
         self.hist = {"cost": [], "spread": [], "time": [], "theta_mean": [],
                      "theta_quantiles": []}
 
@@ -214,6 +223,15 @@ class _MemberState(EnsembleState):
         """Stacked valid equivalents ``G(theta)``, ``(n_obs,)``."""
         return self.problem.observation_vector(theta)
 
+    def _initial_u(self) -> np.ndarray:
+        """The members' start ``(N, n_param)`` in ``u``: ``N(0, I)`` draws."""
+        return self._standard_normal(range(self.n_members), self.problem.n_param)
+
+    def _standard_normal(self, members, size) -> np.ndarray:
+        """Standard-normal draws ``(len(members), size)``, row ``k`` from the stream of
+        member ``members[k]``."""
+        return np.array([self.rngs[i].standard_normal(size) for i in members])
+
     def thetas(self, U=None) -> np.ndarray:
         U = self.U if U is None else U
         return np.array([self.space.to_theta(u) for u in U])
@@ -221,28 +239,13 @@ class _MemberState(EnsembleState):
     def weights(self) -> np.ndarray:
         return normalise_log_weights(self.log_w)
 
-    def ask(self) -> np.ndarray:
-        if self._final:
-            return self.x[None, :].copy()
+    def _ask_members(self) -> np.ndarray:
         return self.thetas()
 
-    def tell(self, results) -> None:
-        results = list(results)
-        expected = 1 if self._final else self.n_members
-        if len(results) != expected:
-            raise ValueError(f"{self.label}: tell() got {len(results)} results for the "
-                             f"{expected} members of the last ask()")
-        self._count(results)
-        if self._final:
-            r = results[0]
-            if isinstance(r, Failed):
-                log.warning("%s: the model fails at the final mean (%s); fun = inf",
-                            self.label, r.error)
-                self.fun = np.inf
-            else:
-                self.fun = self.problem.prior.cost(self.x) + self.obs.obs_cost(r)
-            self.done = True
-            return
+    def _obs_cost(self, result) -> float:
+        return self.obs.obs_cost(result)
+
+    def _tell_members(self, results) -> None:
         ok = [i for i, r in enumerate(results) if not isinstance(r, Failed)]
         G = np.full((self.n_members, self.obs.y.size), np.nan)
         for i in ok:
@@ -259,21 +262,19 @@ class _MemberState(EnsembleState):
         rows = slice(None) if batches is None else batches[self.cycle]
         self.hist["time"].append(float(np.max(self.obs.times[rows])))
         self.cycle += 1
-        if self.cycle >= self.n_rounds_planned:
+        if self.cycle >= self.n_rounds_planned:       # next round: the final mean
             self.x = weighted_moments(self.thetas(), self.weights())[0]
-            self._final = True
 
     def _kalman(self, G, ok, results, rows, alpha):
         """Perturbed-observation update of the good members with observations ``rows``;
         failed members redrawn from the Gaussian fit of the updated good ones."""
         if len(ok) < self.min_members:
-            first = next((r.error for r in results if isinstance(r, Failed)), "")
-            raise ModelError(f"{self.label} round {self.cycle + 1}: only {len(ok)} of "
-                             f"{self.n_members} members ran; at least {self.min_members} "
-                             f"needed. First failure: {first}")
+            raise too_few_error(f"{self.label} round {self.cycle + 1}", len(ok),
+                                self.n_members, self.min_members, results)
         m, k = rows.size, len(ok)
-        Z = np.array([self.rngs[i].standard_normal(m) for i in ok])
-        Z = (Z - Z.mean(axis=0)) * np.sqrt(k / (k - 1))
+        Z = self._standard_normal(ok, m)
+        if self.centred_perturbations:
+            Z = (Z - Z.mean(axis=0)) * np.sqrt(k / (k - 1))
         D = self.obs.y_white[rows] + np.sqrt(alpha) * Z
         U = self.U[ok]
         self.U[ok] = U + kalman_increment(U, G[np.ix_(ok, rows)], D, alpha)
@@ -283,8 +284,8 @@ class _MemberState(EnsembleState):
             mean, cov = weighted_moments(self.U[ok], np.full(k, 1.0 / k))
             lam, Q = np.linalg.eigh(cov)
             root = Q * np.sqrt(np.clip(lam, 0.0, None))
-            for i in bad:
-                self.U[i] = mean + root @ self.rngs[i].standard_normal(mean.size)
+            for i, z in zip(bad, self._standard_normal(bad, mean.size)):
+                self.U[i] = mean + root @ z
             self.n_redrawn += len(bad)
             log.info("%s round %d: %d failed members redrawn from the good members' "
                      "Gaussian fit", self.label, self.cycle + 1, len(bad))
@@ -431,10 +432,9 @@ class ParticleFilterState(_MemberState):
         try:
             w = normalise_log_weights(self.log_w)
         except ValueError:
-            first = next((r.error for r in results if isinstance(r, Failed)), "")
-            raise ModelError(f"particle filter cycle {self.cycle + 1}: every particle has "
-                             f"zero weight ({self.n_members - len(ok)} failed runs). First "
-                             f"failure: {first}") from None
+            raise failure_error(f"particle filter cycle {self.cycle + 1}: every particle "
+                                f"has zero weight ({self.n_members - len(ok)} failed runs)",
+                                results) from None
         ess = effective_sample_size(w)
         self.hist["ess"].append(ess)
         if ess < self.resample_threshold * self.n_members or self.resample_threshold == 1:
@@ -443,7 +443,7 @@ class ParticleFilterState(_MemberState):
                                                                           self.cycle)))
             idx = systematic_resample(w, rng.random())
             U = self.U[idx]
-            z = np.array([r.standard_normal(U.shape[1]) for r in self.rngs])
+            z = self._standard_normal(range(self.n_members), U.shape[1])
             self.U = liu_west(U, np.full(self.n_members, 1.0 / self.n_members), z,
                               self.delta)
             self.log_w = np.zeros(self.n_members)

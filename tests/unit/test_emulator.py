@@ -191,7 +191,9 @@ class _Fails:
 def test_ces_all_runs_fail_is_model_error():
     prior = pdaframe.GaussianPrior([0.0, 0.0], std=[1.0, 1.0], names=["a", "b"])
     problem = pdaframe.Problem(_Fails(), prior, [pdaframe.DataStream("y", "y", [1.0], std=1.0)])
-    with pytest.raises(ModelError, match="ensemble runs succeeded"):
+    with pytest.raises(ModelError, match=r"ces calibration round 1: only 0 of 20 members ran "
+                                         r"\(20 failed; at least 3 needed\); first failure: "
+                                         r"member 0: ModelError: solver diverged"):
         ces(problem, seed=0)
 
 

@@ -9,6 +9,14 @@
   variance, and its log-determinant in the likelihood, CES ``add_obs_noise_cov``; exact in
   ``O(k)`` per point, `GPEmulator.gaussian_loglik`), real runs at emulator-posterior draws
   refine the emulator until they agree with it, then a few real runs check it.
+
+Shared pieces: the calibration is the project's ES-MDA (`_Calibration`, an
+`pdaframe.methods.sequential.ESMDAState` that starts from prior draws and takes its random
+numbers from CES's one generator), the whitening is `ObservationWhitener`'s, the emulator
+chains accept with `pdaframe.methods.mcmc.metropolis_accept` and their R-hat/ESS are
+ArviZ's (`pdaframe.methods.mcmc.sample_diagnostics`). The chains themselves are vectorised
+(one emulator call for all chains per step, on a target that costs microseconds): the
+ask/tell samplers go through an executor and per-chain loops, which would dominate here.
 """
 from __future__ import annotations
 
@@ -18,10 +26,14 @@ import warnings
 
 import numpy as np
 
-from ...errors import ConfigError, ModelError
+from ...errors import ConfigError
 from ...io.checkpoint import ReplayExecutor, replaying
 from ...parallel import Failed, with_members
 from ...result import Result, SampleResult
+from ..ensemble import too_few_error
+from ..importance import ObservationWhitener
+from ..mcmc.chains import metropolis_accept, sample_diagnostics
+from ..sequential import ESMDAState
 from .gp import (EXTRAPOLATION_WARN, GPEmulator, _one_blas_thread, design, prior_box,
                  run_design, validate)
 
@@ -29,16 +41,19 @@ log = logging.getLogger(__name__)
 
 
 class _Whitened:
-    """``z(θ) = sqrt(w) R^-1/2 (G(θ) − y)`` stacked over streams (picklable)."""
+    """``z(θ) = sqrt(w) R^-1/2 (G(θ) − y)`` of the stacked valid observations
+    (`ObservationWhitener`; picklable)."""
 
     def __init__(self, problem):
         self.problem = problem
+        self.obs = ObservationWhitener(problem)
 
     def __call__(self, theta):
-        p = self.problem
-        eq = p.equivalents(theta)
-        return np.concatenate([np.sqrt(s.weight) * s.error.whiten(s.residual(eq[s.name]))
-                               for s in p.streams])
+        return self.of(self.problem.observation_vector(theta))
+
+    def of(self, G):
+        """``z`` of stacked equivalents ``G`` (`Problem.observation_vector`), ``(n_obs,)``."""
+        return self.obs.whiten(np.asarray(G, dtype=float) - self.obs.y)
 
 
 def _run_rows(func, X, executor):
@@ -59,35 +74,52 @@ def _prior_costs(prior, T):
     return np.array([prior.cost(t) for t in T])
 
 
-def _calibrate_esmda(problem, white, executor, rng, n_ens, alphas):
-    """ES-MDA (Emerick & Reynolds 2013) in the Problem's control space, keeping every run.
+class _Calibration(ESMDAState):
+    """The ES-MDA of CES's calibration (Cleary et al. 2021).
 
-    Returns ``X, Z`` (successful runs of all iterations), the number of runs attempted and
-    the final ensemble (``theta``, successful members)."""
-    from ..sequential import check_alphas, kalman_increment
-    alphas = check_alphas(alphas)
-    prior, space = problem.prior, problem.space
-    U = np.array([space.to_u(t) for t in prior.sample(n_ens, rng)])
+    The members start at prior draws (``prior.sample``, mapped to the control space) and
+    every draw (the observation perturbations, used as drawn, and the redraws of failed
+    members) comes from CES's generator ``rng``, in order; a small ensemble is the point
+    of CES (no warning below 50 members).
+    """
+
+    label = "ces calibration (ES-MDA)"
+    recommended_members = 0
+    centred_perturbations = False
+
+    def __init__(self, problem, n_members, alphas, rng):
+        self.rng = rng
+        super().__init__(problem, n_members, seed=None, alphas=alphas)
+
+    def _initial_u(self):
+        return np.array([self.space.to_u(t)
+                         for t in self.problem.prior.sample(self.n_members, self.rng)])
+
+    def _standard_normal(self, members, size):
+        return self.rng.standard_normal((len(members), size))
+
+
+def _calibrate_esmda(problem, white, executor, rng, n_ens, alphas):
+    """ES-MDA (`_Calibration`) in the Problem's control space, keeping every run: each
+    round's members, then the final ensemble's (run instead of the state's final mean).
+
+    Returns ``X, Z`` (successful runs of all rounds, ``Z = white.of(G)``) and the number of
+    runs attempted."""
+    state = _Calibration(problem, n_ens, alphas, rng)
     Xs, Zs, n_runs = [], [], 0
-    for alpha in list(alphas) + [None]:
-        T = np.array([space.to_theta(u) for u in U])
-        ok, Z = _run_rows(white, T, executor)
+    while True:
+        T = state.thetas()
+        out = executor.map(problem.observation_vector, list(T))
         n_runs += len(T)
-        if ok.sum() < prior.n + 1:
-            raise ModelError(f"ces calibration: only {int(ok.sum())} of {len(T)} ensemble "
-                             f"runs succeeded (need n_param + 1 = {prior.n + 1})")
+        ok = np.array([not isinstance(r, Failed) for r in out], dtype=bool)
+        if ok.sum() < state.min_members:        # the final ensemble's too
+            raise too_few_error(f"ces calibration round {len(Xs) + 1}", int(ok.sum()),
+                                len(T), state.min_members, out)
         Xs.append(T[ok])
-        Zs.append(Z)
-        if alpha is None:
-            return np.vstack(Xs), np.vstack(Zs), n_runs, T[ok]
-        Ug = U[ok] + kalman_increment(U[ok], Z, np.sqrt(alpha) *
-                                      rng.standard_normal(Z.shape), alpha)
-        if not ok.all():                   # redraw failed members from the good ones' fit
-            c = np.cov(Ug.T).reshape(prior.n, prior.n) + 1e-12 * np.eye(prior.n)
-            new = rng.multivariate_normal(Ug.mean(axis=0), c, size=int((~ok).sum()))
-            U = np.vstack([Ug, new])
-        else:
-            U = Ug
+        Zs.append(np.array([white.of(r) for r, k in zip(out, ok) if k]))
+        if state.x is not None:             # the final ensemble: kept, not updated
+            return np.vstack(Xs), np.vstack(Zs), n_runs
+        state.tell(out)
 
 
 def _local(J, n_param, n_min, prob):
@@ -118,13 +150,17 @@ def _metropolis(logp, starts, cov, n_burn, n_steps, rng, block=50):
         c = 0.5 * (c + c.T)
         return np.linalg.cholesky(c * base * factor + 1e-12 * np.trace(c) / d * np.eye(d))
 
+    def step():                     # one proposal per chain; x, lp updated in place
+        y = x + rng.standard_normal((C, d)) @ chol.T
+        ly = logp(y)
+        a = metropolis_accept(lp, ly, np.log(rng.uniform(size=C)))
+        x[a], lp[a] = y[a], ly[a]
+        return a
+
     chol = factorise(cov)
     hist, acc = [], 0.0
     for i in range(n_burn):
-        y = x + rng.standard_normal((C, d)) @ chol.T
-        ly = logp(y)
-        a = np.log(rng.uniform(size=C)) < ly - lp
-        x[a], lp[a] = y[a], ly[a]
+        a = step()
         hist.append(x.copy())
         acc += a.mean()
         if (i + 1) % block == 0:
@@ -141,23 +177,9 @@ def _metropolis(logp, starts, cov, n_burn, n_steps, rng, block=50):
             chol = factorise(cov)
     chain, lps, n_acc = np.empty((n_steps, C, d)), np.empty((n_steps, C)), 0
     for i in range(n_steps):
-        y = x + rng.standard_normal((C, d)) @ chol.T
-        ly = logp(y)
-        a = np.log(rng.uniform(size=C)) < ly - lp
-        x[a], lp[a] = y[a], ly[a]
-        n_acc += int(a.sum())
+        n_acc += int(step().sum())
         chain[i], lps[i] = x, lp
     return chain, lps, n_acc / max(n_steps * C, 1)
-
-
-def _rhat(chain):
-    """Split-free Gelman–Rubin R-hat per parameter of ``chain`` ``(n_steps, n_chain, n)``."""
-    n = chain.shape[0]
-    if chain.shape[1] < 2 or n < 4:
-        return np.full(chain.shape[2], np.nan)
-    w = chain.var(axis=0, ddof=1).mean(axis=0)
-    b = n * chain.mean(axis=0).var(axis=0, ddof=1)
-    return np.sqrt(((n - 1) / n * w + b / n) / np.maximum(w, 1e-300))
 
 
 def ces(problem, x0=None, callback=None, executor=None, seed=None, n_design=None,
@@ -249,8 +271,9 @@ def ces(problem, x0=None, callback=None, executor=None, seed=None, n_design=None
         ``n_refine_runs``, ``n_train`` (runs the final emulator was trained on),
         ``refine_rounds`` (per round: runs, components, max ``|ΔJ|``),
         ``refine_converged`` (False, with a warning, when the last round still missed by
-        more than ``refine_tol``), ``acceptance``,
-        ``rhat``, ``check`` (`validate` of the emulator on the check runs, plus
+        more than ``refine_tol``), ``acceptance``, ``rhat``, ``ess_bulk``, ``ess_tail``
+        (ArviZ, of the kept chains), ``check`` (`validate` of the emulator on the check
+        runs, plus
         ``real_cost``/``emulated_cost``), ``emulator``, ``timing`` (seconds: calibration
         runs, emulator fits, emulator MCMC over all rounds), ``max_extrapolation``
         (largest unit-cube distance of a posterior draw from the final training runs'
@@ -277,7 +300,7 @@ def ces(problem, x0=None, callback=None, executor=None, seed=None, n_design=None
         if n_ens < d + 2:
             raise ConfigError(f"ces: an ensemble of {n_ens} needs at least n_param + 2 = "
                               f"{d + 2} members")
-        X, Z, n_cal, _ = _calibrate_esmda(problem, white, executor, rng, n_ens, alphas)
+        X, Z, n_cal = _calibrate_esmda(problem, white, executor, rng, n_ens, alphas)
     else:
         lo, up = prior_box(prior, box_width, use_bounds=False)
         Xd = design(lo, up, int(n_design or 10 * d), design_method, seed=rng.integers(2 ** 32))
@@ -375,7 +398,8 @@ def ces(problem, x0=None, callback=None, executor=None, seed=None, n_design=None
     if isinstance(executor, ReplayExecutor):
         executor.finish()
     n_real = n_cal + n_ref_runs + int(n_check) + 1             # failed runs count too
-    rhat = _rhat(chain)
+    diagnostics = sample_diagnostics(np.swapaxes(chain, 0, 1))      # ArviZ, per chain
+    rhat = diagnostics["rhat"]
     res = SampleResult(method="ces", x=mean, fun=float(fun), success=True, status=0,
                  message=f"{n_chains} chains x {n_steps} emulator MCMC steps, acceptance "
                          f"{acc:.2f}, {len(rounds)} refinement round(s)",
@@ -389,6 +413,7 @@ def ces(problem, x0=None, callback=None, executor=None, seed=None, n_design=None
                  refine_rounds=rounds, refine_converged=bool(converged), rhat=rhat,
                  check=check, emulator=em, timing=timing, max_extrapolation=far,
                  extrapolated_fraction=far_fraction)
+    res.update(ess_bulk=diagnostics["ess_bulk"], ess_tail=diagnostics["ess_tail"])
     if callback is not None:
         try:
             callback(res)

@@ -21,13 +21,14 @@ the ask/tell base), `.am` (adaptive Metropolis), `.dream` (DREAM(ZS)), `.emcee` 
 """
 from .am import AMState, adaptive_metropolis
 from .chains import (MIN_DRAWS, STATUS, ChainState, LogTargetU, drive_chains, log_jacobian,
-                     sample_diagnostics, sample_result)
+                     metropolis_accept, sample_diagnostics, sample_result)
 from .dream import DreamZSState, dream_zs
 from .emcee import EmceeCheckpoint, emcee_sampler
 
 __all__ = ["AMState", "ChainState", "DreamZSState", "EmceeCheckpoint", "LogTargetU",
            "METHODS", "MIN_DRAWS", "STATUS", "adaptive_metropolis", "drive_chains", "dream_zs",
-           "emcee_sampler", "log_jacobian", "sample_diagnostics", "sample_result"]
+           "emcee_sampler", "log_jacobian", "metropolis_accept", "sample_diagnostics",
+           "sample_result"]
 
 # the further options each state declares, and emcee's (`pdaframe.methods.contract`)
 adaptive_metropolis.option_sources = (AMState,)

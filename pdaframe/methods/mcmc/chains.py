@@ -7,11 +7,10 @@ import logging
 
 import numpy as np
 
-from ...errors import ConfigError, ModelError, check_int
-from ...parallel import Failed
+from ...errors import ModelError, check_int
 from ...result import Result, SampleResult
-from ..ensemble import EnsembleState, drive
-from ..search.shared import Fitness, _seed
+from ..ensemble import EnsembleState, drive, filled
+from ..search.shared import Fitness, _check_x0, _seed
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +45,22 @@ def _start_u(problem, x0, n_chains, rngs, method):
     """Start states ``(n_chains, d)`` in u: ``x0`` for every chain, else prior draws."""
     space = problem.space
     if x0 is not None:
-        x0 = np.asarray(x0, dtype=float).reshape(-1)
-        if x0.size != problem.n_param:
-            raise ConfigError(f"{method}: x0 has {x0.size} values for {problem.n_param} "
-                              f"parameters {problem.parameter_names}")
-        return np.tile(space.to_u(x0), (n_chains, 1))
+        return np.tile(space.to_u(_check_x0(problem, x0, method)), (n_chains, 1))
     return np.array([space.to_u(problem.prior.sample(1, rng)[0]) for rng in rngs])
+
+
+def metropolis_accept(lp_old, lp_new, log_u, correction=0.0) -> np.ndarray:
+    """Metropolis–Hastings acceptance of one proposal per chain, shape ``(n_chain,)``.
+
+    Accept where ``log u < lp_new - lp_old + correction`` (``correction``: the log Hastings
+    ratio of an asymmetric proposal); an undefined ratio (``-inf - -inf``) rejects. The
+    accept step of `ChainState` and of the emulator chains of
+    `pdaframe.methods.emulation.ces`.
+    """
+    with np.errstate(invalid="ignore"):
+        log_alpha = lp_new - lp_old + correction
+    log_alpha = np.where(np.isnan(log_alpha), -np.inf, log_alpha)
+    return log_u < log_alpha
 
 
 def sample_diagnostics(theta) -> dict[str, np.ndarray]:
@@ -60,10 +69,18 @@ def sample_diagnostics(theta) -> dict[str, np.ndarray]:
     Parameters
     ----------
     theta : ndarray, shape (n_chain, n_draw, n_param)
+
+    Returns
+    -------
+    dict
+        NaN for every parameter with fewer than 2 chains or `MIN_DRAWS` draws.
     """
     import arviz as az
     import xarray as xr
-    ds = xr.Dataset({"theta": (("chain", "draw", "param"), np.asarray(theta, dtype=float))})
+    theta = np.asarray(theta, dtype=float)
+    if theta.shape[0] < 2 or theta.shape[1] < MIN_DRAWS:
+        return {k: np.full(theta.shape[2], np.nan) for k in ("rhat", "ess_bulk", "ess_tail")}
+    ds = xr.Dataset({"theta": (("chain", "draw", "param"), theta)})
     out = {}
     with np.errstate(invalid="ignore", divide="ignore"):
         out["rhat"] = az.rhat(ds)["theta"].values
@@ -114,8 +131,7 @@ def sample_result(problem, method, theta, u, J, accepted, *, nfev, n_failed, nit
         log.warning("%s: J at the posterior mean failed: %s", method, err)
         res.fun = np.nan
     res.nfev += problem.nrun - runs
-    res.update(sample_diagnostics(theta) if n_chain > 1 and n_draw >= MIN_DRAWS else
-               {k: np.full(len(names), np.nan) for k in ("rhat", "ess_bulk", "ess_tail")})
+    res.update(sample_diagnostics(theta))
     moved = np.any(u[:, 1:] != u[:, :-1]) or accepted.any()
     if not moved:
         status = 2
@@ -214,20 +230,14 @@ class ChainState(EnsembleState):
 
     def tell(self, results) -> None:
         u, corr, theta = self._pending
-        if len(results) != len(u):
-            raise ValueError(f"{self.name}: tell() got {len(results)} results for {len(u)}")
-        self._count(results)
-        J = np.array([np.inf if isinstance(r, Failed) else float(r) for r in results])
+        J = np.array(filled(self._receive(results, len(u), self.name), np.inf, float))
         lp = np.array([self._logp(x, j) for x, j in zip(u, J)])
         if self.iteration == 1:                      # the start states
             self.u, self.theta, self.J, self.lp = u, theta, J, lp
             if not np.isfinite(lp).any():
                 log.warning("%s: no start state has a finite posterior density", self.name)
             return
-        with np.errstate(invalid="ignore"):
-            log_alpha = lp - self.lp + corr
-        log_alpha = np.where(np.isnan(log_alpha), -np.inf, log_alpha)
-        acc = np.log(self._uniforms()) < log_alpha
+        acc = metropolis_accept(self.lp, lp, np.log(self._uniforms()), corr)
         u_old = self.u.copy()
         self.u = np.where(acc[:, None], u, self.u)
         self.theta = np.where(acc[:, None], theta, self.theta)

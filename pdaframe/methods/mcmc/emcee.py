@@ -5,28 +5,26 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import ConfigError, check_int
-from ...parallel import Failed, first_failure, with_members
+from ...parallel import with_members
 from ...result import Result
+from ..ensemble import Tally, filled
 from ..search.shared import _seed
 from .chains import MIN_DRAWS, LogTargetU, _start_u, sample_result
 
 
-class _Pool:
+class _Pool(Tally):
     """emcee's ``pool``: our executor's ``map`` (walker ``i`` runs as member ``i``,
-    `pdaframe.parallel.with_members`), a failed member as ``(-inf, inf)``."""
+    `pdaframe.parallel.with_members`), a failed member as ``(-inf, inf)``; counts as
+    `Tally`."""
 
     def __init__(self, executor, seed=None):
+        super().__init__()
         self.executor = with_members(executor, seed)
-        self.nfev = self.n_failed = 0
-        self.first_failure = None
 
     def map(self, func, items):
-        items = [np.array(x) for x in items]
-        self.nfev += len(items)
-        results = self.executor.map(func, items)
-        self.n_failed += sum(isinstance(r, Failed) for r in results)
-        self.first_failure = self.first_failure or first_failure(results)
-        return [(-np.inf, np.inf) if isinstance(r, Failed) else r for r in results]
+        results = self.executor.map(func, [np.array(x) for x in items])
+        self._count(results)
+        return filled(results, (-np.inf, np.inf))
 
 
 class EmceeCheckpoint:

@@ -42,8 +42,7 @@ import numpy as np
 
 from ...io.checkpoint import digest
 from ...errors import ConfigError
-from ...parallel import Failed
-from ..ensemble import EnsembleState
+from ..ensemble import EnsembleState, filled
 from .shared import Fitness, _check_budget
 
 log = logging.getLogger(__name__)
@@ -258,9 +257,6 @@ class MapAskTell(EnsembleState):
         if self.done:
             raise RuntimeError("tell(): the optimiser has finished")
         members = self.ask()
-        results = list(results)
-        if len(results) != len(members):
-            raise ValueError(f"tell() got {len(results)} results for {len(members)} members")
         values = list(self._values(members, results))
         values += [self.fill] * (len(self._members) - len(values))
         self._log.append((digest(self._members), values))
@@ -268,9 +264,9 @@ class MapAskTell(EnsembleState):
         self._advance()
 
     def _values(self, members, results):
-        """Values handed to the optimiser (counts the round; `Failed` -> ``fill``)."""
-        self._count(results)
-        return [self.fill if isinstance(r, Failed) else r for r in results]
+        """Values handed to the optimiser: the round checked and counted
+        (`EnsembleState._receive`), `Failed` -> ``fill``."""
+        return filled(self._receive(results, len(members), self._name), self.fill)
 
     def result(self):
         """What the optimiser returned (re-raises its exception)."""

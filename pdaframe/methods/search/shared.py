@@ -43,10 +43,9 @@ import logging
 import numpy as np
 
 from ...errors import ConfigError, ModelError
-from ...parallel import Failed
 from ...result import OptimisationResult, Result
 from ..contract import draw_seed
-from ..ensemble import drive
+from ..ensemble import drive, failure_error, filled, laplace_ending
 
 log = logging.getLogger(__name__)
 
@@ -84,11 +83,6 @@ class Fitness:
         return float(self.problem.cost(np.asarray(theta, dtype=float)))
 
 
-def _costs(results) -> np.ndarray:
-    """Costs of a batch of results, ``+inf`` (the worst fitness) for `Failed` members."""
-    return np.array([np.inf if isinstance(r, Failed) else float(r) for r in results])
-
-
 def _check_budget(max_runs):
     if max_runs is None:
         return None
@@ -107,6 +101,15 @@ def _seed(seed) -> int:
     return int(seed)
 
 
+def _check_x0(problem, x0, method) -> np.ndarray:
+    """``x0`` as a flat array of ``n_param`` values, else a `ConfigError` naming ``method``."""
+    x0 = np.asarray(x0, dtype=float).reshape(-1)
+    if x0.size != problem.n_param:
+        raise ConfigError(f"{method}: x0 has {x0.size} values for {problem.n_param} "
+                          f"parameters {problem.parameter_names}")
+    return x0
+
+
 class _Box:
     """Bookkeeping shared by DE and GA: bounds, start, seed, budget, best member, history."""
 
@@ -118,10 +121,7 @@ class _Box:
         self.max_runs = _check_budget(max_runs)
         self.x0 = None
         if x0 is not None:
-            x0 = np.asarray(x0, dtype=float).reshape(-1)
-            if x0.size != problem.n_param:
-                raise ConfigError(f"{method}: x0 has {x0.size} values for {problem.n_param} "
-                                  f"parameters {problem.parameter_names}")
+            x0 = _check_x0(problem, x0, method)
             outside = ~((x0 >= self.lower) & (x0 <= self.upper))
             if outside.any():
                 i = int(np.flatnonzero(outside)[0])
@@ -131,24 +131,19 @@ class _Box:
             self.x0 = x0
         self.best_x, self.best_fun = None, np.inf
         self.history = {"cost": [], "x": [], "nfev": []}
-        self.first_error = None
 
     def record(self, state, members, results) -> np.ndarray:
-        """Count a round, update the best member and the history; return the costs."""
-        if len(results) != len(members):
-            raise ValueError(f"{self.method}: tell() got {len(results)} results for "
-                             f"{len(members)} members")
-        state._count(results)
-        costs = _costs(results)
-        if self.first_error is None:
-            self.first_error = next((r.error for r in results if isinstance(r, Failed)), None)
+        """Check and count a round (`EnsembleState._receive`), update the best member and
+        the history; return the costs (``+inf``, the worst, for a `Failed` member)."""
+        results = state._receive(results, len(members), self.method)
+        costs = np.array(filled(results, np.inf, float))
         i = int(np.argmin(costs))
         if costs[i] < self.best_fun:          # strict: the earliest best member is kept
             self.best_fun, self.best_x = float(costs[i]), np.array(members[i], dtype=float)
         if self.best_x is None:
-            raise ModelError(f"{self.method}: every member of the first generation failed "
-                             f"({len(members)} runs); first failure: {self.first_error}. "
-                             f"Check the parameter bounds and the model.")
+            raise failure_error(f"{self.method}: every member of the first generation failed "
+                                f"({len(members)} runs; check the parameter bounds and the "
+                                f"model)", results)
         self.history["cost"].append(self.best_fun)
         self.history["x"].append(self.best_x.copy())
         self.history["nfev"].append(state.nfev)
@@ -201,11 +196,7 @@ def _finish(state, executor, callback, posterior=False, polish=False) -> Result:
     if polish:
         _polish(problem, result)
     if posterior:
-        runs = problem.nrun
-        cov = problem.posterior_covariance(result.x)
-        result.posterior_covariance = cov
-        result.posterior_std = np.sqrt(np.diag(cov))
-        result.nfev_posterior = problem.nrun - runs
+        laplace_ending(problem, result)
     return result
 
 
