@@ -7,19 +7,24 @@ manifest: for every NetCDF file written (``result.nc``, ``samples.nc``, ``ensemb
 the raw bytes of the values, fill values included) and per attribute (global, per group and
 per variable); for every other data file (``shortlist.toml``) a sha256 per TOML/JSON key, or
 per file. ``benchmarks/example_outputs.json`` (committed) is the manifest recorded before the
-package refactor of issue 12: the "before" set.
+package refactor of issue 12: the "before" set, recorded from the revision it names
+(``recorded_at_revision``) with ``record --at``.
 
 Usage
 -----
 From the repository root; the ``pdaframe`` that ``python -m pdaframe.cli`` imports is the one
 checked, so put a work tree first with ``PYTHONPATH=.`` when it is not the installed one::
 
-    python benchmarks/example_outputs.py record [--out MANIFEST] [--only EXAMPLE ...]
+    python benchmarks/example_outputs.py record [--out MANIFEST] [--only EXAMPLE ...] [--at REV]
     python benchmarks/example_outputs.py compare [--manifest MANIFEST] [--only EXAMPLE ...]
     python benchmarks/example_outputs.py diff MANIFEST_A MANIFEST_B
 
 record
     Runs the configs and writes the manifest (default ``benchmarks/example_outputs.json``).
+    ``--at REV`` runs them with pdaframe, its plugins' Python files and the examples as they
+    were at git revision ``REV`` (exported to a temporary tree; the plugins' compiled parts are
+    this checkout's builds, so ``native/`` and the plugins' build files must be unchanged since
+    ``REV``): how the "before" set is recorded on a new machine.
 compare
     Re-runs the configs and prints per config "identical" or each differing, added or
     removed file, variable, dimension or attribute; exit status 1 on any difference, 0 when
@@ -43,6 +48,11 @@ Notes
   earlier step's output (``dalec2_sensitivity/calibrate.toml`` reads the shortlist that
   ``morris.toml`` writes to ``../../results/dalec2_sensitivity``) runs from a copy of its
   config in a temporary tree where that ``results/`` folder is the earlier step's output.
+- Machines: bit-identity holds on one machine only. OpenBLAS picks its kernels by CPU (the
+  manifest's ``machine``: CPU, numpy, the BLAS and the kernel architecture it chose), and
+  the same code gives last-bit differences on another CPU. ``compare`` says so when the
+  manifest was recorded on another machine: record the "before" set again there with
+  ``record --at <its recorded_at_revision>`` and compare with that.
 - Determinism: two ``record`` runs of the same code, and a run from another checkout path,
   give identical manifests. The BLAS thread count matters: with OpenBLAS on two threads
   ``dalec2_multisite``'s ``posterior_covariance`` differs from the one-thread result in the
@@ -203,17 +213,18 @@ def configs_found(examples=ROOT / "examples") -> list[tuple[str, str]]:
     return sorted((p.parent.name, p.stem) for p in Path(examples).glob("*/*.toml"))
 
 
-def selected_runs(only=None):
+def selected_runs(only=None, root=ROOT):
     """RUNS (all, or those of the ``only`` examples with the steps they need), checked
-    against the configs under ``examples/``."""
+    against the configs under ``root/examples/``."""
     listed = {(e, s) for e, s, _ in RUNS}
-    missing = [f"{e}/{s}.toml" for e, s in configs_found() if (e, s) not in listed]
+    missing = [f"{e}/{s}.toml" for e, s in configs_found(root / "examples")
+               if (e, s) not in listed]
     if missing:
         raise SystemExit(f"example configs not in RUNS of {Path(__file__).name}: "
                          f"{', '.join(missing)} (add them, in the order their README runs "
                          f"them)")
     gone = [f"{e}/{s}.toml" for e, s in sorted(listed) if not
-            (ROOT / "examples" / e / f"{s}.toml").is_file()]
+            (root / "examples" / e / f"{s}.toml").is_file()]
     if gone:
         raise SystemExit(f"RUNS lists configs that do not exist: {', '.join(gone)}")
     if not only:
@@ -229,18 +240,79 @@ def selected_runs(only=None):
     return [r for r in RUNS if (r[0], r[1]) in wanted]
 
 
-def run_env() -> dict:
-    env = dict(os.environ)
+def run_env(extra=None) -> dict:
+    env = {**os.environ, **(extra or {})}
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = "1"
     return env
 
 
-def run_config(config, out, cwd=ROOT) -> float:
-    """``pdaframe run -q -o out config`` in a subprocess; its runtime in seconds."""
+def machine() -> dict:
+    """What bit-identity depends on besides the code: the CPU, numpy and the BLAS with the
+    kernel architecture it chose at run time (threadpoolctl)."""
+    cpu = ""
+    try:
+        cpu = next((line.split(":", 1)[1].strip() for line in
+                    Path("/proc/cpuinfo").read_text().splitlines()
+                    if line.startswith("model name")), "")
+    except OSError:
+        pass
+    import platform
+    from threadpoolctl import threadpool_info
+    blas = sorted(f"{i.get('internal_api')} {i.get('version')} {i.get('architecture')}"
+                  for i in threadpool_info() if i.get("user_api") == "blas")
+    return {"cpu": cpu or platform.processor(), "machine": platform.machine(),
+            "numpy": np.__version__, "blas": blas}
+
+
+def tree_at(rev, tmp) -> tuple[Path, dict]:
+    """The repository at ``rev`` exported to ``tmp/tree``, and the environment that runs it:
+    its ``pdaframe/`` and plugins' Python files first on ``PYTHONPATH``, with each
+    meson-built plugin's compiled parts taken from this checkout's build (linked beside the
+    exported Python files; ``MESONPY_EDITABLE_SKIP`` turns the editable install's loader
+    off for it)."""
+    changed = subprocess.run(["git", "diff", "--name-only", rev, "HEAD", "--", "native"]
+                             + [str(p.relative_to(ROOT)) for p in
+                                (ROOT / "plugins").glob("*/meson.build")],
+                             cwd=ROOT, capture_output=True, text=True)
+    if changed.returncode != 0:
+        raise SystemExit(f"--at {rev}: not a revision of this repository "
+                         f"({changed.stderr.strip()})")
+    if changed.stdout.strip():
+        raise SystemExit(f"--at {rev}: compiled sources changed since then "
+                         f"({', '.join(changed.stdout.split())}); this checkout's builds "
+                         f"would not be the code of {rev}")
+    tree = Path(tmp) / "tree"
+    tree.mkdir(parents=True)
+    archive = subprocess.run(["git", "archive", rev], cwd=ROOT, capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
+    build = ROOT / "plugins" / "{}" / "build" / Path(sys.prefix).name.lstrip(".")
+    paths, skip = [str(tree)], []
+    for plugin in sorted((tree / "plugins").iterdir()):
+        compiled = Path(str(build).format(plugin.name))
+        if not compiled.is_dir():                    # a pure-Python plugin
+            paths.append(str(plugin))
+            continue
+        for package in (d for d in plugin.iterdir() if (d / "__init__.py").is_file()):
+            shadow = Path(tmp) / "shadow" / plugin.name / package.name
+            shadow.mkdir(parents=True)
+            for f in package.iterdir():
+                (shadow / f.name).symlink_to(f)
+            for f in [*compiled.glob("*.so"), *compiled.glob("*.py")]:
+                if not (shadow / f.name).exists():
+                    (shadow / f.name).symlink_to(f)
+        paths.append(str(Path(tmp) / "shadow" / plugin.name))
+        skip.append(str(compiled))
+    return tree, {"PYTHONPATH": os.pathsep.join(paths),
+                  "MESONPY_EDITABLE_SKIP": os.pathsep.join(skip)}
+
+
+def run_config(config, out, cwd=ROOT, env=None) -> float:
+    """``pdaframe run -q -o out config`` in a subprocess (``env``: variables to add); its
+    runtime in seconds."""
     cmd = [sys.executable, "-m", "pdaframe.cli", "run", str(config), "-q", "-o", str(out)]
     start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, env=run_env(), capture_output=True, text=True)
+    proc = subprocess.run(cmd, cwd=cwd, env=run_env(env), capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed (status {proc.returncode}):\n"
@@ -248,17 +320,17 @@ def run_config(config, out, cwd=ROOT) -> float:
     return seconds
 
 
-def _staged_config(example, stem, needs, outputs, tmp) -> Path:
+def _staged_config(example, stem, needs, outputs, tmp, root=ROOT) -> Path:
     """A copy of the config in ``tmp/tree/examples/<example>/`` beside links to the other
     files of its folder, with ``tmp/tree/plugins`` the repository's and each folder of
     ``needs`` a link to an earlier step's output folder."""
     tree = tmp / "tree"
-    src = ROOT / "examples" / example
+    src = root / "examples" / example
     dst = tree / "examples" / example
     dst.mkdir(parents=True, exist_ok=True)
     for top in ("plugins",):
         if not (tree / top).exists():
-            (tree / top).symlink_to(ROOT / top)
+            (tree / top).symlink_to(root / top)
     for p in src.iterdir():
         if p.name != f"{stem}.toml" and not (dst / p.name).exists():
             (dst / p.name).symlink_to(p)
@@ -272,18 +344,22 @@ def _staged_config(example, stem, needs, outputs, tmp) -> Path:
     return dst / f"{stem}.toml"
 
 
-def record_runs(only=None, keep=None) -> dict:
+def record_runs(only=None, keep=None, at=None) -> dict:
     """Run the configs and return the manifest. ``keep``: a folder to write the outputs to
-    (default: a temporary folder, removed afterwards)."""
-    runs = selected_runs(only)
+    (default: a temporary folder, removed afterwards); ``at``: a git revision whose code and
+    examples to run (`tree_at`) instead of this checkout's."""
+    rev = at or "HEAD"
     manifest = {"format": FORMAT, "tool": "benchmarks/example_outputs.py",
-                "recorded_at_revision": _revision("HEAD"),
+                "recorded_at_revision": _revision(rev),
                 # git tree ids: the same for two commits whose pdaframe/ (plugins/) match
-                "pdaframe_tree": _revision("HEAD:pdaframe"),
-                "plugins_tree": _revision("HEAD:plugins"),
+                "pdaframe_tree": _revision(f"{rev}:pdaframe"),
+                "plugins_tree": _revision(f"{rev}:plugins"),
+                "machine": machine(),
                 "provenance_attributes_left_out": sorted(PROVENANCE),
                 "runtimes_s": {}, "outputs": {}}
     with tempfile.TemporaryDirectory(prefix="example_outputs_") as tmpname:
+        root, env = tree_at(at, Path(tmpname) / "at") if at else (ROOT, None)
+        runs = selected_runs(only, root)
         tmp = Path(keep) if keep else Path(tmpname)
         outputs = {}
         total = 0.0
@@ -291,9 +367,9 @@ def record_runs(only=None, keep=None) -> dict:
             out = tmp / example / stem
             if out.exists():
                 shutil.rmtree(out)
-            config = (_staged_config(example, stem, needs, outputs, tmp) if needs
-                      else ROOT / "examples" / example / f"{stem}.toml")
-            seconds = run_config(config, out)
+            config = (_staged_config(example, stem, needs, outputs, tmp, root) if needs
+                      else root / "examples" / example / f"{stem}.toml")
+            seconds = run_config(config, out, root, env)
             total += seconds
             outputs[(example, stem)] = out
             key = f"{example}/{stem}"
@@ -363,6 +439,17 @@ def print_report(report) -> int:
     return 1 if bad else 0
 
 
+def machine_note(before: dict, after: dict) -> None:
+    """Say so when two manifests come from different machines (bit-identity is not expected
+    across CPUs or BLAS kernels)."""
+    a, b = before.get("machine"), after.get("machine")
+    if a != b:
+        print(f"note: the manifests come from different machines ({a or 'not recorded'} vs "
+              f"{b}): the same code differs in the last bits across CPUs/BLAS kernels; "
+              f"record the before set on this machine with `record --at "
+              f"{before.get('recorded_at_revision') or 'REV'}`", flush=True)
+
+
 def load_manifest(path) -> dict:
     data = json.loads(Path(path).read_text())
     if data.get("format") != FORMAT:
@@ -376,6 +463,8 @@ def main(argv=None):
     sub = parser.add_subparsers(dest="command", required=True)
     rec = sub.add_parser("record", help="run every example config, write the manifest")
     rec.add_argument("--out", default=str(DEFAULT_MANIFEST))
+    rec.add_argument("--at", metavar="REV",
+                     help="run the code and examples of git revision REV (the before set)")
     cmp_ = sub.add_parser("compare", help="run every example config, compare with the "
                                           "manifest (exit 1 on a difference)")
     cmp_.add_argument("--manifest", default=str(DEFAULT_MANIFEST))
@@ -390,17 +479,19 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     if args.command == "record":
-        manifest = record_runs(args.only, args.keep)
+        manifest = record_runs(args.only, args.keep, args.at)
         Path(args.out).write_text(json.dumps(manifest, indent=1) + "\n")
         print(f"wrote {args.out}")
         return 0
     if args.command == "compare":
         before = load_manifest(args.manifest)
         runs = {f"{e}/{s}" for e, s, _ in selected_runs(args.only)}
-        after = record_runs(args.only, args.keep)["outputs"]
+        after = record_runs(args.only, args.keep)
+        machine_note(before, after)
         return print_report(diff_outputs(
-            {k: v for k, v in before["outputs"].items() if k in runs}, after))
+            {k: v for k, v in before["outputs"].items() if k in runs}, after["outputs"]))
     a, b = load_manifest(args.manifest_a), load_manifest(args.manifest_b)
+    machine_note(a, b)
     return print_report(diff_outputs(a["outputs"], b["outputs"]))
 
 

@@ -76,3 +76,36 @@ def test_toml_comments_ignored(tmp_path, tool):
 def test_every_example_config_is_listed(tool):
     listed = {(e, s) for e, s, _ in tool.RUNS}
     assert set(tool.configs_found()) == listed
+
+
+def test_tree_at_runs_the_revisions_python_with_this_checkouts_builds(tmp_path, tool):
+    """``record --at REV``: pdaframe, the plugins' Python files and the examples come from the
+    exported revision; a meson-built plugin's compiled part from this checkout's build."""
+    import subprocess
+    import sys
+    tree, env = tool.tree_at("HEAD", tmp_path)
+    assert (tree / "examples" / "toy_twin" / "config.toml").is_file()
+    code = ("import pdaframe, pdaframe_toy, pdaframe_dalec2, pdaframe_hymod\n"
+            "from pdaframe_dalec2 import model\n"
+            "print(pdaframe.__file__, pdaframe_toy.__file__, pdaframe_dalec2.__file__, "
+            "pdaframe_hymod.__file__)\n")
+    out = subprocess.run([sys.executable, "-c", code], env=tool.run_env(env), cwd=tmp_path,
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert out[0] == str(tree / "pdaframe" / "__init__.py")
+    assert out[1] == str(tree / "plugins" / "toy" / "pdaframe_toy" / "__init__.py")
+    for path, name in zip(out[2:], ("dalec2", "hymod")):     # linked to the exported files
+        assert Path(path).resolve() == (tree / "plugins" / name / f"pdaframe_{name}" /
+                                        "__init__.py").resolve()
+    with pytest.raises(SystemExit, match="not a revision"):
+        tool.tree_at("no-such-revision", tmp_path / "bad")
+
+
+def test_machine_is_recorded_and_a_different_one_is_said(tool, capsys):
+    here = tool.machine()
+    assert here["numpy"] and here["blas"] and all("openblas" in b for b in here["blas"])
+    tool.machine_note({"machine": here}, {"machine": here})
+    assert capsys.readouterr().out == ""
+    tool.machine_note({"machine": {**here, "cpu": "other"}, "recorded_at_revision": "abc"},
+                      {"machine": here})
+    out = capsys.readouterr().out
+    assert "different machines" in out and "record --at abc" in out
