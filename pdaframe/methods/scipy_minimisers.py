@@ -8,9 +8,9 @@ respected through the prior's transforms and the problem is well conditioned.
 - ``lbfgsb-fd``: L-BFGS-B with the Problem's finite-difference gradient, always;
 - ``nelder-mead``: Nelder–Mead simplex, no gradient.
 
-Checkpoints (`pdaframe.io.checkpoint`; ``pdaframe run`` with ``checkpoint_every = N`` and
-``--resume``): inside a `pdaframe.io.checkpoint.use_checkpoint` block, the first minimiser
-called writes a `MinimiserState` (current iterate, history of costs and iterates, counters)
+Checkpoints (`pdaframe.io.checkpoint`; ``pdaframe.minimise(..., checkpoint=...)``, or
+``pdaframe run`` with ``checkpoint_every = N`` and ``--resume``): given a ``checkpoint``, a
+minimiser writes a `MinimiserState` (current iterate, history of costs and iterates, counters)
 from scipy's callback every N iterations and at the end, in the same file format (header with
 config hash) as the ask/tell states, atomically and on MPI rank 0 only. A resumed run
 restarts scipy from the last checkpointed iterate, with the history so far prepended and
@@ -140,7 +140,7 @@ def _gradient_used(problem, gradient) -> str:
     return ", ".join(names)
 
 
-def _run(problem, scipy_method, gradient, x0, callback, options):
+def _run(problem, scipy_method, gradient, x0, callback, options, checkpoint=None):
     """Minimise ``problem`` in control space with ``scipy.optimize.minimize``."""
     from ..parallel import is_root
     options = dict(options)
@@ -156,7 +156,7 @@ def _run(problem, scipy_method, gradient, x0, callback, options):
     nfev0 = nit = restarts = call_start = 0
 
     best = {"f": np.inf, "u": None}
-    cp = ckpt.claim()
+    cp = checkpoint
     root = is_root()
     state = MinimiserState(name=scipy_method, parameter_names=list(problem.parameter_names))
     resumed = cp is not None and cp.resume and _resume(state, cp, problem)
@@ -293,7 +293,7 @@ def _run(problem, scipy_method, gradient, x0, callback, options):
     return out
 
 
-def lbfgsb(problem, x0=None, callback=None, **options):
+def lbfgsb(problem, x0=None, callback=None, checkpoint=None, **options):
     """L-BFGS-B (scipy) with the Problem's best gradient.
 
     The result's ``gradient`` says which was used ("adjoint", "tangent linear" or "finite
@@ -311,15 +311,17 @@ def lbfgsb(problem, x0=None, callback=None, **options):
         ftol=1e-14, gtol=1e-9``) and ``posterior=True`` (compute the Gauss–Newton
         posterior covariance at the optimum).
     """
-    return _run(problem, "L-BFGS-B", "auto", x0, callback, {**LBFGSB_DEFAULTS, **options})
+    return _run(problem, "L-BFGS-B", "auto", x0, callback, {**LBFGSB_DEFAULTS, **options},
+                checkpoint)
 
 
-def lbfgsb_fd(problem, x0=None, callback=None, **options):
+def lbfgsb_fd(problem, x0=None, callback=None, checkpoint=None, **options):
     """L-BFGS-B with finite-difference gradients (see `Problem` for the step rule)."""
-    return _run(problem, "L-BFGS-B", "fd", x0, callback, {**LBFGSB_DEFAULTS, **options})
+    return _run(problem, "L-BFGS-B", "fd", x0, callback, {**LBFGSB_DEFAULTS, **options},
+                checkpoint)
 
 
-def nelder_mead(problem, x0=None, callback=None, **options):
+def nelder_mead(problem, x0=None, callback=None, checkpoint=None, **options):
     """Nelder–Mead simplex (scipy); derivative-free.
 
     Options are ``scipy.optimize.minimize(method="Nelder-Mead")``'s (defaults ``xatol=1e-7``,
@@ -328,7 +330,8 @@ def nelder_mead(problem, x0=None, callback=None, **options):
     """
     defaults = {**NELDER_MEAD_DEFAULTS, "adaptive": problem.n_param > 4,
                 "maxfev": 2000 * problem.n_param}
-    return _run(problem, "Nelder-Mead", None, x0, callback, {**defaults, **options})
+    return _run(problem, "Nelder-Mead", None, x0, callback, {**defaults, **options},
+                checkpoint)
 
 
 # the options (`pdaframe.methods.contract`): scipy's that pdaframe passes on (its

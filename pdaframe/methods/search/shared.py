@@ -174,10 +174,12 @@ class _Box:
         ).attach_transform(problem.prior.transform)
 
 
-def _finish(state, executor, callback, posterior=False, polish=False) -> Result:
-    """Drive ``state``, stop it if it did not end by itself, then polish and posterior."""
+def _finish(state, executor, callback, checkpoint=None, posterior=False,
+            polish=False) -> Result:
+    """Drive ``state`` (checkpointed to ``checkpoint``), stop it if it did not end by itself,
+    then polish and posterior."""
     try:
-        drive(state, executor, callback)
+        drive(state, executor, callback, checkpoint)
     finally:
         if not state.done:               # the callback raised StopIteration, or an error
             state.stop()
