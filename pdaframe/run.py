@@ -186,7 +186,7 @@ def _run(problem, cfg, out, run_id, progress, executor, write, resume):
         options.setdefault("seed", cfg.seed)
         every = options.pop("checkpoint_every", None)
         if every is None:
-            every = getattr(cfg, "checkpoint_every", None)
+            every = cfg.checkpoint_every
         cp = _checkpoint(every, out, cfg, resume)
         if cp is not None and not takes_checkpoint(_method(cfg.method)):
             log.warning("method %r cannot checkpoint (one batch of runs, or no checkpoint "

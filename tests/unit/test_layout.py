@@ -8,7 +8,8 @@ Rules (issue 12):
 * `parallel` never imports `methods`;
 * `methods` never imports `config` or `cli` (writers and checkpoint stores reach methods as
   arguments);
-* no module imports the package root `pdaframe` (it imports everything);
+* no module imports the package root `pdaframe` (it imports everything), nor binds it
+  (``import pdaframe.errors`` without ``as``) or loads it by name (``import_module``);
 * no import cycles other than the plugin registry <-> built-ins pair.
 * no module above 500 lines unless its docstring says why ("Longer than 500 lines because").
 
