@@ -134,7 +134,7 @@ def main(argv=None):
                         help="runs per history-matching wave (0: skip history matching)")
     args = parser.parse_args(argv)
     cfg = restricted_config(args.estimate)
-    problem = pdaframe.load_config(cfg)
+    problem, _ = pdaframe.load_config(cfg)
     names = list(problem.parameter_names)
 
     t = time.perf_counter()

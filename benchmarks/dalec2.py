@@ -67,7 +67,7 @@ def twin_runs():
     rows = []
     for method, options in [("lbfgsb", {}), ("lbfgsb-fd", {}),
                             ("nelder-mead", {"maxfev": 20000})]:
-        problem = pdaframe.load_config(path)
+        problem, _ = pdaframe.load_config(path)
         start = time.perf_counter()
         res = pdaframe.minimise(problem, method=method, posterior=False, **options)
         secs = time.perf_counter() - start

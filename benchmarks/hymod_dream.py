@@ -175,7 +175,7 @@ def main(argv=None):
               ".venv/bin/pip install spotpy")
         return 0
 
-    problem = pdaframe.load_config(CONFIG)
+    problem, _ = pdaframe.load_config(CONFIG)
     for runs in args.runs:
         report(spotpy, problem, runs, args)
     return 0

@@ -48,7 +48,7 @@ def run_spotpy(spotpy, runs, seed):
 
 def run_pdaframe(runs, seed):
     """DE on the example config: (best RMSE, runs, seconds, best x)."""
-    problem = pdaframe.load_config(CONFIG)
+    problem, _ = pdaframe.load_config(CONFIG)
     (stream,) = problem.streams
     start = time.perf_counter()
     result = pdaframe.minimise(problem, method="de", seed=seed, max_runs=runs)

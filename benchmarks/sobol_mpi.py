@@ -32,7 +32,7 @@ def job(n):
     executor = get_executor()
     if getattr(executor, "size", 1) > 1:
         executor.comm.Barrier()
-    problem = pdaframe.load_config(path)
+    problem, _ = pdaframe.load_config(path)
     start = time.perf_counter()
     res = sobol(problem, n=n, seed=1, executor=executor)
     seconds = time.perf_counter() - start

@@ -45,7 +45,8 @@ def __getattr__(name):
     raise AttributeError(f"module 'pdaframe' has no attribute {name!r}")
 
 
-def load_config(path):
-    """Read a TOML config and build its ready `Problem` (see `pdaframe.config.loader`)."""
+def load_config(path, run_model=True, output_dir=None):
+    """Read a TOML config: ``problem, settings = pdaframe.load_config(path)``, its ready
+    `Problem` and its run settings (`pdaframe.config.loader.load_config`)."""
     from .config.loader import load_config as _load
-    return _load(path)
+    return _load(path, run_model=run_model, output_dir=output_dir)

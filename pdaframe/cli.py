@@ -65,12 +65,13 @@ def _run(args):
 
     executor = get_executor(None if args.executor == "auto" else args.executor)
     root = is_root()
-    problem = load_config(args.config, output_dir=args.output)
-    result, paths = run_problem(problem, args.output, progress=root and not args.quiet,
-                                executor=executor, write=root, resume=args.resume)
+    problem, settings = load_config(args.config, output_dir=args.output)
+    result, paths = run_problem(problem, settings, args.output,
+                                progress=root and not args.quiet, executor=executor,
+                                write=root, resume=args.resume)
     if not root:
         return 0
-    print(summary_table(result, problem, problem.config.truth))
+    print(summary_table(result, problem, settings.truth))
     if getattr(executor, "size", 1) > 1:
         print(f"{executor.size} MPI ranks ({executor.schedule} schedule)")
     for label, path in paths.items():
@@ -94,9 +95,8 @@ def _cmd_check(args):
     from .config.loader import load_config
     from .interfaces import declared_outputs
 
-    problem = load_config(args.config, run_model=False,         # check never runs the model
-                          output_dir=args.output)
-    cfg = problem.config
+    problem, cfg = load_config(args.config, run_model=False,    # check never runs the model
+                               output_dir=args.output)
     print(f"{args.config}: OK")
     print(f"  model {cfg.model_name!r}: {problem.n_param} parameters estimated "
           f"({', '.join(problem.parameter_names)})")

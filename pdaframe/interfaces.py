@@ -145,5 +145,6 @@ MethodFunction = Callable[..., "Result"]  # noqa: F821 - documented signature be
 """A minimiser or sampler: ``method(problem, x0=None, callback=None, **options) -> Result``.
 
 ``x0`` is in physical space (``None``: the prior's background). Registered by name through
-``pdaframe_register_methods``; `pdaframe.minimise` also accepts such a callable directly.
+``pdaframe_register_methods``; `pdaframe.minimise` also accepts such a callable directly. A
+method that can checkpoint takes a ``checkpoint`` keyword (`pdaframe.methods.contract`).
 """

@@ -2,9 +2,9 @@
 methods, analyses), returning the method's kind of result (`pdaframe.result`)."""
 from __future__ import annotations
 
-from .errors import check_memory
+from .errors import ConfigError, check_memory
 from .methods.contract import check_method_options as _check_declared
-from .methods.contract import check_x0, draw_seed, method_options
+from .methods.contract import check_x0, draw_seed, method_options, takes_checkpoint
 from .plugins import get_method
 from .result import Result, as_kind
 
@@ -14,6 +14,8 @@ ARRAYS_PER_MEMBER = 8      # float arrays of n_param + n_obs per member: 2000 me
                            # (ES-MDA) of the estimate (tracemalloc)
 MEMBER_OVERHEAD = 3072     # bytes of Python objects per member (results, dicts; 1.8-3.0 kB
                            # measured on LG2 with 20000 members: importance, 4DEnVar, ES-MDA)
+#: arguments of `minimise` itself, never method options (a config's [method] options)
+RESERVED = ("problem", "method", "x0", "callback", "executor", "checkpoint", "max_memory_gb")
 
 
 def default_memory_gb() -> float:
@@ -30,7 +32,8 @@ def check_method_options(method, options, n_param=None, n_obs=None, max_memory_g
                          option="[output] max_memory_gb") -> dict:
     """``options`` of ``method`` (a name or callable) checked before any model run.
 
-    Names and types against the method's declaration (`pdaframe.methods.contract`) and, given
+    The names of `minimise`'s own arguments (`RESERVED`) are refused; names and types
+    against the method's declaration (`pdaframe.methods.contract`) and, given
     the problem's ``n_param`` and ``n_obs``, the memory of its members: ``n_members``
     (or ``pop_size``, or ``popsize * n_param``) members, each ``8 * 8 * (n_param + n_obs)``
     bytes of arrays plus ``MEMBER_OVERHEAD`` (a lower bound: the model's own outputs come
@@ -39,6 +42,11 @@ def check_method_options(method, options, n_param=None, n_obs=None, max_memory_g
     """
     func = get_method(method) if isinstance(method, str) else method
     name = method if isinstance(method, str) else getattr(method, "__name__", repr(method))
+    reserved = [k for k in options if k in RESERVED]
+    if reserved:
+        raise ConfigError(f"method {name!r}: {reserved} cannot be options: they are arguments "
+                          f"of pdaframe.minimise (checkpoints: checkpoint_every and pdaframe "
+                          f"run --resume; memory: [output] max_memory_gb)")
     options = _check_declared(name, func, options)
     if n_param is None:
         return options
@@ -54,7 +62,7 @@ def check_method_options(method, options, n_param=None, n_obs=None, max_memory_g
 
 
 def minimise(problem, method="lbfgsb", x0=None, callback=None, executor=None,
-             **options) -> Result:
+             checkpoint=None, max_memory_gb=None, **options) -> Result:
     """Minimise, sample or analyse ``problem.cost`` with a registered method (or a callable).
 
     One door for every method, rather than ``minimise``/``sample``/``analyse``: the kind of
@@ -79,6 +87,16 @@ def minimise(problem, method="lbfgsb", x0=None, callback=None, executor=None,
         Evaluates ensemble members: anything with an ordered ``map(func, items)``
         (`pdaframe.parallel`); default serial, or MPI when launched under ``mpiexec``.
         Methods without members ignore it.
+    checkpoint : path or Checkpoint, optional
+        Checkpoint the method's state to this file (`pdaframe.io.checkpoint`); a path
+        writes after every round and never resumes, a
+        `~pdaframe.io.checkpoint.Checkpoint` says how often and whether to resume
+        (``Checkpoint(path, every=5, resume=True)``). Only methods that take a
+        ``checkpoint`` argument can (`pdaframe.methods.contract.takes_checkpoint`: the
+        iterative ones); ``stepwise`` checkpoints its first step.
+    max_memory_gb : float, optional
+        The most memory, in GB, the method's members may need (`check_method_options`;
+        default `default_memory_gb`); ``pdaframe run`` passes ``[output] max_memory_gb``.
     **options
         Passed to the method.
 
@@ -87,8 +105,8 @@ def minimise(problem, method="lbfgsb", x0=None, callback=None, executor=None,
     ConfigError
         An unknown option, an option of the wrong type or size, or members that need more
         memory than the limit (`check_method_options`); an ``x0`` of the wrong length or
-        given to a method that does not use it (`pdaframe.methods.contract.check_x0`);
-        before any model run.
+        given to a method that does not use it (`pdaframe.methods.contract.check_x0`); a
+        ``checkpoint`` for a method that cannot checkpoint; before any model run.
     TypeError
         The method returned neither a result kind nor a dict with ``x``.
 
@@ -116,21 +134,24 @@ def minimise(problem, method="lbfgsb", x0=None, callback=None, executor=None,
     func = get_method(method) if isinstance(method, str) else method
     if not callable(func):
         raise TypeError(f"method must be a name or a callable, got {method!r}")
-    config = getattr(problem, "config", None)
+    name = method if isinstance(method, str) else getattr(method, "__name__", repr(method))
     options = check_method_options(func if not isinstance(method, str) else method, options,
                                    getattr(problem, "n_param", None),
-                                   getattr(problem, "n_obs", None),
-                                   getattr(config, "max_memory_gb", None))
-    check_x0(method if isinstance(method, str) else getattr(method, "__name__", repr(method)),
-             func, x0, getattr(problem, "n_param", None))
+                                   getattr(problem, "n_obs", None), max_memory_gb)
+    check_x0(name, func, x0, getattr(problem, "n_param", None))
+    if checkpoint is not None:
+        if not takes_checkpoint(func):
+            raise ConfigError(f"method {name!r} cannot checkpoint (it takes no checkpoint "
+                              f"argument); run it without one")
+        from .io.checkpoint import as_checkpoint
+        options["checkpoint"] = as_checkpoint(checkpoint)
     seed = method_options(func).get("seed")
     if seed is not None and options.get("seed", seed.default) is None:
         options["seed"] = draw_seed()          # one seed for every member, recorded below
     if executor is not None:
         options["executor"] = executor
     result = as_kind(func(problem, x0=x0, callback=callback, **options))
-    result.setdefault("method", method if isinstance(method, str) else
-                      getattr(method, "__name__", repr(method)))
+    result.setdefault("method", name)
     if seed is not None:
         result.setdefault("seed", options.get("seed", seed.default))
     return result

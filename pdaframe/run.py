@@ -8,12 +8,13 @@ from pathlib import Path
 import numpy as np
 
 from .io.checkpoint import FILENAME as CHECKPOINT_FILE
-from .io.checkpoint import Checkpoint, config_hash, use_checkpoint
+from .io.checkpoint import Checkpoint, config_hash
 from .analysis.diagnostics import diagnose, format_diagnostics
 from .errors import ConfigError
 from .analysis.scores import evaluate, format_scores
 from .io.netcdf import write_result
 from .io.output import claim_for_run, new_run_id, public_config_text, write_or_rescue
+from .methods.contract import takes_checkpoint
 from .minimise import minimise
 from .problem.multisite import MultiSiteProblem
 from .parallel import SerialExecutor
@@ -98,14 +99,19 @@ def failed_members(result) -> str | None:
     return text + (f"; first failure ({who}): {why}" if why else "")
 
 
-def run_problem(problem, output_dir=None, progress=True, executor=None, write=True,
+def run_problem(problem, settings, output_dir=None, progress=True, executor=None, write=True,
                 resume=False):
-    """Minimise a problem built by `pdaframe.load_config` and write its results.
+    """Minimise a problem as its config says and write its results.
+
+    ``run_problem(*pdaframe.load_config(path))`` runs a config as ``pdaframe run`` does.
 
     Parameters
     ----------
     problem : Problem
-        With ``problem.config`` (`pdaframe.config.settings.RunSettings`).
+        The problem of `pdaframe.load_config`.
+    settings : RunSettings
+        Its run settings (`pdaframe.config.settings.RunSettings`, also of `load_config`):
+        method and options, start, output folder, checkpoints, memory limit.
     output_dir : path, optional
         Overrides the config's ``[output] directory``.
     progress : bool
@@ -131,7 +137,8 @@ def run_problem(problem, output_dir=None, progress=True, executor=None, write=Tr
     DE and emcee checkpoint every N generations / steps and resume bit for bit (DE by
     replaying scipy up to the checkpoint without model runs); history matching checkpoints
     after every wave, CES after every batch of real runs (replayed on resume); other
-    methods (sensitivity analyses: one batch) ignore it with a warning.
+    methods (sensitivity analyses: one batch; any method without a ``checkpoint`` argument,
+    `pdaframe.methods.contract.takes_checkpoint`) run without it, with a warning.
 
     Returns
     -------
@@ -149,18 +156,16 @@ def run_problem(problem, output_dir=None, progress=True, executor=None, write=Tr
     attribute. A failed write (disk full, ...) saves the results in a temporary folder and
     raises an `OutputError` saying where.
     """
-    cfg = problem.config
-    out = Path(output_dir) if output_dir is not None else cfg.output_dir
+    out = Path(output_dir) if output_dir is not None else settings.output_dir
     run_id = new_run_id()
     with claim_for_run(out, run_id, write, executor):
-        return _run(problem, out, run_id, progress, executor, write, resume)
+        return _run(problem, settings, out, run_id, progress, executor, write, resume)
 
 
-def _run(problem, out, run_id, progress, executor, write, resume):
-    """`run_problem` in its claimed output folder ``out``."""
+def _run(problem, cfg, out, run_id, progress, executor, write, resume):
+    """`run_problem` (``cfg``: its settings) in its claimed output folder ``out``."""
     from tqdm.auto import tqdm
 
-    cfg = problem.config
     multisite = isinstance(problem, MultiSiteProblem)
     if multisite:
         # the executor spreads either the method's members or, for methods that evaluate
@@ -186,20 +191,21 @@ def _run(problem, out, run_id, progress, executor, write, resume):
         options.setdefault("seed", cfg.seed)
         every = options.pop("checkpoint_every", None)
         if every is None:
-            every = getattr(cfg, "checkpoint_every", None)
+            every = cfg.checkpoint_every
         cp = _checkpoint(every, out, cfg, resume)
-        with use_checkpoint(cp):
-            result = minimise(problem, cfg.method, x0=cfg.x0, callback=callback,
-                              executor=executor, **options)
+        if cp is not None and not takes_checkpoint(_method(cfg.method)):
+            log.warning("method %r cannot checkpoint (one batch of runs, or no checkpoint "
+                        "argument): no checkpoint written%s",
+                        cfg.method, " and nothing resumed" if resume else "")
+            cp = None
+        result = minimise(problem, cfg.method, x0=cfg.x0, callback=callback,
+                          executor=executor, checkpoint=cp, max_memory_gb=cfg.max_memory_gb,
+                          **options)
         if failed_members(result):
             log.warning("%s", failed_members(result))
-        if cp is not None and not cp.used:
-            log.warning("method %r neither uses ask/tell rounds nor is a scipy minimiser: no "
-                        "checkpoint written%s",
-                        cfg.method, " and nothing resumed" if resume else "")
     if isinstance(result, AnalysisResult):    # sensitivity, history matching: no estimate
         return result, write_or_rescue(lambda folder: _write_analysis(
-            folder, result, problem, run_id), out, result) if write else {}
+            folder, result, cfg, run_id), out, result) if write else {}
     start = result.get("x0", problem.prior.mean)
     equivalents = {"prior": problem.equivalents(start),
                    "posterior": problem.equivalents(result["x"])}
@@ -216,12 +222,11 @@ def _run(problem, out, run_id, progress, executor, write, resume):
     if not write:
         return result, {}
     return result, write_or_rescue(lambda folder: _write_estimate(
-        folder, result, problem, equivalents, run_id), out, result)
+        folder, result, problem, cfg, equivalents, run_id), out, result)
 
 
-def _write_estimate(out, result, problem, equivalents, run_id) -> dict:
+def _write_estimate(out, result, problem, cfg, equivalents, run_id) -> dict:
     """Files of a run with an estimate: result.nc, samples.nc or ensemble.nc, plots."""
-    cfg = problem.config
     prov = _provenance(cfg, run_id, result)
     paths = {"netcdf": write_result(out / "result.nc", result, problem, equivalents,
                                     truth=cfg.truth, evaluation_streams=cfg.evaluate, **prov)}
@@ -246,11 +251,10 @@ def _provenance(cfg, run_id, result) -> dict:
             "plugin_versions": {name: v for name, (_, v) in get_plugins().dists.items()}}
 
 
-def _write_analysis(out, result, problem, run_id) -> dict:
+def _write_analysis(out, result, cfg, run_id) -> dict:
     """Files of a sensitivity analysis or history matching (`pdaframe.io.analysis`)."""
     from .analysis.sensitivity import SensitivityResult, plot_sensitivity
     from .io.analysis import write_analysis
-    cfg = problem.config
     paths = write_analysis(out, result, source=str(cfg.path or ""),
                            **_provenance(cfg, run_id, result))
     if cfg.plots and isinstance(result, SensitivityResult):
@@ -273,10 +277,15 @@ def _checkpoint(every, out, cfg, resume):
                       config_hash=config_hash(cfg.text), resume=resume)
 
 
+def _method(method):
+    """The callable of ``method`` (a registered name or a callable)."""
+    return get_method(method) if isinstance(method, str) else method
+
+
 def _spreads_members(method) -> bool:
     """Whether ``method`` evaluates ensemble members through an executor (it takes an
     ``executor`` argument), rather than one point at a time."""
-    func = get_method(method) if isinstance(method, str) else method
+    func = _method(method)
     try:
         return "executor" in inspect.signature(func).parameters
     except (TypeError, ValueError):

@@ -17,8 +17,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def main():
-    problem = pdaframe.load_config(HERE / "config.toml")
-    cfg = problem.config
+    problem, cfg = pdaframe.load_config(HERE / "config.toml")
     truth, xb, sigma_b = cfg.truth, problem.prior.mean, problem.prior.std
     runs = {
         "4D-Var (L-BFGS-B + adjoint)": dict(method="lbfgsb", maxiter=2000),
@@ -32,7 +31,7 @@ def main():
     }
     results = {}
     for label, kw in runs.items():
-        problem = pdaframe.load_config(HERE / "config.toml")
+        problem, _ = pdaframe.load_config(HERE / "config.toml")
         results[label] = res = pdaframe.minimise(problem, **kw)
         res["adjoints"] = problem.nadjoint
     ref = results["4D-Var (L-BFGS-B + adjoint)"]

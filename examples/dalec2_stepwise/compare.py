@@ -24,10 +24,10 @@ def main():
             "stepwise": dict(method=stepwise, steps=STEPS, inner_options={"maxiter": 2000})}
     results = {}
     for label, kw in runs.items():
-        problem = pdaframe.load_config(CONFIG)
+        problem, settings = pdaframe.load_config(CONFIG)
         results[label] = res = pdaframe.minimise(problem, **kw)
         res["diagnostics"] = diagnose(problem, res)
-    truth = problem.config.truth
+    truth = settings.truth
     for label, res in results.items():
         print(f"{label}: J = {res.fun:.6g}, {res.nfev} model runs, {res.message}")
     print(f"\n{'parameter':<10}{'truth':>12}{'simult.':>12}{'σ':>11}{'stepwise':>12}{'σ':>11}")

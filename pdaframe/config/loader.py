@@ -117,6 +117,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -136,6 +137,22 @@ TOP = {"title", "seed", "model", "parameters", "prior", "streams", "evaluate", "
        "output", "sites"}
 SITE_KEYS = {"name", "options", "parameters", "streams", "evaluate"}
 PATH_SUFFIXES = ("file", "path", "dir", "directory")
+
+
+class LoadedConfig(NamedTuple):
+    """What `load_config` returns: ``problem, settings = load_config(path)``.
+
+    Attributes
+    ----------
+    problem : Problem or MultiSiteProblem
+        Ready to minimise (`pdaframe.minimise`).
+    settings : RunSettings
+        The rest of the config: method and options, start, output, twin truth, held-out
+        streams, provenance (`pdaframe.run.run_problem` takes both).
+    """
+
+    problem: Problem | MultiSiteProblem
+    settings: RunSettings
 
 
 class _Where:
@@ -185,8 +202,8 @@ class _Where:
             raise ConfigError(f"{self.path}: [{table}] {err}") from err
 
 
-def load_config(path, run_model=True, output_dir=None) -> Problem:
-    """Read a TOML config and return a ready `Problem`; run settings in ``problem.config``.
+def load_config(path, run_model=True, output_dir=None) -> LoadedConfig:
+    """Read a TOML config: its ready `Problem` and its run settings (`LoadedConfig`).
 
     A config with ``[[sites]]`` tables gives a `pdaframe.problem.multisite.MultiSiteProblem`.
 
@@ -206,8 +223,9 @@ def load_config(path, run_model=True, output_dir=None) -> Problem:
 
     Returns
     -------
-    Problem or MultiSiteProblem
-        With attribute ``config`` (`RunSettings`).
+    LoadedConfig
+        ``(problem, settings)``: the `Problem` (or `MultiSiteProblem`) and the
+        `RunSettings`; the problem does not hold the settings.
 
     Raises
     ------
@@ -239,7 +257,7 @@ def load_config(path, run_model=True, output_dir=None) -> Problem:
     settings.model_name = w.get(model_tab, "name", (str,), "model")
     options = _resolve_paths(w.get(model_tab, "options", (dict,), "model", {}), base)
     if "sites" in data:
-        return _load_sites(w, data, settings, base, options, run_model)
+        return LoadedConfig(_load_sites(w, data, settings, base, options, run_model), settings)
     model = w.wrap("model", lambda: registry("model").get(settings.model_name)(**options))
 
     streams_tab = data.get("streams")
@@ -296,8 +314,7 @@ def load_config(path, run_model=True, output_dir=None) -> Problem:
             problem = w.wrap("twin", lambda: problem.synthetic(settings.truth, seed))
     settings.x0 = _x0(w, data.get("method", {}).get("x0", "background"), prior, free,
                       settings.truth)
-    problem.config = settings
-    return problem
+    return LoadedConfig(problem, settings)
 
 
 def _seed(w, tab, where, default):
@@ -430,7 +447,6 @@ def _load_sites(w, data, settings, base, model_options, run_model=True) -> Multi
             problem = w.wrap("twin", lambda: problem.synthetic(settings.truth, seed))
     settings.x0 = _x0(w, data.get("method", {}).get("x0", "background"), prior, global_names,
                       settings.truth, naming)
-    problem.config = settings
     return problem
 
 

@@ -24,15 +24,18 @@ it or run without ``--resume``. The file is not authenticated: whoever can write
 still feed the run wrong numbers (or allowed objects with wrong contents); the header checks
 guard against resuming the wrong run by mistake, not against tampering.
 
-Methods that call ``drive`` from inside their own function (``ga``, ``de``, ``4denvar``,
-``ienks``, importance sampling, ...) pick up the settings of the enclosing `use_checkpoint`
-block, as ``pdaframe.run.run_problem`` does for ``pdaframe run`` (``--resume``, method option
-``checkpoint_every``, or ``[output] checkpoint_every`` when the method option is absent).
+The checkpoint is an argument: ``pdaframe.minimise(problem, method, checkpoint=...)`` (a
+path or a `Checkpoint`) hands it to the methods that take a ``checkpoint`` keyword
+(`pdaframe.methods.contract.takes_checkpoint`; any other method refuses it), and
+``pdaframe.run.run_problem`` builds it for ``pdaframe run`` (``--resume``, method option
+``checkpoint_every``, or ``[output] checkpoint_every`` when the method option is absent). The
+method called alone checkpoints: ``stepwise`` hands it to its first step only, and what a
+method runs inside (the L-BFGS-B polish of ``ga``/``de``) is not checkpointed.
 
 ``de`` runs scipy in a thread (`pdaframe.methods.search.adaptor.MapAskTell`): its state is stored
 without the thread, with a log of the costs handed to scipy; a resumed state restarts scipy
 with the same seed and replays the log to it (no model runs), so it continues bit for bit.
-``emcee`` does not use ``drive``: it claims the settings (`claim`) and writes an
+``emcee`` does not use ``drive``: given a checkpoint, it writes an
 `~pdaframe.methods.mcmc.emcee.EmceeCheckpoint` (emcee's in-memory backend, hence its last
 state and random state, and the counters) every N steps, in this same format; a resumed run
 continues emcee from there, bit for bit.
@@ -41,7 +44,7 @@ Calibrate–emulate–sample logs the results of its executor batches (`replayin
 run recomputes everything else from the seed and answers the logged batches without model
 runs, so it too matches an uninterrupted run bit for bit.
 
-The scipy minimisers (`pdaframe.methods.scipy_minimisers`) claim the same settings and write a
+The scipy minimisers (`pdaframe.methods.scipy_minimisers`), given a checkpoint, write a
 `~pdaframe.methods.scipy_minimisers.MinimiserState` (iterate, history, counters) from scipy's
 callback, in this same format; their resume restarts scipy from the checkpointed iterate, so
 it is not bit-identical to an uninterrupted run (L-BFGS-B's curvature memory is lost) but
@@ -49,13 +52,12 @@ converges to the same optimum within the minimiser's tolerance.
 """
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import hashlib
 import json
 import logging
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from os import PathLike
 from pathlib import Path
 
 import numpy as np
@@ -105,48 +107,41 @@ class Checkpoint:
         `config_hash` of the run's config text; a checkpoint of another config is refused.
     resume : bool
         Continue from ``path`` if it exists (else start afresh).
-    explicit : bool
-        Checkpointing was asked for: a state that cannot be checkpointed (`dumps_state`) is
-        a `ConfigError` (otherwise it only runs without checkpoints, with a log message).
     """
 
     path: Path
     every: int = 1
     config_hash: str = ""
     resume: bool = False
-    explicit: bool = True
-    used: bool = field(default=False, compare=False)
 
     def __post_init__(self):
         self.path = Path(self.path)
         if isinstance(self.every, bool) or not isinstance(self.every, int) or self.every < 1:
             raise ConfigError(f"checkpoint_every must be an integer >= 1, got {self.every!r}")
 
+    # what `pdaframe.methods.ensemble.drive` calls (so that it needs no import of this module)
+    def encode(self, state):
+        """`dumps_state` of ``state`` (a `ConfigError` if it cannot be checkpointed)."""
+        return dumps_state(state)
 
-_ACTIVE: contextvars.ContextVar = contextvars.ContextVar("pdaframe_checkpoint", default=None)
+    def save(self, state, payload=None) -> Path:
+        """`save` ``state`` here (``payload``: its `encode`, when already computed)."""
+        return save(state, self, payload)
 
-
-@contextlib.contextmanager
-def use_checkpoint(checkpoint):
-    """Make ``checkpoint`` (a `Checkpoint`, or None) the settings of the next `drive`.
-
-    Only the first ``drive`` inside the block takes it (a method that drives several
-    states one after another checkpoints the first only).
-    """
-    token = _ACTIVE.set(checkpoint)
-    try:
-        yield checkpoint
-    finally:
-        _ACTIVE.reset(token)
+    def load_into(self, state) -> bool:
+        """`load_into` ``state`` from here (False when there is no file)."""
+        return load_into(state, self)
 
 
-def claim():
-    """The active `Checkpoint` if no ``drive`` has taken it yet (marks it taken), else None."""
-    cp = _ACTIVE.get()
-    if cp is None or cp.used:
-        return None
-    cp.used = True
-    return cp
+def as_checkpoint(value) -> Checkpoint | None:
+    """``value`` as a `Checkpoint`: None, a `Checkpoint`, or a path (every round, no resume)."""
+    if value is None or isinstance(value, Checkpoint):
+        return value
+    if isinstance(value, (str, PathLike)):
+        return Checkpoint(value)
+    raise TypeError(f"checkpoint must be a path or a pdaframe.io.checkpoint.Checkpoint, got "
+                    f"{type(value).__name__}")
+
 
 def header(state, checkpoint) -> dict:
     return {"format": FORMAT, "version": VERSION,
@@ -312,13 +307,12 @@ class ReplayExecutor:
             save(self.log, self.checkpoint)
 
 
-def replaying(executor, name):
-    """``executor``, wrapped in a `ReplayExecutor` when a checkpoint is active (`claim`),
+def replaying(executor, name, checkpoint=None):
+    """``executor``, wrapped in a `ReplayExecutor` given a ``checkpoint`` (a `Checkpoint`),
     resumed from its file when asked; else ``executor`` itself."""
-    cp = claim()
-    if cp is None:
+    if checkpoint is None:
         return executor
     log = BatchLog(name)
-    if cp.resume:
-        load_into(log, cp)
-    return ReplayExecutor(executor, log, cp)
+    if checkpoint.resume:
+        load_into(log, checkpoint)
+    return ReplayExecutor(executor, log, checkpoint)

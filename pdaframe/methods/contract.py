@@ -14,6 +14,11 @@ Its options are declared once:
 
 Its family (`FAMILIES`: ``minimiser``, ``mcmc``, ...) is its attribute ``family``.
 
+A method that can checkpoint says so by a ``checkpoint`` keyword in its signature
+(`takes_checkpoint`): `pdaframe.minimise` hands it the `pdaframe.io.checkpoint.Checkpoint`
+it was given (None: none) and refuses a checkpoint for any other method. Like ``executor``,
+``checkpoint`` is an argument, not an option: `pdaframe methods NAME` does not list it.
+
 From that one declaration come the validation of names and types (`check_method_options`,
 run by `pdaframe.minimise` and by `pdaframe.load_config`, so ``pdaframe check`` finds a
 misspelt option), the refusal of a start ``x0`` by a method that declares ``uses_x0 =
@@ -37,8 +42,9 @@ import numpy as np
 
 from ..errors import ConfigError, check_options
 
-#: arguments every method takes, passed by the driver rather than as options
-COMMON = ("problem", "x0", "callback", "executor")
+#: arguments passed by the driver rather than as options (every method takes the first
+#: four; ``checkpoint`` those that can checkpoint, `takes_checkpoint`)
+COMMON = ("problem", "x0", "callback", "executor", "checkpoint")
 #: options of ``pdaframe run`` accepted for every method: the config's seed (passed to every
 #: method; deterministic ones ignore it) and ``checkpoint_every`` (taken by the run driver)
 RUN_OPTIONS = ("seed", "checkpoint_every")
@@ -110,6 +116,17 @@ def is_open(func) -> bool:
     declared = any(hasattr(func, a) for a in ("option_sources", "option_defaults",
                                               "option_counts"))
     return var and not declared
+
+
+def takes_checkpoint(func) -> bool:
+    """Whether the method ``func`` can checkpoint: it takes a ``checkpoint`` keyword (a
+    `pdaframe.io.checkpoint.Checkpoint` or None; ``**options`` does not count)."""
+    try:
+        param = inspect.signature(func).parameters.get("checkpoint")
+    except (TypeError, ValueError):
+        return False
+    return param is not None and param.kind in (param.POSITIONAL_OR_KEYWORD,
+                                                param.KEYWORD_ONLY)
 
 
 def _doc_entries(obj) -> dict:

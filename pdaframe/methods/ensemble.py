@@ -31,7 +31,7 @@ import time
 
 import numpy as np
 
-from ..errors import ConfigError, ModelError
+from ..errors import ModelError
 from ..parallel import Failed, first_failure, with_members
 from ..result import Result
 
@@ -200,7 +200,7 @@ class MeanEnding(EnsembleState):
         raise NotImplementedError
 
 
-def drive(state, executor=None, callback=None, checkpoint=None, every=1, report=None) -> Result:
+def drive(state, executor=None, callback=None, checkpoint=None, report=None) -> Result:
     """Run an ask/tell state to the end with ``executor``.
 
     The default executor is `pdaframe.parallel.get_executor`'s: MPI when launched under
@@ -210,59 +210,52 @@ def drive(state, executor=None, callback=None, checkpoint=None, every=1, report=
     each round (default ``report``: ``state.result()``); `StopIteration` stops cleanly (and
     calls ``state.stop()`` if it has one).
 
-    ``checkpoint`` (a path or a `pdaframe.io.checkpoint.Checkpoint`; default the one of an
-    enclosing `pdaframe.io.checkpoint.use_checkpoint` block, if any) writes the whole state
-    after every ``every`` rounds and after the last, atomically and on MPI rank 0 only; a
-    `Checkpoint` with ``resume=True`` first continues ``state`` from its file. A state that
-    cannot be checkpointed is a `ConfigError` when the checkpoint was asked for explicitly.
+    ``checkpoint`` (a `pdaframe.io.checkpoint.Checkpoint`, which `pdaframe.minimise` makes
+    from a path; default None: no checkpoints) writes the whole state after every
+    ``checkpoint.every`` rounds and after the last, atomically and on MPI rank 0 only; with
+    ``resume=True`` it first continues ``state`` from its file. A state that cannot be
+    checkpointed is a `ConfigError` before any round.
     Interrupted (``KeyboardInterrupt``, which ``pdaframe run`` also raises on SIGTERM) in
     a round, it writes the state of the last completed round if that is not on file yet
     (kept in memory between saves when a round takes at least 20 times as long as storing
     the state, so that the copy costs under 5 %), and re-raises.
     """
-    from ..io import checkpoint as ckpt
     from ..parallel import is_root
 
     executor = with_members(executor, getattr(state, "seed", None))
     report = report or (lambda s: s.result())
-    cp = ckpt.claim() if checkpoint is None else checkpoint
-    if cp is not None and not isinstance(cp, ckpt.Checkpoint):
-        cp = ckpt.Checkpoint(cp, every=every)
+    cp = checkpoint
+    if cp is not None and not callable(getattr(cp, "load_into", None)):
+        raise TypeError(f"drive: checkpoint must be a pdaframe.io.checkpoint.Checkpoint "
+                        f"(pdaframe.minimise also takes a path), got {type(cp).__name__}")
     root = is_root()
     store_seconds = round_seconds = 0.0
     if cp is not None:
-        try:
-            start = time.perf_counter()
-            ckpt.dumps_state(state)          # fail before any work, not at the first write
-            store_seconds = time.perf_counter() - start
-        except ConfigError:
-            if cp.explicit:
-                raise
-            log.info("%s cannot be checkpointed: running without checkpoints",
-                     type(state).__name__)
-            cp = None
-    if cp is not None and cp.resume:
-        ckpt.load_into(state, cp)
+        start = time.perf_counter()
+        cp.encode(state)                     # fail before any work, not at the first write
+        store_seconds = time.perf_counter() - start
+        if cp.resume:
+            cp.load_into(state)
     while not state.done:
         # between saves, keep the last completed round's state for an interruption
         unsaved = None
         if cp is not None and root and state.iteration % cp.every and \
                 store_seconds <= 0.05 * round_seconds:
             start = time.perf_counter()
-            unsaved = ckpt.dumps_state(state)
+            unsaved = cp.encode(state)
             store_seconds = time.perf_counter() - start
         start = time.perf_counter()
         try:
             state.tell(executor.map(state.evaluate, state.ask()))
         except KeyboardInterrupt:
             if unsaved is not None:
-                ckpt.save(state, cp, unsaved)
+                cp.save(state, unsaved)
                 log.warning("interrupted: checkpoint of round %d written to %s",
                             state.iteration, cp.path)
             raise
         round_seconds = time.perf_counter() - start
         if cp is not None and root and (state.done or state.iteration % cp.every == 0):
-            ckpt.save(state, cp)
+            cp.save(state)
         if callback is not None:
             try:
                 callback(report(state))

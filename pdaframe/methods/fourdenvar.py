@@ -428,7 +428,8 @@ class FourDEnVarState(EnsembleState):
         return out.attach_transform(self.problem.prior.transform)
 
 
-def fourdenvar(problem, x0=None, callback=None, executor=None, seed=0, **options) -> Result:
+def fourdenvar(problem, x0=None, callback=None, executor=None, seed=0, checkpoint=None,
+               **options) -> Result:
     """4DEnVar (ensemble-variational) estimate and posterior of ``problem``.
 
     Parameters
@@ -471,7 +472,7 @@ def fourdenvar(problem, x0=None, callback=None, executor=None, seed=0, **options
     array([1.214354, 2.006699])
     """
     state = FourDEnVarState(problem, seed=seed, x0=x0, **options)
-    return drive(state, executor, callback)
+    return drive(state, executor, callback, checkpoint)
 
 
 # the options `FourDEnVarState` declares (`pdaframe.methods.contract`)

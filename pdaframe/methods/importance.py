@@ -397,7 +397,8 @@ class GLUEState(_WeightedState):
         return out
 
 
-def importance(problem, x0=None, callback=None, executor=None, seed=0, **options) -> Result:
+def importance(problem, x0=None, callback=None, executor=None, seed=0, checkpoint=None,
+               **options) -> Result:
     """Importance sampling of the posterior of ``problem`` (prior or Gaussian proposal).
 
     ``x0`` is ignored (the samples come from the proposal). Options: ``n_members`` (1000),
@@ -410,10 +411,12 @@ def importance(problem, x0=None, callback=None, executor=None, seed=0, **options
         ``(n_member, n_param)``, ``weights``, ``log_weights``, ``ess``, ``ess_fraction``,
         ``fun`` (``J(x)``, from a run of ``x``), ``n_failed``.
     """
-    return drive(ImportanceState(problem, seed=seed, **options), executor, callback)
+    return drive(ImportanceState(problem, seed=seed, **options), executor, callback,
+                 checkpoint)
 
 
-def glue(problem, x0=None, callback=None, executor=None, seed=0, **options) -> Result:
+def glue(problem, x0=None, callback=None, executor=None, seed=0, checkpoint=None,
+         **options) -> Result:
     """GLUE: informal-likelihood weighting of prior samples and prediction bounds.
 
     Options: ``n_members`` (1000), ``likelihood`` ("nse"), ``shape`` (1), ``threshold``,
@@ -426,7 +429,8 @@ def glue(problem, x0=None, callback=None, executor=None, seed=0, **options) -> R
         ``(n_member, n_stream)``, ``log_likelihood``, ``prediction_bounds``
         (``{stream: (n_quantile, n_obs)}``), ``quantiles``.
     """
-    return drive(GLUEState(problem, seed=seed, **options), executor, callback)
+    return drive(GLUEState(problem, seed=seed, **options), executor, callback,
+                 checkpoint)
 
 
 # the options each state class declares (`pdaframe.methods.contract`)

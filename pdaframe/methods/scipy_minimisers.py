@@ -8,9 +8,9 @@ respected through the prior's transforms and the problem is well conditioned.
 - ``lbfgsb-fd``: L-BFGS-B with the Problem's finite-difference gradient, always;
 - ``nelder-mead``: Nelder–Mead simplex, no gradient.
 
-Checkpoints (`pdaframe.io.checkpoint`; ``pdaframe run`` with ``checkpoint_every = N`` and
-``--resume``): inside a `pdaframe.io.checkpoint.use_checkpoint` block, the first minimiser
-called writes a `MinimiserState` (current iterate, history of costs and iterates, counters)
+Checkpoints (`pdaframe.io.checkpoint`; ``pdaframe.minimise(..., checkpoint=...)``, or
+``pdaframe run`` with ``checkpoint_every = N`` and ``--resume``): given a ``checkpoint``, a
+minimiser writes a `MinimiserState` (current iterate, history of costs and iterates, counters)
 from scipy's callback every N iterations and at the end, in the same file format (header with
 config hash) as the ask/tell states, atomically and on MPI rank 0 only. A resumed run
 restarts scipy from the last checkpointed iterate, with the history so far prepended and
@@ -141,7 +141,7 @@ def _gradient_used(problem, gradient) -> str:
     return ", ".join(names)
 
 
-def _run(problem, scipy_method, gradient, x0, callback, options):
+def _run(problem, scipy_method, gradient, x0, callback, options, checkpoint=None):
     """Minimise ``problem`` in control space with ``scipy.optimize.minimize``."""
     from ..parallel import is_root
     options = dict(options)
@@ -157,7 +157,7 @@ def _run(problem, scipy_method, gradient, x0, callback, options):
     nfev0 = nit = restarts = call_start = 0
 
     best = {"f": np.inf, "u": None}
-    cp = ckpt.claim()
+    cp = checkpoint
     root = is_root()
     state = MinimiserState(name=scipy_method, parameter_names=list(problem.parameter_names))
     resumed = cp is not None and cp.resume and _resume(state, cp, problem)
@@ -289,7 +289,7 @@ def _run(problem, scipy_method, gradient, x0, callback, options):
     return out
 
 
-def lbfgsb(problem, x0=None, callback=None, **options):
+def lbfgsb(problem, x0=None, callback=None, checkpoint=None, **options):
     """L-BFGS-B (scipy) with the Problem's best gradient.
 
     The result's ``gradient`` says which was used ("adjoint", "tangent linear" or "finite
@@ -328,10 +328,11 @@ def lbfgsb(problem, x0=None, callback=None, **options):
         Restarts from the best point (fresh curvature memory) after a scipy run that
         rejected failed model runs and still improved J.
     """
-    return _run(problem, "L-BFGS-B", "auto", x0, callback, {**LBFGSB_DEFAULTS, **options})
+    return _run(problem, "L-BFGS-B", "auto", x0, callback, {**LBFGSB_DEFAULTS, **options},
+                checkpoint)
 
 
-def lbfgsb_fd(problem, x0=None, callback=None, **options):
+def lbfgsb_fd(problem, x0=None, callback=None, checkpoint=None, **options):
     """L-BFGS-B with finite-difference gradients (see `Problem` for the step rule).
 
     Parameters
@@ -340,10 +341,11 @@ def lbfgsb_fd(problem, x0=None, callback=None, **options):
         As `lbfgsb`; each cost evaluation also runs the model for the finite differences,
         and the posterior covariance uses a finite-difference Jacobian.
     """
-    return _run(problem, "L-BFGS-B", "fd", x0, callback, {**LBFGSB_DEFAULTS, **options})
+    return _run(problem, "L-BFGS-B", "fd", x0, callback, {**LBFGSB_DEFAULTS, **options},
+                checkpoint)
 
 
-def nelder_mead(problem, x0=None, callback=None, **options):
+def nelder_mead(problem, x0=None, callback=None, checkpoint=None, **options):
     """Nelder–Mead simplex (scipy); derivative-free.
 
     Options are ``scipy.optimize.minimize(method="Nelder-Mead")``'s (defaults ``xatol=1e-7``,
@@ -375,7 +377,8 @@ def nelder_mead(problem, x0=None, callback=None, **options):
     """
     defaults = {**NELDER_MEAD_DEFAULTS, "adaptive": problem.n_param > 4,
                 "maxfev": 2000 * problem.n_param}
-    return _run(problem, "Nelder-Mead", None, x0, callback, {**defaults, **options})
+    return _run(problem, "Nelder-Mead", None, x0, callback, {**defaults, **options},
+                checkpoint)
 
 
 # the options (`pdaframe.methods.contract`): scipy's that pdaframe passes on (its

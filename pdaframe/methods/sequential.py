@@ -462,11 +462,12 @@ class ParticleFilterState(_MemberState):
         return out
 
 
-def _run(cls, problem, callback, executor, seed, options):
-    return drive(cls(problem, seed=seed, **options), executor, callback)
+def _run(cls, problem, callback, executor, seed, checkpoint, options):
+    return drive(cls(problem, seed=seed, **options), executor, callback, checkpoint)
 
 
-def es_mda(problem, x0=None, callback=None, executor=None, seed=0, **options) -> Result:
+def es_mda(problem, x0=None, callback=None, executor=None, seed=0, checkpoint=None,
+           **options) -> Result:
     """ES-MDA estimate and posterior ensemble of ``problem`` (`ESMDAState`).
 
     Options: ``n_members`` (100), ``alphas`` ((4, 4, 4, 4)). ``x0`` is ignored (the
@@ -481,27 +482,28 @@ def es_mda(problem, x0=None, callback=None, executor=None, seed=0, **options) ->
         ``history`` (``cost``: mean ``J_o`` of the members per round; ``spread``: trace of
         the u-space covariance after each update).
     """
-    return _run(ESMDAState, problem, callback, executor, seed, options)
+    return _run(ESMDAState, problem, callback, executor, seed, checkpoint, options)
 
 
-def enkf(problem, x0=None, callback=None, executor=None, seed=0, **options) -> Result:
+def enkf(problem, x0=None, callback=None, executor=None, seed=0, checkpoint=None,
+         **options) -> Result:
     """EnKF for parameters over ``n_cycles`` batches of observations (`EnKFState`).
 
     Options: ``n_members`` (100), ``n_cycles`` (1), ``inflation`` (1.0). Returns as
     `es_mda`.
     """
-    return _run(EnKFState, problem, callback, executor, seed, options)
+    return _run(EnKFState, problem, callback, executor, seed, checkpoint, options)
 
 
 def particle_filter(problem, x0=None, callback=None, executor=None, seed=0,
-                    **options) -> Result:
+                    checkpoint=None, **options) -> Result:
     """Particle filter for static parameters (`ParticleFilterState`).
 
     Options: ``n_members`` (1000), ``n_cycles`` (one per observation time),
     ``resample_threshold`` (0.5), ``delta`` (0.98). Returns as `es_mda` with weighted
     moments, plus ``weights``, ``ess``, ``n_resampled`` and ``history["ess"]``.
     """
-    return _run(ParticleFilterState, problem, callback, executor, seed, options)
+    return _run(ParticleFilterState, problem, callback, executor, seed, checkpoint, options)
 
 
 # the options each state class declares (`pdaframe.methods.contract`)

@@ -154,7 +154,7 @@ def _check_steps(problem, steps) -> list[list[str]]:
 
 
 def stepwise(problem, x0=None, callback=None, executor=None, steps=None, inner="lbfgsb",
-             inner_options=None, **options) -> Result:
+             inner_options=None, checkpoint=None, **options) -> Result:
     """Assimilate the streams step by step, each step's posterior the next step's prior.
 
     Parameters
@@ -203,7 +203,9 @@ def stepwise(problem, x0=None, callback=None, executor=None, steps=None, inner="
             start = None
         sub = Problem(problem.model, prior, [by_name[n] for n in names],
                       fd_scheme=problem.fd_scheme)
-        res = minimise(sub, inner, x0=start, callback=callback, executor=executor, **kwargs)
+        # the checkpoint is step 0's (a resumed run repeats the later steps)
+        res = minimise(sub, inner, x0=start, callback=callback, executor=executor,
+                       checkpoint=checkpoint if k == 0 else None, **kwargs)
         res["streams"] = list(names)
         problem.nrun += sub.nrun
         problem.ntangent += sub.ntangent

@@ -34,8 +34,8 @@ def _config(tmp_path, method, options, name="config.toml", **replace):
 
 def test_sobol_config_writes_indices_plot_and_a_shortlist_a_config_can_use(tmp_path):
     config = _config(tmp_path, "sobol", "{ n = 32, shortlist = { top = 3 } }")
-    problem = load_config(config)
-    result, paths = run_problem(problem, progress=False)
+    problem, settings = load_config(config)
+    result, paths = run_problem(problem, settings, progress=False)
     assert set(paths) == {"netcdf", "shortlist", "sensitivity_plot"}
     assert paths["sensitivity_plot"].stat().st_size > 0
     ranked = result.ranking()
@@ -59,11 +59,11 @@ def test_sobol_config_writes_indices_plot_and_a_shortlist_a_config_can_use(tmp_p
         'estimate = ["eps", "k_fast", "k_slow", "h", "q10", "c_fast0"]':
             'estimate_from = "out/shortlist.toml"',
         TRUTH: "truth = { " + ", ".join(f"{n} = {truth[n]}" for n in ranked[:3]) + " }"})
-    assert list(load_config(later).prior.names) == ranked[:3]
+    assert list(load_config(later).problem.prior.names) == ranked[:3]
 
 
 def test_default_shortlist_keeps_indices_above_five_percent_of_the_largest(tmp_path):
-    result, _ = run_problem(load_config(_config(tmp_path, "morris", "{ n = 6 }")),
+    result, _ = run_problem(*load_config(_config(tmp_path, "morris", "{ n = 6 }")),
                             progress=False, write=False)
     mu = result.indices["mu_star"]
     want = [n for n in result.ranking() if mu[result.parameter_names.index(n)] >=
@@ -80,7 +80,7 @@ def test_default_shortlist_keeps_indices_above_five_percent_of_the_largest(tmp_p
 ])
 def test_sensitivity_config_options_are_checked(tmp_path, options, match):
     with pytest.raises(ConfigError, match=match):      # unknown names: at load already
-        run_problem(load_config(_config(tmp_path, "sobol", options)), progress=False,
+        run_problem(*load_config(_config(tmp_path, "sobol", options)), progress=False,
                     write=False)
 
 
@@ -101,9 +101,9 @@ def test_estimate_from_errors_name_the_file(tmp_path, parameters, match):
 
 
 def test_history_matching_config_refuses_too_many_outputs(tmp_path):
-    problem = load_config(_config(tmp_path, "history-matching", "{ n_design = 12 }"))
+    problem, settings = load_config(_config(tmp_path, "history-matching", "{ n_design = 12 }"))
     with pytest.raises(ConfigError, match="738 observations.*max_outputs = 100"):
-        run_problem(problem, progress=False, write=False)
+        run_problem(problem, settings, progress=False, write=False)
 
 
 HM = "{ n_design = 12, max_waves = 3, tol = 0.0, n_candidates = 3000, checkpoint_every = 1 }"

@@ -57,13 +57,13 @@ def write_obs(tmp_path):
 
 def test_dates_windows_and_evaluation(tmp_path, dated_plugin):
     write_obs(tmp_path)
-    problem = pdaframe.load_config(tmp_path / "c.toml")
+    problem, settings = pdaframe.load_config(tmp_path / "c.toml")
     (s,) = problem.streams
     np.testing.assert_array_equal(s.times, np.arange(14))    # 2004-01-01 .. 2004-01-14
     assert s.n_outside == 12 and s.n_missing == 1
-    (e,) = problem.config.evaluate
+    (e,) = settings.evaluate
     np.testing.assert_array_equal(e.times, np.arange(14, 20))
-    result, paths = run_problem(problem, tmp_path / "out", progress=False)
+    result, paths = run_problem(problem, settings, tmp_path / "out", progress=False)
     np.testing.assert_allclose(result.x, [1.0, 0.5], atol=1e-4)   # prior pulls a little
     post = result.evaluation["y_late"]["posterior"]
     assert post["n"] == 6 and post["rmse"] < 1e-3 and post["correlation"] == pytest.approx(1.0)
@@ -114,7 +114,7 @@ def test_aggregate_builds_window_observations_from_daily_values(tmp_path, dated_
                                                                 kept, n_valid):
     write_obs(tmp_path)
     (tmp_path / "c.toml").write_text(AGGREGATED.replace("{aggregate}", spec))
-    problem = pdaframe.load_config(tmp_path / "c.toml")
+    problem, settings = pdaframe.load_config(tmp_path / "c.toml")
     (s,) = problem.streams
     y = 1.0 + 0.5 * np.arange(20.0)
     y[3] = np.nan                                  # 2004-01-04 is missing in the file
@@ -128,7 +128,7 @@ def test_aggregate_builds_window_observations_from_daily_values(tmp_path, dated_
     # the model's equivalent averages the same valid days: exact at the truth a=1, b=0.5
     np.testing.assert_allclose(problem.equivalents([1.0, 0.5])["y_early"][s.mask],
                                s.values[s.mask], rtol=1e-12)
-    result, _ = run_problem(problem, tmp_path / "out", progress=False, write=False)
+    result, _ = run_problem(problem, settings, tmp_path / "out", progress=False, write=False)
     if sum(kept) >= 2:
         np.testing.assert_allclose(result.x, [1.0, 0.5], atol=1e-3)
 

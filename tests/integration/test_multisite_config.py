@@ -92,19 +92,19 @@ def closed_form():
 
 
 def test_loads_a_multisite_problem(folder):
-    problem = pdaframe.load_config(write(folder, CONFIG))
+    problem, settings = pdaframe.load_config(write(folder, CONFIG))
     assert isinstance(problem, MultiSiteProblem)
     assert problem.parameter_names == ["a", "b", "c@site-a", "c@site-b"]
     np.testing.assert_array_equal(problem.prior.mean, [1.0, 0.5, 0.0, 2.0])
     np.testing.assert_array_equal(problem.prior.std, [1.0, 2.0, 1.0, 0.5])
     assert [s.name for s in problem.streams] == ["site-a_y", "site-b_y"]
-    assert problem.config.sites == ["site-a", "site-b"]
+    assert settings.sites == ["site-a", "site-b"]
     assert problem.n_obs == 7
 
 
 def test_run_end_to_end_writes_netcdf(folder, capsys):
-    problem = pdaframe.load_config(write(folder, CONFIG))
-    result, paths = run_problem(problem, folder / "res", progress=False)
+    problem, settings = pdaframe.load_config(write(folder, CONFIG))
+    result, paths = run_problem(problem, settings, folder / "res", progress=False)
     mean, cov = closed_form()
     np.testing.assert_allclose(result.x, mean, rtol=1e-6)
     np.testing.assert_allclose(result.posterior_covariance, cov, rtol=1e-8)
@@ -138,15 +138,15 @@ def test_run_end_to_end_writes_netcdf(folder, capsys):
 def test_twin_truth_names_shared_and_site_parameters(folder):
     text = CONFIG.replace('file = "a_obs.csv"', "times = [0, 1, 2]").replace(
         'file = "b_obs.csv"\nstd_column = "sigma"', "times = [0, 1, 2, 3]\nstd = 0.5")
-    problem = pdaframe.load_config(write(folder, text + TWIN))
+    problem, settings = pdaframe.load_config(write(folder, text + TWIN))
     # the bare "c" sets every copy, "c@site-b" overrides one; b stays at its prior mean
-    np.testing.assert_array_equal(problem.config.truth, [1.2, 0.5, 0.3, 1.5])
+    np.testing.assert_array_equal(settings.truth, [1.2, 0.5, 0.3, 1.5])
     truth_b = np.array(H_B) @ [1.2, 0.5, 1.5]
     np.testing.assert_allclose(problem.streams[1].truth_values, truth_b)
     assert not np.allclose(problem.streams[1].values, truth_b)       # noise added
     one = pdaframe.load_config(write(folder, text + TWIN.replace('c = 0.3, ', '')))
-    np.testing.assert_array_equal(one.config.truth, [1.2, 0.5, 0.0, 1.5])
-    result, paths = run_problem(problem, folder / "twin", progress=False)
+    np.testing.assert_array_equal(one.settings.truth, [1.2, 0.5, 0.0, 1.5])
+    result, paths = run_problem(problem, settings, folder / "twin", progress=False)
     with xr.open_dataset(paths["netcdf"]) as ds:
         np.testing.assert_array_equal(ds.truth.values, [1.2, 0.5, 0.3, 1.5])
         np.testing.assert_allclose(ds["site-b_y_truth"].values, truth_b)
@@ -208,7 +208,7 @@ def test_site_specific_needs_sites(folder):
 
 def test_fixed_site_specific_parameter_takes_the_site_value(folder):
     text = CONFIG.replace('site_specific = ["c"]', 'site_specific = ["c"]\nestimate = ["a", "b"]')
-    problem = pdaframe.load_config(write(folder, text))
+    problem, _ = pdaframe.load_config(write(folder, text))
     assert problem.parameter_names == ["a", "b"]
     assert problem.sites[0].model.fixed == {"c": 0.0}
     assert problem.sites[1].model.fixed == {"c": 2.0}
@@ -217,10 +217,10 @@ def test_fixed_site_specific_parameter_takes_the_site_value(folder):
 def test_held_out_data_per_site(folder):
     text = CONFIG.replace('[[sites]]\nname = "site-b"', '[[sites.evaluate]]\nname = "held"\n'
                           'variable = "y"\nfile = "a_obs.csv"\n\n[[sites]]\nname = "site-b"')
-    problem = pdaframe.load_config(write(folder, text))
-    (held,) = problem.config.evaluate
+    problem, settings = pdaframe.load_config(write(folder, text))
+    (held,) = settings.evaluate
     assert held.name == "site-a_held" and held.site == "site-a"
-    result, paths = run_problem(problem, folder / "res", progress=False)
+    result, paths = run_problem(problem, settings, folder / "res", progress=False)
     mean, _ = closed_form()
     rows = result.evaluation["site-a_held"]
     np.testing.assert_allclose(rows["posterior"]["equivalent"], np.array(H_A) @ mean[:3],
@@ -244,9 +244,9 @@ class CountingExecutor:
 
 
 def test_run_problem_spreads_sites_or_members_never_both(folder):
-    problem = pdaframe.load_config(write(folder, CONFIG))
+    problem, settings = pdaframe.load_config(write(folder, CONFIG))
     counting = CountingExecutor()
-    run_problem(problem, folder / "res", progress=False, executor=counting, write=False)
+    run_problem(problem, settings, folder / "res", progress=False, executor=counting, write=False)
     assert problem.executor is counting and counting.calls > 10      # the sites
 
     seen = {}
@@ -255,9 +255,9 @@ def test_run_problem_spreads_sites_or_members_never_both(folder):
         seen["executor"] = executor                 # an ensemble method spreads members
         return pdaframe.minimise(problem, "lbfgsb", x0=x0, **options)
 
-    problem = pdaframe.load_config(write(folder, CONFIG))
-    problem.config.method = ensemble
+    problem, settings = pdaframe.load_config(write(folder, CONFIG))
+    settings.method = ensemble
     counting = CountingExecutor()
-    run_problem(problem, folder / "res", progress=False, executor=counting, write=False)
+    run_problem(problem, settings, folder / "res", progress=False, executor=counting, write=False)
     assert seen["executor"] is counting and counting.calls == 0
     assert problem.executor is not counting                      # sites serial in a member

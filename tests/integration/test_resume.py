@@ -233,7 +233,7 @@ def test_de_resume_refuses_a_run_it_does_not_retrace(tmp_path):
 
 
 def test_replay_executor_answers_logged_batches_and_refuses_other_runs(tmp_path):
-    from pdaframe.io.checkpoint import Checkpoint, replaying, use_checkpoint
+    from pdaframe.io.checkpoint import Checkpoint, replaying
     from pdaframe.errors import ConfigError
     from pdaframe.parallel import SerialExecutor
     calls = []
@@ -242,17 +242,16 @@ def test_replay_executor_answers_logged_batches_and_refuses_other_runs(tmp_path)
         calls.append(float(x[0]))
         return x ** 2
     batches = [np.array([[1.0], [2.0]]), np.array([[3.0]])]
-    with use_checkpoint(Checkpoint(tmp_path / "cp.pkl", every=1)):
-        ex = replaying(SerialExecutor(), "test")
-        first = ex.map(square, batches[0])
+    ex = replaying(SerialExecutor(), "test", Checkpoint(tmp_path / "cp.pkl", every=1))
+    first = ex.map(square, batches[0])
     assert read_header(tmp_path / "cp.pkl")["round"] == 1 and calls == [1.0, 2.0]
-    with use_checkpoint(Checkpoint(tmp_path / "cp.pkl", every=1, resume=True)):
-        ex = replaying(SerialExecutor(), "test")
-        again = ex.map(square, batches[0])               # from the log: no call
-        assert calls == [1.0, 2.0] and np.array_equal(np.array(again), np.array(first))
-        ex.map(square, batches[1])                        # beyond the log: live
-        assert calls == [1.0, 2.0, 3.0]
-    with use_checkpoint(Checkpoint(tmp_path / "cp.pkl", every=1, resume=True)):
-        ex = replaying(SerialExecutor(), "test")
-        with pytest.raises(ConfigError, match="batch 1 asks for other runs"):
-            ex.map(square, np.array([[1.0], [2.5]]))
+    resume = Checkpoint(tmp_path / "cp.pkl", every=1, resume=True)
+    ex = replaying(SerialExecutor(), "test", resume)
+    again = ex.map(square, batches[0])               # from the log: no call
+    assert calls == [1.0, 2.0] and np.array_equal(np.array(again), np.array(first))
+    ex.map(square, batches[1])                        # beyond the log: live
+    assert calls == [1.0, 2.0, 3.0]
+    ex = replaying(SerialExecutor(), "test", resume)
+    with pytest.raises(ConfigError, match="batch 1 asks for other runs"):
+        ex.map(square, np.array([[1.0], [2.5]]))
+    assert replaying(ex.executor, "test") is ex.executor         # no checkpoint: unwrapped

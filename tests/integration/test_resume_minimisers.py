@@ -67,13 +67,13 @@ def test_killed_lbfgsb_resumes_to_the_same_optimum(tmp_path, where):
 
 
 def test_nelder_mead_checkpoints_and_resumes(tmp_path):
-    from pdaframe.io.checkpoint import Checkpoint, use_checkpoint
+    from pdaframe.io.checkpoint import Checkpoint
     from pdaframe.config.loader import load_config
     from pdaframe.minimise import minimise
 
     config = _config(tmp_path, every=2)
-    problem = load_config(config)
-    assert problem.config.checkpoint_every == 2
+    problem, settings = load_config(config)
+    assert settings.checkpoint_every == 2
     n_param = problem.n_param
     path = tmp_path / "cp.pkl"
     calls = []
@@ -82,13 +82,11 @@ def test_nelder_mead_checkpoints_and_resumes(tmp_path):
         calls.append(r.nit)
         if r.nit >= 10:
             raise StopIteration
-    with use_checkpoint(Checkpoint(path, every=2)):
-        cut = minimise(problem, "nelder-mead", callback=stop_at_10, maxfev=300 * n_param,
-                       posterior=False)
+    cut = minimise(problem, "nelder-mead", callback=stop_at_10, maxfev=300 * n_param,
+                   posterior=False, checkpoint=Checkpoint(path, every=2))
     assert read_header(path)["round"] == len(cut["history"]["cost"]) - 1
-    with use_checkpoint(Checkpoint(path, every=2, resume=True)):
-        res = minimise(load_config(config), "nelder-mead", maxfev=300 * n_param,
-                       posterior=False)
+    res = minimise(load_config(config).problem, "nelder-mead", maxfev=300 * n_param,
+                   posterior=False, checkpoint=Checkpoint(path, every=2, resume=True))
     k = len(cut["history"]["cost"])
     np.testing.assert_array_equal(res["history"]["cost"][:k], cut["history"]["cost"])
     assert res["history"]["cost"].size > k

@@ -16,9 +16,9 @@ CONFIG = Path(__file__).parents[2] / "examples" / "toy_twin" / "config.toml"
 def test_twin_recovers_truth(tmp_path, seed):
     text = CONFIG.read_text().replace("seed = 20261126", f"seed = {seed}")
     (tmp_path / "c.toml").write_text(text)
-    problem = pdaframe.load_config(tmp_path / "c.toml")
-    result, _ = run_problem(problem, tmp_path / "out", progress=False)
-    truth, xb = problem.config.truth, result.x0
+    problem, settings = pdaframe.load_config(tmp_path / "c.toml")
+    result, _ = run_problem(problem, settings, tmp_path / "out", progress=False)
+    truth, xb = settings.truth, result.x0
     sigma = result.posterior_std
     assert np.all(np.abs(result.x - truth) < 3 * sigma), (result.x - truth) / sigma
     constrained = np.abs(truth - xb) > 3 * sigma

@@ -77,7 +77,7 @@ def api(func, *args, **kwargs):
 
 
 def lg2_problem():
-    return pdaframe.load_config(DATA / "lg2.toml")
+    return pdaframe.load_config(DATA / "lg2.toml").problem
 
 
 CASES = [
@@ -165,6 +165,9 @@ CASES = [
          ConfigError, "[method]", "'glue'", "'seed'", "whole number", "'7'"),
     case("method-x0-not-used", edit(('name = "lbfgsb"', 'name = "es-mda"\nx0 = { a = 1.5 }')),
          ConfigError, "[method]", "'es-mda'", "does not use x0"),
+    case("method-option-is-an-argument", method("stepwise", 'checkpoint = "cp.npz"'),
+         ConfigError, "[method]", "'stepwise'", "['checkpoint'] cannot be options",
+         "checkpoint_every", "--resume"),
     # --- output folder and names ------------------------------------------------------
     case("output-under-a-file", edit(('directory = "out"', 'directory = "lg2_obs.csv/out"')),
          pdaframe.errors.OutputError, "c.toml", "[output]", "'directory'",
@@ -238,6 +241,9 @@ CASES = [
     case("api-x0-not-used", lambda tmp_path: lambda: pdaframe.minimise(
              lg2_problem(), "importance", x0=[1.0, 2.0]),
          ConfigError, "method 'importance'", "does not use x0"),
+    case("api-checkpoint-not-supported", lambda tmp_path: lambda: pdaframe.minimise(
+             lg2_problem(), "sobol", checkpoint=tmp_path / "cp.npz"),
+         ConfigError, "method 'sobol'", "cannot checkpoint", "without one"),
     case("api-option-misspelt", lambda tmp_path: lambda: pdaframe.minimise(
              lg2_problem(), "enkf", n_member=10),
          ConfigError, "method 'enkf'", "unknown option(s) ['n_member']", "n_members"),
@@ -318,11 +324,11 @@ def test_size_refusal_is_immediate(make, tmp_path):
 def test_exact_duplicate_row_is_used_once_with_a_warning(tmp_path):
     path = edit(obs=OBS + "2,2.2,0.7071067811865476\n")(tmp_path)
     with pytest.warns(UserWarning, match=r"lg2_obs.csv: line 7 repeats line 5 \(time 2"):
-        problem = pdaframe.load_config(path)
+        problem, _ = pdaframe.load_config(path)
     (stream,) = problem.streams
     assert stream.times.tolist() == [0, 1, 2, 1]          # the repeat left out
     assert stream.n_valid == 3 and stream.n_missing == 1  # the fill value at time 1
-    reference = pdaframe.load_config(DATA / "lg2.toml")
+    reference = pdaframe.load_config(DATA / "lg2.toml").problem
     assert problem.cost(np.array([1.0, 2.0])) == reference.cost(np.array([1.0, 2.0]))
 
 

@@ -310,7 +310,7 @@ def test_resume_after_a_comment_edit_and_not_after_a_value_edit(tmp_path, caplog
     config.write_text(config.read_text().replace("seed = 3", "seed = 4"))
     with pytest.raises(ConfigError, match="another config"):
         from pdaframe.run import run_problem
-        run_problem(pdaframe.load_config(config), out, progress=False, resume=True)
+        run_problem(*pdaframe.load_config(config), out, progress=False, resume=True)
 
 
 def _spoil_state(how):

@@ -90,8 +90,8 @@ def test_run_problem_reports_and_writes_diagnostics(tmp_path, method):
         pdaframe.plugins.registry("method").add("stepwise", stepwise)
     (tmp_path / "y.csv").write_text("time,y\n0,3.5\n1,-0.5\n2,2.2\n")
     (tmp_path / "c.toml").write_text(CONFIG % method)
-    problem = pdaframe.load_config(tmp_path / "c.toml")
-    result, paths = run_problem(problem, progress=False)
+    problem, settings = pdaframe.load_config(tmp_path / "c.toml")
+    result, paths = run_problem(problem, settings, progress=False)
     diag = result["diagnostics"]
     assert diag["chi2"]["two_j"] == pytest.approx(0.4798086124, rel=1e-8)
     assert diag["edge"] == {}

@@ -28,8 +28,8 @@ def toy_config(tmp_path, method, options, thin_nee=False):
 
 
 def run(tmp_path, method, options, **kw):
-    problem = load_config(toy_config(tmp_path, method, options, **kw))
-    result, paths = run_problem(problem, output_dir=tmp_path / "out", progress=False)
+    problem, settings = load_config(toy_config(tmp_path, method, options, **kw))
+    result, paths = run_problem(problem, settings, output_dir=tmp_path / "out", progress=False)
     assert not list((tmp_path / "out").glob(".*.tmp"))          # atomic: no leftovers
     return problem, result, paths
 

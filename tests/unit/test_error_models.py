@@ -116,7 +116,7 @@ def test_config_correlation_length(tmp_path):
     with pytest.raises(pdaframe.DataError, match=r"\[streams.0\] \[nee\].*not be Markov"):
         pdaframe.load_config(path)
     path.write_text(base + "correlation_length = 4.0\n")
-    err = pdaframe.load_config(path).streams[0].error
+    err = pdaframe.load_config(path).problem.streams[0].error
     assert err.length == 4.0 and err.size == 30
     path.write_text(base + "correlation_length = 0.0\n")
     with pytest.raises(pdaframe.DataError, match=r"\[nee\].*correlation length"):

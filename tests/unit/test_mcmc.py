@@ -202,8 +202,8 @@ def test_sampler_from_a_config_writes_arviz_groups(tmp_path):
         'name = "lbfgsb"', 'name = "adaptive-metropolis"\n'
                            'options = { n_chains = 2, n_samples = 300, burn_in = 200 }')
     (tmp_path / "c.toml").write_text(text)
-    problem = pdaframe.load_config(tmp_path / "c.toml")
-    result, paths = run_problem(problem, tmp_path / "out", progress=False)
+    problem, settings = pdaframe.load_config(tmp_path / "c.toml")
+    result, paths = run_problem(problem, settings, tmp_path / "out", progress=False)
     idata = arviz.from_netcdf(paths["samples"])
     assert idata.posterior["theta"].shape == (2, 300, 2)
     assert {"posterior", "sample_stats", "observed_data", "prior"} <= set(idata.groups())
@@ -245,5 +245,5 @@ def test_progress_bar_gets_the_total_number_of_steps(name, tmp_path, monkeypatch
         'name = "lbfgsb"', f'name = "{name}"\noptions = {{ n_chains = {chains}, '
                            f'n_samples = 40, burn_in = 25 }}')
     (tmp_path / "c.toml").write_text(text)
-    run_problem(pdaframe.load_config(tmp_path / "c.toml"), tmp_path / "out", write=False)
+    run_problem(*pdaframe.load_config(tmp_path / "c.toml"), tmp_path / "out", write=False)
     assert (bars[0].total, bars[0].n) == (65, 65)

@@ -266,7 +266,7 @@ def test_check_rejects_a_misspelt_option_with_the_valid_list(tmp_path, capsys):
     ("sobol", {"n": 8, "box_width": 2.0}),
 ])
 def test_seed_none_draws_one_seed_used_for_every_member_and_recorded(name, options):
-    problem = pdaframe.load_config(DATA / "lg2.toml")
+    problem, _ = pdaframe.load_config(DATA / "lg2.toml")
     if name == "de":                       # DE searches a box
         problem = pdaframe.Problem(problem.model, pdaframe.UniformPrior(
             [-5.0, -5.0], [5.0, 5.0], names=["a", "b"]), problem.streams)

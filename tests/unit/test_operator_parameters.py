@@ -117,13 +117,13 @@ def test_config_end_to_end(tmp_path, registered):
             '"y:bias" = { mean = 0.3, std = 0.5 }\n{estimate}'
             '[twin]\ntruth = { theta_0 = 1.2, "y:bias" = 0.8 }\nseed = 3\n'
             '[[streams]]\nname = "y"\nvariable = "y"\nstd = 0.5\noperator = "test-bias"\ntimes = [0, 1, 2, 3]\n')
-    problem = pdaframe.load_config(_write(path, text.replace("{estimate}", "")))
+    problem, _ = pdaframe.load_config(_write(path, text.replace("{estimate}", "")))
     assert problem.parameter_names[-1] == "y:bias"
     np.testing.assert_allclose(problem.prior.mean[-1], 0.3)
     np.testing.assert_allclose(problem.streams[0].truth_values,
                                np.array([1.2 + 2, 1.2 - 2, 2.4 + 1, 2.0]) + 0.8)
     fixed = pdaframe.load_config(_write(path, text.replace("{estimate}", 'estimate = ["theta_0"]\n')
-                                        .replace(', "y:bias" = 0.8', "")))
+                                        .replace(', "y:bias" = 0.8', ""))).problem
     assert fixed.parameter_names == ["theta_0"]
     np.testing.assert_allclose(fixed.equivalents([1.0])["y"], [3.3, -0.7, 3.3, 2.3])
     with pytest.raises(pdaframe.ConfigError, match="at least one model parameter"):

@@ -53,23 +53,23 @@ def rescue_dir(tmp_path, monkeypatch):
 # -- before the first model run ----------------------------------------------------------
 
 def test_output_option_under_a_file_is_refused_before_the_model_runs(tmp_path):
-    problem = pdaframe.load_config(lg2_config(tmp_path))
+    problem, settings = pdaframe.load_config(lg2_config(tmp_path))
     with pytest.raises(OutputError, match=r"lg2_obs.csv is a file, so no folder can be made"):
-        run_problem(problem, tmp_path / "lg2_obs.csv" / "out", progress=False)
+        run_problem(problem, settings, tmp_path / "lg2_obs.csv" / "out", progress=False)
     assert problem.nrun == 0
 
 
 def test_read_only_output_folder_is_refused_before_the_model_runs(tmp_path, monkeypatch):
     """A read-only filesystem (as root permission bits do not count: the check creates a
     file; here the filesystem refusal is simulated where the probe file is made)."""
-    problem = pdaframe.load_config(lg2_config(tmp_path))
+    problem, settings = pdaframe.load_config(lg2_config(tmp_path))
 
     def refuse(folder, name):
         raise OSError(errno.EROFS, os.strerror(errno.EROFS))
     monkeypatch.setattr(output, "temp_file", refuse)
     with pytest.raises(OutputError, match=rf"cannot create files in {tmp_path / 'out2'}: "
                                           rf"Read-only file system"):
-        run_problem(problem, tmp_path / "out2", progress=False)
+        run_problem(problem, settings, tmp_path / "out2", progress=False)
     assert problem.nrun == 0
 
 
@@ -129,9 +129,9 @@ def test_hdf_error_says_disk_full_only_when_space_is_short(tmp_path, monkeypatch
     usage = shutil.disk_usage(tmp_path)
     monkeypatch.setattr(atomic.shutil, "disk_usage",
                         lambda path: usage._replace(free=free))
-    problem = pdaframe.load_config(lg2_config(tmp_path))
+    problem, settings = pdaframe.load_config(lg2_config(tmp_path))
     with pytest.raises(OutputError) as info:
-        run_problem(problem, out, progress=False)
+        run_problem(problem, settings, out, progress=False)
     message = str(info.value)
     for word in words:
         assert word in message, message
@@ -141,9 +141,9 @@ def test_hdf_error_says_disk_full_only_when_space_is_short(tmp_path, monkeypatch
 def test_when_the_rescue_folder_fails_too_the_arrays_go_to_an_npz(tmp_path, monkeypatch,
                                                                    rescue_dir):
     fail_writes(monkeypatch, OSError(errno.ENOSPC, "No space left on device"))
-    problem = pdaframe.load_config(lg2_config(tmp_path))
+    problem, settings = pdaframe.load_config(lg2_config(tmp_path))
     with pytest.raises(OutputError, match="disk full while writing") as info:
-        run_problem(problem, tmp_path / "out", progress=False)
+        run_problem(problem, settings, tmp_path / "out", progress=False)
     path = rescued_folder(str(info.value))
     assert path.name == "result.npz" and "the result's arrays" in str(info.value)
     with np.load(path, allow_pickle=False) as saved:
@@ -170,9 +170,9 @@ def test_a_second_run_into_a_locked_folder_is_a_named_error(tmp_path):
                                                                   .parents[1])})
     try:
         assert other.stdout.readline() == "locked\n"
-        problem = pdaframe.load_config(lg2_config(tmp_path))
+        problem, settings = pdaframe.load_config(lg2_config(tmp_path))
         with pytest.raises(OutputError) as info:
-            run_problem(problem, out, progress=False)
+            run_problem(problem, settings, out, progress=False)
         assert f"output folder {out} is in use by another pdaframe run (pid {other.pid} " \
                f"on host" in str(info.value)
         assert "run id run-of-the-other-process" in str(info.value)
@@ -180,7 +180,7 @@ def test_a_second_run_into_a_locked_folder_is_a_named_error(tmp_path):
     finally:
         other.communicate("")
     assert other.returncode == 0
-    result, paths = run_problem(problem, out, progress=False)      # released: runs
+    result, paths = run_problem(problem, settings, out, progress=False)      # released: runs
     assert paths["netcdf"].exists()
 
 
@@ -188,8 +188,8 @@ def test_a_stale_lock_file_does_not_block(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     (out / ".pdaframe.lock").write_text("pid 999999 on host gone, started 2020-01-01\n")
-    problem = pdaframe.load_config(lg2_config(tmp_path))
-    run_problem(problem, out, progress=False)
+    problem, settings = pdaframe.load_config(lg2_config(tmp_path))
+    run_problem(problem, settings, out, progress=False)
     assert (out / ".pdaframe.lock").read_text().startswith(f"pid {os.getpid()} on host")
 
 
@@ -208,16 +208,16 @@ def run_ids(paths):
      {"netcdf", "samples"}),
     ('name = "morris"\noptions = { n = 4, box_width = 2.0 }', {"netcdf"})])
 def test_every_file_of_a_run_has_the_run_id_and_runs_differ(tmp_path, method, files):
-    problem = pdaframe.load_config(lg2_config(tmp_path, ('name = "lbfgsb"', method),
+    problem, settings = pdaframe.load_config(lg2_config(tmp_path, ('name = "lbfgsb"', method),
                                               ('directory = "out"',
                                                'directory = "out"\nplots = false')))
-    _, first = run_problem(problem, progress=False)
+    _, first = run_problem(problem, settings, progress=False)
     ids = run_ids(first)
     assert set(ids) == files
     assert len(set(ids.values())) == 1 and re.fullmatch(r"[0-9a-f-]{36}", ids["netcdf"])
     if "shortlist" in first:
         assert f"# run id {ids['netcdf']}\n" in first["shortlist"].read_text()
-    _, second = run_problem(problem, progress=False)
+    _, second = run_problem(problem, settings, progress=False)
     assert set(run_ids(second).values()) != set(ids.values())
 
 
@@ -228,8 +228,8 @@ def test_leftover_temporary_files_of_killed_runs_are_removed(tmp_path):
     theirs = ["notes.tmp", ".draft.tmp", ".result.nc.SHORT.tmp", "result.nc.abcdefgh.tmp"]
     for name in ours + theirs:
         (out / name).write_text("x")
-    problem = pdaframe.load_config(lg2_config(tmp_path))
-    run_problem(problem, out, progress=False)
+    problem, settings = pdaframe.load_config(lg2_config(tmp_path))
+    run_problem(problem, settings, out, progress=False)
     assert {p.name for p in out.iterdir() if p.name.endswith(".tmp")} == set(theirs)
 
 
@@ -237,11 +237,11 @@ def test_leftover_temporary_files_of_killed_runs_are_removed(tmp_path):
 
 @pytest.mark.parametrize("mask, mode", [(0o022, 0o644), (0o077, 0o600), (0o027, 0o640)])
 def test_files_honour_the_umask(tmp_path, mask, mode):
-    problem = pdaframe.load_config(lg2_config(
+    problem, settings = pdaframe.load_config(lg2_config(
         tmp_path, ('directory = "out"', 'directory = "out"\ncheckpoint_every = 1')))
     old = os.umask(mask)
     try:
-        _, paths = run_problem(problem, progress=False)
+        _, paths = run_problem(problem, settings, progress=False)
         with atomic.atomic_path(tmp_path / "plain.txt") as tmp:
             tmp.write_text("x")
     finally:
@@ -272,7 +272,7 @@ def test_env_values_stay_out_of_the_results(tmp_path):
                                  '[1.0, -1.0], [2.0, 0.0]], names = ["a", "b"] }', model),
                       ('name = "lbfgsb"', 'name = "nelder-mead"\noptions = { maxiter = 4 }'),
                       ('directory = "out"', 'directory = "out"\nplots = false'))
-    _, paths = run_problem(pdaframe.load_config(path), progress=False)
+    _, paths = run_problem(*pdaframe.load_config(path), progress=False)
     assert b"s3cret" not in paths["netcdf"].read_bytes()
     with xr.open_dataset(paths["netcdf"]) as ds:
         config = ds.attrs["config"]
@@ -287,7 +287,7 @@ def test_env_values_stay_out_of_the_results(tmp_path):
 def test_values_listed_in_output_hide_stay_out_of_the_results(tmp_path):
     path = lg2_config(tmp_path, ('directory = "out"', 'directory = "out"\nplots = false\n'
                                  'hide = ["streams.file", "model.options.names"]'))
-    _, paths = run_problem(pdaframe.load_config(path), progress=False)
+    _, paths = run_problem(*pdaframe.load_config(path), progress=False)
     assert b"lg2_obs.csv" not in paths["netcdf"].read_bytes()
     with netCDF4.Dataset(paths["netcdf"]) as ds:
         parsed = tomllib.loads(ds.config)
@@ -299,7 +299,7 @@ def test_values_listed_in_output_hide_stay_out_of_the_results(tmp_path):
 
 def test_config_without_secrets_is_copied_verbatim(tmp_path):
     path = lg2_config(tmp_path)
-    _, paths = run_problem(pdaframe.load_config(path), progress=False)
+    _, paths = run_problem(*pdaframe.load_config(path), progress=False)
     with netCDF4.Dataset(paths["netcdf"]) as ds:
         assert ds.config == path.read_text()
 

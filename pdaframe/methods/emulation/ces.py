@@ -187,7 +187,7 @@ def ces(problem, x0=None, callback=None, executor=None, seed=None, n_design=None
         box_width=4.0, n_refine=None, max_refine=4, refine_tol=1.0, local_prob=1 - 1e-5,
         n_chains=16, n_steps=2000, n_burn=None, n_check=5, nugget=1e-6,
         pca_variance=0.99, pca_tol=0.01, max_components=None, kernel="matern52",
-        box_pad=0.25, **_) -> Result:
+        box_pad=0.25, checkpoint=None, **_) -> Result:
     """Calibrate–emulate–sample on ``problem`` (Cleary et al. 2021).
 
     1. Calibrate: ES-MDA (``calibrate="es-mda"``; ensemble of ``n_design`` prior draws,
@@ -292,7 +292,7 @@ def ces(problem, x0=None, callback=None, executor=None, seed=None, n_design=None
     if calibrate not in ("es-mda", "design"):
         raise ConfigError(f"ces: calibrate={calibrate!r}: expected 'es-mda' or 'design'")
     # with a checkpoint, every batch of real runs is logged; a resumed run replays them
-    executor = replaying(with_members(executor, seed), "ces")
+    executor = replaying(with_members(executor, seed), "ces", checkpoint)
     white = _Whitened(problem)
     t_start = time.perf_counter()
     if calibrate == "es-mda":

@@ -19,7 +19,7 @@ import warnings
 
 import numpy as np
 
-from ...errors import ConfigError, ModelError
+from ...errors import ConfigError
 from ...parallel import get_executor, keep_succeeded
 
 

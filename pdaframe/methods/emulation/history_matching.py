@@ -213,7 +213,7 @@ class HistoryMatchState(EnsembleState):
 
 def history_match(func, lower, upper, z, var_obs, var_disc=0.0, cutoff=3.0, which=1,
                   n_design=None, n_candidates=20000, max_waves=5, tol=0.05, seed=None,
-                  executor=None, nugget=1e-6, callback=None, problem=None
+                  executor=None, nugget=1e-6, callback=None, problem=None, checkpoint=None
                   ) -> HistoryMatchResult:
     """History matching of ``func(θ) -> outputs (n_out,)`` to observations ``z``.
 
@@ -251,12 +251,13 @@ def history_match(func, lower, upper, z, var_obs, var_disc=0.0, cutoff=3.0, whic
 
     Notes
     -----
-    Checkpointed after every wave inside a `pdaframe.io.checkpoint.use_checkpoint` block
-    (``pdaframe run`` with ``checkpoint_every``/``--resume``).
+    Checkpointed after every wave given a ``checkpoint``
+    (`pdaframe.io.checkpoint.Checkpoint`; ``pdaframe run`` with
+    ``checkpoint_every``/``--resume``).
     """
     state = HistoryMatchState(func, lower, upper, z, var_obs, var_disc, cutoff, which,
                               n_design, n_candidates, max_waves, tol, seed, nugget, problem)
-    return drive(state, executor, callback)
+    return drive(state, executor, callback, checkpoint)
 
 
 def history_match_problem(problem, var_disc=0.0, box_width=4.0, **options):
@@ -276,7 +277,8 @@ def history_match_problem(problem, var_disc=0.0, box_width=4.0, **options):
 
 
 def history_matching(problem, x0=None, callback=None, executor=None, seed=None, var_disc=0.0,
-                     box_width=4.0, max_outputs=100, **options) -> HistoryMatchResult:
+                     box_width=4.0, max_outputs=100, checkpoint=None,
+                     **options) -> HistoryMatchResult:
     """`history_match_problem` as a registered method (``[method] name =
     "history-matching"``); options as `history_match` (``x0`` is not used).
 
@@ -309,7 +311,8 @@ def history_matching(problem, x0=None, callback=None, executor=None, seed=None, 
                           f"aggregated streams (aggregate = {{ period = \"monthly\" }} in "
                           f"[[streams]]) or a few chosen times, or raise max_outputs")
     return history_match_problem(problem, var_disc, box_width, callback=callback,
-                                 executor=executor, seed=seed, **options)
+                                 executor=executor, seed=seed, checkpoint=checkpoint,
+                                 **options)
 
 
 # the further options `HistoryMatchState` declares (`pdaframe.methods.contract`)

@@ -97,7 +97,8 @@ class AMState(ChainState):
 
 
 def adaptive_metropolis(problem, x0=None, callback=None, executor=None, seed=0,
-                        n_samples=2000, n_chains=4, burn_in=2000, **options) -> Result:
+                        n_samples=2000, n_chains=4, burn_in=2000, checkpoint=None,
+                        **options) -> Result:
     """Adaptive Metropolis (Haario et al. 2001) in the control space, chains in parallel.
 
     Parameters
@@ -131,4 +132,4 @@ def adaptive_metropolis(problem, x0=None, callback=None, executor=None, seed=0,
     """
     state = AMState(problem, x0=x0, seed=seed, n_samples=n_samples, n_chains=n_chains,
                     burn_in=burn_in, **options)
-    return drive_chains(state, executor, callback)
+    return drive_chains(state, executor, callback, checkpoint)

@@ -149,12 +149,13 @@ def sample_result(problem, method, theta, u, J, accepted, *, nfev, n_failed, nit
     return res
 
 
-def drive_chains(state, executor=None, callback=None) -> Result:
-    """Run a chain state to the end; ``callback(state.progress())`` after each generation.
+def drive_chains(state, executor=None, callback=None, checkpoint=None) -> Result:
+    """Run a chain state to the end (checkpointed to ``checkpoint``, as `drive`);
+    ``callback(state.progress())`` after each generation.
 
     `StopIteration` from the callback stops cleanly (the result has the draws so far).
     """
-    return drive(state, executor, callback, report=lambda s: s.progress())
+    return drive(state, executor, callback, checkpoint, report=lambda s: s.progress())
 
 
 class ChainState(EnsembleState):

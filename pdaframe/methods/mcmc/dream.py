@@ -168,7 +168,7 @@ class DreamZSState(ChainState):
 
 
 def dream_zs(problem, x0=None, callback=None, executor=None, seed=0, n_samples=2000,
-             n_chains=3, burn_in=2000, **options) -> Result:
+             n_chains=3, burn_in=2000, checkpoint=None, **options) -> Result:
     """DREAM(ZS) (ter Braak & Vrugt 2008) in the control space, chains in parallel.
 
     Parameters
@@ -189,4 +189,4 @@ def dream_zs(problem, x0=None, callback=None, executor=None, seed=0, n_samples=2
     """
     state = DreamZSState(problem, x0=x0, seed=seed, n_samples=n_samples, n_chains=n_chains,
                          burn_in=burn_in, **options)
-    return drive_chains(state, executor, callback)
+    return drive_chains(state, executor, callback, checkpoint)

@@ -77,7 +77,7 @@ class EmceeCheckpoint:
 
 
 def emcee_sampler(problem, x0=None, callback=None, executor=None, seed=0, n_samples=2000,
-                  n_chains=None, burn_in=2000, **options) -> Result:
+                  n_chains=None, burn_in=2000, checkpoint=None, **options) -> Result:
     """emcee's affine-invariant ensemble sampler in the control space, walkers via ``executor``.
 
     Parameters
@@ -100,7 +100,7 @@ def emcee_sampler(problem, x0=None, callback=None, executor=None, seed=0, n_samp
 
     Notes
     -----
-    Inside a `pdaframe.io.checkpoint.use_checkpoint` block (``pdaframe run`` with
+    Given a ``checkpoint`` (`pdaframe.io.checkpoint.Checkpoint`; ``pdaframe run`` with
     ``checkpoint_every = N`` / ``--resume``) an `EmceeCheckpoint` (emcee's backend so far, its
     random state, the counters) is written every N steps and at the end, atomically and on
     MPI rank 0 only. A resumed run continues emcee from the last checkpointed step and gives
@@ -118,7 +118,7 @@ def emcee_sampler(problem, x0=None, callback=None, executor=None, seed=0, n_samp
                            "ArviZ's R-hat and ESS need 4 draws per chain")
     burn_in = check_int(burn_in, "emcee: burn_in", 0, "draws discarded")
     rhat_max = options.pop("rhat_max", 1.01)
-    cp = ckpt.claim()
+    cp = checkpoint
     saved = EmceeCheckpoint(_seed(seed))
     if cp is not None and cp.resume:
         ckpt.load_into(saved, cp)

@@ -118,7 +118,7 @@ class DEState(MapAskTell):
 
 
 def de(problem, x0=None, callback=None, executor=None, seed=0, max_runs=None,
-       **options) -> Result:
+       checkpoint=None, **options) -> Result:
     """Differential evolution (scipy) over the parameter box, members run by ``executor``.
 
     Parameters
@@ -172,7 +172,7 @@ def de(problem, x0=None, callback=None, executor=None, seed=0, max_runs=None,
 
     Notes
     -----
-    Inside a `pdaframe.io.checkpoint.use_checkpoint` block (``pdaframe run`` with
+    Given a ``checkpoint`` (`pdaframe.io.checkpoint.Checkpoint`; ``pdaframe run`` with
     ``checkpoint_every`` / ``--resume``) the state is checkpointed every N generations; a
     resumed run replays scipy up to the checkpoint without running the model and gives
     the same result, bit for bit, as an uninterrupted run (``max_runs`` included). The
@@ -190,7 +190,7 @@ def de(problem, x0=None, callback=None, executor=None, seed=0, max_runs=None,
     """
     finish = {k: options.pop(k) for k in FINISH_OPTIONS if k in options}
     state = DEState(problem, x0=x0, seed=seed, max_runs=max_runs, **options)
-    return _finish(state, executor, callback, **finish)
+    return _finish(state, executor, callback, checkpoint, **finish)
 
 
 # option declarations for the checks before the first run (`pdaframe.minimise`)

@@ -268,7 +268,7 @@ class GAState(EnsembleState):
 
 
 def ga(problem, x0=None, callback=None, executor=None, seed=0, max_runs=None,
-       **options) -> Result:
+       checkpoint=None, **options) -> Result:
     """Real-coded genetic algorithm over the parameter box, members run by ``executor``.
 
     Binary tournament, bounded SBX, polynomial mutation and elitist (mu + lambda) survival
@@ -338,7 +338,7 @@ def ga(problem, x0=None, callback=None, executor=None, seed=0, max_runs=None,
     """
     finish = {k: options.pop(k) for k in FINISH_OPTIONS if k in options}
     state = GAState(problem, x0=x0, seed=seed, max_runs=max_runs, **options)
-    return _finish(state, executor, callback, **finish)
+    return _finish(state, executor, callback, checkpoint, **finish)
 
 
 # option declarations for the checks before the first run (`pdaframe.minimise`)

@@ -169,14 +169,15 @@ class _Box:
         ).attach_transform(problem.prior.transform)
 
 
-def _finish(state, executor, callback, posterior=False, polish=False) -> Result:
-    """Drive ``state``, stop it if it did not end by itself, then polish and posterior.
+def _finish(state, executor, callback, checkpoint=None, posterior=False,
+            polish=False) -> Result:
+    """Drive ``state`` (checkpointed to ``checkpoint``), stop it if it did not end by itself, then polish and posterior.
 
     Parameters
     ----------
     state : EnsembleState
         A `DEState` or `GAState`.
-    executor, callback
+    executor, callback, checkpoint
         As `drive`.
     posterior : bool
         Compute the Gauss–Newton posterior covariance at ``x``, the best member or its
@@ -187,7 +188,7 @@ def _finish(state, executor, callback, posterior=False, polish=False) -> Result:
         lower (model runs on top of ``max_runs``).
     """
     try:
-        drive(state, executor, callback)
+        drive(state, executor, callback, checkpoint)
     finally:
         if not state.done:               # the callback raised StopIteration, or an error
             state.stop()

@@ -27,11 +27,10 @@ def load(tmp_path, twin_seed=None):
 
 @pytest.mark.parametrize("twin_seed", [None, 1, 3])
 def test_4denvar_twin_beside_4dvar(tmp_path, twin_seed):
-    problem = load(tmp_path, twin_seed)
-    cfg = problem.config
+    problem, cfg = load(tmp_path, twin_seed)
     assert cfg.method == "4denvar" and cfg.method_options["n_members"] == 47
-    ens, _ = run_problem(problem, progress=False, write=False)     # config options + seed
-    var = pdaframe.minimise(load(tmp_path, twin_seed), method="lbfgsb", maxiter=2000)
+    ens, _ = run_problem(problem, cfg, progress=False, write=False)     # config options + seed
+    var = pdaframe.minimise(load(tmp_path, twin_seed).problem, method="lbfgsb", maxiter=2000)
     truth, xb = cfg.truth, ens.x0
     j_b = ens.history["cost"][0]
     assert ens.method == "4denvar" and ens.seed == cfg.seed and ens.n_failed == 0
@@ -57,17 +56,17 @@ def test_4denvar_twin_beside_4dvar(tmp_path, twin_seed):
 def test_classical_one_shot_is_weaker_on_dalec2(tmp_path):
     """One loop with epsilon = 1 (the secant at prior spread) still reduces J a lot, but
     DALEC2's curved cost needs the outer loops for a 4D-Var-like answer."""
-    one = pdaframe.minimise(load(tmp_path), method="4denvar", seed=2004)
+    one = pdaframe.minimise(load(tmp_path).problem, method="4denvar", seed=2004)
     assert one.nfev == 49 and one.success
     assert one.fun < 0.3 * one.history["cost"][0]
-    loops = pdaframe.minimise(load(tmp_path), method="4denvar", seed=2004,
-                              **load(tmp_path).config.method_options)
+    problem, settings = load(tmp_path)
+    loops = pdaframe.minimise(problem, method="4denvar", seed=2004,
+                              **settings.method_options)
     assert loops.fun < 0.2 * one.fun
 
 
 def test_example_writes_its_results(tmp_path):
-    problem = load(tmp_path)
-    result, paths = run_problem(problem, tmp_path / "out", progress=False)
+    result, paths = run_problem(*load(tmp_path), tmp_path / "out", progress=False)
     with xr.open_dataset(paths["netcdf"]) as ds:
         assert ds.attrs["method"] == "4denvar" and ds.attrs["seed"] == 2004
         np.testing.assert_allclose(ds.analysis.values, result.x)

@@ -21,8 +21,18 @@ FTOL = 1e-10
 
 
 @pytest.fixture(scope="module")
-def problem():
+def loaded():
     return pdaframe.load_config(CONFIG)
+
+
+@pytest.fixture(scope="module")
+def problem(loaded):
+    return loaded.problem
+
+
+@pytest.fixture(scope="module")
+def settings(loaded):
+    return loaded.settings
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +40,7 @@ def joint(problem):
     return pdaframe.minimise(problem, "lbfgsb", maxiter=3000, ftol=FTOL)
 
 
-def test_the_example_sites(problem):
+def test_the_example_sites(problem, settings):
     assert isinstance(problem, pdaframe.MultiSiteProblem)
     assert problem.site_names == ["US-Me2", "US-Me2-2002", "DE-Hai", "US-Me2-warm"]
     assert problem.n_param == 17 + 4 * 6 and len(problem.shared) == 17
@@ -43,8 +53,8 @@ def test_the_example_sites(problem):
     np.testing.assert_allclose(warm.sw, 0.9 * real.sw, atol=1e-6)
     i = problem.parameter_names.index("c_woo0@DE-Hai")
     assert problem.prior.mean[i] == 9000.0 and problem.prior.std[i] == 4000.0
-    assert problem.config.truth[i] == 11000.0
-    assert problem.config.truth[problem.parameter_names.index("c_woo0@US-Me2")] == 5000.0
+    assert settings.truth[i] == 11000.0
+    assert settings.truth[problem.parameter_names.index("c_woo0@US-Me2")] == 5000.0
 
 
 def test_synthetic_drivers_are_what_the_script_makes(tmp_path):
@@ -56,8 +66,8 @@ def test_synthetic_drivers_are_what_the_script_makes(tmp_path):
     assert out.read_text().startswith("# SYNTHETIC drivers")
 
 
-def test_joint_estimate_beats_background_and_every_single_site(problem, joint):
-    truth, xb = problem.config.truth, joint.x0
+def test_joint_estimate_beats_background_and_every_single_site(problem, settings, joint):
+    truth, xb = settings.truth, joint.x0
     ns = len(problem.shared)
     sd = problem.prior.std[:ns]
 

@@ -25,11 +25,11 @@ def text():
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_twin_recovers_truth(tmp_path, text, seed):
     (tmp_path / "c.toml").write_text(text.replace("seed = 2\n", f"seed = {seed}\n", 1))
-    problem = pdaframe.load_config(tmp_path / "c.toml")
+    problem, settings = pdaframe.load_config(tmp_path / "c.toml")
     assert problem.n_param == 23
     res = pdaframe.minimise(problem, method="lbfgsb", maxiter=3000)
     assert np.isfinite(res.fun) and res.nit > 10
-    truth, xb, sigma = problem.config.truth, res.x0, res.posterior_std
+    truth, xb, sigma = settings.truth, res.x0, res.posterior_std
     z = np.abs(res.x - truth) / sigma
     assert np.mean(z < 2) >= 0.85 and z.max() < 3.5, dict(zip(problem.parameter_names, z))
     resolved = np.abs(truth - xb) > 3 * sigma

@@ -23,7 +23,7 @@ def test_de_example_beats_spotpy_optguess(tmp_path):
     text = EXAMPLE.read_text().replace('file = "discharge.csv"',
                                        f'file = "{EXAMPLE.parent / "discharge.csv"}"')
     (tmp_path / "c.toml").write_text(text)
-    problem = pdaframe.load_config(tmp_path / "c.toml")
+    problem, _ = pdaframe.load_config(tmp_path / "c.toml")
     (stream,) = problem.streams
     assert stream.n_valid == 1461
     assert problem.model.time[stream.times].min() == np.datetime64("2013-01-01")
@@ -49,8 +49,8 @@ def test_dream_example_samples_around_the_optimum(tmp_path):
                                    f'file = "{EXAMPLE.parent / "discharge.csv"}"')
     (tmp_path / "c.toml").write_text(text.replace("n_samples = 4000, burn_in = 4000",
                                                   "n_samples = 2000, burn_in = 2000"))
-    problem = pdaframe.load_config(tmp_path / "c.toml")
-    result, paths = run_problem(problem, tmp_path / "out", progress=False)
+    problem, settings = pdaframe.load_config(tmp_path / "c.toml")
+    result, paths = run_problem(problem, settings, tmp_path / "out", progress=False)
     assert result.nfev == 3 * 4000 + 4 and result.rhat.max() < 1.05
     assert result.ess_bulk.min() > 100
     best = pdaframe.minimise(problem, method="lbfgsb-fd", x0=result.x, posterior=False)
