@@ -47,7 +47,7 @@ METHODS = {
 
 
 def lg2(box=False):
-    problem = pdaframe.load_config(DATA / "lg2.toml")
+    problem = pdaframe.load_config(DATA / "lg2.toml").problem
     if box:                                # DE and GA search a box
         problem = pdaframe.Problem(problem.model, pdaframe.UniformPrior(
             [-5.0, -5.0], [5.0, 5.0], names=["a", "b"]), problem.streams)
@@ -172,23 +172,23 @@ def _config(tmp_path, method, options, seed_line=True):
 ])
 def test_run_writes_the_seed_drawn_for_a_config_without_one(tmp_path, method, options,
                                                             files):
-    problem = pdaframe.load_config(_config(tmp_path, method, options, seed_line=False))
-    problem.config.seed = None          # no seed: the method draws one (`draw_seed`)
-    result, paths = run_problem(problem, tmp_path / "drawn", progress=False)
+    problem, settings = pdaframe.load_config(_config(tmp_path, method, options, seed_line=False))
+    settings.seed = None                # no seed: the method draws one (`draw_seed`)
+    result, paths = run_problem(problem, settings, tmp_path / "drawn", progress=False)
     seed = result["seed"]
     assert isinstance(seed, int) and seed >= 0
     for name in files:
         with netCDF4.Dataset(tmp_path / "drawn" / name) as ds:
             assert ds.seed == seed
-    problem.config.seed = seed           # the recorded seed repeats the run bit for bit
-    again, _ = run_problem(problem, tmp_path / "again", progress=False)
+    settings.seed = seed                 # the recorded seed repeats the run bit for bit
+    again, _ = run_problem(problem, settings, tmp_path / "again", progress=False)
     assert again["seed"] == seed
     np.testing.assert_array_equal(again["x"], result["x"])
 
 
 def test_run_writes_the_method_options_seed_not_the_configs(tmp_path):
     path = _config(tmp_path, "importance", "{ n_members = 20, seed = 11 }")
-    result, paths = run_problem(pdaframe.load_config(path), progress=False)
+    result, paths = run_problem(*pdaframe.load_config(path), progress=False)
     assert result["seed"] == 11
     for name in ("netcdf", "ensemble"):
         with netCDF4.Dataset(paths[name]) as ds:
