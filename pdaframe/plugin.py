@@ -59,7 +59,7 @@ from types import MappingProxyType
 
 from .errors import ConfigError, DataError, ModelError
 from .interfaces import Model, ObservationOperator, Parameter
-from .io.tables import MISSING, read_columns
+from .tables import MISSING, read_columns
 from .observations.operators import (BASIC_FACTORIES, FACTORIES, SIF, Bias, CDFMatching,
                                      Identity, NormalisedSeasonality, Select, SpatialMean,
                                      TemporalAggregation)

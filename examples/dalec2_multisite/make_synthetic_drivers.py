@@ -10,7 +10,7 @@ Run from anywhere: ``python examples/dalec2_multisite/make_synthetic_drivers.py`
 """
 from pathlib import Path
 
-from pdaframe.io.tables import read_columns
+from pdaframe.tables import read_columns
 from pdaframe_dalec2.readers import data_path
 
 HERE = Path(__file__).resolve().parent

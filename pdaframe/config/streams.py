@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import DataError, check_memory
 from ..io.output import netcdf_name_problem
-from ..io.tables import read_columns
+from ..tables import read_columns
 from ..observations.streams import DataStream
 from ..plugins import registry
 

@@ -1,6 +1,6 @@
-"""Files in and out.
+"""Files out, and checkpoints (the CSV reader of inputs is `pdaframe.tables`, used by the
+core, the config and the plugins).
 
-* `tables`: reading CSV/whitespace tables (observations, drivers; plugins use it too).
 * `netcdf`, `ensembles`, `samples`, `analysis`: writing results (NetCDF, provenance).
 * `output`: output folders (claiming, run ids, rescue of a result that cannot be written).
 * `atomic`: files written atomically (temporary file + rename).

@@ -21,7 +21,7 @@ For every run it
    variables (``PMI_*``, ``OMPI_*``, ...) are removed, so a model that is itself an MPI
    program (``mpiexec -n 8 ./lsm``) or a Python script does not think it belongs to
    pdaframe's MPI job;
-5. reads the outputs from CSV files with a header row (`pdaframe.io.tables.read_columns`):
+5. reads the outputs from CSV files with a header row (`pdaframe.tables.read_columns`):
    one file with a column per output, or a file per output;
 6. removes the directory, unless ``keep`` says otherwise (``"failed"``: a run that raised,
    or whose outputs are not all finite, keeps it; an interrupted run removes it).
@@ -55,7 +55,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, DataError, ModelError
-from ..io.tables import read_columns
+from ..tables import read_columns
 from ..parallel.base import current_member
 
 log = logging.getLogger(__name__)

@@ -33,11 +33,7 @@ ALLOWED_CYCLE = frozenset({"pdaframe.plugins", "pdaframe.builtin"})
 
 #: ``(importer, imported)`` edges that break a rule, and cycles (frozensets of the modules of
 #: one strongly connected component), each with why it is still there.
-KNOWN_VIOLATIONS = {
-    ("pdaframe.models.external", "pdaframe.io.tables"):
-        "the external model reads its program's output tables with the table reader of io "
-        "(plugins use pdaframe.io.tables too); a core-side reader comes with item 7",
-}
+KNOWN_VIOLATIONS: dict = {}
 KNOWN_CYCLES = {
     frozenset({"pdaframe.parallel.base", "pdaframe.parallel.mpi"}):
         "get_executor builds the MPI executor lazily, mpi uses base.evaluate (inside parallel)",

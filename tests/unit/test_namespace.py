@@ -71,7 +71,7 @@ def test_plugin_namespace_is_as_documented():
         assert f"`{name}`" in readme, f"{name} is not in the README's 'Writing a plugin'"
     # the same objects as where they are defined
     from pdaframe.interfaces import Model
-    from pdaframe.io.tables import read_columns
+    from pdaframe.tables import read_columns
     from pdaframe.plugins import hookimpl
     from pdaframe.testing import check_model
     assert (pdaframe.plugin.Model, pdaframe.plugin.hookimpl, pdaframe.plugin.check_model,
@@ -192,10 +192,10 @@ def test_no_in_repo_code_takes_a_moved_name_from_pdaframe():
 
 def test_the_plugin_import_check_can_fail(tmp_path):
     bad = tmp_path / "bad.py"
-    bad.write_text("import pdaframe\nfrom pdaframe.io.tables import read_columns\n"
+    bad.write_text("import pdaframe\nfrom pdaframe.tables import read_columns\n"
                    "from pdaframe import ConfigError, hookimpl\nimport pdaframe.testing\n"
                    "from pdaframe.plugin import Model\nx = pdaframe.Model\n")
-    assert _plugin_violations(bad) == ["bad.py:2 from pdaframe.io.tables import ...",
+    assert _plugin_violations(bad) == ["bad.py:2 from pdaframe.tables import ...",
                                        "bad.py:3 from pdaframe import ...",
                                        "bad.py:4 import pdaframe.testing",
                                        "bad.py:3 from pdaframe import hookimpl",

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError
+from .errors import DataError
 
 MISSING = {"", "na", "nan", "n/a", "null"}
 
