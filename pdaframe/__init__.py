@@ -4,6 +4,7 @@ Minimise or sample ``J(theta) = 1/2 |G(theta) - y|^2_{R^-1} + 1/2 |theta - theta
 with ``G`` = observation operator o model. See the README for a tour.
 """
 from .errors import ConfigError, DataError, ModelError, OutputError, PdaframeError, PluginError
+from .io.checkpoint import Checkpoint
 from .models.linear import LinearModel
 from .minimise import minimise
 from .observations.streams import DataStream, ErrorCovariance
@@ -17,7 +18,7 @@ from .problem.twin import synthetic_streams
 from ._version import __version__
 
 __all__ = [
-    "AnalysisResult", "ConfigError", "DataError", "DataStream", "EnsembleResult",
+    "AnalysisResult", "Checkpoint", "ConfigError", "DataError", "DataStream", "EnsembleResult",
     "ErrorCovariance", "GaussianPrior", "LinearModel", "ModelError", "MultiSiteProblem",
     "OptimisationResult", "OutputError", "PdaframeError", "PluginError", "Problem", "Result",
     "SampleResult", "UniformPrior", "get_method", "get_model", "get_operator", "get_plugins",

@@ -15,7 +15,8 @@ from pdaframe.plugins import Registry, registry
 ROOT = Path(__file__).resolve().parents[2]
 
 USER_NAMES = {
-    "Problem", "MultiSiteProblem", "minimise", "load_config", "GaussianPrior", "UniformPrior",
+    "Problem", "MultiSiteProblem", "minimise", "load_config", "Checkpoint", "GaussianPrior",
+    "UniformPrior",
     "DataStream", "ErrorCovariance", "LinearModel", "Result", "synthetic_streams",
     "ConfigError", "DataError", "ModelError", "OutputError", "PdaframeError", "PluginError",
     "get_method", "get_model", "get_operator", "get_plugins",
