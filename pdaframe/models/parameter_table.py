@@ -54,7 +54,7 @@ REQUIRED = COLUMNS[:-1]
 """Every column but ``description``."""
 
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*\Z")
-_TOML_ROW = re.compile(r"^\s*\[\[\s*parameters\s*\]\]", re.MULTILINE)
+_TOML_ROW = re.compile(r"^[ \t]*\[\[[ \t]*parameters[ \t]*\]\]", re.MULTILINE)
 
 
 def load_parameter_table(path) -> tuple[Parameter, ...]:
@@ -95,7 +95,7 @@ def load_parameter_table(path) -> tuple[Parameter, ...]:
                           f"UTF-8 text") from None
     parameters, seen = [], {}
     for where, fields in reader(path, text):
-        p = _parameter(where, fields)
+        p = _parameter(where, fields, reader is _csv_rows)
         if p.name in seen:
             raise ConfigError(f"{where}: parameter {p.name!r} is listed twice (first at "
                               f"{seen[p.name]}); names must be distinct")
@@ -159,17 +159,18 @@ def _check_columns(where, names):
                           f"{list(COLUMNS)} (description optional)")
 
 
-def _parameter(where, fields) -> Parameter:
-    """One validated `Parameter` from a row's fields (TOML values or CSV cells)."""
+def _parameter(where, fields, cells) -> Parameter:
+    """One validated `Parameter` from a row's fields: CSV cells (``cells``, text) or TOML
+    values (numbers must be TOML numbers, not strings)."""
     name = _text(where, fields, "name")
     if not NAME.match(name):
         raise ConfigError(f"{where}, column 'name': {name!r} is not a parameter name (a "
                           f"letter or '_' first, then letters, digits, '_', '.', '-')")
     where = f"{where} (parameter {name!r})"
-    default = _number(where, fields, "default")
-    lower = _number(where, fields, "lower", -math.inf)
-    upper = _number(where, fields, "upper", math.inf)
-    std = _number(where, fields, "std")
+    default = _number(where, fields, "default", cells)
+    lower = _number(where, fields, "lower", cells, -math.inf)
+    upper = _number(where, fields, "upper", cells, math.inf)
+    std = _number(where, fields, "std", cells)
     if not math.isfinite(default):
         raise ConfigError(f"{where}, column 'default': expected a finite number, got "
                           f"{default}")
@@ -198,10 +199,10 @@ def _text(where, fields, column, default=None) -> str:
     return value
 
 
-def _number(where, fields, column, empty=None) -> float:
+def _number(where, fields, column, cells, empty=None) -> float:
     """A column's number; ``empty`` for an empty CSV cell when allowed (bounds)."""
     value = fields[column]
-    if isinstance(value, str):
+    if isinstance(value, str) and cells:
         if not value and empty is not None:
             return empty
         try:
