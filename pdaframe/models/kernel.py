@@ -305,7 +305,7 @@ class KernelModel(Model):
         """The kernel's outputs at ``theta`` (all ``n_run`` steps), read-only; cached."""
         key = theta.tobytes()
         last_key, last = self._last                  # one read: safe under threads
-        if last_key == key:
+        if self.cache and last_key == key:
             return last
         out = self._empty()
         self._check_status(self.kernel_run(theta, out), theta)
@@ -360,9 +360,10 @@ class KernelModel(Model):
         if not np.all(np.isfinite(arr)):
             i = int(np.flatnonzero(~np.isfinite(arr))[0])
             if what == "theta":
-                raise ModelError(f"{self.name}: parameter {names[i]}={arr[i]!r} is not a "
-                                 f"finite number", theta)
-            raise ModelError(f"{self.name}: {what}[{names[i]!r}] = {arr[i]!r} is not finite")
+                raise ModelError(f"{self.name}: parameter {names[i]}={float(arr[i])!r} is "
+                                 f"not a finite number", theta)
+            raise ModelError(f"{self.name}: {what}[{names[i]!r}] = {float(arr[i])!r} is not "
+                             f"finite")
         return arr
 
     def _check_status(self, status, theta):
@@ -374,7 +375,7 @@ class KernelModel(Model):
         if bad.any():
             step, j = (int(i[0]) for i in np.nonzero(bad))
             raise ModelError(f"{self.name}: output {self.kernel_outputs[j]!r} is "
-                             f"{out[step, j]} at {self.step_text(step)}", theta=theta)
+                             f"{float(out[step, j])} at {self.step_text(step)}", theta=theta)
 
     # --- message helpers for kernel_error ----------------------------------------------------
     def step_text(self, step) -> str:
