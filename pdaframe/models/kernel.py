@@ -131,7 +131,8 @@ class KernelModel(Model):
     n_run : int
         Steps the kernel runs, warm-up included.
     time : array_like of datetime64, shape (n_run,), optional
-        The date of each step (from the drivers), strictly increasing.
+        The date of each step (from the drivers; the drivers' reader checks their order: a
+        spin-up may repeat a year).
     start, step : optional
         Instead of ``time``: the first date and the step (`time_axis`; ``step`` default
         ``"1D"``). Without ``time`` and ``start`` the model has no ``time`` attribute, and
@@ -179,7 +180,7 @@ class KernelModel(Model):
         ``n_run``/``warmup`` not whole numbers with ``0 <= warmup < n_run``, or a bad
         ``start``/``step``.
     DataError
-        ``time`` not datetime64 of shape ``(n_run,)``, or not strictly increasing.
+        ``time`` not datetime64 of shape ``(n_run,)``.
     PluginError
         (when the subclass is defined) inconsistent class attributes: an output without
         units, a scaled output of an unknown kernel output, an unknown ``order``.
@@ -354,16 +355,14 @@ class KernelModel(Model):
         arr = np.array(theta, dtype=np.float64)
         names = self.parameter_names
         if arr.shape != (len(names),):
-            raise ModelError(f"{self.name}: {what} must have shape ({len(names)},) "
-                             f"({', '.join(names)}), got {arr.shape}",
-                             theta if what == "theta" else None)
+            raise ModelError(f"{self.name}: {what} needs {len(names)} values {list(names)}, "
+                             f"got shape {arr.shape}", theta if what == "theta" else None)
         if not np.all(np.isfinite(arr)):
             i = int(np.flatnonzero(~np.isfinite(arr))[0])
             if what == "theta":
-                raise ModelError(f"{self.name}: parameter {names[i]}={float(arr[i])!r} is "
-                                 f"not a finite number", theta)
-            raise ModelError(f"{self.name}: {what}[{names[i]!r}] = {float(arr[i])!r} is not "
-                             f"finite")
+                raise ModelError(f"{self.name}: {self.parameter_text(i, arr)} is invalid: "
+                                 f"must be a finite number", theta)
+            raise ModelError(f"{self.name}: {what}[{names[i]!r}] is {float(arr[i])!r}")
         return arr
 
     def _check_status(self, status, theta):
@@ -387,19 +386,15 @@ class KernelModel(Model):
         return f"step {step} (0-based, of {self.n_run}{date})"
 
     def parameter_text(self, index, theta) -> str:
-        """``"parameter cmax=-1.0"`` for the 0-based ``index`` into ``theta``."""
+        """``"parameter 'cmax' = -1.0"`` for the 0-based ``index`` into ``theta``."""
         index = int(index)
-        return f"parameter {self.parameter_names[index]}={float(theta[index])!r}"
+        return f"parameter {self.parameter_names[index]!r} = {float(theta[index])!r}"
 
     def _check_time(self, time) -> np.ndarray:
         arr = np.asarray(time)
         if arr.dtype.kind != "M" or arr.shape != (self.n_run,):
             raise DataError(f"{self.name}: time must be {self.n_run} dates (datetime64), got "
                             f"{arr.dtype} of shape {arr.shape}")
-        if self.n_run > 1 and not np.all(arr[1:] > arr[:-1]):
-            i = int(np.flatnonzero(~(arr[1:] > arr[:-1]))[0]) + 1
-            raise DataError(f"{self.name}: time must be strictly increasing; step {i} "
-                            f"({arr[i]}) follows {arr[i - 1]}")
         return arr
 
 

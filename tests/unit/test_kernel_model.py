@@ -145,10 +145,8 @@ def test_time_axis_and_bad_construction():
     with pytest.raises(DataError, match=r"decay: time must be 3 dates \(datetime64\), got "
                                         r"float64 of shape \(3,\)"):
         Decay(3, time=[1.0, 2.0, 3.0])
-    dates = np.array(["2000-01-01", "2000-01-03", "2000-01-02"], dtype="datetime64[D]")
-    with pytest.raises(DataError, match=r"strictly increasing; step 2 \(2000-01-02\) follows "
-                                        r"2000-01-03"):
-        Decay(3, time=dates)
+    repeated = np.array(["2000-01-01", "2000-01-02", "2000-01-01"], dtype="datetime64[D]")
+    assert Decay(3, time=repeated).time.tolist() == repeated.tolist()   # a spin-up cycle
 
 
 def test_kernel_status_becomes_a_model_error_naming_step_and_date():
@@ -158,7 +156,7 @@ def test_kernel_status_becomes_a_model_error_naming_step_and_date():
     assert str(info.value) == ("decay: pool 1 negative at the end of step 7 (0-based, of 20; "
                                "dated 2001-06-08)")
     np.testing.assert_array_equal(info.value.theta, [0.1, 6000.0])
-    with pytest.raises(ModelError, match=r"^decay: parameter k=-0.5 must not be negative$"):
+    with pytest.raises(ModelError, match=r"^decay: parameter 'k' = -0.5 must not be negative$"):
         model.run([-0.5, 1.0])
     with pytest.raises(ModelError, match=r"^decay: output 'flux' is nan at step 11 \(0-based, "
                                          r"of 20; dated 2001-06-12\)$"):
@@ -234,10 +232,11 @@ def test_no_kernel_tangent_means_no_tangent():
 
 
 @pytest.mark.parametrize("call, match", [
-    (lambda m: m.run([1.0]), r"decay: theta must have shape \(2,\) \(k, c0\), got \(1,\)"),
-    (lambda m: m.run([np.nan, 1.0]), r"decay: parameter k=nan is not a finite number"),
-    (lambda m: m.tangent(THETA, [1.0, np.inf]), r"decay: dtheta\['c0'\] = inf is not finite"),
-    (lambda m: m.tangent(THETA, [1.0]), r"dtheta must have shape \(2,\)"),
+    (lambda m: m.run([1.0]), r"decay: theta needs 2 values \['k', 'c0'\], got shape \(1,\)"),
+    (lambda m: m.run([np.nan, 1.0]),
+     r"decay: parameter 'k' = nan is invalid: must be a finite number"),
+    (lambda m: m.tangent(THETA, [1.0, np.inf]), r"decay: dtheta\['c0'\] is inf"),
+    (lambda m: m.tangent(THETA, [1.0]), r"dtheta needs 2 values"),
     (lambda m: m.adjoint(THETA, {"nee": np.ones(26)}),
      r"unknown output\(s\) \['nee'\]; the outputs are \['carbon', 'flux', 'carbon_kg'\]"),
     (lambda m: m.adjoint(THETA, {"flux": np.ones(30)}),
