@@ -67,6 +67,7 @@ A C kernel wrapped with cffi (``lib.decay_run(n, theta, out)`` fills ``out[n][2]
 """
 from __future__ import annotations
 
+import math
 import re
 from types import MappingProxyType
 from typing import Mapping
@@ -318,7 +319,7 @@ class KernelModel(Model):
         return out
 
     def _outputs(self, out) -> dict[str, np.ndarray]:
-        kept = out[self.warmup:]
+        kept = out[self.warmup:] if self.warmup else out
         result = {name: kept[:, j] for j, name in enumerate(self.kernel_outputs)}
         for name, (source, factor) in self.scaled_outputs.items():
             result[name] = result[source] * factor
@@ -353,12 +354,13 @@ class KernelModel(Model):
     def _check_theta(self, theta, what="theta") -> np.ndarray:
         """``theta`` as a new float64 array (the kernel never sees the caller's)."""
         arr = np.array(theta, dtype=np.float64)
-        names = self.parameter_names
-        if arr.shape != (len(names),):
+        if arr.shape != (len(self.parameters),):
+            names = self.parameter_names
             raise ModelError(f"{self.name}: {what} needs {len(names)} values {list(names)}, "
                              f"got shape {arr.shape}", theta if what == "theta" else None)
-        if not np.all(np.isfinite(arr)):
+        if not math.isfinite(arr @ arr) and not np.isfinite(arr).all():   # fast path first
             i = int(np.flatnonzero(~np.isfinite(arr))[0])
+            names = self.parameter_names
             if what == "theta":
                 raise ModelError(f"{self.name}: {self.parameter_text(i, arr)} is invalid: "
                                  f"must be a finite number", theta)
