@@ -67,7 +67,6 @@ A C kernel wrapped with cffi (``lib.decay_run(n, theta, out)`` fills ``out[n][2]
 """
 from __future__ import annotations
 
-import math
 import re
 from types import MappingProxyType
 from typing import Mapping
@@ -358,7 +357,7 @@ class KernelModel(Model):
             names = self.parameter_names
             raise ModelError(f"{self.name}: {what} needs {len(names)} values {list(names)}, "
                              f"got shape {arr.shape}", theta if what == "theta" else None)
-        if not math.isfinite(arr @ arr) and not np.isfinite(arr).all():   # fast path first
+        if not np.isfinite(arr).all():
             i = int(np.flatnonzero(~np.isfinite(arr))[0])
             names = self.parameter_names
             if what == "theta":

@@ -252,6 +252,11 @@ def test_bad_arguments_are_model_errors(call, match):
     assert model.calls == Counter()                  # found before any kernel call
 
 
+def test_large_finite_theta_is_not_an_error():
+    with np.errstate(all="raise"):
+        assert ForwardOnly().run([0.0, 1e300])["carbon"].tolist() == [1e300] * 5
+
+
 @pytest.mark.parametrize("attrs, words", [
     ({"output_units": {"carbon": "g m-2"}}, ["output_units lacks ['flux']"]),
     ({"output_units": {"carbon": "g", "flux": "g", "nee": "g"}},
