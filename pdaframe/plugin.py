@@ -63,7 +63,8 @@ from types import MappingProxyType
 
 from .errors import ConfigError, DataError, ModelError
 from .interfaces import Model, ObservationOperator, Parameter
-from .models.kernel import KernelModel, time_axis
+from .models.kernel import KernelModel
+from .models.time_axis import time_axis
 from .models.parameter_table import load_parameter_table
 from .tables import MISSING, read_columns
 from .observations.operators import (BASIC_FACTORIES, FACTORIES, SIF, Bias, CDFMatching,

@@ -7,7 +7,7 @@ left for Python is the same for every such model, and `KernelModel` does it:
 - **validation**: ``theta`` and ``dtheta`` of shape ``(n_param,)`` and finite, ``d_outputs``
   naming known outputs with arrays of shape ``(n_steps,)``, finite; each a `ModelError`
   naming the parameter, output or step;
-- **allocation**: the ``(n_run, n_kernel_outputs)`` output arrays, in Fortran (``"F"``,
+- **allocation**: the ``(n_run, n_columns)`` output arrays, in Fortran (``"F"``,
   column-major: what f90wrap wants for ``intent(inout)``) or C order;
 - **status -> ModelError**: a non-zero status becomes a `ModelError` with the subclass's
   message (`kernel_error`; `step_text` names a step and its date, `parameter_text` a
@@ -18,7 +18,10 @@ left for Python is the same for every such model, and `KernelModel` does it:
   (`time_axis`), less ``warmup`` leading steps that are run but not returned;
 - **outputs**: ``{name: column}`` in the order of ``kernel_outputs``, plus outputs that are
   a kernel output times a constant (``scaled_outputs``, e.g. a unit conversion), carried
-  through tangent and adjoint.
+  through tangent and adjoint; ``run(theta, outputs=...)`` and ``tangent(..., outputs=...)``
+  return only the outputs asked for (`pdaframe.interfaces`: only the outputs that are
+  needed), and a kernel that can store only some columns (``selects_columns``) computes
+  only those.
 
 A subclass declares ``parameters`` (usually `load_parameter_table` of a file in its
 package), ``kernel_outputs`` (the kernel's columns, in order), ``output_units`` (every
@@ -30,13 +33,25 @@ scalar ``intent(out)`` arguments as a tuple, e.g. ``(ierr, fail_step, fail_index
 
     kernel_run(theta, out) -> status
         fill out, shape (n_run, n_kernel_outputs)
-    kernel_tangent(theta, dtheta, out, dout) -> status            (optional)
-        fill out and dout = the outputs' derivative along dtheta
+    kernel_tangent(theta, dtheta, dout) -> status                 (optional)
+        fill dout (like out) with the outputs' derivative along dtheta
     kernel_adjoint(theta, out, out_bar, theta_bar) -> status      (optional)
         out: the forward outputs (read-only); out_bar: the outputs' sensitivities (zero
         where none); add sum J.T @ out_bar to theta_bar (zeros, shape (n_param,))
     kernel_error(status, theta) -> str
         what a failing status means (the base puts "<name>: " in front)
+
+A kernel that stores only the columns asked for sets ``selects_columns = True``; its calls
+then take ``columns``, the sorted 0-based numbers of the kernel outputs to store, and the
+arrays have one column per number, in that order. Its adjoint reads from the forward run
+only the columns named by ``adjoint_needs`` (its trajectory, e.g. the pools), ``None`` when
+that is empty; the base keeps storing them in every run while gradients are asked at the
+points of runs (and stops when they go unused), so an adjoint after ``run(theta)`` needs no
+second forward run::
+
+    kernel_run(theta, out, columns)
+    kernel_tangent(theta, dtheta, dout, columns)
+    kernel_adjoint(theta, trajectory, out_bar, theta_bar, columns)
 
 Nothing here imports a compiled module (or JAX): the subclass's kernel calls do.
 
@@ -67,7 +82,6 @@ A C kernel wrapped with cffi (``lib.decay_run(n, theta, out)`` fills ``out[n][2]
 """
 from __future__ import annotations
 
-import re
 from types import MappingProxyType
 from typing import Mapping
 
@@ -75,52 +89,7 @@ import numpy as np
 
 from ..errors import ConfigError, DataError, ModelError, PluginError
 from ..interfaces import Model
-
-_STEP = re.compile(r"\s*(\d+)\s*(W|D|h|m|s)\s*\Z")
-
-
-def time_axis(start, n, step="1D") -> np.ndarray:
-    """``n`` dates from ``start`` every ``step``.
-
-    Parameters
-    ----------
-    start : str, datetime.date or numpy.datetime64
-        The first date, e.g. ``"2012-01-01"`` or ``"2012-01-01T00:00"``.
-    n : int
-        Number of steps.
-    step : str, int or numpy.timedelta64
-        ``"<count><unit>"`` with unit ``W`` (weeks), ``D`` (days), ``h``, ``m`` or ``s``
-        (``"1D"``, ``"3h"``, ``"30m"``), a whole number of days, or a timedelta64.
-
-    Returns
-    -------
-    ndarray of datetime64, shape (n,)
-        In days (``datetime64[D]``) for whole-day steps from a date, else in the unit of the
-        step or the start, whichever is finer.
-
-    Raises
-    ------
-    ConfigError
-        ``start`` is not a date, ``step`` not a positive step in one of those units.
-    """
-    if isinstance(step, np.timedelta64):
-        delta = step
-    elif isinstance(step, (int, np.integer)) and not isinstance(step, bool):
-        delta = np.timedelta64(int(step), "D")
-    elif isinstance(step, str) and _STEP.match(step):
-        count, unit = _STEP.match(step).groups()
-        delta = np.timedelta64(int(count), unit)
-    else:
-        raise ConfigError(f"time axis: step {step!r} is not a time step; expected e.g. "
-                          f"'1D', '3h', '30m', '1W' or a whole number of days")
-    if not delta > np.timedelta64(0, "s"):
-        raise ConfigError(f"time axis: step {step!r} must be positive")
-    try:
-        first = np.datetime64(start)
-    except ValueError:
-        raise ConfigError(f"time axis: start {start!r} is not a date (expected e.g. "
-                          f"'2012-01-01' or '2012-01-01T06:00')") from None
-    return first + np.arange(int(n)) * delta
+from .time_axis import time_axis
 
 
 class KernelModel(Model):
@@ -167,9 +136,13 @@ class KernelModel(Model):
         constant; returned after the kernel outputs.
     order : {"F", "C"}
         Memory order of the arrays the kernel fills: ``"F"`` (Fortran, f90wrap), ``"C"``.
+    selects_columns : bool
+        The kernel calls take ``columns`` and store only those (module docstring).
+    adjoint_needs : tuple of str
+        With ``selects_columns``: the kernel outputs the adjoint reads from the forward run.
     check_finite : bool
-        Check the forward outputs for NaN/inf (a `ModelError` naming the output, step and
-        date); turn off when the kernel checks them itself.
+        Check ``theta`` and the forward outputs for NaN/inf (a `ModelError` naming the
+        parameter, or the output, step and date); turn off when the kernel checks them.
     cache : bool
         Keep the last forward run (for the adjoint, and a repeated ``run(theta)``).
         Call `clear_cache` after changing anything the kernel reads.
@@ -190,6 +163,8 @@ class KernelModel(Model):
     kernel_outputs: tuple[str, ...] = ()
     scaled_outputs: Mapping[str, tuple[str, float]] = MappingProxyType({})
     order: str = "F"
+    selects_columns: bool = False
+    adjoint_needs: tuple[str, ...] = ()
     check_finite: bool = True
     cache: bool = True
     kernel_tangent = None
@@ -218,7 +193,11 @@ class KernelModel(Model):
             time = time_axis(start, self.n_run, step)
         self.run_time = None if time is None else self._check_time(time)
         self._column = {name: j for j, name in enumerate(self.kernel_outputs)}
-        self._last = (None, None)
+        self._all = tuple(range(len(self.kernel_outputs)))
+        self._needs = (tuple(sorted(self._column[n] for n in self.adjoint_needs))
+                       if self.selects_columns else self._all)
+        self._selections, self._plans = {}, {}
+        self.clear_cache()
 
     @property
     def n(self) -> int:
@@ -234,11 +213,13 @@ class KernelModel(Model):
 
     def clear_cache(self):
         """Forget the cached forward run (after changing what the kernel reads)."""
-        self._last = (None, None)
+        self._last = (None, (), None)        # (theta bytes, columns stored, outputs)
+        self._keep_needs = False             # store adjoint_needs in every run
+        self._needs_used = True              # the last run's stored needs went to `adjoint`
 
     # --- the calls a subclass implements -----------------------------------------------------
-    def kernel_run(self, theta, out):
-        """Fill ``out`` (shape ``(n_run, n_kernel_outputs)``) at ``theta``; return a status."""
+    def kernel_run(self, theta, out, *columns):
+        """Fill ``out`` (shape ``(n_run, n_columns)``) at ``theta``; return a status."""
         raise NotImplementedError(f"{type(self).__name__} must implement kernel_run")
 
     def kernel_error(self, status, theta) -> str:
@@ -246,17 +227,20 @@ class KernelModel(Model):
         return f"kernel status {_code(status)} ({status!r})"
 
     # --- run, tangent, adjoint ---------------------------------------------------------------
-    def run(self, theta) -> dict[str, np.ndarray]:
+    def run(self, theta, outputs=None) -> dict[str, np.ndarray]:
         """Run the kernel at ``theta``.
 
         Parameters
         ----------
         theta : array_like, shape (n_param,)
+        outputs : collection of str, optional
+            The outputs needed (default: all); names the model does not have are left out.
 
         Returns
         -------
         dict of ndarray, each shape (n_steps,)
-            The outputs (``kernel_outputs`` then ``scaled_outputs``), read-only.
+            The outputs (``kernel_outputs`` then ``scaled_outputs``, or those asked for),
+            read-only; the values do not depend on the selection.
 
         Raises
         ------
@@ -264,12 +248,18 @@ class KernelModel(Model):
             ``theta`` of the wrong shape or not finite, a failing kernel status, or
             non-finite outputs (``check_finite``); ``theta`` is attached.
         """
-        return self._outputs(self._forward(self._check_theta(theta)))
+        columns, names = self._selection(outputs)
+        if not names:
+            return {}
+        theta = self._check_theta(theta)
+        stored, out = self._forward(theta, columns)
+        return self._outputs(out, stored, names)
 
     @property
     def tangent(self):
-        """``tangent(theta, dtheta)``: the outputs' derivative along ``dtheta`` (same keys
-        and shapes as `run`); an AttributeError when the kernel has no tangent linear."""
+        """``tangent(theta, dtheta, outputs=None)``: the outputs' derivative along
+        ``dtheta`` (same keys and shapes as `run`); an AttributeError when the kernel has no
+        tangent linear."""
         if self.kernel_tangent is None:
             raise AttributeError(f"{self.name} has no tangent linear (no kernel_tangent)")
         return self._tangent
@@ -283,58 +273,123 @@ class KernelModel(Model):
             raise AttributeError(f"{self.name} has no adjoint (no kernel_adjoint)")
         return self._adjoint
 
-    def _tangent(self, theta, dtheta):
+    def _tangent(self, theta, dtheta, outputs=None):
+        columns, names = self._selection(outputs)
+        if not names:
+            return {}
         theta = self._check_theta(theta)
         dtheta = self._check_theta(dtheta, "dtheta")
-        out, dout = self._empty(), self._empty()
-        self._check_status(self.kernel_tangent(theta, dtheta, out, dout), theta)
-        return self._outputs(dout)
+        dout = self._empty(columns)
+        self._check_status(self.kernel_tangent(theta, dtheta, dout, *self._extra(columns)),
+                           theta)
+        return self._outputs(dout, columns, names)
 
     def _adjoint(self, theta, d_outputs):
         theta = self._check_theta(theta)
-        out_bar = self._output_bar(d_outputs)
-        out = self._forward(theta)
+        columns, out_bar = self._output_bar(d_outputs)
+        trajectory = self._trajectory(theta)
         theta_bar = np.zeros(len(self.parameters))
-        self._check_status(self.kernel_adjoint(theta, out, out_bar, theta_bar), theta)
+        self._check_status(self.kernel_adjoint(theta, trajectory, out_bar, theta_bar,
+                                               *self._extra(columns)), theta)
         return theta_bar
 
     # --- the shared steps --------------------------------------------------------------------
-    def _empty(self) -> np.ndarray:
-        return np.empty((self.n_run, len(self.kernel_outputs)), order=self.order)
+    def _extra(self, columns) -> tuple:
+        return (columns,) if self.selects_columns else ()
 
-    def _forward(self, theta) -> np.ndarray:
-        """The kernel's outputs at ``theta`` (all ``n_run`` steps), read-only; cached."""
+    def _empty(self, columns) -> np.ndarray:
+        return np.empty((self.n_run, len(columns)), order=self.order)
+
+    def _selection(self, outputs):
+        """``(kernel columns to compute, output names to return)`` for ``outputs``."""
+        key = None if outputs is None else frozenset(
+            (outputs,) if isinstance(outputs, str) else outputs)
+        found = self._selections.get(key)
+        if found is None:
+            names = tuple(n for n in (*self.kernel_outputs, *self.scaled_outputs)
+                          if key is None or n in key)
+            columns = tuple(sorted({self._column[self.scaled_outputs[n][0]]
+                                    if n in self.scaled_outputs else self._column[n]
+                                    for n in names})) if self.selects_columns else self._all
+            found = self._selections[key] = (columns, names)
+        return found
+
+    def _forward(self, theta, columns):
+        """``(columns stored, outputs)`` of a run at ``theta`` holding (at least) ``columns``;
+        the outputs read-only, the last run cached."""
         key = theta.tobytes()
-        last_key, last = self._last                  # one read: safe under threads
-        if self.cache and last_key == key:
-            return last
-        out = self._empty()
-        self._check_status(self.kernel_run(theta, out), theta)
-        if self.check_finite:
-            self._check_finite(out, theta)
-        out.flags.writeable = False                  # shared with the caller and the cache
+        last = self._last                            # one read: safe under threads
+        if self.cache and last[0] == key and (columns == last[1] or
+                                              set(columns) <= set(last[1])):
+            return last[1], last[2]
+        if self.selects_columns and self._needs:
+            if not self._needs_used:                 # stored needs went unused: stop
+                self._keep_needs = False
+            if self._keep_needs:
+                columns = tuple(sorted(set(columns) | set(self._needs)))
+            self._needs_used = not self._keep_needs
+        out = self._run_kernel(theta, columns)
         if self.cache:
-            self._last = (key, out)
+            self._last = (key, columns, out)
+        return columns, out
+
+    def _run_kernel(self, theta, columns) -> np.ndarray:
+        out = self._empty(columns)
+        self._check_status(self.kernel_run(theta, out, *self._extra(columns)), theta)
+        if self.check_finite:
+            self._check_finite(out, columns, theta)
+        out.flags.writeable = False                  # shared with the caller and the cache
         return out
 
-    def _outputs(self, out) -> dict[str, np.ndarray]:
+    def _trajectory(self, theta):
+        """What ``kernel_adjoint`` reads of the forward run at ``theta``: the whole run, or
+        (``selects_columns``) its ``adjoint_needs`` columns or None; from the cache when it
+        holds them, else a new run."""
+        needs = self._needs
+        if not self.selects_columns:
+            return self._forward(theta, needs)[1]
+        if not needs:
+            return None
+        key, stored, out = self._last
+        if key == theta.tobytes() and set(needs) <= set(stored):
+            self._needs_used = True
+            at = [stored.index(c) for c in needs]
+            if at == list(range(at[0], at[0] + len(at))):      # a slice: no copy
+                return out[:, at[0]:at[0] + len(at)]
+            return np.array(out[:, at], order=self.order)
+        if key == theta.tobytes():                   # a gradient at the last run's point
+            self._keep_needs = True
+        return self._run_kernel(theta, needs)
+
+    def _outputs(self, out, columns, names) -> dict[str, np.ndarray]:
+        """``{name: column}`` of ``out`` (holding ``columns``) for ``names``, after the
+        warm-up; scaled outputs computed."""
+        plan = self._plans.get((columns, names))
+        if plan is None:
+            at = {c: i for i, c in enumerate(columns)}
+            plan = self._plans[(columns, names)] = (
+                [(n, at[self._column[n]]) for n in names if n in self._column],
+                [(n, at[self._column[self.scaled_outputs[n][0]]], self.scaled_outputs[n][1])
+                 for n in names if n in self.scaled_outputs])
         kept = out[self.warmup:] if self.warmup else out
-        result = {name: kept[:, j] for j, name in enumerate(self.kernel_outputs)}
-        for name, (source, factor) in self.scaled_outputs.items():
-            result[name] = result[source] * factor
+        result = {n: kept[:, i] for n, i in plan[0]}
+        for n, i, factor in plan[1]:
+            result[n] = kept[:, i] * factor
         return result
 
-    def _output_bar(self, d_outputs) -> np.ndarray:
-        """The kernel's ``out_bar`` (zeros in the warm-up) from ``d_outputs``."""
+    def _output_bar(self, d_outputs):
+        """``(columns, out_bar)`` for the kernel's adjoint from ``d_outputs`` (the columns
+        of the outputs given, or all; zeros in the warm-up)."""
         names = list(self.kernel_outputs) + list(self.scaled_outputs)
         unknown = sorted(set(d_outputs) - set(names))
         if unknown:
             raise ModelError(f"{self.name} adjoint: unknown output(s) {unknown}; the outputs "
                              f"are {names}")
-        out_bar = np.zeros((self.n_run, len(self.kernel_outputs)), order=self.order)
-        for name in names:
-            if d_outputs.get(name) is None:
-                continue
+        given = [n for n in names if d_outputs.get(n) is not None]
+        columns = self._selection(given or names[:1])[0]
+        out_bar = np.zeros((self.n_run, len(columns)), order=self.order)
+        at = {c: i for i, c in enumerate(columns)}
+        for name in given:
             value = np.asarray(d_outputs[name], dtype=np.float64)
             if value.shape != (self.n_steps,):
                 raise ModelError(f"{self.name} adjoint: d_outputs[{name!r}] has shape "
@@ -344,11 +399,11 @@ class KernelModel(Model):
                 raise ModelError(f"{self.name} adjoint: d_outputs[{name!r}] is not finite "
                                  f"at {self.step_text(step)}")
             if name in self._column:
-                out_bar[self.warmup:, self._column[name]] += value
+                out_bar[self.warmup:, at[self._column[name]]] += value
             else:
                 source, factor = self.scaled_outputs[name]
-                out_bar[self.warmup:, self._column[source]] += factor * value
-        return out_bar
+                out_bar[self.warmup:, at[self._column[source]]] += factor * value
+        return columns, out_bar
 
     def _check_theta(self, theta, what="theta") -> np.ndarray:
         """``theta`` as a new float64 array (the kernel never sees the caller's)."""
@@ -357,24 +412,24 @@ class KernelModel(Model):
             names = self.parameter_names
             raise ModelError(f"{self.name}: {what} needs {len(names)} values {list(names)}, "
                              f"got shape {arr.shape}", theta if what == "theta" else None)
-        if not np.isfinite(arr).all():
+        if (self.check_finite or what != "theta") and not np.isfinite(arr).all():
             i = int(np.flatnonzero(~np.isfinite(arr))[0])
-            names = self.parameter_names
             if what == "theta":
                 raise ModelError(f"{self.name}: {self.parameter_text(i, arr)} is invalid: "
                                  f"must be a finite number", theta)
-            raise ModelError(f"{self.name}: {what}[{names[i]!r}] is {float(arr[i])!r}")
+            raise ModelError(f"{self.name}: {what}[{self.parameter_names[i]!r}] is "
+                             f"{float(arr[i])!r}")
         return arr
 
     def _check_status(self, status, theta):
         if _code(status):
             raise ModelError(f"{self.name}: {self.kernel_error(status, theta)}", theta=theta)
 
-    def _check_finite(self, out, theta):
+    def _check_finite(self, out, columns, theta):
         bad = ~np.isfinite(out)
         if bad.any():
             step, j = (int(i[0]) for i in np.nonzero(bad))
-            raise ModelError(f"{self.name}: output {self.kernel_outputs[j]!r} is "
+            raise ModelError(f"{self.name}: output {self.kernel_outputs[columns[j]]!r} is "
                              f"{float(out[step, j])} at {self.step_text(step)}", theta=theta)
 
     # --- message helpers for kernel_error ----------------------------------------------------
@@ -410,7 +465,6 @@ def _code(status) -> int:
 
 def _check_declaration(cls):
     """The class attributes of a `KernelModel` subclass agree (a `PluginError` if not)."""
-    where = f"{cls.__module__}.{cls.__qualname__}"
     outputs = list(cls.kernel_outputs) + list(cls.scaled_outputs)
     problems = []
     if len(set(outputs)) != len(outputs):
@@ -428,5 +482,9 @@ def _check_declaration(cls):
         problems.append(f"output_units names {extra}, not outputs")
     if cls.order not in ("F", "C"):
         problems.append(f"order = {cls.order!r}, expected 'F' or 'C'")
+    unknown = [n for n in cls.adjoint_needs if n not in cls.kernel_outputs]
+    if unknown:
+        problems.append(f"adjoint_needs names {unknown}, not kernel outputs")
     if problems:
-        raise PluginError(f"{where} (a KernelModel): " + "; ".join(problems))
+        raise PluginError(f"{cls.__module__}.{cls.__qualname__} (a KernelModel): "
+                          + "; ".join(problems))

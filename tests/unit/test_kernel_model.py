@@ -32,11 +32,11 @@ class Decay(KernelModel):
         self.calls = Counter()
         self.t = np.arange(float(n))
 
-    def _check_args(self, *arrays):
+    def _check_args(self, *arrays, n_columns=2):
         for a in arrays:
             assert a.dtype == np.float64
             assert a.flags.f_contiguous if self.order == "F" else a.flags.c_contiguous
-            assert a.shape == (self.n_run, 2)
+            assert a.shape == (self.n_run, n_columns)
 
     def kernel_run(self, theta, out):
         self.calls["run"] += 1
@@ -52,10 +52,12 @@ class Decay(KernelModel):
             out[11, 1] = np.nan                      # a NaN the kernel does not report
         return (0, 0, 0)
 
-    def kernel_tangent(self, theta, dtheta, out, dout):
+    def kernel_tangent(self, theta, dtheta, dout):
         self.calls["tangent"] += 1
-        self._check_args(out, dout)
-        status = self.kernel_run(theta, out)
+        self._check_args(dout)
+        out = np.empty((self.n_run, 2), order=self.order)
+        status = Decay.kernel_run(self, theta, out)
+        self.calls["run"] -= 1                       # (not a forward run of the base)
         k, _ = theta
         dk, dc0 = dtheta
         e = np.exp(-k * self.t)
@@ -82,6 +84,40 @@ class Decay(KernelModel):
 
 class DecayC(Decay):
     order = "C"
+
+
+class Selecting(Decay):
+    """`Decay` whose kernel stores only the columns asked for; its adjoint reads only the
+    carbon column of the forward run."""
+
+    selects_columns = True
+    adjoint_needs = ("carbon",)
+
+    def kernel_run(self, theta, out, columns):
+        self.calls[columns] += 1
+        self._check_args(out, n_columns=len(columns))
+        full = np.empty((self.n_run, 2), order=self.order)
+        status = Decay.kernel_run(self, theta, full)
+        out[:] = full[:, list(columns)]
+        return status
+
+    def kernel_tangent(self, theta, dtheta, dout, columns):
+        self._check_args(dout, n_columns=len(columns))
+        full = np.empty((self.n_run, 2), order=self.order)
+        status = Decay.kernel_tangent(self, theta, dtheta, full)
+        dout[:] = full[:, list(columns)]
+        return status
+
+    def kernel_adjoint(self, theta, trajectory, out_bar, theta_bar, columns):
+        assert trajectory.shape == (self.n_run, 1) and not trajectory.flags.writeable
+        self._check_args(out_bar, n_columns=len(columns))
+        out = np.empty((self.n_run, 2), order=self.order)
+        out[:, 0] = trajectory[:, 0]
+        out[:, 1] = theta[0] * trajectory[:, 0]
+        out.flags.writeable = False
+        full_bar = np.zeros((self.n_run, 2), order=self.order)
+        full_bar[:, list(columns)] = out_bar
+        return Decay.kernel_adjoint(self, theta, out, full_bar, theta_bar)
 
 
 class ForwardOnly(KernelModel):
@@ -273,3 +309,68 @@ def test_inconsistent_declaration_is_a_plugin_error(attrs, words):
         type("Broken", (KernelModel,), {**base, **attrs})
     assert "Broken (a KernelModel)" in str(info.value)
     assert all(w in str(info.value) for w in words), str(info.value)
+
+
+# --- only the outputs that are needed -----------------------------------------------------
+
+def test_run_and_tangent_return_only_the_outputs_asked_for():
+    full, selecting = Decay(12, warmup=2), Selecting(12, warmup=2)
+    reference = full.run(THETA)
+    d_reference = full.tangent(THETA, [1.0, 2.0])
+    for outputs, columns in [(["flux"], (1,)), ({"carbon_kg"}, (0,)), ("flux", (1,)),
+                             (["nee", "carbon_kg", "flux"], (0, 1)), (None, (0, 1))]:
+        selecting.clear_cache()
+        selecting.calls.clear()
+        out = selecting.run(THETA, outputs=outputs)
+        names = [n for n in reference if outputs is None or n in outputs]
+        assert list(out) == names and selecting.calls == Counter({"run": 1, columns: 1})
+        for n in names:
+            np.testing.assert_array_equal(out[n], reference[n])     # bit for bit
+        d_out = selecting.tangent(THETA, [1.0, 2.0], outputs=outputs)
+        assert list(d_out) == names
+        for n in names:
+            np.testing.assert_array_equal(d_out[n], d_reference[n])
+        assert list(full.run(THETA, outputs=outputs)) == names    # all computed, some returned
+    assert selecting.run(THETA, outputs=["nee"]) == {} and selecting.tangent(
+        THETA, [1.0, 2.0], outputs=[]) == {}
+
+
+def test_selecting_kernel_is_cached_by_columns():
+    model = Selecting(12)
+    model.run(THETA, outputs=["flux"])
+    model.run(THETA, outputs=["flux"])
+    model.run(THETA.copy())                          # needs carbon too: a new run
+    model.run(THETA, outputs=["carbon_kg", "flux"])  # held by the last run
+    assert model.calls == Counter({"run": 2, (1,): 1, (0, 1): 1})
+
+
+def test_adjoint_trajectory_is_stored_while_gradients_are_asked_at_run_points():
+    model = Selecting(12)
+    reference = Decay(12)
+    d_out = {"flux": np.linspace(1.0, 2.0, 12)}
+    thetas = [THETA * (1 + 0.01 * i) for i in range(6)]
+    model.run(thetas[0], outputs=["flux"])
+    np.testing.assert_array_equal(model.adjoint(thetas[0], d_out),
+                                  reference.adjoint(thetas[0], d_out))
+    assert model.calls == Counter({"run": 2, (1,): 1, (0,): 1,      # a run for the trajectory
+                                   "adjoint": 1})
+    for th in thetas[1:3]:                           # from now on runs store carbon too
+        model.run(th, outputs=["flux"])
+        np.testing.assert_array_equal(model.adjoint(th, d_out), reference.adjoint(th, d_out))
+    assert model.calls == Counter({"run": 4, (1,): 1, (0,): 1, (0, 1): 2, "adjoint": 3})
+    model.run(thetas[3], outputs=["flux"])           # stored, but no adjoint follows ...
+    model.run(thetas[4], outputs=["flux"])           # ... so this run stops storing it
+    model.run(thetas[5], outputs=["flux"])
+    assert model.calls == Counter({"run": 7, (1,): 3, (0,): 1, (0, 1): 3, "adjoint": 3})
+    assert model.adjoint(thetas[5], {})[0] == 0.0    # no sensitivities: a zero gradient
+
+
+@pytest.mark.parametrize("warmup", [0, 3])
+def test_selecting_kernel_passes_taylor_and_dot_product(warmup):
+    model = Selecting(20, warmup=warmup)
+    result = check_model(model, THETA, scale=[0.1, 100.0])
+    assert all(r.passed and r.decades >= 4 for r in result["taylor"].values())
+    assert result["dot_product"] <= 1e-12
+    d_out = {"carbon_kg": np.ones(model.n_steps), "flux": np.arange(model.n_steps, dtype=float)}
+    np.testing.assert_array_equal(model.adjoint(THETA, d_out),
+                                  Decay(20, warmup=warmup).adjoint(THETA, d_out))
