@@ -193,10 +193,11 @@ class KernelModel(Model):
             time = time_axis(start, self.n_run, step)
         self.run_time = None if time is None else self._check_time(time)
         self._column = {name: j for j, name in enumerate(self.kernel_outputs)}
+        self._names = (*self.kernel_outputs, *self.scaled_outputs)
         self._all = tuple(range(len(self.kernel_outputs)))
         self._needs = (tuple(sorted(self._column[n] for n in self.adjoint_needs))
                        if self.selects_columns else self._all)
-        self._selections, self._plans = {}, {}
+        self._selections, self._plans, self._needs_at = {}, {}, {}
         self.clear_cache()
 
     @property
@@ -306,8 +307,7 @@ class KernelModel(Model):
             (outputs,) if isinstance(outputs, str) else outputs)
         found = self._selections.get(key)
         if found is None:
-            names = tuple(n for n in (*self.kernel_outputs, *self.scaled_outputs)
-                          if key is None or n in key)
+            names = tuple(n for n in self._names if key is None or n in key)
             columns = tuple(sorted({self._column[self.scaled_outputs[n][0]]
                                     if n in self.scaled_outputs else self._column[n]
                                     for n in names})) if self.selects_columns else self._all
@@ -353,10 +353,14 @@ class KernelModel(Model):
         key, stored, out = self._last
         if key == theta.tobytes() and set(needs) <= set(stored):
             self._needs_used = True
-            at = [stored.index(c) for c in needs]
-            if at == list(range(at[0], at[0] + len(at))):      # a slice: no copy
-                return out[:, at[0]:at[0] + len(at)]
-            return np.array(out[:, at], order=self.order)
+            at = self._needs_at.get(stored)
+            if at is None:
+                at = [stored.index(c) for c in needs]
+                if at == list(range(at[0], at[0] + len(at))):  # a slice: no copy
+                    at = slice(at[0], at[0] + len(at))
+                self._needs_at[stored] = at
+            return out[:, at] if isinstance(at, slice) else np.array(out[:, at],
+                                                                     order=self.order)
         if key == theta.tobytes():                   # a gradient at the last run's point
             self._keep_needs = True
         return self._run_kernel(theta, needs)
@@ -380,15 +384,16 @@ class KernelModel(Model):
     def _output_bar(self, d_outputs):
         """``(columns, out_bar)`` for the kernel's adjoint from ``d_outputs`` (the columns
         of the outputs given, or all; zeros in the warm-up)."""
-        names = list(self.kernel_outputs) + list(self.scaled_outputs)
-        unknown = sorted(set(d_outputs) - set(names))
-        if unknown:
+        names = self._names
+        if not d_outputs.keys() <= self._column.keys() | self.scaled_outputs.keys():
+            unknown = sorted(set(d_outputs) - set(names))
             raise ModelError(f"{self.name} adjoint: unknown output(s) {unknown}; the outputs "
-                             f"are {names}")
+                             f"are {list(names)}")
         given = [n for n in names if d_outputs.get(n) is not None]
         columns = self._selection(given or names[:1])[0]
         out_bar = np.zeros((self.n_run, len(columns)), order=self.order)
-        at = {c: i for i, c in enumerate(columns)}
+        at = columns.index
+        bar = out_bar[self.warmup:] if self.warmup else out_bar
         for name in given:
             value = np.asarray(d_outputs[name], dtype=np.float64)
             if value.shape != (self.n_steps,):
@@ -398,11 +403,11 @@ class KernelModel(Model):
                 step = int(np.flatnonzero(~np.isfinite(value))[0]) + self.warmup
                 raise ModelError(f"{self.name} adjoint: d_outputs[{name!r}] is not finite "
                                  f"at {self.step_text(step)}")
-            if name in self._column:
-                out_bar[self.warmup:, at[self._column[name]]] += value
+            if name in self._column:                 # (kernel outputs come first)
+                bar[:, at(self._column[name])] = value
             else:
                 source, factor = self.scaled_outputs[name]
-                out_bar[self.warmup:, at[self._column[source]]] += factor * value
+                bar[:, at(self._column[source])] += factor * value
         return columns, out_bar
 
     def _check_theta(self, theta, what="theta") -> np.ndarray:
