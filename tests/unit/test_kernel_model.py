@@ -331,8 +331,10 @@ def test_run_and_tangent_return_only_the_outputs_asked_for():
         for n in names:
             np.testing.assert_array_equal(d_out[n], d_reference[n])
         assert list(full.run(THETA, outputs=outputs)) == names    # all computed, some returned
+    selecting.calls.clear()
     assert selecting.run(THETA, outputs=["nee"]) == {} and selecting.tangent(
         THETA, [1.0, 2.0], outputs=[]) == {}
+    assert selecting.calls == Counter()              # nothing asked: no kernel call
 
 
 def test_selecting_kernel_is_cached_by_columns():
