@@ -101,7 +101,7 @@ def check_outputs(model, theta) -> dict:
         elif not np.all(np.isfinite(arr)):
             step = int(np.flatnonzero(~np.isfinite(arr.reshape(arr.shape[0], -1)).all(1))[0])
             bad.append(f"output {name!r}: not finite at time index {step} "
-                       f"({arr.reshape(arr.shape[0], -1)[step][0]!r}); a run that cannot "
+                       f"({float(arr.reshape(arr.shape[0], -1)[step][0])!r}); a run that cannot "
                        f"give finite values must raise ModelError naming the cause")
         out[name] = arr.astype(float)
     declared = declared_outputs(model)
@@ -199,7 +199,7 @@ def probes(model, theta) -> list[tuple[str, np.ndarray]]:
             if np.isfinite(value) or np.isnan(value):
                 t = theta.copy()
                 t[i] = value
-                out.append((f"parameter {name!r} = {value!r} ({why})", t))
+                out.append((f"parameter {name!r} = {float(value)!r} ({why})", t))
     out.append((f"theta with {theta.size - 1} values instead of {theta.size}", theta[:-1]))
     return out
 
