@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import ConfigError
 from ..interfaces import has_adjoint, has_tangent
 from ..testing import DEFAULT_SEED, check_gradient, check_tangent, dot_product_test
 from .checks import (bounds, check_determinism, check_failing_runs, check_output_units,
@@ -113,7 +114,7 @@ class ModelConformance:
         """The model under test, from ``model`` and ``options``."""
         spec = type(self).model
         if spec is None:
-            raise TypeError(f"{type(self).__name__}: set the class attribute model = "
+            raise ConfigError(f"{type(self).__name__}: set the class attribute model = "
                             f"'<registered name>' (or a class, factory or model object)")
         if isinstance(spec, str):
             from ..plugins import get_model
@@ -131,11 +132,10 @@ class ModelConformance:
         cls = type(self)
         state = cls.__dict__.get("_conformance_state")
         if state is None:
-            unknown = sorted(set(cls.skip) - {n for n in dir(ModelConformance)
-                                              if n.startswith("test_")})
+            unknown = sorted(set(cls.skip) - set(CHECKS))
             if unknown:
-                raise TypeError(f"{cls.__name__}.skip: unknown check(s) {unknown}; the checks "
-                                f"are {sorted(n for n in dir(ModelConformance) if n.startswith('test_'))}")
+                raise ConfigError(f"{cls.__name__}.skip: unknown check(s) {unknown}; the "
+                                  f"checks are {list(CHECKS)}")
             model = self.make_model()
             theta = default_theta(model) if self.theta is None else \
                 np.array(self.theta, dtype=float)
@@ -218,6 +218,10 @@ class ModelConformance:
         model, theta = self._begin("test_cost_gradient_taylor", derivatives=True)
         seed = self._seed(request)
         check_gradient(self.make_problem(model, theta, seed), theta, seed, self.min_decades)
+
+
+#: the names of the checks (the test methods of `ModelConformance`)
+CHECKS = tuple(sorted(n for n in vars(ModelConformance) if n.startswith("test_")))
 
 
 # --- the pytest plugin (entry point pytest11: pdaframe.conformance) ---------------------------

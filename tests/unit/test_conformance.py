@@ -7,14 +7,12 @@ import math
 import numpy as np
 import pytest
 
-from pdaframe.conformance import ModelConformance
+from pdaframe.conformance import CHECKS, ModelConformance
 from pdaframe.conformance.checks import direction_scale
-from pdaframe.plugin import Model, ModelError, Parameter
+from pdaframe.plugin import ConfigError, Model, ModelError, Parameter
 from pdaframe.testing import DEFAULT_SEED, check_tangent
 
 pytest_plugins = ["pytester"]
-
-CHECKS = sorted(n for n in dir(ModelConformance) if n.startswith("test_"))
 
 
 class Pools(Model):
@@ -257,8 +255,8 @@ def test_skip_attribute_and_its_bad_names(request):
     with pytest.raises(pytest.skip.Exception, match="monthly outputs, daily dates"):
         run_check(cls, "test_time_axis", request)
     bad = conformance(Pools, skip={"time_axis": "typo"})
-    with pytest.raises(TypeError, match=r"skip: unknown check\(s\) \['time_axis'\]; the "
-                                        r"checks are \['test_adjoint_dot_product'"):
+    with pytest.raises(ConfigError, match=r"skip: unknown check\(s\) \['time_axis'\]; the "
+                                          r"checks are \['test_adjoint_dot_product'"):
         run_check(bad, "test_outputs", request)
 
 
@@ -271,7 +269,7 @@ def test_model_may_be_a_registered_name_a_factory_or_an_object():
                        options={"n_days": 3})().make_model().t.size == 3
     model = conformance(Pools, model="linear", options={"matrix": [[1.0, 2.0]]})().make_model()
     assert model.parameter_names == ("theta_0", "theta_1")
-    with pytest.raises(TypeError, match="set the class attribute model ="):
+    with pytest.raises(ConfigError, match="set the class attribute model ="):
         ModelConformance().make_model()
 
 
