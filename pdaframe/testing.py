@@ -8,12 +8,17 @@ one import)::
 
 Taylor test: along a pseudo-random direction ``h``, the remainder
 ``|f(x + e h) - f(x) - e f'(x) h|`` must fall as ``e**2`` (rate 2 per unit of log e) over at
-least ``min_decades`` decades before round-off. Dot-product test: ``<T dx, dy> = <dx, A dy>``
-for the tangent ``T`` and adjoint ``A`` to ``tol`` relative.
+least ``min_decades`` decades before round-off (`check_tangent`: each output of a model;
+`check_gradient`: a problem's cost). Dot-product test: ``<T dx, dy> = <dx, A dy>`` for the
+tangent ``T`` and adjoint ``A`` to ``tol`` relative, for all outputs and each alone.
+`check_model` is `check_tangent` then `dot_product_test`. The model conformance suite
+(`pdaframe.conformance`) runs these checks and more as pytest tests.
 
 Every check is deterministic by default: without ``rng`` the directions are drawn with the
 fixed seed `DEFAULT_SEED`, so a check that passes once passes every time. A failing Taylor
-test names the remedies to try when the derivative is believed right (`REMEDIES`).
+test names the output, the decades reached, what the remainders suggest
+(`TaylorReport.diagnosis`) and the remedies to try when the derivative is believed right
+(`REMEDIES`); a failing dot-product test the outputs at fault (`ADJOINT_REMEDY`).
 """
 from __future__ import annotations
 

@@ -63,7 +63,8 @@ from .checks import (bounds, check_determinism, check_failing_runs, check_output
 
 __all__ = ["ModelConformance"]
 
-NO_DERIVATIVES = "no tangent/adjoint: the derivative checks do not apply"
+NO_DERIVATIVES = ("no tangent/adjoint: derivative check skipped (the model is calibrated with "
+                  "derivative-free methods or finite differences)")
 
 
 def _skip(reason):

@@ -95,14 +95,18 @@ def check_outputs(model, theta) -> dict:
         arr = np.array(value)
         if not isinstance(name, str):
             bad.append(f"output {name!r}: the name must be a str")
-        elif arr.dtype.kind not in "fiu" or arr.ndim == 0 or arr.size == 0:
+            continue
+        if arr.dtype.kind not in "fiu" or arr.ndim == 0 or arr.size == 0:
             bad.append(f"output {name!r}: {arr.dtype} array of shape {arr.shape}; expected "
                        f"a non-empty float array whose first axis is time")
-        elif not np.all(np.isfinite(arr)):
-            step = int(np.flatnonzero(~np.isfinite(arr.reshape(arr.shape[0], -1)).all(1))[0])
-            bad.append(f"output {name!r}: not finite at time index {step} "
-                       f"({float(arr.reshape(arr.shape[0], -1)[step][0])!r}); a run that cannot "
-                       f"give finite values must raise ModelError naming the cause")
+            continue
+        rows = arr.reshape(arr.shape[0], -1)
+        finite = np.isfinite(rows)
+        if not finite.all():
+            step = int(np.flatnonzero(~finite.all(axis=1))[0])
+            value = float(rows[step][~finite[step]][0])
+            bad.append(f"output {name!r}: not finite at time index {step} ({value!r}); a run "
+                       f"that cannot give finite values must raise ModelError naming the cause")
         out[name] = arr.astype(float)
     declared = declared_outputs(model)
     if declared is not None:

@@ -304,3 +304,23 @@ def test_the_pytest_plugin_runs_the_suite(pytester):
         "FAILED test_models.py::TestTangentOff::test_adjoint_dot_product - *",
         "SKIPPED [[]3[]]*: no tangent/adjoint*",
     ])
+
+
+def test_outputs_check_names_the_first_bad_value_of_a_two_column_output():
+    from pdaframe.conformance.checks import check_outputs
+
+    class Columns(Pools):
+        def run(self, theta):
+            out = super().run(theta)
+            both = np.column_stack([out["pool"], out["flux"]])
+            both[4, 1] = -np.inf
+            return {"both": both, "label": np.array(["a"] * 40)}
+    with pytest.raises(AssertionError) as info:
+        check_outputs(Columns(), Pools().defaults)
+    assert str(info.value).splitlines()[1:] == [
+        "  output 'both': not finite at time index 4 (-inf); a run that cannot give finite "
+        "values must raise ModelError naming the cause",
+        "  output 'label': <U1 array of shape (40,); expected a non-empty float array whose "
+        "first axis is time",
+        "  output(s) ['both'] are not declared (output_units / output_names list ['flux', "
+        "'pool']): declare every output"]
