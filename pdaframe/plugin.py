@@ -19,7 +19,9 @@ point or used directly from a script) finds everything here:
   ``factory(variable, times=None, **options)``);
 - the derivative checks of `pdaframe.testing` for a plugin's own tests (`check_model`,
   `check_gradient`, `taylor_test`, `dot_product_test`, `operator_dot_product_test`,
-  `TaylorReport`);
+  `TaylorReport`), and the whole conformance suite as a test class to subclass,
+  `ModelConformance` (`pdaframe.conformance`: derivatives, determinism, outputs, time
+  axis, units, parameter table, `ModelError` for failing runs);
 - the CSV reader of pdaframe's own files, `read_columns` (errors naming file, line and
   column), and `MISSING`, the cell texts it reads as missing values.
 
@@ -57,7 +59,8 @@ A model plugin (``pdaframe_decay/plugin.py``, declared in its ``pyproject.toml``
     def pdaframe_register_models(registry):
         registry.add("decay", Decay)
 
-and in its tests ``check_model(Decay(), [0.1, 100.0])`` (Taylor test of the tangent).
+and in its tests ``check_model(Decay(), [0.1, 100.0])`` (Taylor test of the tangent), or
+the whole suite: ``class TestDecay(ModelConformance): model = "decay"``.
 """
 from types import MappingProxyType
 
@@ -71,6 +74,7 @@ from .observations.operators import (BASIC_FACTORIES, FACTORIES, SIF, Bias, CDFM
                                      Identity, NormalisedSeasonality, Select, SpatialMean,
                                      TemporalAggregation)
 from .plugins import Registry, get_plugins, hookimpl, reset_plugins
+from .conformance import ModelConformance
 from .testing import (TaylorReport, check_gradient, check_model, dot_product_test,
                       operator_dot_product_test, taylor_test)
 
@@ -94,6 +98,8 @@ __all__ = [
     # derivative checks (pdaframe.testing)
     "TaylorReport", "check_gradient", "check_model", "dot_product_test",
     "operator_dot_product_test", "taylor_test",
+    # the conformance suite (pdaframe.conformance)
+    "ModelConformance",
     # reading input files
     "MISSING", "read_columns",
 ]

@@ -29,7 +29,7 @@ PLUGIN_NAMES = {
     "Identity", "Select", "TemporalAggregation", "SpatialMean", "SIF",
     "NormalisedSeasonality", "CDFMatching", "Bias", "OPERATOR_FACTORIES",
     "check_model", "check_gradient", "taylor_test", "dot_product_test",
-    "operator_dot_product_test", "TaylorReport",
+    "operator_dot_product_test", "TaylorReport", "ModelConformance",
     "read_columns", "MISSING",
 }
 #: in both: the errors a plugin raises are the ones users catch; get_plugins lists both sides

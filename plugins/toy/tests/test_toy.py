@@ -30,9 +30,8 @@ def test_parameter_table(model):
     assert model.parameter_names == NAMES
     np.testing.assert_array_equal([p.default for p in model.parameters], DEFAULTS)
     np.testing.assert_array_equal([p.std for p in model.parameters], STD)
-    for p in model.parameters:
-        assert p.lower < p.default < p.upper, p.name
-        assert p.units and p.long_name, p.name
+    for p in model.parameters:          # defaults inside bounds, units: test_conformance.py
+        assert p.long_name, p.name
     assert [p.lower for p in model.parameters] == [0, 0, 0, 0, 1, 0, 0]
     assert [p.upper for p in model.parameters] == [5, 0.5, 0.05, 0.1, 5, 5000, 50000]
 
@@ -75,9 +74,8 @@ def test_seasonal_drivers():
     assert ToyCarbon(n_days=12).run(DEFAULTS)["gpp"].shape == (12,)
 
 
-# --- derivatives ----------------------------------------------------------------------------
+# --- derivatives (at the defaults: test_conformance.py) --------------------------------------
 POINTS = {
-    "defaults": DEFAULTS,
     "productive": np.array([2.0, 0.05, 0.002, 0.01, 3.0, 800.0, 15000.0]),
     # q10 near its lower bound, the rates and pools near their upper bounds
     "near-bounds": np.array([4.8, 0.45, 0.045, 0.09, 1.05, 4500.0, 45000.0]),
