@@ -187,14 +187,16 @@ class Problem(BaseProblem):
         outputs : collection of str, optional
             The outputs needed (e.g. `needed_outputs`), asked of a model that can select
             them; None (default): every output. The last run is reused when it holds them.
+            The problem's first run asks for every output, so that a stream that needs an
+            output the model does not produce is reported with the model's outputs.
         """
         theta = np.array(theta, dtype=float).reshape(-1)
         if theta.size != self.n_param:
             raise ConfigError(f"theta has {theta.size} values, the problem {self.n_param} "
                               f"parameters {self.parameter_names}")
         theta = theta[:self.n_model]
-        if outputs is None or not self._select:
-            names = None
+        if outputs is None or not self._select or not self._inputs_checked:
+            names = None          # the first run is a full one: streams checked against it
         elif outputs is self.needed_outputs:
             names, outputs = self._needed_set, self.needed_outputs
         else:
