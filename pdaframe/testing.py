@@ -238,7 +238,7 @@ def operator_dot_product_test(operator, outputs, rng=None, tol=1e-12) -> float:
     adj = operator.adjoint(outputs, dy)
     rhs = sum(float(np.sum(dx[k] * adj[k])) for k in adj)
     mismatch = _mismatch(lhs, rhs)
-    if mismatch > tol:
+    if not mismatch <= tol:             # NaN fails too
         raise AssertionError(f"operator dot-product test: {lhs!r} vs {rhs!r}, "
                              f"relative mismatch {mismatch:.3e} > {tol:g}")
     return mismatch
