@@ -18,12 +18,30 @@ Jacobian-vector and vector-Jacobian products of ``run``:
 
 `Model` is an optional base class that documents this and supplies the parameter table.
 
+**Only the outputs that are needed** (optional): a model whose ``run`` (and ``tangent``)
+takes a keyword ``outputs`` is told which outputs the caller uses, and may compute and return
+only those::
+
+    def run(self, theta, outputs=None):        # None: every output
+    def tangent(self, theta, dtheta, outputs=None):
+
+``outputs`` is a collection of names. The model returns (at least) those of them it produces;
+it may return more, and needs not raise for a name it does not produce (the framework then
+reports the stream that needs it, `pdaframe.problem.twin.check_stream_outputs`). The values
+must be those a full run gives (bit for bit), whatever the selection. ``adjoint`` keeps its
+signature: ``d_outputs`` holds only the outputs the caller uses. `pdaframe.Problem` passes
+the variables its streams' operators read (their ``inputs``; every output when an operator
+does not list its ``inputs``); diagnostics and `pdaframe.Problem.run` without ``outputs`` ask
+for every output. Models without the keyword are called ``run(theta)`` as always
+(`selects_outputs`).
+
 A model may declare its outputs without a run (`declared_outputs`: an ``output_names``
 attribute, else the keys of a `Model`'s ``output_units``); then a stream whose variable names
 no output is a `ConfigError` when the config is loaded, before any run (``pdaframe check``).
 """
 from __future__ import annotations
 
+import inspect
 import math
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -68,6 +86,8 @@ class ModelProtocol(Protocol):
     parameter_names: Sequence[str]
 
     def run(self, theta: np.ndarray) -> Mapping[str, np.ndarray]: ...
+    # optional: run(theta, outputs=None), tangent(theta, dtheta, outputs=None): see the
+    # module docstring ("Only the outputs that are needed")
 
 
 class Model:
@@ -94,7 +114,11 @@ class Model:
         return np.array([p.default for p in self.parameters], dtype=float)
 
     def run(self, theta: np.ndarray) -> Mapping[str, np.ndarray]:
-        """Run the model at ``theta`` (shape ``(n_param,)``); return ``{output: array}``."""
+        """Run the model at ``theta`` (shape ``(n_param,)``); return ``{output: array}``.
+
+        A subclass may take ``outputs=None`` too (the outputs the caller needs; see
+        `pdaframe.interfaces`).
+        """
         raise NotImplementedError
 
 
@@ -107,6 +131,21 @@ def declared_outputs(model) -> list[str] | None:
     if names is None:
         names = getattr(model, "output_units", None) or None
     return None if names is None else list(names)
+
+
+def selects_outputs(method) -> bool:
+    """Whether a model method (``run`` or ``tangent``) takes the ``outputs`` keyword.
+
+    True when ``method``'s signature has a parameter named ``outputs`` that can be given by
+    keyword (see the module docstring); False for anything else, ``None`` included.
+    """
+    if not callable(method):
+        return False
+    try:
+        param = inspect.signature(method).parameters.get("outputs")
+    except (TypeError, ValueError):          # builtins and extension functions without one
+        return False
+    return param is not None and param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY)
 
 
 def has_tangent(model) -> bool:

@@ -206,8 +206,9 @@ def dot_product_test(model, theta, rng=None, tol=1e-12) -> float:
     dy = random_outputs_like(outputs, rng)
     tl = model.tangent(theta.copy(), dtheta)
     missing = sorted(set(outputs) - set(tl))
-    assert not missing, (f"output(s) {missing}: run returns them but the tangent does not: "
-                         f"return every output of run (zeros where constant)")
+    if missing:
+        raise AssertionError(f"output(s) {missing}: run returns them but the tangent does not: "
+                             f"return every output of run (zeros where constant)")
     lhs = sum(float(np.sum(np.asarray(tl[k]) * dy[k])) for k in outputs)
     rhs = float(np.dot(dtheta, model.adjoint(theta.copy(), dy)))
     rows = [("all outputs", lhs, rhs, _mismatch(lhs, rhs))]
@@ -218,8 +219,9 @@ def dot_product_test(model, theta, rng=None, tol=1e-12) -> float:
         rows.append((f"output {k!r}", a, b, _mismatch(a, b, float(np.sum(np.abs(terms))))))
     bad = [f"{what}: <T dθ, dy>={a!r}, <dθ, A dy>={b!r}, relative mismatch {m:.3e} > {tol:g}"
            for what, a, b, m in rows if m > tol]
-    assert not bad, "adjoint dot-product test FAILED:\n  " + "\n  ".join(bad) + \
-        f"\n{ADJOINT_REMEDY}"
+    if bad:
+        raise AssertionError("adjoint dot-product test FAILED:\n  " + "\n  ".join(bad)
+                             + f"\n{ADJOINT_REMEDY}")
     return rows[0][3]
 
 
@@ -236,8 +238,9 @@ def operator_dot_product_test(operator, outputs, rng=None, tol=1e-12) -> float:
     adj = operator.adjoint(outputs, dy)
     rhs = sum(float(np.sum(dx[k] * adj[k])) for k in adj)
     mismatch = _mismatch(lhs, rhs)
-    assert mismatch <= tol, f"operator dot-product test: {lhs!r} vs {rhs!r}, " \
-                            f"relative mismatch {mismatch:.3e} > {tol:g}"
+    if not mismatch <= tol:             # NaN fails too
+        raise AssertionError(f"operator dot-product test: {lhs!r} vs {rhs!r}, "
+                             f"relative mismatch {mismatch:.3e} > {tol:g}")
     return mismatch
 
 
@@ -319,8 +322,9 @@ def check_tangent(model, theta, scale=None, rng=None, steps=None, min_decades=4.
         deriv = {k: flat[a:b].reshape(base[k].shape) for k, a, b in
                  zip(names, sizes[:-1], sizes[1:])}
     missing = sorted(set(names) - set(deriv))
-    assert not missing, (f"output(s) {missing}: run returns them but the tangent does not: "
-                         f"return every output of run (zeros where constant)")
+    if missing:
+        raise AssertionError(f"output(s) {missing}: run returns them but the tangent does not: "
+                             f"return every output of run (zeros where constant)")
     remainders = {k: np.full(steps.size, np.nan) for k in names}
     for i, e in enumerate(steps):
         try:
@@ -339,7 +343,8 @@ def check_tangent(model, theta, scale=None, rng=None, steps=None, min_decades=4.
         reports[k] = _report(steps, rem, scale_k, min_decades)
         if not reports[k].passed:
             failed.append(f"output {k!r}: tangent {reports[k]}\n  -> {reports[k].diagnosis()}")
-    assert not failed, "\n".join(failed) + f"\n{REMEDIES}"
+    if failed:
+        raise AssertionError("\n".join(failed) + f"\n{REMEDIES}")
     return reports
 
 
@@ -371,9 +376,10 @@ def check_gradient(problem, theta, rng=None, min_decades=4.0) -> TaylorReport:
     g = problem.gradient(theta)
     rep = taylor_test(problem.cost, lambda x, d: float(g @ d), theta, h,
                       steps=first * 2.0 ** -np.arange(0, 41), min_decades=min_decades)
-    assert rep.passed, (f"cost gradient {rep}\n  -> {rep.diagnosis()}\n"
-                        f"if the gradient is believed right, try another direction "
-                        f"(rng=<another seed>) or fewer min_decades; the direction is scaled "
-                        f"by the prior, so a prior std far from a parameter's typical size "
-                        f"makes the test hard (rescale the prior)")
+    if not rep.passed:
+        raise AssertionError(f"cost gradient {rep}\n  -> {rep.diagnosis()}\n"
+                             f"if the gradient is believed right, try another direction "
+                             f"(rng=<another seed>) or fewer min_decades; the direction is scaled "
+                             f"by the prior, so a prior std far from a parameter's typical size "
+                             f"makes the test hard (rescale the prior)")
     return rep

@@ -14,15 +14,19 @@
 !>   temp_mode    temperature in E_T: 0 = t_mean, 1 = (t_min + t_max)/2
 !>   clock_mode   phenology clock: 0 = doy, 1 = elapsed
 !>
-!> out(n, 12) columns: gpp, ra, rh, rtot, nee, lai, c_lab, c_fol, c_roo, c_woo, c_lit, c_som;
-!> row t (1-based) holds the fluxes of step t computed from the pools at its start, and those
-!> pools.
+!>   n_sel        number of selected outputs (1..12)
+!>   sel(n_sel)   the selected outputs, by number: 1 gpp, 2 ra, 3 rh, 4 rtot, 5 nee, 6 lai,
+!>                7 c_lab, 8 c_fol, 9 c_roo, 10 c_woo, 11 c_lit, 12 c_som
+!>
+!> Only the selected outputs are stored: out(n, n_sel) (and dout, out_bar) has one column per
+!> entry of sel, in its order; row t (1-based) holds the fluxes of step t computed from the
+!> pools at its start, and those pools. Every step is computed whatever the selection (the
+!> pools carry the state), so the values are the same as with all 12 selected.
 !>
 !> Status: ierr = 0 success; 1 a pool is negative or non-finite after step fail_step (0-based),
 !> fail_index = pool (1..6); 2 invalid parameter fail_index (1-based: non-finite value,
 !> c_lspan <= 1, c_ronset, c_rfall or c_lma <= 0, negative initial pool); 3 non-finite flux at
-!> step fail_step, fail_index = output column (1..5); 4 invalid switch value (or, adjoint only,
-!> no memory for the trajectory). Per step, a non-finite GPP is reported first, then a bad
+!> step fail_step, fail_index = output number (1..5); 4 invalid switch value or selection. Per step, a non-finite GPP is reported first, then a bad
 !> pool, then another non-finite flux. On failure the outputs are incomplete and fail_step is
 !> -1 unless a step failed. The tangent and the adjoint return the same status as the run.
 module dalec2_kernel
@@ -48,17 +52,21 @@ contains
     call driver_terms(met, cfg)
   end subroutine dalec2_prepare
 
-  !> Common setup: switches and parameter checks, phenology constants.
-  pure subroutine setup(theta, lat_rad, offset_mode, psi_d, temp_mode, clock_mode, cfg, ph, &
-       ierr, fail_index)
+  !> Common setup: switches, selection and parameter checks, phenology constants.
+  pure subroutine setup(theta, lat_rad, offset_mode, psi_d, temp_mode, clock_mode, sel, cfg, &
+       ph, ierr, fail_index)
     real(dp), intent(in) :: theta(n_par), lat_rad, psi_d
-    integer, intent(in) :: offset_mode, temp_mode, clock_mode
+    integer, intent(in) :: offset_mode, temp_mode, clock_mode, sel(:)
     type(config_t), intent(out) :: cfg
     type(pheno_t), intent(out) :: ph
     integer, intent(out) :: ierr, fail_index
     fail_index = 0
     call make_config(lat_rad, offset_mode, psi_d, temp_mode, clock_mode, cfg, ierr)
     if (ierr /= ok) return
+    if (size(sel) < 1 .or. any(sel < 1) .or. any(sel > n_out)) then
+       ierr = err_setup
+       return
+    end if
     call check_theta(theta, ierr, fail_index)
     if (ierr /= ok) return
     call make_pheno(theta, cfg, ph)
@@ -95,59 +103,63 @@ contains
     end do
   end subroutine check_step
 
-  !> Forward run over n steps.
+  !> Forward run over n steps: the selected outputs.
   pure subroutine dalec2_run(n, theta, met, lat_rad, offset_mode, psi_d, temp_mode, &
-       clock_mode, out, ierr, fail_step, fail_index)
-    integer, intent(in) :: n
+       clock_mode, n_sel, sel, out, ierr, fail_step, fail_index)
+    integer, intent(in) :: n, n_sel
     real(dp), intent(in) :: theta(23), met(n, 11), lat_rad, psi_d
-    integer, intent(in) :: offset_mode, temp_mode, clock_mode
-    real(dp), intent(out) :: out(n, 12)
+    integer, intent(in) :: offset_mode, temp_mode, clock_mode, sel(n_sel)
+    real(dp), intent(out) :: out(n, n_sel)
     integer, intent(out) :: ierr, fail_step, fail_index
     type(config_t) :: cfg
     type(pheno_t) :: ph
     type(step_t) :: s
     real(dp) :: c(6)
-    integer :: t
+    integer :: t, k
 
     fail_step = -1
-    call setup(theta, lat_rad, offset_mode, psi_d, temp_mode, clock_mode, cfg, ph, ierr, &
-         fail_index)
+    call setup(theta, lat_rad, offset_mode, psi_d, temp_mode, clock_mode, sel, cfg, ph, &
+         ierr, fail_index)
     if (ierr /= ok) return
     c = theta(18:23)
     do t = 1, n
        call step_values(theta, ph, cfg, c, met(t, :), s)
-       out(t, :) = s%y
+       do k = 1, n_sel
+          out(t, k) = s%y(sel(k))
+       end do
        call check_step(t, s, ierr, fail_step, fail_index)
        if (ierr /= ok) return
        c = s%cnew
     end do
   end subroutine dalec2_run
 
-  !> Tangent linear: outputs out and their derivative dout along dtheta, in one forward sweep.
+  !> Tangent linear: the selected outputs' derivative dout along dtheta, in one forward sweep
+  !> (values and derivatives together).
   pure subroutine dalec2_tangent(n, theta, dtheta, met, lat_rad, offset_mode, psi_d, &
-       temp_mode, clock_mode, out, dout, ierr, fail_step, fail_index)
-    integer, intent(in) :: n
+       temp_mode, clock_mode, n_sel, sel, dout, ierr, fail_step, fail_index)
+    integer, intent(in) :: n, n_sel
     real(dp), intent(in) :: theta(23), dtheta(23), met(n, 11), lat_rad, psi_d
-    integer, intent(in) :: offset_mode, temp_mode, clock_mode
-    real(dp), intent(out) :: out(n, 12), dout(n, 12)
+    integer, intent(in) :: offset_mode, temp_mode, clock_mode, sel(n_sel)
+    real(dp), intent(out) :: dout(n, n_sel)
     integer, intent(out) :: ierr, fail_step, fail_index
     type(config_t) :: cfg
     type(pheno_t) :: ph
     type(step_t) :: s
     real(dp) :: c(6), dc(6), dcnew(6), dy(n_out)
-    integer :: t
+    integer :: t, k
 
     fail_step = -1
-    call setup(theta, lat_rad, offset_mode, psi_d, temp_mode, clock_mode, cfg, ph, ierr, &
-         fail_index)
+    call setup(theta, lat_rad, offset_mode, psi_d, temp_mode, clock_mode, sel, cfg, ph, &
+         ierr, fail_index)
     if (ierr /= ok) return
     c = theta(18:23)
     dc = dtheta(18:23)
     do t = 1, n
        call step_values(theta, ph, cfg, c, met(t, :), s)
        call step_tangent(theta, dtheta, c, dc, s, dcnew, dy)
-       out(t, :) = s%y
-       dout(t, :) = dy
+       do k = 1, n_sel
+          dout(t, k) = dy(sel(k))
+       end do
        call check_step(t, s, ierr, fail_step, fail_index)
        if (ierr /= ok) return
        c = s%cnew
@@ -155,36 +167,43 @@ contains
     end do
   end subroutine dalec2_tangent
 
-  !> Adjoint (hand-derived, see dalec2_core%step_adjoint): theta_bar = sum over outputs and
-  !> steps of out_bar * d(out)/d(theta). out(n, 12) must be the forward run's outputs at
-  !> theta (dalec2_run, status ok): its columns 7-12 are the pool trajectory. One backward
-  !> sweep recomputes each step's local partials from those pools and propagates the adjoint
-  !> pools, so a gradient after a run costs about one more run, independent of n_par.
+  !> Adjoint (hand-derived, see dalec2_core%step_adjoint): theta_bar = sum over the selected
+  !> outputs and the steps of out_bar * d(out)/d(theta); out_bar(n, n_sel) has one column
+  !> per entry of sel (the other outputs have zero sensitivity). pools(n, 6) must be the pool
+  !> trajectory of the forward run at theta (outputs 7-12 of dalec2_run, status ok). One
+  !> backward sweep recomputes each step's local partials from those pools and propagates
+  !> the adjoint pools, so a gradient after a run costs about one more run, independent of
+  !> n_par.
   pure subroutine dalec2_adjoint(n, theta, met, lat_rad, offset_mode, psi_d, temp_mode, &
-       clock_mode, out, out_bar, theta_bar, ierr, fail_step, fail_index)
-    integer, intent(in) :: n
-    real(dp), intent(in) :: theta(23), met(n, 11), lat_rad, psi_d, out(n, 12), out_bar(n, 12)
-    integer, intent(in) :: offset_mode, temp_mode, clock_mode
+       clock_mode, pools, n_sel, sel, out_bar, theta_bar, ierr, fail_step, fail_index)
+    integer, intent(in) :: n, n_sel
+    real(dp), intent(in) :: theta(23), met(n, 11), lat_rad, psi_d, pools(n, 6)
+    real(dp), intent(in) :: out_bar(n, n_sel)
+    integer, intent(in) :: offset_mode, temp_mode, clock_mode, sel(n_sel)
     real(dp), intent(out) :: theta_bar(23)
     integer, intent(out) :: ierr, fail_step, fail_index
     type(config_t) :: cfg
     type(pheno_t) :: ph
     type(step_t) :: s
-    real(dp) :: c(6), cbar(6), cnbar(6)
-    integer :: t
+    real(dp) :: c(6), cbar(6), cnbar(6), ybar(n_out)
+    integer :: t, k
 
     theta_bar = 0.0_dp
     fail_step = -1
-    call setup(theta, lat_rad, offset_mode, psi_d, temp_mode, clock_mode, cfg, ph, ierr, &
-         fail_index)
+    call setup(theta, lat_rad, offset_mode, psi_d, temp_mode, clock_mode, sel, cfg, ph, &
+         ierr, fail_index)
     if (ierr /= ok) return
 
     ! backward sweep: cnbar = adjoint of the pools at the end of step t
     cnbar = 0.0_dp
     do t = n, 1, -1
-       c = out(t, 7:12)
+       c = pools(t, :)
        call step_values(theta, ph, cfg, c, met(t, :), s)
-       call step_adjoint(theta, c, s, out_bar(t, :), cnbar, cbar, theta_bar)
+       ybar = 0.0_dp
+       do k = 1, n_sel
+          ybar(sel(k)) = ybar(sel(k)) + out_bar(t, k)
+       end do
+       call step_adjoint(theta, c, s, ybar, cnbar, cbar, theta_bar)
        cnbar = cbar
     end do
     theta_bar(18:23) = theta_bar(18:23) + cnbar

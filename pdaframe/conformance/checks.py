@@ -57,15 +57,18 @@ def check_parameter_table(model) -> None:
     """Names unique and as ``parameter_names``; defaults finite and inside the bounds;
     ``lower < upper``; ``std`` positive (or NaN: none given); units given."""
     table = _table(model)
-    assert table, (f"{model!r} has no parameter table: set parameters = (Parameter(name, "
-                   f"default, lower=, upper=, std=, units=), ...) (pdaframe.plugin.Parameter)"
-                   f"; users then get its prior and bounds without restating them")
+    if not table:
+        raise AssertionError(
+            f"{model!r} has no parameter table: set parameters = (Parameter(name, default, "
+            f"lower=, upper=, std=, units=), ...) (pdaframe.plugin.Parameter); users then get "
+            f"its prior and bounds without restating them")
     names = [p.name for p in table]
     twice = sorted({n for n in names if names.count(n) > 1})
-    assert not twice, f"parameter table: name(s) {twice} appear more than once"
-    assert tuple(names) == tuple(model.parameter_names), (
-        f"parameter table names {names} differ from parameter_names "
-        f"{list(model.parameter_names)}: derive one from the other")
+    if twice:
+        raise AssertionError(f"parameter table: name(s) {twice} appear more than once")
+    if not (tuple(names) == tuple(model.parameter_names)):
+        raise AssertionError(f"parameter table names {names} differ from parameter_names "
+                             f"{list(model.parameter_names)}: derive one from the other")
     bad = []
     for p in table:
         where = f"parameter {p.name!r}"
@@ -80,16 +83,18 @@ def check_parameter_table(model) -> None:
             bad.append(f"{where}: std {p.std!r} must be positive (or NaN: none given)")
         if not (isinstance(p.units, str) and p.units.strip()):
             bad.append(f"{where}: no units (give units=..., '1' when dimensionless)")
-    assert not bad, "parameter table:\n  " + "\n  ".join(bad)
+    if bad:
+        raise AssertionError("parameter table:\n  " + "\n  ".join(bad))
 
 
 def check_outputs(model, theta) -> dict:
     """One run at ``theta``: a mapping of output name -> numeric array with a leading time
     axis, every value finite, only declared outputs. Returns the outputs (copies)."""
     outputs = model.run(np.array(theta, dtype=float))
-    assert isinstance(outputs, Mapping) and outputs, (
-        f"run returned {type(outputs).__name__}: it must return a dict "
-        f"{{output name: array whose first axis is time}} with at least one output")
+    if not (isinstance(outputs, Mapping) and outputs):
+        raise AssertionError(f"run returned {type(outputs).__name__}: it must return a dict "
+                             f"{{output name: array whose first axis is time}} with at least "
+                             f"one output")
     out, bad = {}, []
     for name, value in outputs.items():
         arr = np.array(value)
@@ -114,7 +119,8 @@ def check_outputs(model, theta) -> dict:
         if extra:
             bad.append(f"output(s) {extra} are not declared (output_units / output_names "
                        f"list {sorted(declared)}): declare every output")
-    assert not bad, "outputs at theta:\n  " + "\n  ".join(bad)
+    if bad:
+        raise AssertionError("outputs at theta:\n  " + "\n  ".join(bad))
     return out
 
 
@@ -132,15 +138,17 @@ def check_time_axis(model, outputs) -> None:
                       f"only step indices, not dates", UserWarning, stacklevel=2)
     if time is not None:
         t = np.asarray(time)
-        assert t.ndim == 1 and t.dtype.kind in "Mfiu", (
-            f"model.time is a {t.dtype} array of shape {t.shape}: expected one datetime64 "
-            f"date (or number) per step")
-        assert t.size < 2 or np.all(np.diff(t) > np.zeros((), np.diff(t).dtype)), (
-            "model.time must increase strictly (one entry per step, in order)")
+        if not (t.ndim == 1 and t.dtype.kind in "Mfiu"):
+            raise AssertionError(f"model.time is a {t.dtype} array of shape {t.shape}: "
+                                 f"expected one datetime64 date (or number) per step")
+        if not (t.size < 2 or np.all(np.diff(t) > np.zeros((), np.diff(t).dtype))):
+            raise AssertionError("model.time must increase strictly (one entry per step, in "
+                                 "order)")
     bad = [f"output {k!r}: first axis {v.shape[0]}" for k, v in outputs.items()
            if v.shape[0] != n]
-    assert not bad, (f"the time axis has {n} steps but " + "; ".join(bad) +
-                     ": the first axis of every output is time")
+    if bad:
+        raise AssertionError(f"the time axis has {n} steps but " + "; ".join(bad) +
+                             ": the first axis of every output is time")
 
 
 def check_output_units(model, outputs) -> None:
@@ -148,8 +156,9 @@ def check_output_units(model, outputs) -> None:
     units = getattr(model, "output_units", None) or {}
     bad = sorted(k for k in outputs
                  if not (isinstance(units.get(k), str) and units.get(k).strip()))
-    assert not bad, (f"output(s) {bad} have no units: set output_units = {{output: "
-                     f"'units', ...}} ('1' when dimensionless); results write them")
+    if bad:
+        raise AssertionError(f"output(s) {bad} have no units: set output_units = {{output: "
+                             f"'units', ...}} ('1' when dimensionless); results write them")
 
 
 def check_determinism(model, theta, other) -> None:
@@ -160,8 +169,9 @@ def check_determinism(model, theta, other) -> None:
     given = theta.copy()
     first = model.run(given)
     kept = {k: np.array(v, dtype=float) for k, v in first.items()}
-    assert np.array_equal(given, theta, equal_nan=True), (
-        "run modified the theta it was given: work on a copy (np.array(theta, dtype=float))")
+    if not np.array_equal(given, theta, equal_nan=True):
+        raise AssertionError("run modified the theta it was given: work on a copy "
+                             "(np.array(theta, dtype=float))")
     bad = []
     try:
         model.run(np.array(other, dtype=float))
@@ -182,7 +192,8 @@ def check_determinism(model, theta, other) -> None:
                        f"{np.nanmax(np.abs(now - v)):.3e}); a model must be deterministic: "
                        f"seed any randomness from its options, and carry no state from one "
                        f"run to the next (e.g. a cache keyed on something other than theta)")
-    assert not bad, "determinism:\n  " + "\n  ".join(bad)
+    if bad:
+        raise AssertionError("determinism:\n  " + "\n  ".join(bad))
 
 
 def probes(model, theta) -> list[tuple[str, np.ndarray]]:
@@ -220,10 +231,11 @@ def check_failing_runs(model, theta) -> None:
             continue
         except Exception as err:             # noqa: BLE001 - any other error is the finding
             bad.append(f"{what}: {type(err).__name__}: {err}")
-    assert not bad, ("runs that fail must raise pdaframe.plugin.ModelError(message, theta) "
-                     "naming the parameter (a minimiser or sampler then rejects the point and "
-                     "goes on); these raised something else, which stops the whole run:\n  "
-                     + "\n  ".join(bad))
+    if bad:
+        raise AssertionError(
+            "runs that fail must raise pdaframe.plugin.ModelError(message, theta) naming the "
+            "parameter (a minimiser or sampler then rejects the point and goes on); these raised "
+            "something else, which stops the whole run:\n  " + "\n  ".join(bad))
 
 
 def twin_problem(model, theta, scale, seed) -> Problem:

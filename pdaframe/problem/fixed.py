@@ -6,7 +6,7 @@ import copy
 import numpy as np
 
 from ..errors import ConfigError
-from ..interfaces import has_adjoint, has_tangent
+from ..interfaces import has_adjoint, has_tangent, selects_outputs
 
 
 class FixedParameters:
@@ -32,6 +32,9 @@ class FixedParameters:
         self.index = np.array([names.index(n) for n in free], dtype=np.intp)
         self.values = np.asarray(values, dtype=float).copy()
         self.fixed = {n: float(v) for n, v in zip(names, self.values) if n not in free}
+        # pass `outputs` on to a model that selects them (`pdaframe.interfaces`)
+        self._select = selects_outputs(model.run)
+        self._select_tangent = selects_outputs(getattr(model, "tangent", None))
         if not has_tangent(model):
             self.tangent = None
         if not has_adjoint(model):
@@ -46,13 +49,17 @@ class FixedParameters:
         out[self.index] = theta
         return out
 
-    def run(self, theta):
-        return self.model.run(self.full(theta))
+    def run(self, theta, outputs=None):
+        if outputs is None or not self._select:
+            return self.model.run(self.full(theta))
+        return self.model.run(self.full(theta), outputs=outputs)
 
-    def tangent(self, theta, dtheta):
+    def tangent(self, theta, dtheta, outputs=None):
         d = np.zeros_like(self.values)
         d[self.index] = dtheta
-        return self.model.tangent(self.full(theta), d)
+        if outputs is None or not self._select_tangent:
+            return self.model.tangent(self.full(theta), d)
+        return self.model.tangent(self.full(theta), d, outputs=outputs)
 
     def adjoint(self, theta, d_outputs):
         return np.asarray(self.model.adjoint(self.full(theta), d_outputs))[self.index]

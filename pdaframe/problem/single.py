@@ -16,17 +16,21 @@ Such an operator implements ``apply(outputs, params)``, ``tangent(outputs, d_out
 params)``, ``adjoint(outputs, d_obs, params)``, ``param_tangent(outputs, params, d_params)``
 (shape ``(n_obs,)``) and ``param_adjoint(outputs, params, d_obs)`` (shape ``(n_params,)``).
 Operators without parameters are called exactly as before (no ``params`` argument).
+
+Only the outputs the streams read are asked of a model that can select them (a ``run``, and
+``tangent``, with an ``outputs`` keyword; `pdaframe.interfaces`): `Problem.needed_outputs`.
 """
 from __future__ import annotations
 
 import copy
 import logging
+import math
 from typing import Mapping, Sequence
 
 import numpy as np
 
 from ..errors import ConfigError, DataError, ModelError
-from ..interfaces import has_adjoint, has_tangent
+from ..interfaces import has_adjoint, has_tangent, selects_outputs
 from ..observations.streams import DataStream
 from ..parallel.base import current_member
 from ..prior.priors import Prior
@@ -52,6 +56,15 @@ class _Bound:
 
     def apply(self, outputs):
         return self.operator.apply(outputs, params=self.params)
+
+
+def needed_outputs(streams) -> tuple[str, ...] | None:
+    """The model outputs the streams' operators read, sorted; None when an operator does not
+    list its ``inputs`` (None or empty: then it may read any output)."""
+    inputs = [getattr(s.operator, "inputs", None) for s in streams]
+    if any(not i for i in inputs):
+        return None
+    return tuple(sorted({name for i in inputs for name in i}))
 
 
 def operator_parameter_layout(streams, model_names) -> tuple[list[str], list]:
@@ -122,6 +135,11 @@ class Problem(BaseProblem):
         Model parameters, then operator parameters ``"<stream>:<name>"``.
     n_model : int
         Number of model parameters (``theta[:n_model]`` goes to the model).
+    needed_outputs : tuple of str or None
+        The model outputs the streams' operators read (`needed_outputs`); None: every
+        output (an operator does not list its ``inputs``). Cost, gradient, Jacobian and
+        equivalents ask the model for these only, when its ``run`` (``tangent``) takes an
+        ``outputs`` keyword (`pdaframe.interfaces.selects_outputs`).
     """
 
     def __init__(self, model, prior: Prior, streams: Sequence[DataStream], fd_scheme="forward"):
@@ -147,37 +165,61 @@ class Problem(BaseProblem):
         self.model, self.streams = model, streams
         self.fd_scheme = fd_scheme
         self.nrun = self.ntangent = self.nadjoint = 0
-        self._last = (None, None)
-        inputs = [getattr(s.operator, "inputs", None) for s in streams]
-        self._used_outputs = None if any(i is None for i in inputs) else \
-            sorted({name for i in inputs for name in i})
+        self._last = (None, None, None)               # (key, names or None: all, outputs)
+        self.needed_outputs = needed_outputs(streams)
+        self._used_outputs = None if self.needed_outputs is None else \
+            sorted(self.needed_outputs)
+        self._needed_set = None if self.needed_outputs is None else \
+            frozenset(self.needed_outputs)
+        self._select = selects_outputs(model.run)
+        self._select_tangent = selects_outputs(getattr(model, "tangent", None))
         self._inputs_checked = False
 
     # --- model runs ------------------------------------------------------------------------
-    def run(self, theta) -> Mapping[str, np.ndarray]:
+    def run(self, theta, outputs=None) -> Mapping[str, np.ndarray]:
         """Model outputs at ``theta`` (cached for the last model part; counts runs).
 
-        ``theta`` is the full vector, shape ``(n_param,)``; only ``theta[:n_model]`` is
-        given to the model, so changing operator parameters alone does not rerun it.
+        Parameters
+        ----------
+        theta : array_like, shape (n_param,)
+            The full vector; only ``theta[:n_model]`` is given to the model, so changing
+            operator parameters alone does not rerun it.
+        outputs : collection of str, optional
+            The outputs needed (e.g. `needed_outputs`), asked of a model that can select
+            them; None (default): every output. The last run is reused when it holds them.
+            The problem's first run asks for every output, so that a stream that needs an
+            output the model does not produce is reported with the model's outputs.
         """
         theta = np.array(theta, dtype=float).reshape(-1)
         if theta.size != self.n_param:
             raise ConfigError(f"theta has {theta.size} values, the problem {self.n_param} "
                               f"parameters {self.parameter_names}")
         theta = theta[:self.n_model]
+        if outputs is None or not self._select or not self._inputs_checked:
+            names = None          # the first run is a full one: streams checked against it
+        elif outputs is self.needed_outputs:
+            names, outputs = self._needed_set, self.needed_outputs
+        else:
+            names = frozenset(outputs)
+            outputs = sorted(names)
         # a stochastic model gives each member its own run (`current_member`); read the
         # cache once (executor threads share it)
         key = (theta.tobytes(), current_member())
         last = self._last
-        if last[0] == key:
-            return last[1]
+        if last[0] == key and (last[1] is None or names is not None and names <= last[1]):
+            return last[2]
         self.nrun += 1
-        outputs = self.model.run(theta.copy())
+        outputs = self.model.run(theta.copy()) if names is None else \
+            self.model.run(theta.copy(), outputs=outputs)
         outputs = {k: v if type(v) is np.ndarray and v.dtype == np.float64 else
                    np.asarray(v, dtype=float) for k, v in outputs.items()}
         self._check_outputs(outputs, theta)
-        self._last = (key, outputs)
+        self._last = (key, names, outputs)
         return outputs
+
+    def _run(self, theta) -> Mapping[str, np.ndarray]:
+        """`run` for the streams: the outputs they read only."""
+        return self.run(theta, self.needed_outputs)
 
     def _check_outputs(self, outputs, theta):
         """Operators' inputs present (checked once) and finite (every run)."""
@@ -187,7 +229,7 @@ class Problem(BaseProblem):
         used = self._used_outputs or outputs      # operators without `inputs`: check all
         for name in used:
             arr = outputs[name]
-            if np.isfinite(np.add.reduce(arr, axis=None)):    # fast path; overflow or a
+            if math.isfinite(np.add.reduce(arr, axis=None)):  # fast path; overflow or a
                 continue                                       # NaN/inf falls through
             bad = ~np.isfinite(arr.reshape(arr.shape[0], -1)).all(axis=1)
             if bad.any():
@@ -208,7 +250,7 @@ class Problem(BaseProblem):
         """
         todo = [s for s in self.streams if getattr(s.operator, "needs_fit", False)]
         if todo:
-            outputs = self.run(self.prior.mean if theta is None else theta)
+            outputs = self._run(self.prior.mean if theta is None else theta)
             for s in todo:
                 s.operator.fit(outputs, s.values)
                 log.info("stream %r: operator fitted on the reference run", s.name)
@@ -216,7 +258,7 @@ class Problem(BaseProblem):
 
     def equivalents(self, theta) -> dict[str, np.ndarray]:
         """Model equivalents ``h_k(M(theta))`` of every stream (all values, masked or not)."""
-        outputs = self.run(theta)
+        outputs = self._run(theta)
         return {s.name: np.asarray(_call(s.operator.apply, p, outputs), dtype=float).reshape(-1)
                 for s, p in zip(self.streams, self.operator_parameters(theta))}
 
@@ -272,7 +314,7 @@ class Problem(BaseProblem):
         res = self._residuals(theta)
         grad = np.array(self.prior.gradient(theta), dtype=float)
         if mode == "adjoint":
-            outputs = self.run(theta)
+            outputs = self._run(theta)
             d_out: dict[str, np.ndarray] = {}
             for s, r, p, sl in zip(self.streams, res, self.operator_parameters(theta),
                                    self._op_slices):
@@ -308,12 +350,14 @@ class Problem(BaseProblem):
         mode = self._mode(mode)
         params = self.operator_parameters(theta)
         if mode == "tangent":
-            outputs = self.run(theta)
+            outputs = self._run(theta)
             jac = np.empty((self.n_obs, self.n_param))      # filled in place: no copies
+            select = {} if self.needed_outputs is None or not self._select_tangent else \
+                {"outputs": sorted(self.needed_outputs)}
             for j in range(self.n_model):
                 e = np.zeros(self.n_model)
                 e[j] = 1.0
-                d_out = self.model.tangent(theta[:self.n_model].copy(), e)
+                d_out = self.model.tangent(theta[:self.n_model].copy(), e, **select)
                 self.ntangent += 1
                 i = 0
                 for s, p in zip(self.streams, params):
@@ -323,7 +367,7 @@ class Problem(BaseProblem):
             self._operator_jacobian(outputs, params, out=jac[:, self.n_model:])
             return jac
         if mode == "adjoint":
-            outputs = self.run(theta)
+            outputs = self._run(theta)
             rows = []
             for s, p in zip(self.streams, params):
                 for i in np.flatnonzero(s.mask):

@@ -48,6 +48,8 @@ EDC_NAMES = {
 """Name of each EDC, used in error messages."""
 
 POOL_OUTPUTS = ("c_lab", "c_fol", "c_roo", "c_woo", "c_lit", "c_som")
+EDC_OUTPUTS = frozenset(POOL_OUTPUTS + ("gpp", "ra"))
+"""The model outputs the EDC checks read."""
 ALL_EDCS = tuple(range(1, 14))
 POOL_UPPER = np.array([next(p.upper for p in PARAMETERS if p.name == f"{name}0")
                        for name in POOL_OUTPUTS])

@@ -26,9 +26,17 @@ Outputs, each of shape ``(n,)``, are computed from ``C_t`` (the pools at the sta
 The tangent linear and the adjoint are derived by hand in the kernel: one forward sweep
 (values and tangent together), or one forward sweep storing the pools and one backward
 sweep (adjoint), at a cost of a few forward runs whatever the number of parameters.
+
+Only the outputs asked for are stored: ``run(theta, outputs=["nee"])`` (and ``tangent``)
+has the kernel write the NEE column alone (`pdaframe.interfaces`: `pdaframe.Problem` asks
+for what its streams read). The adjoint needs the pool trajectory at ``theta``: it reuses the
+last run's when that run stored the pools, else the kernel runs once more for them. Once a
+gradient has been asked for at the point of the last run, later runs store the pools too
+(a gradient-based minimiser wants both), until such pools go unused.
 """
 from __future__ import annotations
 
+import functools
 import math
 from numbers import Real
 
@@ -42,7 +50,9 @@ from .parameters import PARAMETERS
 
 OUTPUTS = ("gpp", "ra", "rh", "rtot", "nee", "lai",
            "c_lab", "c_fol", "c_roo", "c_woo", "c_lit", "c_som")
-"""Output names, in the order of the kernel's output columns."""
+"""Output names, in the order of the kernel's output numbers (1-based there)."""
+_NUMBER = {name: j + 1 for j, name in enumerate(OUTPUTS)}
+_POOLS = frozenset(range(7, 13))                  # kernel numbers of c_lab .. c_som
 
 POOLS = ("labile carbon C_lab", "foliar carbon C_fol", "fine-root carbon C_roo",
          "wood carbon C_woo", "litter carbon C_lit", "soil organic matter carbon C_som")
@@ -67,6 +77,34 @@ _CHOICES = {
 _ERR_POOL, _ERR_PARAM, _ERR_FLUX, _ERR_SETUP = 1, 2, 3, 4
 
 _kernel = dalec2_fortran.dalec2_kernel
+
+
+@functools.lru_cache(maxsize=64)
+def _selection_of(names) -> tuple[int, ...]:
+    return tuple(sorted({_NUMBER[n] for n in names if n in _NUMBER}))
+
+
+def _selection(outputs) -> tuple[int, ...]:
+    """Kernel numbers (sorted) of the DALEC2 outputs among ``outputs`` (None: all 12)."""
+    if outputs is None:
+        return _ALL
+    if isinstance(outputs, str):
+        outputs = (outputs,)
+    try:
+        return _selection_of(tuple(outputs))
+    except TypeError:                    # unhashable names: not outputs anyway
+        return _selection_of(tuple(n for n in outputs if isinstance(n, str)))
+
+
+@functools.lru_cache(maxsize=64)
+def _numbers(sel) -> np.ndarray:
+    """``sel`` as the kernel's int32 array (read-only, shared)."""
+    arr = np.array(sel, dtype=np.int32)
+    arr.flags.writeable = False
+    return arr
+
+
+_ALL = tuple(range(1, 13))
 
 
 def _is_number(value) -> bool:
@@ -190,7 +228,10 @@ class Dalec2(Model):
                               f"latitude {drivers.latitude} or psi_d {psi_d} invalid")
         self._switch_args = (lat, modes["phenology_offset"], float(psi_d),
                              modes["temperature"], modes["phenology_clock"])
-        self._last = (None, None)            # (theta bytes, outputs) of the last run
+        # the last run: (theta bytes, kernel output numbers, read-only (n, n_sel) outputs)
+        self._last = (None, (), None)
+        self._keep_pools = False             # store the pools in every run (for `adjoint`)
+        self._pools_used = True              # the last run's stored pools went to `adjoint`
 
     @property
     def time(self) -> np.ndarray:
@@ -206,19 +247,23 @@ class Dalec2(Model):
         return self.drivers.site or self.drivers.source or "drivers"
 
     # --- forward -----------------------------------------------------------------------------
-    def run(self, theta):
+    def run(self, theta, outputs=None):
         """Run the model.
 
         Parameters
         ----------
         theta : array_like, shape (23,)
             Parameters and initial pools, in the order of ``parameters``.
+        outputs : collection of str, optional
+            The outputs needed (default: all); the kernel stores only these. Names that are
+            not outputs of DALEC2 are left out (`pdaframe.interfaces`).
 
         Returns
         -------
         dict of ndarray, each shape (n,)
             The outputs ``gpp ra rh rtot nee lai c_lab c_fol c_roo c_woo c_lit c_som``
-            (see ``output_units``).
+            (see ``output_units``), or those of them in ``outputs``; read-only. The values
+            do not depend on the selection.
 
         Raises
         ------
@@ -227,25 +272,46 @@ class Dalec2(Model):
             pool becomes negative or non-finite, or a flux non-finite (naming the pool or
             flux, the step and its date). ``theta`` is attached.
         """
-        out = self._forward(self._check_theta(theta))
-        return {name: out[:, j] for j, name in enumerate(OUTPUTS)}
-
-    def _forward(self, theta):
-        """The kernel's (n, 12) outputs at ``theta``, read-only; the last one is kept for
-        `adjoint` (its pool columns are the trajectory the backward sweep needs)."""
+        wanted = _selection(outputs)
+        if not wanted:
+            return {}
+        theta = self._check_theta(theta)
         key = theta.tobytes()
-        if self._last[0] == key:
-            return self._last[1]
-        out = np.empty((self.n, 12), order="F")
-        status = _kernel.dalec2_run(self.n, theta, self._met, *self._switch_args, out)
+        last = self._last
+        if last[0] != key or not set(wanted) <= set(last[1]):
+            if not self._pools_used:         # the last run's pools went unused: stop storing
+                self._keep_pools = False
+            sel = tuple(sorted(_POOLS.union(wanted))) if self._keep_pools else wanted
+            last = (key, sel, self._forward(theta, sel))
+            self._pools_used = not self._keep_pools
+            self._last = last
+        sel, out = last[1], last[2]
+        return {OUTPUTS[j - 1]: out[:, sel.index(j)] for j in wanted}
+
+    def _forward(self, theta, sel):
+        """The kernel's outputs numbered ``sel`` (sorted) at ``theta``: (n, len(sel)),
+        Fortran order, read-only (shared with the caller's dict and the cache)."""
+        out = np.empty((self.n, len(sel)), order="F")
+        status = _kernel.dalec2_run(self.n, theta, self._met, *self._switch_args, len(sel),
+                                    _numbers(sel), out)
         if status[0]:
             raise self._error(status, theta)
-        out.flags.writeable = False          # shared with the caller's dict and the cache
-        self._last = (key, out)
+        out.flags.writeable = False
         return out
 
+    def _pools(self, theta):
+        """The pool trajectory at ``theta``, (n, 6), Fortran order: the last run's when it
+        stored the pools, else a run for them (and later runs store them)."""
+        key, sel, out = self._last
+        if key == theta.tobytes() and _POOLS <= set(sel):
+            self._pools_used = True
+            return out[:, -6:]                  # sel is sorted: the pools are its last six
+        if key == theta.tobytes():           # a gradient at the point of the last run
+            self._keep_pools = True
+        return self._forward(theta, tuple(sorted(_POOLS)))
+
     # --- derivatives ------------------------------------------------------------------------
-    def tangent(self, theta, dtheta):
+    def tangent(self, theta, dtheta, outputs=None):
         """Tangent linear: the outputs' derivative along ``dtheta``.
 
         Parameters
@@ -254,26 +320,30 @@ class Dalec2(Model):
             Point of linearisation.
         dtheta : array_like, shape (23,)
             Parameter perturbation.
+        outputs : collection of str, optional
+            The outputs needed (default: all), as in `run`.
 
         Returns
         -------
         dict of ndarray, each shape (n,)
-            ``J_name @ dtheta`` for each output of `run`.
+            ``J_name @ dtheta`` for each output of `run` (or those in ``outputs``).
 
         Raises
         ------
         ModelError
             As `run`, or ``dtheta`` has the wrong shape or is not finite.
         """
+        wanted = _selection(outputs)
+        if not wanted:
+            return {}
         theta = self._check_theta(theta)
         dtheta = self._check_theta(dtheta, "dtheta")
-        out = np.empty((self.n, 12), order="F")
-        dout = np.empty((self.n, 12), order="F")
+        dout = np.empty((self.n, len(wanted)), order="F")
         status = _kernel.dalec2_tangent(self.n, theta, dtheta, self._met, *self._switch_args,
-                                        out, dout)
+                                        len(wanted), _numbers(wanted), dout)
         if status[0]:
             raise self._error(status, theta)
-        return {name: dout[:, j] for j, name in enumerate(OUTPUTS)}
+        return {OUTPUTS[j - 1]: dout[:, k] for k, j in enumerate(wanted)}
 
     def adjoint(self, theta, d_outputs):
         """Adjoint: the vector-Jacobian product ``sum_name J_name.T @ d_outputs[name]``.
@@ -297,11 +367,11 @@ class Dalec2(Model):
             non-finite array.
         """
         theta = self._check_theta(theta)
-        out_bar = self._check_d_outputs(d_outputs)
-        out = self._forward(theta)           # no new run after run(theta)
+        sel, out_bar = self._check_d_outputs(d_outputs)
+        pools = self._pools(theta)           # no new run after run(theta) stored them
         theta_bar = np.zeros(len(PARAMETERS))
         status = _kernel.dalec2_adjoint(self.n, theta, self._met, *self._switch_args,
-                                        out, out_bar, theta_bar)
+                                        pools, len(sel), _numbers(sel), out_bar, theta_bar)
         if status[0]:
             raise self._error(status, theta)
         return theta_bar
@@ -318,14 +388,17 @@ class Dalec2(Model):
             raise ModelError(f"dalec2: {what}[{self.parameter_names[bad]!r}] is {arr[bad]}")
         return arr
 
-    def _check_d_outputs(self, d_outputs) -> np.ndarray:
+    def _check_d_outputs(self, d_outputs) -> tuple[tuple[int, ...], np.ndarray]:
+        """The kernel numbers of the outputs given in ``d_outputs`` and their (n, n_sel)
+        Fortran-ordered sensitivities (NEE with zeros when none is given)."""
         unknown = sorted(set(d_outputs) - set(OUTPUTS))
         if unknown:
             raise ModelError(f"dalec2 adjoint: unknown output(s) {unknown}; the outputs are "
                              f"{list(OUTPUTS)}")
-        out_bar = np.zeros((self.n, 12), order="F")
-        for j, name in enumerate(OUTPUTS):
-            if name not in d_outputs or d_outputs[name] is None:
+        given = [name for name in OUTPUTS if d_outputs.get(name) is not None] or ["nee"]
+        out_bar = np.zeros((self.n, len(given)), order="F")
+        for j, name in enumerate(given):
+            if d_outputs.get(name) is None:
                 continue
             value = np.asarray(d_outputs[name], dtype=np.float64)
             if value.shape != (self.n,):
@@ -335,7 +408,7 @@ class Dalec2(Model):
                 raise ModelError(f"dalec2 adjoint: d_outputs[{name!r}] is not finite at "
                                  f"step {int(np.flatnonzero(~np.isfinite(value))[0])}")
             out_bar[:, j] = value
-        return out_bar
+        return tuple(_NUMBER[name] for name in given), out_bar
 
     def _error(self, status, theta) -> ModelError:
         """The `ModelError` for a kernel status ``(ierr, fail_step, fail_index)``."""
@@ -365,5 +438,5 @@ class Dalec2(Model):
                     f"fraction is outside [0, 1]", theta=theta)
             return ModelError(f"dalec2: {OUTPUTS[index - 1]} is not finite on {when}",
                               theta=theta)
-        return ModelError(f"dalec2: kernel status {ierr} (invalid switch values, or no "
-                          f"memory for the adjoint's trajectory of {self.n} steps)", theta=theta)
+        return ModelError(f"dalec2: kernel status {ierr} (invalid switch values or output "
+                          f"selection)", theta=theta)

@@ -18,6 +18,9 @@
   bounds and std those of the pool divided by its default); derivatives by the chain rule.
 - EDC rejection (``edc = "reject"``, `pdaframe_dalec2.edc`) applies to either and to the
   plain model, via `EdcReject`.
+
+Each wrapper's ``run`` (and ``tangent``) takes ``outputs`` like `Dalec2.run` and passes it on
+(`EdcReject` adds what the EDCs read); a spin-up cycle asks for the pools only.
 """
 from __future__ import annotations
 
@@ -28,7 +31,7 @@ import numpy as np
 
 from pdaframe.plugin import ConfigError, Model, ModelError, Parameter
 
-from .edc import ALL_EDCS, reject
+from .edc import ALL_EDCS, EDC_OUTPUTS, reject
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +102,7 @@ class SpinUp(_Wrapper):
         """``theta`` with its initial pools replaced by the spun-up pools."""
         theta = np.array(theta, dtype=float)
         for cycle in range(1, self.max_cycles + 1):
-            out = self._cycle.run(theta)
+            out = self._cycle.run(theta, outputs=POOL_OUTPUTS)
             end = np.array([out[k][-1] for k in POOL_OUTPUTS])
             change = np.abs(end - theta[N_RATES:]) / np.maximum(np.abs(theta[N_RATES:]), 1e-12)
             theta[N_RATES:] = end
@@ -113,13 +116,13 @@ class SpinUp(_Wrapper):
                          f"(spinup_max_cycles); {worst} still changes by "
                          f"{change.max():.3g} per cycle > spinup_tol {self.tol}", theta=theta)
 
-    def run(self, theta):
-        return self.model.run(self.spun_up(theta))
+    def run(self, theta, outputs=None):
+        return self.model.run(self.spun_up(theta), outputs=outputs)
 
-    def _tangent(self, theta, dtheta):
+    def _tangent(self, theta, dtheta, outputs=None):
         dtheta = np.array(dtheta, dtype=float)
         dtheta[N_RATES:] = 0.0
-        return self.model.tangent(self.spun_up(theta), dtheta)
+        return self.model.tangent(self.spun_up(theta), dtheta, outputs=outputs)
 
     def _adjoint(self, theta, d_outputs):
         grad = np.array(self.model.adjoint(self.spun_up(theta), d_outputs), dtype=float)
@@ -150,13 +153,13 @@ class PoolScalars(_Wrapper):
         theta[N_RATES:] *= self.base
         return theta
 
-    def run(self, theta):
-        return self.model.run(self.full(theta))
+    def run(self, theta, outputs=None):
+        return self.model.run(self.full(theta), outputs=outputs)
 
-    def tangent(self, theta, dtheta):
+    def tangent(self, theta, dtheta, outputs=None):
         d = np.array(dtheta, dtype=float)
         d[N_RATES:] *= self.base
-        return self.model.tangent(self.full(theta), d)
+        return self.model.tangent(self.full(theta), d, outputs=outputs)
 
     def adjoint(self, theta, d_outputs):
         grad = np.array(self.model.adjoint(self.full(theta), d_outputs), dtype=float)
@@ -195,7 +198,9 @@ class EdcReject(_Wrapper):
             return self.model.spun_up(theta)
         return np.asarray(theta, dtype=float)
 
-    def run(self, theta):
-        out = self.model.run(theta)
+    def run(self, theta, outputs=None):
+        need = None if outputs is None else EDC_OUTPUTS.union(
+            (outputs,) if isinstance(outputs, str) else outputs)
+        out = self.model.run(theta, outputs=need)
         reject(self._theta(theta), out, self.drivers, self.edcs, self.eqf)
         return out
