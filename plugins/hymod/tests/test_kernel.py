@@ -67,6 +67,28 @@ def test_model_outputs_and_warmup():
     assert set(out) == set(model.output_units)
 
 
+def test_only_the_outputs_asked_for():
+    """run(theta, outputs=...) (KernelModel): the same values, only those outputs; a Problem
+    on discharge_ls asks for that one."""
+    import pdaframe
+    model = Hymod(warmup=366)
+    full = model.run(THETAS[1])
+    model.clear_cache()
+    out = model.run(THETAS[1], outputs=["discharge_ls", "aet", "nee"])
+    assert list(out) == ["aet", "discharge_ls"]
+    for name in out:
+        np.testing.assert_array_equal(out[name], full[name])
+    asked = []
+    run = model.run
+    model.run = lambda theta, outputs=None: asked.append(outputs) or run(theta, outputs)
+    stream = pdaframe.DataStream("q", "discharge_ls", full["discharge_ls"][:10],
+                                 times=np.arange(10), std=1.0)
+    problem = pdaframe.Problem(model, pdaframe.GaussianPrior.from_model(model), [stream])
+    problem.cost(THETAS[1])
+    problem.cost(THETAS[2])
+    assert [sorted(a) if a else a for a in asked][-1] == ["discharge_ls"]
+
+
 @pytest.mark.parametrize("index, value, name", [
     (0, -1.0, "cmax"), (1, np.nan, "bexp"), (2, 1.5, "alpha"), (3, 1.0, "ks"),
     (4, 0.0, "kq"),
