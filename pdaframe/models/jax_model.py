@@ -39,7 +39,7 @@ Examples
 ...     def __init__(self, n_days=30):
 ...         self.t = np.arange(float(n_days))
 ...     def run_jax(self, theta):
-...         import jax.numpy as jnp
+...         jax, jnp = self.jax()          # JAX imported here, not at module level
 ...         return {"carbon": theta[1] * jnp.exp(-theta[0] * self.t)}
 >>> model = Decay()                                       # doctest: +SKIP
 >>> model.adjoint(model.defaults, {"carbon": np.ones(30)})     # doctest: +SKIP
@@ -209,8 +209,10 @@ class JaxModel(Model):
         jax, jnp = import_jax()
         where = f"{self._name()}: run_jax"
         if not isinstance(outputs, dict) or not outputs:
-            raise PluginError(f"{where} returned {type(outputs).__name__}; return a dict "
-                              f"{{output name: array with time first}}")
+            what = "an array" if isinstance(outputs, (jax.Array, np.ndarray)) else \
+                "an empty dict" if isinstance(outputs, dict) else f"a {type(outputs).__name__}"
+            raise PluginError(f"{where} returned {what}; return a dict {{output name: array "
+                              f"with time first}}")
         for name, value in outputs.items():
             if not isinstance(name, str):
                 raise PluginError(f"{where}: output name {name!r} is not a string")
