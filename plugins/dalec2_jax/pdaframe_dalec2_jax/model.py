@@ -99,7 +99,7 @@ class Dalec2Jax(JaxModel):
                 why = "must not be negative (an initial pool)"
             else:
                 continue
-            raise ModelError(f"dalec2-jax: parameter {p.name!r} = {value!r} is invalid: "
+            raise ModelError(f"dalec2-jax: parameter {p.name!r} = {float(value)!r} is invalid: "
                              f"{why}", theta=theta)
         return arr
 
