@@ -91,10 +91,11 @@ class JaxModel(Model):
         The default scans ``step_jax`` from ``init_jax(theta)`` over ``forcing``.
         """
         jax, _ = import_jax()
-        if type(self).step_jax is JaxModel.step_jax:
+        if type(self).step_jax is JaxModel.step_jax or getattr(self, "forcing", None) is None:
             raise PluginError(f"{self._name()}: a JaxModel writes run_jax(theta) -> "
                               f"{{output: array}}, or init_jax(theta), step_jax(state, "
-                              f"forcing_t, theta) and the attribute forcing")
+                              f"forcing_t, theta) and the attribute forcing (arrays with "
+                              f"time first)")
         _, outputs = jax.lax.scan(lambda state, x: self.step_jax(state, x, theta),
                                   self.init_jax(theta), self.forcing,
                                   unroll=self.scan_unroll)

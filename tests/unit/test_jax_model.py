@@ -157,6 +157,12 @@ def test_missing_pieces_are_named():
     with pytest.raises(PluginError, match="writes run_jax.*or init_jax"):
         NoRun().run([1.0])
 
+    class NoForcing(Pools):
+        def __init__(self):
+            pass
+    with pytest.raises(PluginError, match="and the attribute forcing"):
+        NoForcing().run(Pools().defaults)
+
     class NoTable(JaxModel):
         def run_jax(self, theta):
             return {"y": theta}

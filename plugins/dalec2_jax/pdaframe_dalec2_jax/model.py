@@ -50,7 +50,7 @@ class Dalec2Jax(JaxModel):
     name = "dalec2-jax"
     parameters = PARAMETERS
     output_units = Dalec2.output_units
-    scan_unroll = 2
+    scan_unroll = 4
 
     def __init__(self, drivers: Drivers, variant: str = "P16", **switches):
         checked = Dalec2(drivers, variant=variant, **switches)   # the same option checks
