@@ -10,14 +10,15 @@ two forms:
   columns); the outputs are then the step values stacked over time.
 
 The base provides `run`, `tangent` (``jax.jvp``) and `adjoint` (``jax.vjp``) as pdaframe
-expects them (numpy in, numpy out), each compiled once with ``jax.jit`` on the CPU in float64
+expects them (numpy in, read-only numpy arrays out; the last run is cached), each compiled once with ``jax.jit`` on the CPU in float64
 (`enable_x64` is switched on when the first `JaxModel` is made: it is a process-wide JAX
 setting). ``theta`` arrives in ``run_jax`` as a float64 JAX array of shape ``(n_param,)``.
 Write the model with ``jax.numpy`` and ``jax.lax`` (no Python ``if`` on values that depend on
 ``theta``: use ``jnp.where``) and compute in float64.
 
 Checks, before or at the first compilation: ``run_jax`` must return a dict of arrays, each
-float64 with time first; anything else (a float32 output, a Python number, a list, a tuple
+float64 with time first, with the outputs ``output_units`` declares (when it declares any);
+anything else (a float32 output, a Python number, a list, a tuple
 of arrays) is a `PluginError` naming the model, the output and what to change, raised before
 any value is computed. Each run then checks ``theta`` (`check_theta`, shape and, for a
 direction, finiteness; subclasses add their own rules) and the outputs (`check_outputs`: a
@@ -229,6 +230,11 @@ class JaxModel(Model):
             if value.ndim < 1:
                 raise PluginError(f"{where}: output {name!r} is a scalar; outputs have "
                                   f"time first (shape (n_steps, ...))")
+        declared = set(self.output_units or outputs)
+        if set(outputs) != declared:
+            raise PluginError(f"{where} returned the outputs {sorted(outputs)}, but "
+                              f"output_units declares {sorted(declared)}; return the "
+                              f"declared outputs (or declare what is returned)")
         return outputs
 
     def _output_spec(self) -> dict:

@@ -163,6 +163,13 @@ def test_missing_pieces_are_named():
     with pytest.raises(PluginError, match="and the attribute forcing"):
         NoForcing().run(Pools().defaults)
 
+    class Undeclared(Decay):
+        def run_jax(self, theta):
+            return {"carbon": super().run_jax(theta)["carbon"]}
+    with pytest.raises(PluginError, match=r"returned the outputs \['carbon'\], but "
+                                          r"output_units declares \['carbon', 'flux'\]"):
+        Undeclared().run([0.1, 100.0])
+
     class NoTable(JaxModel):
         def run_jax(self, theta):
             return {"y": theta}
@@ -173,6 +180,8 @@ def test_missing_pieces_are_named():
 @needs_jax
 def test_failed_runs_and_bad_arguments_are_model_errors():
     class Log(Decay):
+        output_units = {"carbon": "g m-2"}
+
         def run_jax(self, theta):
             _, jnp = self.jax()
             return {"carbon": jnp.log(theta[1] - self.t)}
