@@ -146,8 +146,12 @@ class JaxModel(Model):
                                  theta=theta)
 
     # --- what pdaframe calls ----------------------------------------------------------------
-    def run(self, theta):
+    def run(self, theta, outputs=None):
         """Run the model: ``{output: ndarray}``, time first.
+
+        ``outputs`` (the names a problem needs; `pdaframe.interfaces.selects_outputs`) is
+        accepted and ignored: XLA computes the whole run as one compiled function, so every
+        output is returned (the protocol allows more than asked).
 
         Raises
         ------
@@ -166,8 +170,9 @@ class JaxModel(Model):
         self._jax_last = (key, outputs)
         return dict(outputs)
 
-    def tangent(self, theta, dtheta):
-        """Tangent linear along ``dtheta`` (``jax.jvp``): ``{output: J_output @ dtheta}``."""
+    def tangent(self, theta, dtheta, outputs=None):
+        """Tangent linear along ``dtheta`` (``jax.jvp``): ``{output: J_output @ dtheta}``;
+        ``outputs`` is ignored, as in `run`."""
         theta = self.check_theta(theta)
         dtheta = self.check_theta(dtheta, "dtheta")
         outputs, douts = self._compiled("tangent")(self._put(theta), self._put(dtheta))

@@ -248,3 +248,17 @@ def test_pdaframe_works_without_jax(tmp_path):
     assert lines[0].startswith("cost ") and float(lines[0].split()[1]) > 0
     assert lines[1].startswith("error JAX models need JAX, which is not installed")
     assert 'pip install "pdaframe[jax]"' in lines[1]
+
+
+@needs_jax
+def test_output_selection_is_accepted_and_every_output_returned():
+    """A problem (or a wrapper such as DALEC2's spin-up) may ask for some outputs only
+    (`pdaframe.interfaces.selects_outputs`): the JAX model returns them all, identical."""
+    from pdaframe.interfaces import selects_outputs
+    model = Decay()
+    assert selects_outputs(model.run) and selects_outputs(model.tangent)
+    theta = np.array([0.13, 90.0])
+    full, some = model.run(theta), Decay().run(theta, outputs=["carbon"])
+    assert set(some) == set(full) and all(np.array_equal(some[k], full[k]) for k in full)
+    tan = model.tangent(theta, [1.0, 0.0], outputs=["carbon"])
+    assert np.array_equal(tan["carbon"], model.tangent(theta, [1.0, 0.0])["carbon"])
