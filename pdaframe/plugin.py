@@ -7,6 +7,10 @@ point or used directly from a script) finds everything here:
 - the hook marker `hookimpl` (the hooks are in `pdaframe.hookspecs`), `Registry` (what a hook
   receives), `get_plugins` (what is loaded) and `reset_plugins` (forget it, e.g. in tests);
 - the base classes `Model` (with its `Parameter` table) and `ObservationOperator`;
+- for a model run by a compiled kernel (Fortran, C): the base class `KernelModel`
+  (validation, output allocation, kernel status -> `ModelError`, caching, the time axis;
+  `pdaframe.models.kernel`), `time_axis` (dates from a start and a step) and
+  `load_parameter_table` (a parameter table from a TOML or CSV file);
 - the errors a plugin raises: `ConfigError` (bad options), `DataError` (bad input files),
   `ModelError` (a run that failed: minimisers reject that trial point);
 - the eight built-in observation operators (`Identity`, `Select`, `TemporalAggregation`,
@@ -62,6 +66,9 @@ from types import MappingProxyType
 
 from .errors import ConfigError, DataError, ModelError
 from .interfaces import Model, ObservationOperator, Parameter
+from .models.kernel import KernelModel
+from .models.time_axis import time_axis
+from .models.parameter_table import load_parameter_table
 from .tables import MISSING, read_columns
 from .observations.operators import (BASIC_FACTORIES, FACTORIES, SIF, Bias, CDFMatching,
                                      Identity, NormalisedSeasonality, Select, SpatialMean,
@@ -81,6 +88,8 @@ __all__ = [
     "Registry", "get_plugins", "hookimpl", "reset_plugins",
     # base classes
     "Model", "ObservationOperator", "Parameter",
+    # compiled-kernel models and parameter tables in files
+    "KernelModel", "load_parameter_table", "time_axis",
     # errors a plugin raises
     "ConfigError", "DataError", "ModelError",
     # the built-in observation operators and their config factories

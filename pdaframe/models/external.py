@@ -31,12 +31,17 @@ unreadable outputs raise `pdaframe.ModelError` naming the command, the member, t
 or timeout, the last lines of standard error and the directory. Inside an executor such a run
 is a `pdaframe.parallel.Failed` record, not a crash.
 
-Config example (register the model under a name first; see `make_external`)::
+The parameters are named by ``parameter_names``, or described by a parameter table file
+``parameters_file`` (TOML or CSV: defaults, bounds, prior std, units, description; see
+`pdaframe.models.parameter_table`), which then gives every config its prior means, std and
+bounds: a config's ``[parameters]`` table only overrides them.
+
+Config example (model ``"external"``; see `make_external`)::
 
     [model]
     name = "external"
     options = { command = "python lsm_driver.py", template_dir = "lsm_case",
-                workdir = "runs", parameter_names = ["vcmax25", "g1"],
+                workdir = "runs", parameters_file = "lsm_parameters.toml",
                 outputs = ["gpp", "le"], output_csv = "daily.csv", timeout = 600 }
 """
 from __future__ import annotations
@@ -57,6 +62,7 @@ import numpy as np
 from ..errors import ConfigError, DataError, ModelError
 from ..tables import read_columns
 from ..parallel.base import current_member
+from .parameter_table import load_parameter_table
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +80,9 @@ class ExternalModel:
         The program and its arguments, run in the run directory (a string is split like a
         shell would, without running a shell). Relative paths in it refer to files there,
         e.g. copied from ``template_dir``.
-    parameter_names : sequence of str
+    parameter_names : sequence of str, optional
         Names of the parameters, in the order of ``theta``; also the keys written to the
-        parameter file.
+        parameter file. Give this or ``parameters_file``.
     outputs : sequence of str or mapping
         Output names, all read as columns of ``output_csv``; or ``{output: file}`` (the
         column named like the output) or ``{output: [file, column]}``. Files are relative to
@@ -107,9 +113,15 @@ class ExternalModel:
         Extra environment variables for the command.
     stderr_lines : int
         Lines of standard error quoted in error messages.
+    parameters_file : path, optional
+        A parameter table (``.toml`` or ``.csv``, `load_parameter_table`) instead of
+        ``parameter_names``: its rows name the parameters (in the order of ``theta``) and give
+        their defaults, bounds, prior std, units and descriptions (``parameters``).
 
     Attributes
     ----------
+    parameters : tuple of Parameter
+        The table of ``parameters_file`` (empty without one).
     nrun : int
         Runs started by this object (in this process).
     last_dir : Path or None
@@ -123,11 +135,24 @@ class ExternalModel:
     >>> model.run([0.1, 5.0])["carbon"]                               # doctest: +SKIP
     """
 
-    def __init__(self, command, parameter_names, outputs, template_dir=None, workdir="runs",
-                 timeout=None, keep="failed", input_format="json", input_name=None,
-                 output_csv="outputs.csv", output_reader=None, link_template=False,
-                 env=None, stderr_lines=20):
+    def __init__(self, command, parameter_names=None, outputs=None, template_dir=None,
+                 workdir="runs", timeout=None, keep="failed", input_format="json",
+                 input_name=None, output_csv="outputs.csv", output_reader=None,
+                 link_template=False, env=None, stderr_lines=20, parameters_file=None):
         self.command = _command(command)
+        self.parameters = ()
+        if parameters_file is not None:
+            if parameter_names is not None:
+                raise ConfigError(f"external model: give parameter_names or parameters_file "
+                                  f"({parameters_file}), not both")
+            try:
+                self.parameters = load_parameter_table(parameters_file)
+            except ConfigError as err:
+                raise ConfigError(f"external model: parameters_file: {err}") from None
+            parameter_names = [p.name for p in self.parameters]
+        elif parameter_names is None:
+            raise ConfigError("external model: give parameter_names (a list) or "
+                              "parameters_file (a parameter table, .toml or .csv)")
         names = list(parameter_names) if not isinstance(parameter_names, str) else None
         if not names or not all(isinstance(n, str) and n for n in names) \
                 or len(set(names)) != len(names):
@@ -316,16 +341,20 @@ class ExternalModel:
 def make_external(**options) -> ExternalModel:
     """Build an `ExternalModel` from config options (the ``[model] options`` table).
 
-    Keys: ``command`` (string or list), ``parameter_names`` (list), ``outputs`` (list, or
-    table ``{output = "file.csv"}`` / ``{output = ["file.csv", "column"]}``), and optional
-    ``template_dir``, ``workdir`` (both relative to the config file), ``timeout`` (s),
+    Keys: ``command`` (string or list), ``parameter_names`` (list) or ``parameters_file``
+    (a parameter table, ``.toml`` or ``.csv``), ``outputs`` (list, or table
+    ``{output = "file.csv"}`` / ``{output = ["file.csv", "column"]}``), and optional
+    ``template_dir``, ``workdir``, ``parameters_file`` (relative to the config file),
+    ``timeout`` (s),
     ``keep`` (``"failed"``, ``"all"``, ``"none"``), ``input_format`` (``"json"``,
     ``"text"``), ``input_name``, ``output_csv``, ``link_template``, ``env`` (table),
     ``stderr_lines``. ``command``, ``input_name``, ``output_csv`` and output files are
     relative to each run's directory. See `ExternalModel`.
 
-    Parameters passed by a config have no defaults or bounds from the model: give each one's
-    ``mean`` and ``std`` (and bounds) in the config's ``[parameters]`` table.
+    With ``parameter_names`` the parameters have no defaults or bounds from the model: give
+    each one's ``mean`` and ``std`` (and bounds) in the config's ``[parameters]`` table. With
+    ``parameters_file`` the table gives them, for every config naming it; a config's
+    ``[parameters]`` only overrides what differs.
     """
     return ExternalModel(**options)
 

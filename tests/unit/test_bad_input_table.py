@@ -12,7 +12,9 @@ returns either
 ``edit(...)`` makes the LG2 config (tests/data/lg2.toml) with text replacements and an
 optional observation file; add rows to the section of the table that fits.
 """
+import json
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,7 @@ import numpy as np
 import pdaframe
 from pdaframe import cli
 from pdaframe.errors import ConfigError, DataError  # noqa: F401  (used by rows)
+from pdaframe.plugin import load_parameter_table
 
 DATA = Path(__file__).parents[1] / "data"
 LG2 = (DATA / "lg2.toml").read_text()
@@ -74,6 +77,30 @@ def twin(*more):
 def api(func, *args, **kwargs):
     """A maker of a Python call (a row of the "Python API" section)."""
     return lambda tmp_path: lambda: func(*args, **kwargs)
+
+
+def external_model(table, suffix=".csv", **options):
+    """A maker of an external-model config whose ``parameters_file`` (``p.csv``/``p.toml``)
+    holds ``table`` (``None``: no file written)."""
+    def make(tmp_path):
+        if table is not None:
+            (tmp_path / f"p{suffix}").write_text(table)
+        opts = {"command": [sys.executable, "-c", "pass"], "parameters_file": f"p{suffix}",
+                "outputs": ["y"], **options}
+        inline = ", ".join(f"{k} = {json.dumps(v)}" for k, v in opts.items())
+        path = tmp_path / "c.toml"
+        path.write_text(f'[model]\nname = "external"\noptions = {{ {inline} }}\n\n'
+                        f'[[streams]]\nname = "y"\nvariable = "y"\n'
+                        f'times = {{ start = 0, stop = 3, step = 1 }}\nstd = 0.5\n\n'
+                        f'[twin]\ntruth = {{ a = 1.0 }}\n\n[method]\nname = "nelder-mead"\n')
+        return path
+    return make
+
+
+TABLE_HEADER = "name,default,lower,upper,std,units,description\n"
+TABLE_ROW = "a,1.0,0.0,5.0,1.0,1,first\n"
+TOML_ROW = ('[[parameters]]\nname = "a"\ndefault = 1.0\nlower = 0.0\nupper = 5.0\nstd = 1.0\n'
+            'units = "1"\n\n')
 
 
 def lg2_problem():
@@ -224,6 +251,28 @@ CASES = [
     case("checkpoint-another-config", lambda p: spoilt_checkpoint(p, "none",
                                                                   config_hash="other"),
          ConfigError, "checkpoint.npz", "another config", "--resume"),
+    # --- parameter tables (an external model's parameters_file) ----------------------
+    case("parameter-table-default-outside-bounds",
+         external_model(TABLE_HEADER + TABLE_ROW + "b,9.0,0.0,5.0,1.0,mm,second\n"),
+         ConfigError, "c.toml", "[model]", "parameters_file", "p.csv, line 3 (parameter 'b'), "
+         "column 'default'", "9.0 is outside its bounds [0.0, 5.0]", "lower <= default <= upper"),
+    case("parameter-table-duplicate-name", external_model(TOML_ROW * 2, ".toml"),
+         ConfigError, "c.toml", "[model]", "p.toml, [[parameters]] 2, line 9",
+         "parameter 'a' is listed twice (first at [[parameters]] 1, line 1)", "distinct"),
+    case("parameter-table-missing-column",
+         external_model("name,default,lower,upper,units\na,1.0,0.0,5.0,1\n"),
+         ConfigError, "c.toml", "[model]", "p.csv, header line 1", "missing column(s) ['std']",
+         "expected the columns ['name', 'default', 'lower', 'upper', 'std', 'units', "
+         "'description']"),
+    case("parameter-table-not-found", external_model(None, ".toml"),
+         ConfigError, "c.toml", "[model]", "parameter table not found", "p.toml"),
+    case("parameters-file-and-parameter-names",
+         external_model(TABLE_HEADER + TABLE_ROW, parameter_names=["a"]),
+         ConfigError, "c.toml", "[model]", "give parameter_names or parameters_file", "not both"),
+    case("api-parameter-table-std-zero", lambda tmp_path: lambda: load_parameter_table(
+             external_model(TABLE_HEADER + "a,1.0,0.0,5.0,0.0,1,\n")(tmp_path).with_name("p.csv")),
+         ConfigError, "p.csv, line 2 (parameter 'a'), column 'std'", "positive finite number",
+         "got 0.0"),
     # --- Python API -------------------------------------------------------------------
     case("api-linear-model-ragged", api(pdaframe.LinearModel, [[1.0, 2.0], [1.0]]),
          ConfigError, "linear model", "rows of equal length", "[2, 1]"),

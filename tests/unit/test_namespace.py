@@ -24,6 +24,7 @@ USER_NAMES = {
 PLUGIN_NAMES = {
     "hookimpl", "Registry", "get_plugins", "reset_plugins",
     "Model", "ObservationOperator", "Parameter",
+    "KernelModel", "load_parameter_table", "time_axis",
     "ConfigError", "DataError", "ModelError",
     "Identity", "Select", "TemporalAggregation", "SpatialMean", "SIF",
     "NormalisedSeasonality", "CDFMatching", "Bias", "OPERATOR_FACTORIES",

@@ -5,7 +5,9 @@ daily rain into effective rainfall; a fraction ``alpha`` of it is routed through
 linear quick-flow reservoirs (rate ``kq``), the rest through one slow reservoir (rate
 ``ks``). Actual ET is the potential ET times the relative soil storage. All stores start
 empty. The C kernel (``native/hymod/hymod.c``) runs the whole time loop in one call; its
-header comment gives the equations.
+header comment gives the equations. The parameter table is ``parameters.toml`` next to this
+module; `pdaframe.plugin.KernelModel` does the rest (validation, allocation, errors, the time
+axis, the warm-up).
 
 HYMOD has no tangent linear or adjoint: its thresholds (``max``/``min``) make it only
 piecewise smooth, so calibrate it with derivative-free methods (``de``, ``ga``,
@@ -20,12 +22,14 @@ PLoS ONE 10(12), e0145180.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
-from pdaframe.plugin import ConfigError, Model, ModelError, Parameter
+from pdaframe.plugin import ConfigError, KernelModel, load_parameter_table
 
 from .forcing import Forcing, read_forcing
-from .kernel import run_kernel
+from .kernel import call_kernel, status_text
 
 AREA_KM2 = 1.783
 """Catchment area of the bundled data set, km²."""
@@ -33,19 +37,7 @@ AREA_KM2 = 1.783
 MM_DAY_TO_LS = AREA_KM2 * 1e6 / 86400.0
 """mm/day over the catchment -> l/s."""
 
-
-def _parameter(name, lower, upper, units, long_name):
-    return Parameter(name, default=(lower + upper) / 2, lower=lower, upper=upper,
-                     std=(upper - lower) / 4, units=units, long_name=long_name)
-
-
-PARAMETERS = (
-    _parameter("cmax", 1.0, 500.0, "mm", "maximum storage capacity of the soil"),
-    _parameter("bexp", 0.1, 2.0, "1", "shape of the Pareto distribution of capacities"),
-    _parameter("alpha", 0.1, 0.99, "1", "fraction of effective rainfall to quick flow"),
-    _parameter("ks", 0.001, 0.10, "day-1", "outflow rate of the slow reservoir"),
-    _parameter("kq", 0.1, 0.99, "day-1", "outflow rate of each quick reservoir"),
-)
+PARAMETERS = load_parameter_table(Path(__file__).with_name("parameters.toml"))
 """The five parameters: SPOTPY tutorial ranges as bounds, mid-range defaults, std =
 range / 4."""
 
@@ -53,7 +45,7 @@ OUTPUTS = ("discharge", "soil_moisture", "quick_flow", "slow_flow", "aet", "rout
 """Kernel outputs in column order; `Hymod.run` adds ``discharge_ls``."""
 
 
-class Hymod(Model):
+class Hymod(KernelModel):
     """HYMOD over daily forcing (see the module docstring).
 
     Parameters
@@ -88,15 +80,19 @@ class Hymod(Model):
     (1827,)
     """
 
+    name = "hymod"
     parameters = PARAMETERS
+    kernel_outputs = OUTPUTS
+    scaled_outputs = {"discharge_ls": ("discharge", MM_DAY_TO_LS)}
+    order = "C"
     output_units = {
         "discharge": "mm day-1",         # quick + slow flow leaving the catchment
-        "discharge_ls": "l s-1",         # the same over 1.783 km²
         "soil_moisture": "mm",           # mean soil storage at the end of the day
         "quick_flow": "mm day-1",        # outflow of the third quick reservoir
         "slow_flow": "mm day-1",         # outflow of the slow reservoir
         "aet": "mm day-1",               # actual evapotranspiration
         "routing_storage": "mm",         # water in the four reservoirs at the end of the day
+        "discharge_ls": "l s-1",         # discharge over 1.783 km²
     }
 
     def __init__(self, drivers_file=None, warmup: int = 0, forcing: Forcing | None = None):
@@ -111,44 +107,16 @@ class Hymod(Model):
                 not 0 <= warmup < forcing.n:
             raise ConfigError(f"hymod: warmup must be a whole number of days in "
                               f"[0, {forcing.n}) ({forcing.source}), got {warmup!r}")
+        super().__init__(forcing.n, forcing.time, warmup=warmup)
         self.forcing = forcing
-        self.warmup = int(warmup)
-        self.n = forcing.n - self.warmup
+        self._precip = np.ascontiguousarray(forcing.precip, dtype=np.float64)
+        self._pet = np.ascontiguousarray(forcing.pet, dtype=np.float64)
 
     def __repr__(self):
         return f"Hymod(<{self.forcing.source}, {self.forcing.n} days>, warmup={self.warmup})"
 
-    @property
-    def time(self) -> np.ndarray:
-        """Dates of the returned days, datetime64[D], shape ``(n,)``."""
-        return self.forcing.time[self.warmup:]
+    def kernel_run(self, theta, out):
+        return call_kernel(self._precip, self._pet, theta, out)
 
-    def run(self, theta):
-        """Run HYMOD.
-
-        Parameters
-        ----------
-        theta : array_like, shape (5,)
-            ``cmax bexp alpha ks kq``.
-
-        Returns
-        -------
-        dict of ndarray, each shape (n,)
-            ``discharge discharge_ls soil_moisture quick_flow slow_flow aet
-            routing_storage`` (see ``output_units``), after the warm-up.
-
-        Raises
-        ------
-        ModelError
-            ``theta`` has the wrong shape, or a value outside the kernel's valid range
-            (``cmax > 0``, ``bexp >= 0``, ``0 <= alpha <= 1``, ``0 < ks, kq < 1``), naming
-            the parameter. ``theta`` is attached.
-        """
-        theta = np.asarray(theta, dtype=float)
-        if theta.shape != (len(PARAMETERS),):
-            raise ModelError(f"hymod: theta must have shape (5,) ({', '.join(self.parameter_names)}), "
-                             f"got {theta.shape}", theta)
-        out = run_kernel(self.forcing.precip, self.forcing.pet, theta)[self.warmup:]
-        result = {name: out[:, j] for j, name in enumerate(OUTPUTS)}
-        result["discharge_ls"] = result["discharge"] * MM_DAY_TO_LS
-        return result
+    def kernel_error(self, status, theta) -> str:
+        return status_text(*status, self.n_run)

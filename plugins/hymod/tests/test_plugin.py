@@ -19,6 +19,18 @@ def test_discovered_by_name():
     assert table["ks"].std == pytest.approx(0.099 / 4)
 
 
+def test_parameter_table_file_follows_the_documented_rule():
+    """parameters.toml: SPOTPY ranges, default (lower + upper) / 2 and std (upper - lower) / 4,
+    bit for bit (the values the Python table had)."""
+    table = Hymod.parameters
+    assert [p.name for p in table] == ["cmax", "bexp", "alpha", "ks", "kq"]
+    assert [(p.lower, p.upper) for p in table] == [(1.0, 500.0), (0.1, 2.0), (0.1, 0.99),
+                                                   (0.001, 0.10), (0.1, 0.99)]
+    for p in table:
+        assert p.default == (p.lower + p.upper) / 2 and p.std == (p.upper - p.lower) / 4, p
+        assert p.units and p.long_name
+
+
 def test_de_example_beats_spotpy_optguess(tmp_path):
     text = EXAMPLE.read_text().replace('file = "discharge.csv"',
                                        f'file = "{EXAMPLE.parent / "discharge.csv"}"')
