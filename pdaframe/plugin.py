@@ -11,8 +11,12 @@ point or used directly from a script) finds everything here:
   (validation, output allocation, kernel status -> `ModelError`, caching, the time axis;
   `pdaframe.models.kernel`), `time_axis` (dates from a start and a step) and
   `load_parameter_table` (a parameter table from a TOML or CSV file);
+- `JaxModel`, the base of a model written in JAX (``run_jax`` or a scanned ``step_jax``),
+  whose tangent linear and adjoint JAX derives (`pdaframe.models.jax_model`; needs the extra
+  ``pip install "pdaframe[jax]"``, imported only when such a model is made);
 - the errors a plugin raises: `ConfigError` (bad options), `DataError` (bad input files),
-  `ModelError` (a run that failed: minimisers reject that trial point);
+  `ModelError` (a run that failed: minimisers reject that trial point), `PluginError` (the
+  plugin itself is broken or lacks a dependency: stops the run);
 - the eight built-in observation operators (`Identity`, `Select`, `TemporalAggregation`,
   `SpatialMean`, `SIF`, `NormalisedSeasonality`, `CDFMatching`, `Bias`) to wrap or subclass,
   and `OPERATOR_FACTORIES`, the config factories they are registered with (name ->
@@ -64,11 +68,12 @@ the whole suite: ``class TestDecay(ModelConformance): model = "decay"``.
 """
 from types import MappingProxyType
 
-from .errors import ConfigError, DataError, ModelError
+from .errors import ConfigError, DataError, ModelError, PluginError
 from .interfaces import Model, ObservationOperator, Parameter
 from .models.kernel import KernelModel
 from .models.time_axis import time_axis
 from .models.parameter_table import load_parameter_table
+from .models.jax_model import JaxModel
 from .tables import MISSING, read_columns
 from .observations.operators import (BASIC_FACTORIES, FACTORIES, SIF, Bias, CDFMatching,
                                      Identity, NormalisedSeasonality, Select, SpatialMean,
@@ -87,11 +92,11 @@ __all__ = [
     # hooks and the registry
     "Registry", "get_plugins", "hookimpl", "reset_plugins",
     # base classes
-    "Model", "ObservationOperator", "Parameter",
+    "Model", "ObservationOperator", "Parameter", "JaxModel",
     # compiled-kernel models and parameter tables in files
     "KernelModel", "load_parameter_table", "time_axis",
     # errors a plugin raises
-    "ConfigError", "DataError", "ModelError",
+    "ConfigError", "DataError", "ModelError", "PluginError",
     # the built-in observation operators and their config factories
     "Bias", "CDFMatching", "Identity", "NormalisedSeasonality", "OPERATOR_FACTORIES", "SIF",
     "Select", "SpatialMean", "TemporalAggregation",

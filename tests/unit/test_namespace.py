@@ -23,9 +23,9 @@ USER_NAMES = {
 }
 PLUGIN_NAMES = {
     "hookimpl", "Registry", "get_plugins", "reset_plugins",
-    "Model", "ObservationOperator", "Parameter",
+    "Model", "ObservationOperator", "Parameter", "JaxModel",
     "KernelModel", "load_parameter_table", "time_axis",
-    "ConfigError", "DataError", "ModelError",
+    "ConfigError", "DataError", "ModelError", "PluginError",
     "Identity", "Select", "TemporalAggregation", "SpatialMean", "SIF",
     "NormalisedSeasonality", "CDFMatching", "Bias", "OPERATOR_FACTORIES",
     "check_model", "check_gradient", "taylor_test", "dot_product_test",
@@ -33,7 +33,7 @@ PLUGIN_NAMES = {
     "read_columns", "MISSING",
 }
 #: in both: the errors a plugin raises are the ones users catch; get_plugins lists both sides
-SHARED = {"ConfigError", "DataError", "ModelError", "get_plugins"}
+SHARED = {"ConfigError", "DataError", "ModelError", "PluginError", "get_plugins"}
 #: minimal options of each built-in operator factory (a new built-in operator needs a row)
 OPERATOR_OPTIONS = {
     "identity": {},
