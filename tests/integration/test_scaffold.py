@@ -99,3 +99,12 @@ def test_python_scaffold(tmp_path):
     result = run_generated_tests(plugin, site)
     assert result["passed"] == CONFORMANCE + 4 and result["skipped"] == 0, result["out"]
     run_twin(plugin, site, tmp_path)
+
+
+def test_jax_scaffold(tmp_path):
+    pytest.importorskip("jax")
+    plugin, site = scaffold("jax", tmp_path, "soiljax")
+    assert '"jax[cpu]>=0.10"' in (plugin / "pyproject.toml").read_text()
+    result = run_generated_tests(plugin, site)
+    assert result["passed"] == CONFORMANCE + 4 and result["skipped"] == 0, result["out"]
+    run_twin(plugin, site, tmp_path)
