@@ -33,6 +33,7 @@ CONFORMANCE = 9                                      # checks of ModelConformanc
 
 def _env(site):
     env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env["PYTHONPATH"] = os.pathsep.join([str(site), str(REPO)])
     env.pop("PDAFRAME_DISABLE_PLUGINS", None)
     return env
@@ -108,3 +109,117 @@ def test_jax_scaffold(tmp_path):
     result = run_generated_tests(plugin, site)
     assert result["passed"] == CONFORMANCE + 4 and result["skipped"] == 0, result["out"]
     run_twin(plugin, site, tmp_path)
+
+
+# --- the compiled routes: the stubs filled by this test's own derivatives ------------------
+FORTRAN_DERIVATIVES = """
+! tangent linear and adjoint of model_run (written by hand for the scaffold's model)
+module NAME_derivatives
+  implicit none
+  private
+  integer, parameter :: dp = kind(1.0d0)
+  public :: model_has_derivatives, model_tangent, model_adjoint
+contains
+  subroutine model_has_derivatives(available)
+    integer, intent(out) :: available
+    available = 1
+  end subroutine model_has_derivatives
+
+  subroutine model_tangent(n, theta, dtheta, forcing, pools0, dout, ierr, fail_index)
+    integer, intent(in) :: n
+    real(dp), intent(in) :: theta(4), dtheta(4), forcing(n, 2), pools0(2)
+    real(dp), intent(inout) :: dout(n, 3)
+    integer, intent(out) :: ierr, fail_index
+    real(dp) :: f, s, df, ds, e, tf, dtf, a, b, da, db, h, dh, fn, dfn
+    integer :: t
+    ierr = 0
+    fail_index = -1
+    f = pools0(1)
+    s = pools0(2)
+    df = 0.0_dp
+    ds = 0.0_dp
+    h = theta(3)
+    dh = dtheta(3)
+    do t = 1, n
+       e = (forcing(t, 2) - 10.0_dp) / 10.0_dp
+       tf = theta(4)**e
+       dtf = tf * e * dtheta(4) / theta(4)
+       a = theta(1) * tf
+       b = theta(2) * tf
+       da = dtheta(1) * tf + theta(1) * dtf
+       db = dtheta(2) * tf + theta(2) * dtf
+       dout(t, 1) = -dh * a * f + (1.0_dp - h) * (da * f + a * df) + db * s + b * ds
+       ds = (1.0_dp - b) * ds - db * s + dh * a * f + h * (da * f + a * df)
+       dfn = (1.0_dp - a) * df - da * f
+       s = s + h * a * f - b * s
+       fn = f - a * f + forcing(t, 1)
+       f = fn
+       df = dfn
+       dout(t, 2) = df
+       dout(t, 3) = ds
+    end do
+  end subroutine model_tangent
+
+  subroutine model_adjoint(n, theta, forcing, pools0, out, out_bar, theta_bar, ierr, fail_index)
+    integer, intent(in) :: n
+    real(dp), intent(in) :: theta(4), forcing(n, 2), pools0(2), out(n, 3), out_bar(n, 3)
+    real(dp), intent(inout) :: theta_bar(4)
+    integer, intent(out) :: ierr, fail_index
+    real(dp) :: f, s, e, tf, a, b, h, lf, ls, rb, da_bar, db_bar, lfn
+    integer :: t
+    ierr = 0
+    fail_index = -1
+    h = theta(3)
+    lf = 0.0_dp
+    ls = 0.0_dp
+    do t = n, 1, -1
+       if (t == 1) then
+          f = pools0(1)
+          s = pools0(2)
+       else
+          f = out(t - 1, 2)
+          s = out(t - 1, 3)
+       end if
+       e = (forcing(t, 2) - 10.0_dp) / 10.0_dp
+       tf = theta(4)**e
+       a = theta(1) * tf
+       b = theta(2) * tf
+       lf = lf + out_bar(t, 2)
+       ls = ls + out_bar(t, 3)
+       rb = out_bar(t, 1)
+       da_bar = (-lf + h * ls + (1.0_dp - h) * rb) * f
+       db_bar = (-ls + rb) * s
+       theta_bar(1) = theta_bar(1) + da_bar * tf
+       theta_bar(2) = theta_bar(2) + db_bar * tf
+       theta_bar(3) = theta_bar(3) + (ls - rb) * a * f
+       theta_bar(4) = theta_bar(4) + (da_bar * theta(1) + db_bar * theta(2)) * tf * e / theta(4)
+       lfn = (1.0_dp - a) * lf + h * a * ls + (1.0_dp - h) * a * rb
+       ls = (1.0_dp - b) * ls + b * rb
+       lf = lfn
+    end do
+  end subroutine model_adjoint
+end module NAME_derivatives
+"""
+
+
+def _compiled_route(lang, tmp_path, name, derivatives_file, derivatives):
+    """A compiled scaffold as generated (stubs: derivative checks skipped, the twin with
+    finite differences), then with the stubs replaced by ``derivatives`` (all checks, the
+    twin with the adjoint)."""
+    plugin, site = scaffold(lang, tmp_path / "stubs", name)
+    result = run_generated_tests(plugin, site)
+    assert result["passed"] == CONFORMANCE + 4 - 3 and result["skipped"] == 3, result["out"]
+    assert "no tangent/adjoint" in result["out"]
+    run_twin(plugin, site, tmp_path / "stubs", gradient="finite differences")
+    plugin, site = scaffold(lang, tmp_path / "filled", name,
+                            {derivatives_file: derivatives.replace("NAME", name)})
+    result = run_generated_tests(plugin, site)
+    assert result["passed"] == CONFORMANCE + 4 and result["skipped"] == 0, result["out"]
+    run_twin(plugin, site, tmp_path / "filled")
+
+
+def test_fortran_scaffold(tmp_path):
+    if shutil.which("gfortran") is None:
+        pytest.skip("needs gfortran")
+    _compiled_route("fortran", tmp_path, "soilf", "native/soilf_derivatives.f90",
+                    FORTRAN_DERIVATIVES)
