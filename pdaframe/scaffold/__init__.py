@@ -110,6 +110,8 @@ def _templates(lang):
                         stack.append((entry, rel + "/"))
                 else:
                     found[rel] = entry
+    if lang == "c":                                  # the cdef generator, at build time
+        found["_cdef.py"] = resources.files(__name__) / "cdef.py"
     return found
 
 

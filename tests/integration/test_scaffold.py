@@ -223,3 +223,64 @@ def test_fortran_scaffold(tmp_path):
         pytest.skip("needs gfortran")
     _compiled_route("fortran", tmp_path, "soilf", "native/soilf_derivatives.f90",
                     FORTRAN_DERIVATIVES)
+
+
+C_DERIVATIVES = """
+/* tangent linear and adjoint of NAME_run (written by hand for the scaffold's model) */
+#include <math.h>
+
+#include "NAME.h"
+
+int NAME_has_derivatives(void) { return 1; }
+
+int NAME_tangent(int n, const double *theta, const double *dtheta, const double *forcing,
+                 const double *pools0, double *dout, int *fail_index)
+{
+    double f = pools0[0], s = pools0[1], df = 0.0, ds = 0.0, h = theta[2], dh = dtheta[2];
+    *fail_index = -1;
+    for (int t = 0; t < n; t++) {
+        double e = (forcing[2 * t + 1] - 10.0) / 10.0, tf = pow(theta[3], e);
+        double dtf = tf * e * dtheta[3] / theta[3];
+        double a = theta[0] * tf, b = theta[1] * tf;
+        double da = dtheta[0] * tf + theta[0] * dtf, db = dtheta[1] * tf + theta[1] * dtf;
+        dout[3 * t] = -dh * a * f + (1.0 - h) * (da * f + a * df) + db * s + b * ds;
+        ds = (1.0 - b) * ds - db * s + dh * a * f + h * (da * f + a * df);
+        df = (1.0 - a) * df - da * f;
+        s = s + h * a * f - b * s;
+        f = f - a * f + forcing[2 * t];
+        dout[3 * t + 1] = df;
+        dout[3 * t + 2] = ds;
+    }
+    return NAME_OK;
+}
+
+int NAME_adjoint(int n, const double *theta, const double *forcing, const double *pools0,
+                 const double *out, const double *out_bar, double *theta_bar, int *fail_index)
+{
+    double h = theta[2], lf = 0.0, ls = 0.0;
+    *fail_index = -1;
+    for (int t = n - 1; t >= 0; t--) {
+        double f = t ? out[3 * (t - 1) + 1] : pools0[0], s = t ? out[3 * (t - 1) + 2] : pools0[1];
+        double e = (forcing[2 * t + 1] - 10.0) / 10.0, tf = pow(theta[3], e);
+        double a = theta[0] * tf, b = theta[1] * tf, rb = out_bar[3 * t];
+        lf += out_bar[3 * t + 1];
+        ls += out_bar[3 * t + 2];
+        double da_bar = (-lf + h * ls + (1.0 - h) * rb) * f, db_bar = (-ls + rb) * s;
+        theta_bar[0] += da_bar * tf;
+        theta_bar[1] += db_bar * tf;
+        theta_bar[2] += (ls - rb) * a * f;
+        theta_bar[3] += (da_bar * theta[0] + db_bar * theta[1]) * tf * e / theta[3];
+        double lfn = (1.0 - a) * lf + h * a * ls + (1.0 - h) * a * rb;
+        ls = (1.0 - b) * ls + b * rb;
+        lf = lfn;
+    }
+    return NAME_OK;
+}
+"""
+
+
+def test_c_scaffold(tmp_path):
+    if shutil.which("cc") is None and shutil.which("gcc") is None:
+        pytest.skip("needs a C compiler")
+    _compiled_route("c", tmp_path, "soilc", "native/soilc_derivatives.c",
+                    C_DERIVATIVES.replace("NAME_OK", "SOILC_OK"))
