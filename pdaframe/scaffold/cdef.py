@@ -97,13 +97,39 @@ def lines_have_code(lines) -> bool:
 
 
 def _check(cdef, path):
-    """Parse ``cdef`` with cffi; an error becomes a `HeaderError` naming the header's line."""
+    """Parse ``cdef`` with cffi; an error becomes a `HeaderError` naming the header's line
+    (from cffi's message, else the first declaration that does not parse)."""
+    error = _parse_error(cdef)
+    if error is None:
+        return
+    message = " ".join(str(error).split())
+    found = _LINE.search(message)
+    line = int(found.group(1)) if found else _failing_line(cdef)
+    where = f", line {line}" if line else ""
+    raise HeaderError(f"{path}{where}: cffi cannot parse the declarations: {message}")
+
+
+def _parse_error(cdef):
     from cffi import FFI
     try:
         FFI().cdef(cdef)
     except Exception as err:              # cffi.CDefError, pycparser's ParseError, ...
-        message = " ".join(str(err).split())
-        found = _LINE.search(message)
-        line = f", line {found.group(1)}" if found else ""
-        raise HeaderError(f"{path}{line}: cffi cannot parse the declarations: {message}") \
-            from None
+        return err
+    return None
+
+
+def _failing_line(cdef):
+    """The first line of the first top-level declaration (``...;``) after which the text no
+    longer parses; None if none is found."""
+    depth, start = 0, 0
+    for i, char in enumerate(cdef + ";"):
+        depth += {"{": 1, "(": 1, "}": -1, ")": -1}.get(char, 0)
+        if (char == ";" and depth <= 0) or i == len(cdef):
+            if _parse_error(cdef[:i + 1] if i < len(cdef) else cdef) is not None:
+                first = cdef.count("\n", 0, start) + 1
+                for n, text in enumerate(cdef[start:i + 1].split("\n")):
+                    if text.strip() and not text.lstrip().startswith("#"):
+                        return first + n
+                return first
+            start = i + 1
+    return None

@@ -284,3 +284,98 @@ def test_c_scaffold(tmp_path):
         pytest.skip("needs a C compiler")
     _compiled_route("c", tmp_path, "soilc", "native/soilc_derivatives.c",
                     C_DERIVATIVES.replace("NAME_OK", "SOILC_OK"))
+
+
+# --- bad input: a named error and nothing written ----------------------------------------
+@pytest.mark.parametrize("name, found", [
+    ("2pool", "not a valid Python identifier"), ("soil-carbon", "not a valid Python identifier"),
+    ("class", "not a valid Python identifier"), ("_soil", "not a valid Python identifier"),
+    ("Soil", "must be lower case"),
+    ("toy", "collides with the installed distribution 'pdaframe-toy'"),
+    ("numpy", "collides with the installed distribution 'numpy'"),
+])
+def test_bad_name(tmp_path, name, found):
+    with pytest.raises(ConfigError, match=re.escape(found)):
+        create_plugin(name, "python", tmp_path / "new")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unknown_lang_and_busy_folder(tmp_path):
+    with pytest.raises(ConfigError, match=r"--lang 'rust' is unknown; expected one of "
+                                          r"python, jax, fortran, c"):
+        create_plugin("soil", "rust", tmp_path / "new")
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "notes.txt").write_text("mine")
+    with pytest.raises(ConfigError, match="exists and is not empty"):
+        create_plugin("soil", "python", busy)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["busy"]
+    assert [p.name for p in busy.iterdir()] == ["notes.txt"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert (create_plugin("soil", "python", empty) / "pyproject.toml").is_file()
+
+
+def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
+    """A failure while writing removes the temporary folder; the target is never made."""
+    import pdaframe.scaffold as scaffold_module
+
+    def fail(text, subs):
+        if "pdaframe_register_models" in text:
+            raise OSError(28, "No space left on device")
+        return scaffold_module.__dict__["_render_orig"](text, subs)
+
+    monkeypatch.setitem(scaffold_module.__dict__, "_render_orig", scaffold_module._render)
+    monkeypatch.setattr(scaffold_module, "_render", fail)
+    with pytest.raises(ConfigError, match="cannot write .*No space left on device"):
+        create_plugin("soil", "python", tmp_path / "new")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli(tmp_path):
+    """``pdaframe new-plugin``: writes the folder, exit 0; bad input: exit 2 and the error."""
+    env = _env(tmp_path)
+    out = subprocess.run([sys.executable, "-m", "pdaframe.cli", "new-plugin", "soil", "--lang",
+                          "jax", "--dir", tmp_path / "soil"], env=env, capture_output=True,
+                         text=True)
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "soil" / "src" / "pdaframe_soil" / "model.py").is_file()
+    bad = subprocess.run([sys.executable, "-m", "pdaframe.cli", "new-plugin", "soil", "--lang",
+                          "jax", "--dir", tmp_path / "soil"], env=env, capture_output=True,
+                         text=True)
+    assert bad.returncode == 2
+    assert "error (ConfigError): new-plugin: target folder" in bad.stderr
+
+
+@pytest.mark.parametrize("header, line, found", [
+    ("int f(int n;\n", 2, "cffi cannot parse"),
+    ("#if defined(FAST)\nint g(void);\n#endif\n", 2, "#if is not supported"),
+    ("#define SCALE 2.5\n", 2, "only integer constants"),
+])
+def test_bad_header(tmp_path, header, line, found):
+    """The cdef generator names the header line it cannot use (build time of a C plugin)."""
+    from pdaframe.scaffold.cdef import HeaderError, cdef_from_header
+    path = tmp_path / "k.h"
+    path.write_text("#define K_N 4\n" + header)
+    with pytest.raises(HeaderError, match=rf"k\.h, line {line}: .*{found}"):
+        cdef_from_header(path)
+
+
+def test_bad_header_stops_the_build(tmp_path):
+    """The C scaffold's build script stops on a bad header, naming file and line."""
+    plugin = create_plugin("soilh", "c", tmp_path / "soilh")
+    header = plugin / "native" / "soilh.h"
+    good = cdef_text = header.read_text()
+    from pdaframe.scaffold.cdef import cdef_from_header
+    cdef_text = cdef_from_header(header)
+    assert "int soilh_run(int n, const double *theta" in cdef_text
+    assert "#define SOILH_NPARAM 4" in cdef_text and "#include" not in cdef_text
+    lines = good.split("\n")
+    at = next(i for i, text in enumerate(lines) if text.startswith("int soilh_run"))
+    lines[at] = "int soilh_run(int n, const double *theta,,"
+    header.write_text("\n".join(lines))
+    out = subprocess.run([sys.executable, "_build_cffi.py", tmp_path / "x.c"], cwd=plugin,
+                         env=_env(tmp_path), capture_output=True, text=True)
+    assert out.returncode == 1
+    assert f"error (HeaderError): {header}, line {at + 1}: cffi cannot parse" in out.stderr
+    assert not (tmp_path / "x.c").exists()
