@@ -54,7 +54,7 @@ def cdef_from_header(path) -> str:
         keep = all(stack)
         if code.startswith("#"):
             directive = re.match(r"#\s*(\w*)", code).group(1)
-            if directive == "ifndef" and not lines_have_code(lines) and guard is None:
+            if directive == "ifndef" and not _has_code(lines) and guard is None:
                 guard = code.split()[-1]
                 stack.append(True)
             elif directive in ("ifdef", "if") and "__cplusplus" in code:
@@ -91,7 +91,7 @@ def cdef_from_header(path) -> str:
     return cdef
 
 
-def lines_have_code(lines) -> bool:
+def _has_code(lines) -> bool:
     """Whether any line so far holds code (an include guard must come first)."""
     return any(line.strip() for line in lines)
 

@@ -218,6 +218,7 @@ def _compiled_route(lang, tmp_path, name, derivatives_file, derivatives):
     run_twin(plugin, site, tmp_path / "filled")
 
 
+@pytest.mark.slow        # two builds, two test runs, two twins: ~30-40 s
 def test_fortran_scaffold(tmp_path):
     if shutil.which("gfortran") is None:
         pytest.skip("needs gfortran")
@@ -279,6 +280,7 @@ int NAME_adjoint(int n, const double *theta, const double *forcing, const double
 """
 
 
+@pytest.mark.slow        # two builds, two test runs, two twins: ~30-40 s
 def test_c_scaffold(tmp_path):
     if shutil.which("cc") is None and shutil.which("gcc") is None:
         pytest.skip("needs a C compiler")
@@ -319,13 +321,13 @@ def test_unknown_lang_and_busy_folder(tmp_path):
 def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
     """A failure while writing removes the temporary folder; the target is never made."""
     import pdaframe.scaffold as scaffold_module
+    render = scaffold_module._render
 
     def fail(text, subs):
         if "pdaframe_register_models" in text:
             raise OSError(28, "No space left on device")
-        return scaffold_module.__dict__["_render_orig"](text, subs)
+        return render(text, subs)
 
-    monkeypatch.setitem(scaffold_module.__dict__, "_render_orig", scaffold_module._render)
     monkeypatch.setattr(scaffold_module, "_render", fail)
     with pytest.raises(ConfigError, match="cannot write .*No space left on device"):
         create_plugin("soil", "python", tmp_path / "new")
@@ -365,7 +367,7 @@ def test_bad_header_stops_the_build(tmp_path):
     """The C scaffold's build script stops on a bad header, naming file and line."""
     plugin = create_plugin("soilh", "c", tmp_path / "soilh")
     header = plugin / "native" / "soilh.h"
-    good = cdef_text = header.read_text()
+    good = header.read_text()
     from pdaframe.scaffold.cdef import cdef_from_header
     cdef_text = cdef_from_header(header)
     assert "int soilh_run(int n, const double *theta" in cdef_text
