@@ -218,7 +218,7 @@ def _compiled_route(lang, tmp_path, name, derivatives_file, derivatives):
     run_twin(plugin, site, tmp_path / "filled")
 
 
-@pytest.mark.slow        # two builds, two test runs, two twins: ~30-40 s
+@pytest.mark.slow        # two builds, test runs and twins: 15-40 s by load
 def test_fortran_scaffold(tmp_path):
     if shutil.which("gfortran") is None:
         pytest.skip("needs gfortran")
@@ -280,7 +280,7 @@ int NAME_adjoint(int n, const double *theta, const double *forcing, const double
 """
 
 
-@pytest.mark.slow        # two builds, two test runs, two twins: ~30-40 s
+@pytest.mark.slow        # two builds, test runs and twins: 15-40 s by load
 def test_c_scaffold(tmp_path):
     if shutil.which("cc") is None and shutil.which("gcc") is None:
         pytest.skip("needs a C compiler")
