@@ -115,6 +115,9 @@ class ToyCarbon(Model):
     ----------
     par, temperature : ndarray, shape (n_days,)
         The daily drivers.
+    n_steps : int
+        The time axis of every output (``n_days`` days from day 0; no calendar dates), as
+        the conformance suite (`pdaframe.plugin.ModelConformance`) reads it.
 
     Raises
     ------
@@ -165,6 +168,10 @@ class ToyCarbon(Model):
         self.drivers_file = drivers_file
         self.n_days = self.par.size
         self._exponent = (self.temperature - 15.0) / 10.0    # tf = q10 ** exponent
+
+    @property
+    def n_steps(self) -> int:
+        return self.n_days
 
     def __repr__(self):
         source = f"drivers_file={self.drivers_file!r}" if self.drivers_file is not None \
