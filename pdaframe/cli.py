@@ -1,5 +1,5 @@
 """Command line: ``pdaframe run CONFIG``, ``pdaframe check CONFIG``, ``pdaframe plugins``,
-``pdaframe --version``.
+``pdaframe methods``, ``pdaframe new-plugin NAME --lang LANG``, ``pdaframe --version``.
 
 ``pdaframe check`` validates a config without running the model: a twin's synthetic
 observations are not drawn and stream variables are checked against the outputs the model
@@ -116,6 +116,15 @@ def _cmd_check(args):
     return 0
 
 
+def _cmd_new_plugin(args):
+    from .scaffold import create_plugin
+
+    path = create_plugin(args.name, args.lang, args.dir)
+    print(f"wrote the {args.lang} plugin {args.name!r} to {_shown(path)}; next: "
+          f"pip install {_shown(path)} && python -m pytest {_shown(path)}/tests")
+    return 0
+
+
 def _cmd_plugins(args):
     from .plugins import get_plugins
 
@@ -206,6 +215,17 @@ def build_parser() -> argparse.ArgumentParser:
     methods.add_argument("name", nargs="?", help="a method: print its options (type, "
                                                  "default, one line each)")
     methods.set_defaults(func=_cmd_methods)
+    new = sub.add_parser("new-plugin", help="write a new pip-installable model plugin "
+                                            "package (model, parameter table, tests, twin)")
+    new.add_argument("name", help="plugin and model name, a lower-case Python identifier "
+                                  "(package pdaframe_NAME, distribution pdaframe-NAME)")
+    new.add_argument("--lang", required=True, metavar="{python,jax,fortran,c}",
+                     help="the route: pure Python with hand-written derivatives, JAX "
+                          "(derivatives by JAX), a Fortran kernel (f90wrap) or a C kernel "
+                          "(cffi)")
+    new.add_argument("--dir", help="the new folder (default ./pdaframe-NAME); must not exist "
+                                   "or be empty")
+    new.set_defaults(func=_cmd_new_plugin)
     return parser
 
 
