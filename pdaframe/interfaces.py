@@ -49,6 +49,8 @@ from typing import Callable, Mapping, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
+from .errors import ModelError
+
 
 @dataclass(frozen=True)
 class Parameter:
@@ -131,6 +133,25 @@ def declared_outputs(model) -> list[str] | None:
     if names is None:
         names = getattr(model, "output_units", None) or None
     return None if names is None else list(names)
+
+
+def check_parameter_vector(model_name, names, value, what="theta") -> np.ndarray:
+    """``value`` as a new float64 array with one entry per parameter of ``names``.
+
+    Shared by the model bases (`pdaframe.models.kernel.KernelModel`,
+    `pdaframe.models.jax_model.JaxModel`): a wrong shape is a `ModelError` naming
+    ``model_name``, the parameters and the shape; a direction (``what`` other than
+    ``"theta"``, e.g. ``"dtheta"``) must also be finite (the error names the parameter).
+    Whether ``theta`` itself must be finite is the model's rule.
+    """
+    arr = np.array(value, dtype=np.float64)
+    if arr.shape != (len(names),):
+        raise ModelError(f"{model_name}: {what} needs {len(names)} values {list(names)}, "
+                         f"got shape {arr.shape}", theta=value if what == "theta" else None)
+    if what != "theta" and not np.isfinite(arr).all():
+        i = int(np.flatnonzero(~np.isfinite(arr))[0])
+        raise ModelError(f"{model_name}: {what}[{names[i]!r}] is {float(arr[i])!r}")
+    return arr
 
 
 def selects_outputs(method) -> bool:

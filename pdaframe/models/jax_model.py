@@ -50,7 +50,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ModelError, PluginError
-from ..interfaces import Model
+from ..interfaces import Model, check_parameter_vector
 
 #: what to install when JAX is missing
 INSTALL_HINT = 'pip install "pdaframe[jax]"'
@@ -125,16 +125,8 @@ class JaxModel(Model):
         ModelError
             Wrong shape (naming the parameters), or a non-finite direction.
         """
-        arr = np.array(theta, dtype=np.float64)
-        n = self._n_param()
-        if arr.shape != (n,):
-            raise ModelError(f"{self._name()}: {what} needs {n} values "
-                             f"{list(self.parameter_names)}, got shape {arr.shape}",
-                             theta=theta if what == "theta" else None)
-        if what != "theta" and not np.all(np.isfinite(arr)):
-            bad = int(np.flatnonzero(~np.isfinite(arr))[0])
-            raise ModelError(f"{self._name()}: {what}[{self._param(bad)!r}] is {arr[bad]}")
-        return arr
+        self._n_param()                          # a PluginError without a parameter table
+        return check_parameter_vector(self._name(), self.parameter_names, theta, what)
 
     def check_outputs(self, theta, outputs) -> None:
         """Raise `ModelError` for a non-finite output, naming it and the first bad step."""
@@ -296,10 +288,6 @@ class JaxModel(Model):
 
     def _name(self) -> str:
         return getattr(self, "name", None) or type(self).__name__
-
-    def _param(self, index) -> str:
-        names = self.parameter_names
-        return names[index] if index < len(names) else str(index)
 
     def _when(self, step) -> str:
         time = getattr(self, "time", None)

@@ -88,7 +88,7 @@ from typing import Mapping
 import numpy as np
 
 from ..errors import ConfigError, DataError, ModelError, PluginError
-from ..interfaces import Model
+from ..interfaces import Model, check_parameter_vector
 from .time_axis import time_axis
 
 
@@ -412,18 +412,11 @@ class KernelModel(Model):
 
     def _check_theta(self, theta, what="theta") -> np.ndarray:
         """``theta`` as a new float64 array (the kernel never sees the caller's)."""
-        arr = np.array(theta, dtype=np.float64)
-        if arr.shape != (len(self.parameters),):
-            names = self.parameter_names
-            raise ModelError(f"{self.name}: {what} needs {len(names)} values {list(names)}, "
-                             f"got shape {arr.shape}", theta if what == "theta" else None)
-        if (self.check_finite or what != "theta") and not np.isfinite(arr).all():
+        arr = check_parameter_vector(self.name, self.parameter_names, theta, what)
+        if what == "theta" and self.check_finite and not np.isfinite(arr).all():
             i = int(np.flatnonzero(~np.isfinite(arr))[0])
-            if what == "theta":
-                raise ModelError(f"{self.name}: {self.parameter_text(i, arr)} is invalid: "
-                                 f"must be a finite number", theta)
-            raise ModelError(f"{self.name}: {what}[{self.parameter_names[i]!r}] is "
-                             f"{float(arr[i])!r}")
+            raise ModelError(f"{self.name}: {self.parameter_text(i, arr)} is invalid: "
+                             f"must be a finite number", theta)
         return arr
 
     def _check_status(self, status, theta):
