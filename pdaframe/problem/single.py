@@ -167,8 +167,6 @@ class Problem(BaseProblem):
         self.nrun = self.ntangent = self.nadjoint = 0
         self._last = (None, None, None)               # (key, names or None: all, outputs)
         self.needed_outputs = needed_outputs(streams)
-        self._used_outputs = None if self.needed_outputs is None else \
-            sorted(self.needed_outputs)
         self._needed_set = None if self.needed_outputs is None else \
             frozenset(self.needed_outputs)
         self._select = selects_outputs(model.run)
@@ -226,7 +224,7 @@ class Problem(BaseProblem):
         if not self._inputs_checked:
             check_stream_outputs(self.streams, outputs)
             self._inputs_checked = True
-        used = self._used_outputs or outputs      # operators without `inputs`: check all
+        used = self.needed_outputs or outputs     # operators without `inputs`: check all
         for name in used:
             arr = outputs[name]
             if math.isfinite(np.add.reduce(arr, axis=None)):  # fast path; overflow or a
