@@ -33,6 +33,11 @@ for what its streams read). The adjoint needs the pool trajectory at ``theta``: 
 last run's when that run stored the pools, else the kernel runs once more for them. Once a
 gradient has been asked for at the point of the last run, later runs store the pools too
 (a gradient-based minimiser wants both), until such pools go unused.
+
+`Dalec2` is a `pdaframe.plugin.KernelModel`: the base validates ``theta``, ``dtheta`` and
+``d_outputs``, allocates the Fortran-ordered outputs, caches the last run, selects the
+columns and turns a kernel status into a `ModelError`; this module holds the kernel calls,
+the switches and what each status means.
 """
 from __future__ import annotations
 
@@ -42,7 +47,7 @@ from numbers import Real
 
 import numpy as np
 
-from pdaframe.plugin import ConfigError, Model, ModelError
+from pdaframe.plugin import ConfigError, KernelModel
 
 from . import dalec2_fortran
 from .drivers import Drivers
@@ -52,7 +57,6 @@ OUTPUTS = ("gpp", "ra", "rh", "rtot", "nee", "lai",
            "c_lab", "c_fol", "c_roo", "c_woo", "c_lit", "c_som")
 """Output names, in the order of the kernel's output numbers (1-based there)."""
 _NUMBER = {name: j + 1 for j, name in enumerate(OUTPUTS)}
-_POOLS = frozenset(range(7, 13))                  # kernel numbers of c_lab .. c_som
 
 POOLS = ("labile carbon C_lab", "foliar carbon C_fol", "fine-root carbon C_roo",
          "wood carbon C_woo", "litter carbon C_lit", "soil organic matter carbon C_som")
@@ -79,39 +83,35 @@ _ERR_POOL, _ERR_PARAM, _ERR_FLUX, _ERR_SETUP = 1, 2, 3, 4
 _kernel = dalec2_fortran.dalec2_kernel
 
 
-@functools.lru_cache(maxsize=64)
-def _selection_of(names) -> tuple[int, ...]:
-    return tuple(sorted({_NUMBER[n] for n in names if n in _NUMBER}))
-
-
 def _selection(outputs) -> tuple[int, ...]:
-    """Kernel numbers (sorted) of the DALEC2 outputs among ``outputs`` (None: all 12)."""
+    """Kernel numbers (1-based, sorted) of the DALEC2 outputs among ``outputs`` (None: all
+    12)."""
     if outputs is None:
-        return _ALL
+        return tuple(range(1, 13))
     if isinstance(outputs, str):
         outputs = (outputs,)
-    try:
-        return _selection_of(tuple(outputs))
-    except TypeError:                    # unhashable names: not outputs anyway
-        return _selection_of(tuple(n for n in outputs if isinstance(n, str)))
+    return tuple(sorted({_NUMBER[n] for n in outputs if isinstance(n, str) and n in _NUMBER}))
 
 
 @functools.lru_cache(maxsize=64)
 def _numbers(sel) -> np.ndarray:
-    """``sel`` as the kernel's int32 array (read-only, shared)."""
+    """Kernel numbers ``sel`` (1-based) as the kernel's int32 array (read-only, shared)."""
     arr = np.array(sel, dtype=np.int32)
     arr.flags.writeable = False
     return arr
 
 
-_ALL = tuple(range(1, 13))
+@functools.lru_cache(maxsize=64)
+def _kernel_numbers(columns) -> np.ndarray:
+    """The base's 0-based ``columns`` as the kernel's 1-based numbers."""
+    return _numbers(tuple(c + 1 for c in columns))
 
 
 def _is_number(value) -> bool:
     return isinstance(value, Real) and not isinstance(value, bool)
 
 
-class Dalec2(Model):
+class Dalec2(KernelModel):
     """DALEC2 carbon model of one site, run over its drivers (see the module docstring).
 
     Parameters
@@ -143,6 +143,8 @@ class Dalec2(Model):
         The drivers.
     n : int
         Number of steps.
+    time : ndarray of datetime64
+        The dates of the steps (``drivers.time``).
     variant : str
         The variant.
     switches : dict
@@ -162,7 +164,9 @@ class Dalec2(Model):
     True
     """
 
+    name = "dalec2"
     parameters = PARAMETERS
+    kernel_outputs = OUTPUTS
     output_units = {
         "gpp": "g m-2 day-1",        # gross primary production, carbon
         "ra": "g m-2 day-1",         # autotrophic respiration
@@ -177,6 +181,10 @@ class Dalec2(Model):
         "c_lit": "g m-2",            # litter carbon
         "c_som": "g m-2",            # soil organic matter carbon
     }
+    order = "F"
+    selects_columns = True                   # the kernel takes the output numbers to store
+    adjoint_needs = OUTPUTS[6:]              # its adjoint reads the pool trajectory
+    check_finite = False                     # the kernel checks theta, pools and fluxes
 
     def __init__(self, drivers: Drivers, variant: str = "P16", **switches):
         if not isinstance(drivers, Drivers):
@@ -189,8 +197,8 @@ class Dalec2(Model):
         if unknown:
             raise ConfigError(f"dalec2: unknown switch(es) {unknown}; the switches are "
                               f"{list(VARIANTS[variant])}")
+        super().__init__(drivers.n, drivers.time)
         self.drivers = drivers
-        self.n = drivers.n
         self.variant = variant
         self.switches = {**VARIANTS[variant], **switches}
         modes = {}
@@ -212,31 +220,22 @@ class Dalec2(Model):
                                   f"of ppm (P16: 390)")
             co2_values = drivers.co2
         elif _is_number(co2) and math.isfinite(co2) and co2 > 0:
-            co2_values = np.full(self.n, float(co2))
+            co2_values = np.full(self.n_run, float(co2))
         else:
             raise ConfigError(f"dalec2: switch co2={co2!r} must be a positive number of "
                               f"ppm or 'driver'")
         # the kernel's arguments, built once: drivers as one Fortran-ordered (n, 11) array
         # whose last three columns (day length, g_c, kappa) the kernel fills here, once
-        zeros = np.zeros(self.n)
+        zeros = np.zeros(self.n_run)
         self._met = np.asfortranarray(np.column_stack([
             drivers.doy, drivers.elapsed, drivers.t_min, drivers.t_max, drivers.t_mean,
             drivers.sw, drivers.dt, co2_values, zeros, zeros, zeros]), dtype=np.float64)
         lat = math.radians(float(drivers.latitude))
-        if _kernel.dalec2_prepare(self.n, self._met, lat, float(psi_d)):
+        if _kernel.dalec2_prepare(self.n_run, self._met, lat, float(psi_d)):
             raise ConfigError(f"dalec2: cannot prepare the drivers ({self._where()}): "
                               f"latitude {drivers.latitude} or psi_d {psi_d} invalid")
         self._switch_args = (lat, modes["phenology_offset"], float(psi_d),
                              modes["temperature"], modes["phenology_clock"])
-        # the last run: (theta bytes, kernel output numbers, read-only (n, n_sel) outputs)
-        self._last = (None, (), None)
-        self._keep_pools = False             # store the pools in every run (for `adjoint`)
-        self._pools_used = True              # the last run's stored pools went to `adjoint`
-
-    @property
-    def time(self) -> np.ndarray:
-        """Dates of the steps (``drivers.time``): streams may give observation dates."""
-        return self.drivers.time
 
     def __repr__(self):
         changed = {k: v for k, v in self.switches.items() if v != VARIANTS[self.variant][k]}
@@ -246,178 +245,26 @@ class Dalec2(Model):
     def _where(self) -> str:
         return self.drivers.site or self.drivers.source or "drivers"
 
-    # --- forward -----------------------------------------------------------------------------
-    def run(self, theta, outputs=None):
-        """Run the model.
+    # --- the kernel calls (`KernelModel`: columns are the 0-based output numbers) -------------
+    def kernel_run(self, theta, out, columns):
+        return _kernel.dalec2_run(self.n_run, theta, self._met, *self._switch_args,
+                                  len(columns), _kernel_numbers(columns), out)
 
-        Parameters
-        ----------
-        theta : array_like, shape (23,)
-            Parameters and initial pools, in the order of ``parameters``.
-        outputs : collection of str, optional
-            The outputs needed (default: all); the kernel stores only these. Names that are
-            not outputs of DALEC2 are left out (`pdaframe.interfaces`).
+    def kernel_tangent(self, theta, dtheta, dout, columns):
+        return _kernel.dalec2_tangent(self.n_run, theta, dtheta, self._met, *self._switch_args,
+                                      len(columns), _kernel_numbers(columns), dout)
 
-        Returns
-        -------
-        dict of ndarray, each shape (n,)
-            The outputs ``gpp ra rh rtot nee lai c_lab c_fol c_roo c_woo c_lit c_som``
-            (see ``output_units``), or those of them in ``outputs``; read-only. The values
-            do not depend on the selection.
+    def kernel_adjoint(self, theta, pools, out_bar, theta_bar, columns):
+        return _kernel.dalec2_adjoint(self.n_run, theta, self._met, *self._switch_args, pools,
+                                      len(columns), _kernel_numbers(columns), out_bar,
+                                      theta_bar)
 
-        Raises
-        ------
-        ModelError
-            ``theta`` has the wrong length or an invalid value (naming the parameter), or a
-            pool becomes negative or non-finite, or a flux non-finite (naming the pool or
-            flux, the step and its date). ``theta`` is attached.
-        """
-        wanted = _selection(outputs)
-        if not wanted:
-            return {}
-        theta = self._check_theta(theta)
-        key = theta.tobytes()
-        last = self._last
-        if last[0] != key or not set(wanted) <= set(last[1]):
-            if not self._pools_used:         # the last run's pools went unused: stop storing
-                self._keep_pools = False
-            sel = tuple(sorted(_POOLS.union(wanted))) if self._keep_pools else wanted
-            last = (key, sel, self._forward(theta, sel))
-            self._pools_used = not self._keep_pools
-            self._last = last
-        sel, out = last[1], last[2]
-        return {OUTPUTS[j - 1]: out[:, sel.index(j)] for j in wanted}
-
-    def _forward(self, theta, sel):
-        """The kernel's outputs numbered ``sel`` (sorted) at ``theta``: (n, len(sel)),
-        Fortran order, read-only (shared with the caller's dict and the cache)."""
-        out = np.empty((self.n, len(sel)), order="F")
-        status = _kernel.dalec2_run(self.n, theta, self._met, *self._switch_args, len(sel),
-                                    _numbers(sel), out)
-        if status[0]:
-            raise self._error(status, theta)
-        out.flags.writeable = False
-        return out
-
-    def _pools(self, theta):
-        """The pool trajectory at ``theta``, (n, 6), Fortran order: the last run's when it
-        stored the pools, else a run for them (and later runs store them)."""
-        key, sel, out = self._last
-        if key == theta.tobytes() and _POOLS <= set(sel):
-            self._pools_used = True
-            return out[:, -6:]                  # sel is sorted: the pools are its last six
-        if key == theta.tobytes():           # a gradient at the point of the last run
-            self._keep_pools = True
-        return self._forward(theta, tuple(sorted(_POOLS)))
-
-    # --- derivatives ------------------------------------------------------------------------
-    def tangent(self, theta, dtheta, outputs=None):
-        """Tangent linear: the outputs' derivative along ``dtheta``.
-
-        Parameters
-        ----------
-        theta : array_like, shape (23,)
-            Point of linearisation.
-        dtheta : array_like, shape (23,)
-            Parameter perturbation.
-        outputs : collection of str, optional
-            The outputs needed (default: all), as in `run`.
-
-        Returns
-        -------
-        dict of ndarray, each shape (n,)
-            ``J_name @ dtheta`` for each output of `run` (or those in ``outputs``).
-
-        Raises
-        ------
-        ModelError
-            As `run`, or ``dtheta`` has the wrong shape or is not finite.
-        """
-        wanted = _selection(outputs)
-        if not wanted:
-            return {}
-        theta = self._check_theta(theta)
-        dtheta = self._check_theta(dtheta, "dtheta")
-        dout = np.empty((self.n, len(wanted)), order="F")
-        status = _kernel.dalec2_tangent(self.n, theta, dtheta, self._met, *self._switch_args,
-                                        len(wanted), _numbers(wanted), dout)
-        if status[0]:
-            raise self._error(status, theta)
-        return {OUTPUTS[j - 1]: dout[:, k] for k, j in enumerate(wanted)}
-
-    def adjoint(self, theta, d_outputs):
-        """Adjoint: the vector-Jacobian product ``sum_name J_name.T @ d_outputs[name]``.
-
-        Parameters
-        ----------
-        theta : array_like, shape (23,)
-            Point of linearisation.
-        d_outputs : mapping of str to array_like, each shape (n,)
-            Sensitivities of the outputs; missing outputs have zero sensitivity.
-
-        Returns
-        -------
-        ndarray, shape (23,)
-            Gradient with respect to ``theta``.
-
-        Raises
-        ------
-        ModelError
-            As `run`, or ``d_outputs`` names an unknown output or has a wrongly shaped or
-            non-finite array.
-        """
-        theta = self._check_theta(theta)
-        sel, out_bar = self._check_d_outputs(d_outputs)
-        pools = self._pools(theta)           # no new run after run(theta) stored them
-        theta_bar = np.zeros(len(PARAMETERS))
-        status = _kernel.dalec2_adjoint(self.n, theta, self._met, *self._switch_args,
-                                        pools, len(sel), _numbers(sel), out_bar, theta_bar)
-        if status[0]:
-            raise self._error(status, theta)
-        return theta_bar
-
-    # --- checks and errors ------------------------------------------------------------------
-    def _check_theta(self, theta, what="theta") -> np.ndarray:
-        arr = np.array(theta, dtype=np.float64)      # a copy: the kernel never sees the caller's
-        if arr.shape != (len(PARAMETERS),):
-            raise ModelError(f"dalec2: {what} needs {len(PARAMETERS)} values "
-                             f"{list(self.parameter_names)}, got shape {arr.shape}",
-                             theta=theta if what == "theta" else None)
-        if what != "theta" and not np.all(np.isfinite(arr)):
-            bad = int(np.flatnonzero(~np.isfinite(arr))[0])
-            raise ModelError(f"dalec2: {what}[{self.parameter_names[bad]!r}] is {arr[bad]}")
-        return arr
-
-    def _check_d_outputs(self, d_outputs) -> tuple[tuple[int, ...], np.ndarray]:
-        """The kernel numbers of the outputs given in ``d_outputs`` and their (n, n_sel)
-        Fortran-ordered sensitivities (NEE with zeros when none is given)."""
-        unknown = sorted(set(d_outputs) - set(OUTPUTS))
-        if unknown:
-            raise ModelError(f"dalec2 adjoint: unknown output(s) {unknown}; the outputs are "
-                             f"{list(OUTPUTS)}")
-        given = [name for name in OUTPUTS if d_outputs.get(name) is not None] or ["nee"]
-        out_bar = np.zeros((self.n, len(given)), order="F")
-        for j, name in enumerate(given):
-            if d_outputs.get(name) is None:
-                continue
-            value = np.asarray(d_outputs[name], dtype=np.float64)
-            if value.shape != (self.n,):
-                raise ModelError(f"dalec2 adjoint: d_outputs[{name!r}] has shape "
-                                 f"{value.shape}, expected ({self.n},)")
-            if not np.all(np.isfinite(value)):
-                raise ModelError(f"dalec2 adjoint: d_outputs[{name!r}] is not finite at "
-                                 f"step {int(np.flatnonzero(~np.isfinite(value))[0])}")
-            out_bar[:, j] = value
-        return tuple(_NUMBER[name] for name in given), out_bar
-
-    def _error(self, status, theta) -> ModelError:
-        """The `ModelError` for a kernel status ``(ierr, fail_step, fail_index)``."""
+    def kernel_error(self, status, theta) -> str:
+        """What a kernel status ``(ierr, fail_step, fail_index)`` means."""
         ierr, step, index = (int(s) for s in status)
-        names = self.parameter_names
         if ierr == _ERR_PARAM:
-            name = names[index - 1]
-            value = float(theta[index - 1])
-            if not math.isfinite(value):
+            name = self.parameter_names[index - 1]
+            if not math.isfinite(float(theta[index - 1])):
                 why = "must be a finite number"
             elif name == "c_lspan":
                 why = "must be greater than 1"
@@ -425,18 +272,13 @@ class Dalec2(Model):
                 why = "must be positive"
             else:
                 why = "must not be negative (an initial pool)"
-            return ModelError(f"dalec2: parameter {name!r} = {value!r} is invalid: {why}",
-                              theta=theta)
-        if ierr in (_ERR_POOL, _ERR_FLUX):
-            when = (f"step {step} (0-based, of {self.n}; dated {self.drivers.time[step]}) "
-                    f"at {self._where()}")
-            if ierr == _ERR_POOL:
-                return ModelError(
-                    f"dalec2: {POOLS[index - 1]} became negative or non-finite at the end of "
-                    f"{when}; pools empty when a daily loss fraction (phenology Phi, "
-                    f"turnover rate, or rate * exp(theta T)) exceeds 1, or an allocation "
-                    f"fraction is outside [0, 1]", theta=theta)
-            return ModelError(f"dalec2: {OUTPUTS[index - 1]} is not finite on {when}",
-                              theta=theta)
-        return ModelError(f"dalec2: kernel status {ierr} (invalid switch values or output "
-                          f"selection)", theta=theta)
+            return f"{self.parameter_text(index - 1, theta)} is invalid: {why}"
+        if ierr == _ERR_POOL:
+            return (f"{POOLS[index - 1]} became negative or non-finite at the end of "
+                    f"{self.step_text(step)} at {self._where()}; pools empty when a daily "
+                    f"loss fraction (phenology Phi, turnover rate, or rate * exp(theta T)) "
+                    f"exceeds 1, or an allocation fraction is outside [0, 1]")
+        if ierr == _ERR_FLUX:
+            return f"{OUTPUTS[index - 1]} is not finite on {self.step_text(step)} at " \
+                   f"{self._where()}"
+        return f"kernel status {ierr} (invalid switch values or output selection)"
