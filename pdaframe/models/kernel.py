@@ -198,17 +198,15 @@ class KernelModel(Model):
         self._needs = (tuple(sorted(self._column[n] for n in self.adjoint_needs))
                        if self.selects_columns else self._all)
         self._selections, self._plans, self._needs_at = {}, {}, {}
-        self._last_plan = (None, None, None)
         self.clear_cache()
 
     @property
     def parameter_names(self) -> tuple[str, ...]:
-        """The parameters' names, in the order of ``theta`` (kept while ``parameters`` is
-        the same table: every call validates ``theta`` against them)."""
-        params = self.parameters
+        """The parameters' names, in order (kept while ``parameters`` is the same table)."""
         kept = self.__dict__.get("_parameter_names")
-        if kept is None or kept[0] is not params:
-            kept = self._parameter_names = (params, tuple(p.name for p in params))
+        if kept is None or kept[0] is not self.parameters:
+            kept = self._parameter_names = (self.parameters,
+                                            tuple(p.name for p in self.parameters))
         return kept[1]
 
     @property
@@ -226,8 +224,8 @@ class KernelModel(Model):
     def clear_cache(self):
         """Forget the cached forward run (after changing what the kernel reads)."""
         self._last = (None, (), None)        # (theta bytes, columns stored, outputs)
-        self._keep_needs = False             # store adjoint_needs in every run
-        self._needs_used = True              # the last run's stored needs went to `adjoint`
+        self._keep_needs, self._needs_used = False, True   # store adjoint_needs in every
+        # run; the last run's stored needs went to `adjoint`
 
     # --- the calls a subclass implements -----------------------------------------------------
     def kernel_run(self, theta, out, *columns):
@@ -379,18 +377,13 @@ class KernelModel(Model):
     def _outputs(self, out, columns, names) -> dict[str, np.ndarray]:
         """``{name: column}`` of ``out`` (holding ``columns``) for ``names``, after the
         warm-up; scaled outputs computed."""
-        last = self._last_plan                       # the same selection as last time
-        if last[0] is columns and last[1] is names:
-            plan = last[2]
-        else:
-            plan = self._plans.get((columns, names))
-            if plan is None:
-                at = {c: i for i, c in enumerate(columns)}
-                plan = self._plans[(columns, names)] = (
-                    [(n, at[self._column[n]]) for n in names if n in self._column],
-                    [(n, at[self._column[self.scaled_outputs[n][0]]],
-                      self.scaled_outputs[n][1]) for n in names if n in self.scaled_outputs])
-            self._last_plan = (columns, names, plan)
+        plan = self._plans.get((columns, names))
+        if plan is None:
+            at = {c: i for i, c in enumerate(columns)}
+            plan = self._plans[(columns, names)] = (
+                [(n, at[self._column[n]]) for n in names if n in self._column],
+                [(n, at[self._column[self.scaled_outputs[n][0]]], self.scaled_outputs[n][1])
+                 for n in names if n in self.scaled_outputs])
         kept = out[self.warmup:] if self.warmup else out
         result = {n: kept[:, i] for n, i in plan[0]}
         for n, i, factor in plan[1]:
