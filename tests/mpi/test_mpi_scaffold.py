@@ -68,12 +68,21 @@ METHODS = [
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
-    """The python scaffold installed into a site folder; ``(plugin, site, counter)``."""
-    tmp = tmp_path_factory.mktemp("mpi-scaffold")
-    plugin, site = scaffold("python", tmp, NAME)
-    counter = tmp / "counter.py"
-    counter.write_text(COUNTER.replace("NAME", NAME).replace("CLASS", f"{NAME.title()}Model"))
-    return plugin, site, counter
+    """``get() -> (plugin, site, counter)``: the python scaffold installed into a site folder,
+    made on the first call, i.e. inside a test, after tests/mpi/conftest.py's skips (a
+    module fixture itself would run before them, also on every rank under mpiexec)."""
+    made = []
+
+    def get():
+        if not made:
+            tmp = tmp_path_factory.mktemp("mpi-scaffold")
+            plugin, site = scaffold("python", tmp, NAME)
+            counter = tmp / "counter.py"
+            counter.write_text(COUNTER.replace("NAME", NAME)
+                               .replace("CLASS", f"{NAME.title()}Model"))
+            made.append((plugin, site, counter))
+        return made[0]
+    return get
 
 
 def _counted_run(counter, folder, config, site, ranks=None) -> tuple[str, list[dict]]:
@@ -92,7 +101,7 @@ def _counted_run(counter, folder, config, site, ranks=None) -> tuple[str, list[d
 
 @pytest.mark.parametrize("method, options, extra", METHODS, ids=[m[0] for m in METHODS])
 def test_scaffolded_plugin_same_bits_on_two_ranks(installed, tmp_path, method, options, extra):
-    plugin, site, counter = installed
+    plugin, site, counter = installed()
     text = (plugin / "examples" / "twin.toml").read_text()
     config = tmp_path / "twin.toml"
     config.write_text(text.replace('name = "lbfgsb"', f'name = "{method}"')
