@@ -6,9 +6,10 @@ with ``pip install --target SITE`` (`tests.integration.test_scaffold.scaffold`),
 importable only through ``PYTHONPATH=SITE``, which ``mpiexec`` passes on to every rank (the
 launch inherits it). Its example twin config, with an ensemble method instead of 4D-Var, is
 run serially and under ``mpiexec -n 2``: every NetCDF file written is the same bit for bit.
-Each run goes through `COUNTER`, which counts the scaffolded model's runs on its rank and
-writes them with the rank's view of the world, to show that both ranks imported the package
-from SITE and shared the members out (a 4D-Var twin would run the same on both ranks).
+Each run goes through `COUNTER` (`pdaframe.cli.main`, what the ``pdaframe`` command runs),
+which counts the scaffolded model's runs on its rank and writes them with the rank's view of
+the world, to show that both ranks imported the package from SITE and shared the members
+out (a 4D-Var twin would run the same on both ranks).
 Like tests/mpi/test_mpi_launch.py, these tests start ``mpiexec`` themselves: part of the
 plain ``pytest`` run, skipped under ``mpiexec``.
 """
@@ -28,8 +29,8 @@ from tests.mpi.test_mpi_launch import MPIEXEC, assert_same_files
 pytestmark = [pytest.mark.slow, pytest.mark.launches_mpiexec]
 NAME = "soilmpi"
 
-COUNTER = '''"""python COUNTER.py FOLDER ARGS...: `pdaframe ARGS` on this rank, counting the runs of
-the scaffolded model; writes FOLDER/rank<r>.json (rank, size, runs, where the package is)."""
+COUNTER = '''"""python counter.py FOLDER ARGS...: `pdaframe ARGS` on this rank, counting the
+runs of the scaffolded model; writes FOLDER/rank<r>.json (rank, size, runs, package file)."""
 import functools
 import json
 import sys
@@ -118,16 +119,17 @@ def test_scaffolded_plugin_same_bits_on_two_ranks(installed, tmp_path, method, o
     expected = sorted(["result.nc"] + ([extra] if extra else []))
     assert assert_same_files(tmp_path / "serial" / "out", tmp_path / "mpi" / "out") == expected
 
-    # both ranks imported the package from SITE and shared the members out (static
-    # schedule: member i on rank i % 2; 3 chains: 2 on rank 0, 1 on rank 1): each ran at
-    # least a third of the serial run's model runs, and together at most 10 more than it
-    # (each member on one rank; a few runs, e.g. the twin's truth, on every rank)
+    # both ranks imported the package from SITE and shared the members out: each ran at
+    # least a quarter of the serial run's model runs (static schedule, members of a few ms:
+    # member i on rank i % 2, so 1/2, or 1/3 on rank 1 for 3 chains; the dynamic one, should
+    # a loaded machine make members slow, shares them by speed), and together at most 10
+    # more than it (each member on one rank; a few runs, e.g. the twin's truth, on both)
     for record in [serial, *ranks]:
         assert Path(record["package"]).is_relative_to(site), record
     assert [(r["rank"], r["size"]) for r in ranks] == [(0, 2), (1, 2)]
     total, runs = serial["runs"], [r["runs"] for r in ranks]
     assert total >= 60, serial
-    assert min(runs) >= total / 3 - 1 and total <= sum(runs) <= total + 10, (total, runs)
+    assert min(runs) >= total / 4 and total <= sum(runs) <= total + 10, (total, runs)
 
     if method == "4denvar":             # an ensemble analysis: recovers the truth
         import netCDF4
