@@ -1,8 +1,14 @@
 """Score model runs against observations: RMSE, bias, correlation (e.g. prior vs posterior
-on held-out data)."""
+on held-out data).
+
+The runs ask the model only for the outputs they use (`run_outputs`, shared with
+`pdaframe.analysis.sensitivity`).
+"""
 from __future__ import annotations
 
 import numpy as np
+
+from ..problem.single import needed_outputs
 
 METRICS = ("n", "rmse", "bias", "correlation")
 
@@ -35,8 +41,40 @@ def scores(observed, predicted) -> dict[str, float]:
             "bias": float(diff.mean()), "correlation": corr}
 
 
+def run_outputs(problem, theta, names):
+    """``problem.run`` at ``theta``, asking the model only for the outputs ``names``.
+
+    Parameters
+    ----------
+    problem : Problem
+    theta : array_like, shape (n_param,)
+    names : collection of str or None
+        The outputs the caller reads; None: every output.
+
+    Returns
+    -------
+    dict of ndarray
+        At least ``names`` (a model that cannot select returns all its outputs). The
+        problem's own ``needed_outputs`` (what its streams read) are asked for too:
+        `Problem.run` checks them in every run, and a run holding them stays in its cache
+        for the problem's cost. Every output when ``names`` or the problem's
+        ``needed_outputs`` is None (an operator that does not list its ``inputs``).
+    """
+    own = getattr(problem, "needed_outputs", None)
+    if names is None or own is None:
+        return problem.run(theta)
+    names = set(names)
+    # the problem's own tuple when it holds them all: Problem.run's fast path and its cache
+    wanted = own if names <= set(own) else tuple(sorted(names.union(own)))
+    return problem.run(theta, wanted)
+
+
 def evaluate(problem, streams, estimates) -> dict:
     """Score the model at several parameter vectors against (held-out) streams.
+
+    Each estimate is one model run (`run_outputs`) that computes only the outputs the
+    streams' operators read (their ``inputs``, `pdaframe.problem.single.needed_outputs`;
+    every output when an operator does not list them).
 
     Parameters
     ----------
@@ -52,11 +90,13 @@ def evaluate(problem, streams, estimates) -> dict:
     dict
         ``{stream name: {label: {"equivalent": array, **scores}}}``.
     """
-    out = {}
-    for s in streams:
-        out[s.name] = {}
-        for label, theta in estimates.items():
-            eq = np.asarray(s.operator.apply(problem.run(theta)), dtype=float).reshape(-1)
+    streams = list(streams)
+    names = needed_outputs(streams)
+    out = {s.name: {} for s in streams}
+    for label, theta in estimates.items():
+        outputs = run_outputs(problem, theta, names)
+        for s in streams:
+            eq = np.asarray(s.operator.apply(outputs), dtype=float).reshape(-1)
             out[s.name][label] = {"equivalent": eq,
                                   **scores(np.where(s.mask, s.values, np.nan), eq)}
     return out

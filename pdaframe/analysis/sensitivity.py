@@ -2,7 +2,8 @@
 
 Sampling and analysis are SALib's (Method notes §8); the model runs go through an executor
 (``executor.map`` over the sample rows, order kept), so they scale over MPI. The quantity of
-interest (QoI) is the cost ``J`` or a statistic of one model output::
+interest (QoI) is the cost ``J`` or a statistic of one model output, and each run computes
+only the outputs the QoI reads (`QuantityOfInterest`)::
 
     res = sobol(problem, n=1024, seed=1)          # qoi "misfit" (J_o), "cost", "nee:mean"
     res.indices["ST"], res.conf["ST"]                         # per parameter
@@ -29,6 +30,7 @@ import numpy as np
 from ..errors import ConfigError, ModelError, check_int
 from ..parallel import Failed, with_members
 from ..result import AnalysisResult
+from .scores import run_outputs
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,13 @@ STATISTICS = {"mean": np.mean, "sum": np.sum, "std": np.std, "min": np.min, "max
 
 class QuantityOfInterest:
     """What one run computes: ``J(theta)`` or a statistic of a model output (picklable).
+
+    Each run asks the model only for the outputs the QoI reads (with the problem's own
+    ``needed_outputs``, `pdaframe.analysis.scores.run_outputs`): ``"misfit"`` and ``"cost"``
+    go through the problem's cost (the outputs its streams read), ``"<output>:<statistic>"``
+    reads ``output``. A callable may read any output: it gets every output, unless it lists
+    those it reads in an ``inputs`` attribute (like an observation operator's, e.g.
+    ``nee_sum.inputs = ("nee",)``).
 
     Parameters
     ----------
@@ -49,12 +58,22 @@ class QuantityOfInterest:
         ``"<output>:<statistic>"`` with statistic one of `STATISTICS` (e.g.
         ``"nee:mean"``, NaNs ignored); or ``callable(outputs) -> float`` on the model
         outputs (a module-level function, for MPI).
+
+    Attributes
+    ----------
+    inputs : tuple of str or None
+        The outputs a run of ``problem.run`` is asked for (None: every output; not used by
+        ``"misfit"`` and ``"cost"``).
     """
 
     def __init__(self, problem, qoi="misfit"):
         self.problem, self.qoi = problem, qoi
-        self.output = self.statistic = None
-        if callable(qoi) or qoi in ("cost", "misfit"):
+        self.output = self.statistic = self.inputs = None
+        if callable(qoi):
+            inputs = getattr(qoi, "inputs", None)
+            self.inputs = tuple(inputs) if inputs else None
+            return
+        if qoi in ("cost", "misfit"):
             return
         if isinstance(qoi, str) and qoi.startswith("misfit:"):
             names = [s.name for s in getattr(problem, "streams", ())]
@@ -69,6 +88,7 @@ class QuantityOfInterest:
         if self.statistic not in STATISTICS:
             raise ConfigError(f"sensitivity qoi {qoi!r}: statistic {self.statistic!r} not one "
                               f"of {sorted(STATISTICS)}")
+        self.inputs = (self.output,)
 
     def __call__(self, theta) -> float:
         if self.qoi == "cost":
@@ -78,12 +98,12 @@ class QuantityOfInterest:
             if self.qoi == "misfit":
                 return float(sum(v for k, v in terms.items() if k != "prior"))
             return float(terms[self.qoi[7:]])
-        outputs = self.problem.run(theta)
+        outputs = run_outputs(self.problem, theta, self.inputs)
         if callable(self.qoi):
             return float(self.qoi(outputs))
-        if self.output not in outputs:
+        if self.output not in outputs:          # a selecting model leaves unknown names out
             raise ConfigError(f"sensitivity qoi {self.qoi!r}: the model has no output "
-                              f"{self.output!r}; it has {sorted(outputs)}")
+                              f"{self.output!r}; it has {sorted(self.problem.run(theta))}")
         arr = np.asarray(outputs[self.output], dtype=float)
         return float(STATISTICS[self.statistic](arr[np.isfinite(arr)]))
 

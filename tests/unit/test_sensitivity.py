@@ -170,3 +170,51 @@ def test_plot(ishigami, tmp_path):
     assert path.read_bytes()[:4] == b"\x89PNG"
     m = sa.morris(ishigami, n=6, qoi="f:mean", seed=1)
     assert sa.plot_sensitivity(m, tmp_path / "m.png").stat().st_size > 1000
+
+
+# --- only the outputs the QoI reads (issue 13, item 3) -------------------------------------
+def _w_sum(outputs):
+    """A QoI that reads ``w`` (module level, as for MPI)."""
+    return float(outputs["w"].sum())
+
+
+def _w_sum_listed(outputs):
+    return float(outputs["w"].sum())
+
+
+_w_sum_listed.inputs = ("w",)
+
+
+def test_qoi_runs_ask_only_for_the_outputs_read():
+    """The model records what each run is asked for; the QoI values equal those of a model
+    that always computes every output, bit for bit."""
+    from tests.unit.test_scores import Plain, Recording
+
+    def problem(model):
+        prior = pdaframe.UniformPrior([0.05, 2.0, 0.0], [0.3, 6.0, 1.0],
+                                      names=["k", "c0", "a"])
+        y = Recording().run([0.15, 4.0, 0.8])["y"]
+        return pdaframe.Problem(model, prior, [pdaframe.DataStream("y", "y", y, std=0.1)])
+
+    # (qoi, what every run after the first (full) one asks for)
+    cases = [("w:mean", ("w", "y")), ("y:max", ("y",)), ("misfit", ("y",)), ("cost", ("y",)),
+             (_w_sum_listed, ("w", "y")), (_w_sum, None)]
+    for qoi, asked in cases:
+        model = Recording()
+        res = sa.morris(problem(model), n=4, qoi=qoi, seed=5)
+        assert res.nfev == 16 and model.asked[0] is None, qoi
+        assert model.asked[1:] == [asked] * 15, (qoi, model.asked)
+        full = sa.morris(problem(Plain()), n=4, qoi=qoi, seed=5)
+        assert np.array_equal(res.Y, full.Y) and np.all(np.isfinite(res.Y)), qoi
+        assert np.array_equal(res.indices["mu_star"], full.indices["mu_star"]), qoi
+    # w = y^2: the mean of w at the first sample, by hand from the model's formula
+    k, c0, a = res.X[0]
+    t = np.arange(20.0)
+    y = c0 * np.exp(-k * t) + a * np.sin(t) + a ** 2 * k
+    assert sa.QuantityOfInterest(problem(Recording()), "w:mean")(res.X[0]) == \
+        pytest.approx(np.mean(y ** 2), rel=1e-14)
+    assert sa.QuantityOfInterest(problem(Recording()), _w_sum).inputs is None
+    # an output the model does not have: the message lists all of its outputs
+    model = Recording()
+    with pytest.raises(ModelError, match=r"no output 'v'; it has \['w', 'y', 'z'\]"):
+        sa.oat(problem(model), levels=2, qoi="v:mean")
