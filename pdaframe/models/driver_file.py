@@ -252,7 +252,7 @@ def _read_csv(path, required, optional):
             dates[i] = np.datetime64(cell, "D")
         except ValueError:
             raise DataError(f"{path}, line {lines[i]}, column 'date': expected a date "
-                            f"YYYY-MM-DD, got {cell!r}") from None
+                            f"YYYY-MM-DD, got {str(cell)!r}") from None
     check_days(path, dates, lambda i: f"line {lines[i]}")
     columns = {}
     for name in names:

@@ -149,7 +149,7 @@ def _stamps(path, cells, lines, column, layout) -> np.ndarray:
         except ValueError:
             raise DataError(f"{path}, line {lines[i]}, column {column!r}: expected a "
                             f"timestamp {'YYYYMMDD' if digits == 8 else 'YYYYMMDDHHMM'}, "
-                            f"got {cell!r}") from None
+                            f"got {str(cell)!r}") from None
     return out
 
 
