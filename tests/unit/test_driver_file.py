@@ -1,6 +1,7 @@
 """Site-agnostic driver files (CSV, CF-NetCDF) and FLUXNET meteorology -> daily drivers
 (`pdaframe.models.driver_file`, `pdaframe.models.fluxnet_drivers`), with every named error."""
 import re
+from pathlib import Path
 
 import netCDF4
 import numpy as np
@@ -107,6 +108,15 @@ def test_latitude_from_the_option_or_agreeing_with_the_file(tmp_path):
     assert read_driver_file(no_lat, latitude=-33.5).latitude == -33.5
     assert read_driver_file(write(tmp_path, csv_text(), "b.csv"), latitude=51.15).latitude \
         == 51.15
+
+
+def test_the_readme_example_driver_file_reads(tmp_path):
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    block = readme.split("## Your own site's drivers")[1].split("```text\n")[1].split("```")[0]
+    table = read_driver_file(write(tmp_path, block))
+    assert (table.n, table.latitude, table.longitude, table.site) == \
+        (3, 51.15, -0.85, "Alice Holt")
+    assert table["sw"].tolist() == [2.18, 3.02, 1.75] and table["co2"][2] == 366.8
 
 
 # --- FLUXNET meteorology -> daily drivers --------------------------------------------------
