@@ -183,6 +183,7 @@ def _no_missing(path, column, values, lines, days):
     if bad.size:
         i = bad[0]
         n_days = np.unique(days[bad]).size
+        hint = "; co2=False leaves CO2 out" if column == "CO2_F_MDS" else ""
         raise DataError(f"{path}, line {lines[i]}, column {column!r}: missing value "
                         f"({FILL:g} or empty) on day {days[i]}; every record of a day needs "
-                        f"a value ({bad.size} missing on {n_days} day(s) in all)")
+                        f"a value ({bad.size} missing on {n_days} day(s) in all){hint}")

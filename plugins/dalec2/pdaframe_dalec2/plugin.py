@@ -2,7 +2,7 @@
 from pdaframe.plugin import ConfigError, hookimpl
 
 from .edc import ALL_EDCS
-from .model import Dalec2
+from .model import VARIANTS, Dalec2
 from .readers import check_site_latitude, read_de_hai, read_drivers_file, read_us_me2
 from .spinup import EdcReject, PoolScalars, SpinUp
 
@@ -35,7 +35,8 @@ def make_dalec2(drivers=None, site=None, drivers_file=None, start=None, end=None
         Degrees north, for ``drivers_file`` without ``site``: required when the file has
         none (FLUXNET files), must agree with it when it has one.
     format : {None, "table", "fluxnet"}
-        The kind of ``drivers_file``; None: detected from its header.
+        The kind of ``drivers_file``; None: detected from its header. Its CO2 column is
+        read only for the switch ``co2 = "driver"`` (the CARDAMOM variant).
     variant : str
         ``"P16"`` or ``"CARDAMOM"``.
     spinup : {None, "cycle"}
@@ -86,8 +87,9 @@ def make_dalec2(drivers=None, site=None, drivers_file=None, start=None, end=None
         window = {k: v for k, v in (("start", start), ("end", end)) if v is not None}
         drivers = READERS[site](drivers_file, **window)
     else:
+        co2 = switches.get("co2", VARIANTS.get(variant, {}).get("co2")) == "driver"
         drivers = read_drivers_file(drivers_file, latitude=latitude, format=format,
-                                    start=start, end=end)
+                                    start=start, end=end, co2=co2)
     model = Dalec2(drivers, variant=variant, **switches)
     if spinup not in (None, "cycle"):
         raise ConfigError(f"dalec2: spinup={spinup!r}: expected 'cycle' (or leave it out)")

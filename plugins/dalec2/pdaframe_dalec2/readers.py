@@ -209,7 +209,8 @@ def read_de_hai(path=None, start=None, end=None) -> Drivers:
                        site="DE-Hai", source=str(file))
 
 
-def read_drivers_file(path, latitude=None, format=None, start=None, end=None) -> Drivers:
+def read_drivers_file(path, latitude=None, format=None, start=None, end=None,
+                      co2=True) -> Drivers:
     """Daily drivers of any site: a site-agnostic driver file or a FLUXNET file.
 
     Parameters
@@ -227,6 +228,10 @@ def read_drivers_file(path, latitude=None, format=None, start=None, end=None) ->
         driver file.
     start, end : optional
         First and last day (a month or year: its first / last day); None: the file's.
+    co2 : bool
+        Read the CO2 column (``co2``, FLUXNET ``CO2_F_MDS``) when the file has one; False
+        leaves it out (``make_dalec2`` reads it only for the switch ``co2 = "driver"``, so a
+        FLUXNET file's CO2 gaps do not stop a run that uses a constant CO2).
 
     Returns
     -------
@@ -246,9 +251,10 @@ def read_drivers_file(path, latitude=None, format=None, start=None, end=None) ->
         format = "table" if suffix in (".nc", ".nc4", ".netcdf", ".cdf") or \
             not {"TIMESTAMP_START", "TIMESTAMP"} & set(_header(Path(path))) else "fluxnet"
     if format == "fluxnet":
-        table = drivers_from_fluxnet(path, latitude=latitude)
+        table = drivers_from_fluxnet(path, latitude=latitude, co2=co2)
     elif format == "table":
-        table = read_driver_file(path, latitude=latitude)
+        table = read_driver_file(path, latitude=latitude,
+                                 optional=("t_mean", "co2") if co2 else ("t_mean",))
     else:
         raise ConfigError(f"dalec2: format={format!r}: expected one of {list(FORMATS)} (or "
                           f"leave it out to detect it from the header)")

@@ -3,6 +3,7 @@ config gives the run of a `Dalec2(Drivers(...))` built in Python, at the file's 
 (the "Alice Holt-style check" of issue 14); bundled sites refuse another latitude."""
 import math
 from dataclasses import replace
+from pathlib import Path
 
 import netCDF4
 import numpy as np
@@ -125,6 +126,38 @@ def test_fluxnet_file_drives_dalec2(tmp_path):
                               format="fluxnet").n == 2
     with pytest.raises(DataError, match=r"missing column\(s\) 'date'"):
         pdaframe.get_model("dalec2", drivers_file=path, latitude=ALICE_HOLT, format="table")
+
+
+def test_fluxnet_co2_is_read_only_for_the_co2_driver_switch(tmp_path):
+    """P16 runs at a constant 390 ppm: a FLUXNET file's CO2 gaps do not stop it; the
+    CARDAMOM variant reads CO2 from the drivers, so they are a named error there."""
+    lines = ["TIMESTAMP_START,TIMESTAMP_END,TA_F,SW_IN_F,CO2_F_MDS"]
+    for r in range(24):
+        stamp = f"20040601{r:02d}00"
+        end = f"20040601{r + 1:02d}00" if r < 23 else "200406020000"
+        lines.append(f"{stamp},{end},{10.0 + r / 4},{max(0.0, 50.0 * (r - 6))},"
+                     f"{-9999 if r == 5 else 395}")
+    path = tmp_path / "FLX_GB-Ah0_FLUXNET2015_FULLSET_HR_2004-2004_1-4.csv"
+    path.write_text("\n".join(lines) + "\n")
+    model = pdaframe.get_model("dalec2", drivers_file=path, latitude=ALICE_HOLT)
+    assert model.drivers.co2 is None and model.drivers.t_max.tolist() == [15.75]
+    with pytest.raises(DataError, match=r"line 7, column 'CO2_F_MDS': missing value .* on "
+                                        r"day 2004-06-01"):
+        pdaframe.get_model("dalec2", drivers_file=path, latitude=ALICE_HOLT,
+                           variant="CARDAMOM")
+
+
+US_WI7 = (Path(__file__).parents[3] / "tests" / "data" / "fluxnet_us-wi7" /
+          "FLX_US-Wi7_FLUXNET2015_FULLSET_DD_2005-2005_1-4.csv")
+
+
+@pytest.mark.skipif(not US_WI7.is_file(), reason="the repository's tests/data is not here")
+def test_real_fluxnet_daily_file_cannot_drive_dalec2():
+    """FLUXNET DD files have no daily minimum or maximum temperature."""
+    path = US_WI7
+    with pytest.raises(DataError, match=r"US-Wi7.*DALEC2 needs the driver column\(s\) "
+                                        r"\['t_min', 't_max'\]"):
+        pdaframe.get_model("dalec2", drivers_file=path, latitude=46.6491)
 
 
 def test_drivers_from_table_days_of_year_across_a_leap_day(tmp_path, us_me2_2004):
