@@ -11,9 +11,9 @@ READERS = {"US-Me2": read_us_me2, "DE-Hai": read_de_hai}
 
 
 def make_dalec2(drivers=None, site=None, drivers_file=None, start=None, end=None,
-                latitude=None, format=None, variant="P16", spinup=None, spinup_tol=1e-4, spinup_max_cycles=2000,
-                spinup_derivatives="fd", pool_scalars=False, edc=None, edc_checks=None,
-                edc_eqf=2.0, **switches):
+                latitude=None, format=None, variant="P16", spinup=None, spinup_tol=1e-4,
+                spinup_max_cycles=2000, spinup_derivatives="fd", pool_scalars=False, edc=None,
+                edc_checks=None, edc_eqf=2.0, **switches):
     """Factory registered as ``"dalec2"``: `Dalec2` over given, bundled or any site's drivers.
 
     Give exactly one of ``drivers``, ``site`` or ``drivers_file`` (without ``site``).
