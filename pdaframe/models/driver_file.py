@@ -90,7 +90,10 @@ class DriverTable:
     source : str
         The file read, for messages.
     step : str
-        The step of ``time`` (``"1D"``: daily).
+        The step of ``time``: ``"1D"`` (the readers read daily files only).
+    metadata : mapping of str to str or float
+        Everything the file says about itself (the CSV's ``# key = value`` lines, the
+        NetCDF's site and coordinates; FLUXNET: ``format`` and ``resolution``).
     """
 
     time: np.ndarray
