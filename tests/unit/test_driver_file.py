@@ -172,28 +172,6 @@ def test_fluxnet_daily_file_as_it_is_and_ameriflux_name(tmp_path):
     assert "co2" not in other and other.site == "mine"
 
 
-def test_real_fluxnet2015_daily_file_us_wi7():
-    """A real FLUXNET2015 FULLSET DD file (US-Wi7 2005, CC-BY-4.0, trimmed to 13 columns:
-    tests/data/fluxnet_us-wi7/README.md): TA_F and SW_IN_F as they are, and its CO2 gaps
-    (179 days of -9999) a named error unless CO2 is left out."""
-    path = (Path(__file__).parents[1] / "data" / "fluxnet_us-wi7" /
-            "FLX_US-Wi7_FLUXNET2015_FULLSET_DD_2005-2005_1-4.csv")
-    with pytest.raises(DataError, match=r"line 2, column 'CO2_F_MDS': missing value \(-9999 "
-                                        r"or empty\) on day 2005-01-01; .*\(179 missing on "
-                                        r"179 day\(s\) in all\); co2=False leaves CO2 out"):
-        drivers_from_fluxnet(path, latitude=46.6491)
-    table = drivers_from_fluxnet(path, latitude=46.6491, co2=False)
-    assert (table.n, table.site, table.latitude) == (365, "US-Wi7", 46.6491)
-    assert (table.time[0], table.time[-1]) == (D("2005-01-01"), D("2005-12-31"))
-    assert sorted(table.columns) == ["sw", "t_mean"]
-    assert table["t_mean"][:3].tolist() == [-13.113, -10.883, -21.624]        # TA_F cells
-    assert table["sw"][:2].tolist() == [20.553 * 0.0864, 58.749 * 0.0864]    # SW_IN_F W m-2
-    assert table["t_mean"].min() == -31.479 and table.time[table["t_mean"].argmin()] == \
-        D("2005-01-17")
-    assert table["t_mean"].mean() == pytest.approx(3.655265753, abs=1e-9)
-    assert table["sw"].mean() == pytest.approx(12.471016478, abs=1e-9)         # MJ m-2 d-1
-
-
 # --- every named error ----------------------------------------------------------------------
 def _csv(**kw):
     return lambda tmp: write(tmp, csv_text(**kw))

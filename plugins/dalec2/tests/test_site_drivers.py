@@ -147,15 +147,12 @@ def test_fluxnet_co2_is_read_only_for_the_co2_driver_switch(tmp_path):
                            variant="CARDAMOM")
 
 
-US_WI7 = (Path(__file__).parents[3] / "tests" / "data" / "fluxnet_us-wi7" /
-          "FLX_US-Wi7_FLUXNET2015_FULLSET_DD_2005-2005_1-4.csv")
-
-
-@pytest.mark.skipif(not US_WI7.is_file(), reason="the repository's tests/data is not here")
-def test_real_fluxnet_daily_file_cannot_drive_dalec2():
+def test_fluxnet_daily_file_cannot_drive_dalec2(tmp_path):
     """FLUXNET DD files have no daily minimum or maximum temperature."""
-    path = US_WI7
-    with pytest.raises(DataError, match=r"US-Wi7.*DALEC2 needs the driver column\(s\) "
+    path = tmp_path / "FLX_US-Xx1_FLUXNET2015_FULLSET_DD_2005-2005_1-4.csv"
+    path.write_text("TIMESTAMP,TA_F,TA_F_QC,SW_IN_F,SW_IN_F_QC\n"
+                    "20050101,-13.113,0.5,20.553,1\n20050102,-10.883,0.6,58.749,1\n")
+    with pytest.raises(DataError, match=r"US-Xx1.*DALEC2 needs the driver column\(s\) "
                                         r"\['t_min', 't_max'\]"):
         pdaframe.get_model("dalec2", drivers_file=path, latitude=46.6491)
 
