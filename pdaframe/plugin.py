@@ -27,7 +27,11 @@ point or used directly from a script) finds everything here:
   `ModelConformance` (`pdaframe.conformance`: derivatives, determinism, outputs, time
   axis, units, parameter table, `ModelError` for failing runs);
 - the CSV reader of pdaframe's own files, `read_columns` (errors naming file, line and
-  column), and `MISSING`, the cell texts it reads as missing values.
+  column), and `MISSING`, the cell texts it reads as missing values;
+- any site's meteorology for a model's drivers: `read_driver_file` (the site-agnostic daily
+  driver file, CSV or CF-NetCDF, `pdaframe.models.driver_file`) and `drivers_from_fluxnet`
+  (a FLUXNET file's TA_F, SW_IN_F, CO2_F_MDS, half-hourly or hourly -> daily), both
+  returning a `DriverTable` (dates, columns in documented units, latitude, site).
 
 Not to be confused with `pdaframe.plugins`, the plugin *registry* (discovery of entry points
 and the four registries); this module only re-exports names and defines nothing.
@@ -74,6 +78,8 @@ from .models.jax_model import JaxModel
 from .models.kernel import KernelModel
 from .models.time_axis import time_axis
 from .models.parameter_table import load_parameter_table
+from .models.driver_file import DriverTable, read_driver_file
+from .models.fluxnet_drivers import drivers_from_fluxnet
 from .tables import MISSING, read_columns
 from .observations.operators import (BASIC_FACTORIES, FACTORIES, SIF, Bias, CDFMatching,
                                      Identity, NormalisedSeasonality, Select, SpatialMean,
@@ -107,4 +113,6 @@ __all__ = [
     "ModelConformance",
     # reading input files
     "MISSING", "read_columns",
+    # any site's drivers
+    "DriverTable", "drivers_from_fluxnet", "read_driver_file",
 ]

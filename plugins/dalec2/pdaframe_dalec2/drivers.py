@@ -72,3 +72,36 @@ class Drivers:
     @property
     def n(self) -> int:
         return int(np.size(self.time))
+
+    @classmethod
+    def from_table(cls, table) -> "Drivers":
+        """Daily drivers from a `pdaframe.plugin.DriverTable` (`read_driver_file`,
+        `drivers_from_fluxnet`).
+
+        ``doy`` is the day of year of each date, ``elapsed`` = 1, 2, ..., n, ``dt`` = 1;
+        ``t_mean`` is the table's, or ``(t_min + t_max) / 2`` when it has none; ``co2`` the
+        table's when it has one (used with the switch ``co2 = "driver"``).
+
+        Raises
+        ------
+        DataError
+            The table is not daily, or lacks ``t_min``, ``t_max`` or ``sw`` (naming its file).
+        """
+        where = table.source or table.site or "driver table"
+        if table.step != "1D":
+            raise DataError(f"{where}: DALEC2 reads daily driver tables, this one has step "
+                            f"{table.step!r}")
+        missing = [c for c in ("t_min", "t_max", "sw") if c not in table]
+        if missing:
+            raise DataError(f"{where}: DALEC2 needs the driver column(s) {missing} (degC, "
+                            f"degC, MJ m-2 d-1); the table has {sorted(table.columns)}")
+        time = np.asarray(table.time, dtype="datetime64[D]")
+        year_start = time.astype("datetime64[Y]").astype("datetime64[D]")
+        t_min, t_max = table["t_min"], table["t_max"]
+        t_mean = table["t_mean"] if "t_mean" in table else 0.5 * (t_min + t_max)
+        return cls(time=time, doy=(time - year_start).astype(int) + 1.0,
+                   elapsed=np.arange(1.0, time.size + 1.0), t_min=t_min, t_max=t_max,
+                   t_mean=t_mean, sw=table["sw"], dt=np.ones(time.size),
+                   latitude=float(table.latitude),
+                   co2=table["co2"] if "co2" in table else None, site=table.site,
+                   source=table.source)

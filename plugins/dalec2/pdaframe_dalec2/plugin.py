@@ -2,8 +2,8 @@
 from pdaframe.plugin import ConfigError, hookimpl
 
 from .edc import ALL_EDCS
-from .model import Dalec2
-from .readers import read_de_hai, read_us_me2
+from .model import VARIANTS, Dalec2
+from .readers import check_site_latitude, read_de_hai, read_drivers_file, read_us_me2
 from .spinup import EdcReject, PoolScalars, SpinUp
 
 
@@ -11,10 +11,12 @@ READERS = {"US-Me2": read_us_me2, "DE-Hai": read_de_hai}
 
 
 def make_dalec2(drivers=None, site=None, drivers_file=None, start=None, end=None,
-                variant="P16", spinup=None, spinup_tol=1e-4, spinup_max_cycles=2000,
-                spinup_derivatives="fd", pool_scalars=False, edc=None, edc_checks=None,
-                edc_eqf=2.0, **switches):
-    """Factory registered as ``"dalec2"``: `Dalec2` over given or bundled drivers.
+                latitude=None, format=None, variant="P16", spinup=None, spinup_tol=1e-4,
+                spinup_max_cycles=2000, spinup_derivatives="fd", pool_scalars=False, edc=None,
+                edc_checks=None, edc_eqf=2.0, **switches):
+    """Factory registered as ``"dalec2"``: `Dalec2` over given, bundled or any site's drivers.
+
+    Give exactly one of ``drivers``, ``site`` or ``drivers_file`` (without ``site``).
 
     Parameters
     ----------
@@ -23,8 +25,18 @@ def make_dalec2(drivers=None, site=None, drivers_file=None, start=None, end=None
     site : {"US-Me2", "DE-Hai"}, optional
         Read the drivers of a bundled site (daily US-Me2, monthly DE-Hai); with
         ``drivers_file``, read that file in the site's format instead of the bundled copy.
+        The latitude is the site's; a ``latitude`` that disagrees is a `ConfigError`.
+    drivers_file : str or path-like, optional
+        Without ``site``: any site's daily drivers, a driver file (CSV or CF-NetCDF,
+        `pdaframe.models.driver_file`) or a FLUXNET HH/HR file (`read_drivers_file`).
     start, end : str, optional
-        First and last date of the run, ``YYYY-MM-DD`` (site defaults otherwise).
+        First and last date of the run, ``YYYY-MM-DD`` (site or file defaults otherwise).
+    latitude : float, optional
+        Degrees north, for ``drivers_file`` without ``site``: required when the file has
+        none (FLUXNET files), must agree with it when it has one.
+    format : {None, "table", "fluxnet"}
+        The kind of ``drivers_file``; None: detected from its header. Its CO2 column is
+        read only for the switch ``co2 = "driver"`` (the CARDAMOM variant).
     variant : str
         ``"P16"`` or ``"CARDAMOM"``.
     spinup : {None, "cycle"}
@@ -50,18 +62,34 @@ def make_dalec2(drivers=None, site=None, drivers_file=None, start=None, end=None
         [model]
         name = "dalec2"
         options = { site = "US-Me2", start = "2004-01-01", end = "2007-12-31" }
+
+    or another site's drivers (``latitude`` only if the file has none)::
+
+        options = { drivers_file = "alice_holt.csv", start = "1999-01-01" }
     """
-    if (drivers is None) == (site is None):
-        raise ConfigError("dalec2: give either drivers (a Drivers object) or site "
-                          f"(one of {sorted(READERS)}), not both or neither")
-    if drivers is None:
+    own_file = site is None and drivers_file is not None
+    if (drivers is not None) + (site is not None) + own_file != 1:
+        raise ConfigError("dalec2: give one of drivers (a Drivers object), site (one of "
+                          f"{sorted(READERS)}) or drivers_file (any site's driver or "
+                          f"FLUXNET file, with latitude when the file has none)")
+    if format is not None and not own_file:
+        raise ConfigError("dalec2: format goes with drivers_file (without site)")
+    if drivers is not None:
+        if drivers_file is not None or start is not None or end is not None or \
+                latitude is not None:
+            raise ConfigError("dalec2: drivers_file, start, end and latitude go with site "
+                              "or drivers_file, not drivers")
+    elif site is not None:
         if site not in READERS:
             raise ConfigError(f"dalec2: unknown site {site!r}; bundled sites are "
                               f"{sorted(READERS)}")
+        check_site_latitude(site, latitude)
         window = {k: v for k, v in (("start", start), ("end", end)) if v is not None}
         drivers = READERS[site](drivers_file, **window)
-    elif drivers_file is not None or start is not None or end is not None:
-        raise ConfigError("dalec2: drivers_file, start and end go with site, not drivers")
+    else:
+        co2 = switches.get("co2", VARIANTS.get(variant, {}).get("co2")) == "driver"
+        drivers = read_drivers_file(drivers_file, latitude=latitude, format=format,
+                                    start=start, end=end, co2=co2)
     model = Dalec2(drivers, variant=variant, **switches)
     if spinup not in (None, "cycle"):
         raise ConfigError(f"dalec2: spinup={spinup!r}: expected 'cycle' (or leave it out)")

@@ -9,6 +9,9 @@ source, licence and column list):
 - ``DE-Hai`` (Hainich, Germany): monthly drivers and observations 2001-2016 from
   CARDAMOM-FluxVal (FLUXNET2015, CC-BY-4.0). Monthly steps: for plumbing and smoke tests.
 
+Any other site's daily drivers come from a site-agnostic driver file or a FLUXNET file
+(`read_drivers_file`, through `pdaframe.plugin.read_driver_file` / `drivers_from_fluxnet`).
+
 Every reader checks what it reads and raises `pdaframe.DataError` naming the file, the column
 and the date of the first bad value.
 
@@ -30,7 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pdaframe.plugin import MISSING, DataError, read_columns
+from pdaframe.plugin import (MISSING, ConfigError, DataError, drivers_from_fluxnet,
+                             read_columns, read_driver_file)
 
 from .drivers import Drivers
 
@@ -44,6 +48,8 @@ DE_HAI_DT = 365.25 / 12.0    # days per monthly step (= 30.4375, the step of ``p
 
 # US-Me2 driver columns: name stem -> unit suffix; the full column name is stem_unit.
 US_ME2_UNITS = {"t_min": "degC", "t_max": "degC", "t_mean": "degC", "sw_in": "MJ_m2_d"}
+SITE_LATITUDES = {"US-Me2": US_ME2_LATITUDE, "DE-Hai": DE_HAI_LATITUDE}
+FORMATS = ("table", "fluxnet")
 DE_HAI_COLUMNS = ("year", "month", "projday", "tmin", "tmax", "ssrd", "co2", "doy")
 
 
@@ -201,6 +207,78 @@ def read_de_hai(path=None, start=None, end=None) -> Drivers:
                        t_max=v["tmax"], t_mean=0.5 * (v["tmin"] + v["tmax"]), sw=v["ssrd"],
                        dt=np.full(times.size, dt), latitude=DE_HAI_LATITUDE, co2=v["co2"],
                        site="DE-Hai", source=str(file))
+
+
+def read_drivers_file(path, latitude=None, format=None, start=None, end=None,
+                      co2=True) -> Drivers:
+    """Daily drivers of any site: a site-agnostic driver file or a FLUXNET file.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A driver file (CSV or CF-NetCDF; columns ``date``, ``t_min``, ``t_max``, ``sw``,
+        optional ``t_mean``, ``co2``: `pdaframe.models.driver_file`) or a FLUXNET2015 /
+        ONEFlux / AmeriFlux-FLUXNET CSV (HH, HR: ``t_min``/``t_max``/``t_mean`` from
+        ``TA_F``; DD files have no minimum and maximum, so DALEC2 cannot use them).
+    latitude : float, optional
+        Degrees north; required for FLUXNET files and driver files without one, and must
+        agree with the file's latitude when it has one.
+    format : {None, "table", "fluxnet"}
+        None: a FLUXNET file when the header has ``TIMESTAMP_START``/``TIMESTAMP``, else a
+        driver file.
+    start, end : optional
+        First and last day (a month or year: its first / last day); None: the file's.
+    co2 : bool
+        Read the CO2 column (``co2``, FLUXNET ``CO2_F_MDS``) when the file has one; False
+        leaves it out (``make_dalec2`` reads it only for the switch ``co2 = "driver"``, so a
+        FLUXNET file's CO2 gaps do not stop a run that uses a constant CO2).
+
+    Returns
+    -------
+    Drivers
+        Built by `Drivers.from_table` (``doy`` from the dates, ``elapsed`` = 1..n, ``dt`` = 1).
+
+    Raises
+    ------
+    DataError
+        From the file readers (naming file, line/column or day), a range outside the file,
+        or implausible values (``t_min > t_max``, ``t_mean`` outside them, negative ``sw``).
+    ConfigError
+        An unknown ``format`` or a ``latitude`` that is not a number in [-90, 90].
+    """
+    if format is None:
+        suffix = Path(path).suffix.lower()
+        format = "table" if suffix in (".nc", ".nc4", ".netcdf", ".cdf") or \
+            not {"TIMESTAMP_START", "TIMESTAMP"} & set(_header(Path(path))) else "fluxnet"
+    if format == "fluxnet":
+        table = drivers_from_fluxnet(path, latitude=latitude, co2=co2)
+    elif format == "table":
+        table = read_driver_file(path, latitude=latitude,
+                                 optional=("t_mean", "co2") if co2 else ("t_mean",))
+    else:
+        raise ConfigError(f"dalec2: format={format!r}: expected one of {list(FORMATS)} (or "
+                          f"leave it out to detect it from the header)")
+    table = table.window(start, end)
+    drivers = Drivers.from_table(table)
+    _check_plausible(table.source, drivers.time, drivers.t_min, drivers.t_max, drivers.sw,
+                     drivers.t_mean, names=("t_min", "t_max", "sw", "t_mean"))
+    return drivers
+
+
+def check_site_latitude(site, latitude):
+    """Raise `ConfigError` when ``latitude`` is given and is not the bundled ``site``'s."""
+    if latitude is None:
+        return
+    try:
+        ok = abs(float(latitude) - SITE_LATITUDES[site]) <= 1e-6
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ConfigError(f"dalec2: latitude={latitude!r} disagrees with the bundled site "
+                          f"{site}'s latitude {SITE_LATITUDES[site]} (degrees north): the "
+                          f"site readers always use the site's latitude. For another "
+                          f"site's drivers leave out site and give drivers_file and "
+                          f"latitude (a driver file or a FLUXNET file)")
 
 
 def read_observations(path, column, start=None, end=None, std_column=None):
