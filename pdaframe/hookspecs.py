@@ -78,8 +78,9 @@ def pdaframe_register_methods(registry):
 def pdaframe_register_readers(registry):
     """Add observation-file readers with ``registry.add(name, reader)``.
 
-    ``reader(path, **options)`` returns a `pdaframe.observations.readers.ReadResult` (dates,
-    values, σ or None, units and a record of what was read and rejected). A stream's
+    ``reader(path, **options)`` returns a `pdaframe.observations.readers.ReadResult`, or any
+    object with its attributes: ``times`` (datetime64 dates), ``values``, ``std`` (σ or None),
+    ``units`` and ``record`` (a JSON-serialisable dict of what was read and rejected). A stream's
     ``reader = name`` with ``reader_options = {...}`` calls it; options it does not take as
     keyword-only arguments are a `ConfigError` before anything is read.
 

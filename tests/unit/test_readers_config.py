@@ -217,3 +217,22 @@ start = "2005-12-01"
     dec = r.times >= np.datetime64("2005-12-01")
     np.testing.assert_array_equal(e.values, r.values[dec])
     assert dec.sum() == 28 and e.attrs["reader"] == "fluxnet"
+
+
+def test_a_plugin_reader(tmp_path, dated):
+    """A reader registered like a plugin's: any object with the ReadResult attributes."""
+    from types import SimpleNamespace
+
+    def weekly(path, *, value=1.0):
+        days = np.datetime64("2005-10-03") + 7 * np.arange(4)
+        return SimpleNamespace(times=days, values=value + np.arange(4.0), std=np.full(4, 0.5),
+                               units="m2 m-2", record={"reader": "weekly", "rows_read": 4})
+
+    pdaframe.plugins.registry("reader").add("weekly", weekly)
+    s = stream(tmp_path, 'reader = "weekly"\nreader_options = { value = 2.0 }')
+    np.testing.assert_array_equal(s.times, [2, 9, 16, 23])
+    np.testing.assert_array_equal(s.values, [2.0, 3.0, 4.0, 5.0])
+    assert s.units == "m2 m-2" and json.loads(s.attrs["reader_record"])["rows_read"] == 4
+    with pytest.raises(ConfigError, match=r"reader 'weekly': unknown reader_options "
+                                          r"\['values'\]; allowed: \['value'\]"):
+        stream(tmp_path, 'reader = "weekly"\nreader_options = { values = 2.0 }')

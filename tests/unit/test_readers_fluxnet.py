@@ -205,6 +205,10 @@ def test_qc_values_and_rules_checked(tmp_path):
         read_fluxnet(DD, uncertainty="JOINT")
     with pytest.raises(ConfigError, match="'model' needs error_model"):
         read_fluxnet(DD, uncertainty="model")
+    with pytest.raises(ConfigError, match="error_model with uncertainty = 'none'"):
+        read_fluxnet(DD, uncertainty="none", error_model=MODEL)
+    with pytest.raises(ConfigError, match="qc = 'high'; a DD file needs a fraction"):
+        read_fluxnet(DD, qc="high", uncertainty="none")
     with pytest.raises(ConfigError, match="error_model = {'relative': 0.2}"):
         read_fluxnet(DD, uncertainty="model", error_model={"relative": 0.2})
 

@@ -105,6 +105,9 @@ def read_fluxnet(path, *, variable="NEE_VUT_REF", qc=None, qc_column=None,
     if uncertainty == "model" and error_model is None:
         raise ConfigError(f"{path}: reader_options.uncertainty = 'model' needs "
                           f"error_model = {{relative = ..., floor = ...}}")
+    if error_model is not None and uncertainty == "none":
+        raise ConfigError(f"{path}: reader_options.error_model with uncertainty = 'none'; "
+                          f"use uncertainty = 'model' (or a column) to give σ")
     relative, floor = _error_model(path, error_model)
     qc_col = _qc_column(path, header, variable, qc, qc_column, res)
     unc_col = None
@@ -274,8 +277,8 @@ def _qc_column(path, header, variable, qc, given, res):
     if qc is None:
         return None
     aggregated = res not in STEPS_PER_DAY
-    ok = (0.0 <= qc <= 1.0) if aggregated else (qc in (0, 1, 2, 3))
-    if isinstance(qc, bool) or not isinstance(qc, (int, float)) or not ok:
+    number = not isinstance(qc, bool) and isinstance(qc, (int, float))
+    if not number or not ((0.0 <= qc <= 1.0) if aggregated else (qc in (0, 1, 2, 3))):
         expected = ("a fraction in [0, 1] (keep rows with QC >= qc)" if aggregated else
                     "a flag 0, 1, 2 or 3 (keep rows with QC <= qc)")
         raise ConfigError(f"{path}: reader_options.qc = {qc!r}; a {res} file needs {expected}")
