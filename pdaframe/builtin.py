@@ -18,6 +18,7 @@ from .methods.stepwise import METHODS as STEPWISE
 from .models.external import make_external
 from .observations.operators import BASIC_FACTORIES
 from .observations.operators import FACTORIES as OPERATORS
+from .observations.readers import READERS
 from .plugins import hookimpl
 from .prior.priors import GaussianPrior, UniformPrior, check_std
 from .analysis.sensitivity import CONFIG_METHODS as SENSITIVITY
@@ -82,3 +83,9 @@ def pdaframe_register_methods(registry):
                          **IMPORTANCE, **SEQUENTIAL, **EMULATOR, **SENSITIVITY,
                          **HISTORY_MATCHING}.items():
         registry.add(name, method)
+
+
+@hookimpl
+def pdaframe_register_readers(registry):
+    for name, reader in READERS.items():
+        registry.add(name, reader)

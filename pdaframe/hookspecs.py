@@ -1,4 +1,4 @@
-"""Hook specifications: how a plugin adds models, operators, priors and methods.
+"""Hook specifications: how a plugin adds models, operators, priors, methods and readers.
 
 A plugin is a module (or object) with functions named like these hooks and marked with
 ``pdaframe.plugin.hookimpl``. It is found through the entry-point group ``pdaframe``::
@@ -71,4 +71,21 @@ def pdaframe_register_methods(registry):
     ----------
     registry : Registry
         Collects ``name -> method``.
+    """
+
+
+@hookspec
+def pdaframe_register_readers(registry):
+    """Add observation-file readers with ``registry.add(name, reader)``.
+
+    ``reader(path, **options)`` returns a `pdaframe.observations.readers.ReadResult`, or any
+    object with its attributes: ``times`` (datetime64 dates), ``values``, ``std`` (σ or None),
+    ``units`` and ``record`` (a JSON-serialisable dict of what was read and rejected). A stream's
+    ``reader = name`` with ``reader_options = {...}`` calls it; options it does not take as
+    keyword-only arguments are a `ConfigError` before anything is read.
+
+    Parameters
+    ----------
+    registry : Registry
+        Collects ``name -> reader``.
     """

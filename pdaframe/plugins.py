@@ -1,4 +1,4 @@
-"""Plugin discovery and the registries of models, operators, priors and methods.
+"""Plugin discovery and the registries of models, operators, priors, methods and readers.
 
 This is the registry (the machinery); plugin authors import from `pdaframe.plugin` (one
 module, re-exports only), which takes `hookimpl`, `get_plugins` and `reset_plugins` from here.
@@ -26,11 +26,12 @@ HOOKS = {
     "operator": "pdaframe_register_operators",
     "prior": "pdaframe_register_priors",
     "method": "pdaframe_register_methods",
+    "reader": "pdaframe_register_readers",
 }
 
 
 class Registry:
-    """Names of one kind (model, operator, prior, method) and who registered them."""
+    """Names of one kind (model, operator, prior, method, reader) and who registered them."""
 
     def __init__(self, kind: str):
         self.kind = kind
@@ -67,7 +68,7 @@ def _who(source):
 
 
 class Plugins:
-    """The loaded plugins and the four registries (build with `get_plugins`)."""
+    """The loaded plugins and their registries, one per kind (build with `get_plugins`)."""
 
     def __init__(self, disabled=None):
         self.pm = pluggy.PluginManager("pdaframe")
@@ -140,7 +141,7 @@ def reset_plugins() -> None:
 
 
 def registry(kind: str) -> Registry:
-    """The registry of ``kind``: ``model``, ``operator``, ``prior`` or ``method``."""
+    """The registry of ``kind``: ``model``, ``operator``, ``prior``, ``method`` or ``reader``."""
     return get_plugins().registries[kind]
 
 

@@ -1,25 +1,33 @@
 """The ``[[streams]]`` (and ``[[evaluate]]``, ``[[sites.streams]]``) tables of a config:
 a `DataStream` from a CSV file (time, value and std columns; dates matched to the model's
-time axis, start/end windows, index bases) or from twin ``times``, with its operator.
+time axis, start/end windows, index bases), from a registered reader (``reader = "fluxnet"``
+with ``reader_options``) or from twin ``times``, with its operator; then optionally thinned
+(``thin``) or super-obbed (``superob``), both recorded in the stream's ``attrs`` (written
+with the stream in the NetCDF results).
 
 Errors go through the config's `pdaframe.config.loader._Where` (``w``), so they name the file and
 the table.
 """
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
-from ..errors import DataError, check_memory
+from ..errors import DataError, PluginError, check_memory
 from ..io.output import netcdf_name_problem
 from ..tables import read_columns
+from ..observations.readers.common import canonical_units
 from ..observations.streams import DataStream
 from ..plugins import registry
 
 STREAM_KEYS = {"name", "variable", "file", "time_column", "value_column", "std",
                "std_column", "covariance", "fill_value", "weight", "operator",
                "operator_options", "times", "units", "start", "end", "index_base",
-               "correlation_length", "model_error_std", "aggregate"}
+               "correlation_length", "model_error_std", "aggregate", "reader",
+               "reader_options", "thin", "superob"}
 AGGREGATE_KEYS = {"period", "windows", "statistic", "min_fraction", "sums"}
+SUPEROB_KEYS = {"period", "floor", "min_count"}
 OBS_BYTES = 128     # per observation: times, values, errors, mask, operator index and the
                     # cost's work vectors (~16 float64); a 10**8 'times' range used 4.1 GB
                     # before the first model run
@@ -40,8 +48,10 @@ def stream_from_table(w, tab, i, base, twin, model, table="streams"):
                              f"NetCDF groups)")
     where = f"{table}.{i}] [{name}"
     variable = w.get(tab, "variable", (str,), where)
-    times, values, std = None, None, None
-    if "file" in tab:
+    times, values, std, attrs = None, None, None, {}
+    if "reader" in tab or "reader_options" in tab:
+        times, values, std, n_outside, attrs = from_reader(w, where, tab, base, model)
+    elif "file" in tab:
         file = base / w.get(tab, "file", (str,), where)
         tcol = w.get(tab, "time_column", (str,), where, "time")
         vcol = w.get(tab, "value_column", (str,), where, variable)
@@ -63,6 +73,9 @@ def stream_from_table(w, tab, i, base, twin, model, table="streams"):
     else:
         raise w.error(where, "give a 'file' with the observations, or 'times' in a twin")
     if "std" in tab:
+        if std is not None and "reader" in tab:     # the stream's std replaces the reader's
+            std = None
+            attrs["std"] = "the stream's 'std' replaces the reader's uncertainty"
         if std is not None:
             raise w.error(where, "give 'std' or 'std_column', not both")
         std = w.get(tab, "std", (float,), where)
@@ -73,14 +86,24 @@ def stream_from_table(w, tab, i, base, twin, model, table="streams"):
     length = w.get(tab, "correlation_length", (float,), where, None)
     fill = w.get(tab, "fill_value", (float,), where, None)
     weight = w.get(tab, "weight", (float,), where, 1.0)
-    units = w.get(tab, "units", (str,), where, "")
+    read_units = attrs.pop("units", "")
+    units = w.get(tab, "units", (str,), where, read_units)
+    if read_units and canonical_units(units) != read_units:
+        raise w.error(where, f"'units' = {units!r} but the reader gives {read_units!r}; "
+                             f"convert with reader_options.units = {units!r}")
     model_error_std = w.get(tab, "model_error_std", (float,), where, None)
-    if "file" in tab:                   # the table is fine: now one value per time
+    if "file" in tab and "reader" not in tab:     # one value per time (readers ensure it)
         once = w.wrap(where, lambda: single_times(
             file, cols[tcol][keep], cols["#line"][keep], times, values, std, fill))
         times, values = times[once], values[once]
         std = std[once] if np.ndim(std) else std
-    if "aggregate" in tab:
+    if "thin" in tab:
+        values, std, times = thinned(w, where, tab, values, std, times, model, fill, attrs)
+    if "superob" in tab:
+        values, std, times, operator = superobs(w, where, tab, variable, values, std, times,
+                                                model, fill, attrs)
+        fill = None
+    elif "aggregate" in tab:
         values, std, times, operator = aggregated(w, where, tab, variable, values, std, times,
                                                   model, fill)
         fill = None
@@ -96,7 +119,161 @@ def stream_from_table(w, tab, i, base, twin, model, table="streams"):
         correlation=None if length is None else {"kind": "exponential", "length": length},
         model_error_std=model_error_std))
     stream.n_outside = n_outside
+    stream.attrs = attrs
     return stream
+
+
+def from_reader(w, where, tab, base, model):
+    """Times (model step indices), values, σ (or None), rows outside the run and the
+    ``attrs`` (reader name, its record as JSON, units) of a ``reader = "..."`` stream."""
+    from ..observations.readers import reader_options
+    from ..plugins import registry
+    if "reader" not in tab:
+        raise w.error(where, "'reader_options' without 'reader'")
+    if "file" not in tab:
+        raise w.error(where, "'reader' reads a 'file': give 'file'")
+    clash = sorted({"time_column", "value_column", "std_column", "fill_value",
+                    "index_base"} & set(tab))
+    if clash:
+        raise w.error(where, f"a reader finds its own columns and missing values; remove "
+                             f"{clash}")
+    name = w.get(tab, "reader", (str,), where)
+    options = w.get(tab, "reader_options", (dict,), where, {})
+    try:
+        reader = registry("reader").get(name)
+    except PluginError as err:
+        raise w.error(where, str(err)) from None
+    file = base / w.get(tab, "file", (str,), where)
+    w.wrap(where, lambda: reader_options(name, reader, options))
+    got = w.wrap(where, lambda: reader(file, **options))
+    window = [w.get(tab, k, (str, int), where, None) for k in ("start", "end")]
+    keep, times = time_index(w, where, file, "dates", np.asarray(got.times).astype(str), model,
+                             *window)
+    record = dict(got.record, outside_run_or_window=int((~keep).sum()))
+    attrs = {"reader": name, "reader_record": json.dumps(record), "units": got.units}
+    std = None if got.std is None else np.asarray(got.std)[keep]
+    return times, np.asarray(got.values)[keep], std, int((~keep).sum()), attrs
+
+
+def _valid(values, fill):
+    valid = np.isfinite(values)
+    return valid if fill is None else valid & (values != fill)
+
+
+def _spacing(w, where, value, model):
+    """A spacing in model steps: an int, or ``"7D"`` (days) for a daily time axis."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    dates = getattr(model, "time", None)
+    if isinstance(value, str) and value[:-1].isdigit() and value.endswith("D") \
+            and int(value[:-1]) > 0 and dates is not None:
+        d = np.asarray(dates, dtype="datetime64[D]")
+        if d.size < 2 or np.all(np.diff(d) == np.timedelta64(1, "D")):
+            return int(value[:-1])
+        raise w.error(where, f"{value!r} needs daily model steps; give a number of steps")
+    raise w.error(where, f"{value!r}: expected a number of model steps > 0 or 'ND' (days, "
+                         f"daily models)")
+
+
+def thinned(w, where, tab, values, std, times, model, fill, attrs):
+    """``thin = {every = k}`` (every k-th valid observation) or ``{min_spacing = s}``
+    (greedy in time: a valid observation at least ``s`` after the last one kept); missing
+    values go too. Returns the kept values, σ and times; the rule goes into ``attrs``."""
+    spec = tab["thin"]
+    here = where + "] [thin"
+    if not isinstance(spec, dict) or len(spec) != 1 or not {"every", "min_spacing"} & set(spec):
+        raise w.error(where, f"'thin' must be {{every = k}} or {{min_spacing = \"7D\"}}, got "
+                             f"{spec!r}")
+    if times is None:
+        raise w.error(where, "'thin' needs observation times")
+    valid = np.flatnonzero(_valid(values, fill))
+    if "every" in spec:
+        k = w.get(spec, "every", (int,), here)
+        if k < 1:
+            raise w.error(here, f"'every' must be >= 1, got {k}")
+        keep = valid[::k]
+    else:
+        gap = _spacing(w, here, spec["min_spacing"], model)
+        keep, last = [], None
+        for i in valid[np.argsort(times[valid], kind="stable")]:
+            if last is None or times[i] - last >= gap:
+                keep.append(i)
+                last = times[i]
+        keep = np.sort(np.array(keep, dtype=np.intp))
+    attrs["thin"] = json.dumps({"rule": spec, "valid_before": int(valid.size),
+                                "kept": int(keep.size)})
+    std = std[keep] if np.ndim(std) else std
+    return values[keep], std, times[keep]
+
+
+def superobs(w, where, tab, variable, values, std, times, model, fill, attrs):
+    """``superob = {period, floor, min_count}``: one super-observation per bin of model steps
+    (``period``: 8-day, monthly, annual as in ``aggregate``, ``"ND"`` days or a number of
+    steps): the mean of its valid observations with σ/√n (`TemporalAggregation.error_std`)
+    but at least ``floor``; bins with fewer than ``min_count`` (default 1) observations are
+    dropped (missing). The operator averages the model over the same steps."""
+    spec = tab["superob"]
+    here = where + "] [superob"
+    if not isinstance(spec, dict):
+        raise w.error(where, f"'superob' must be a table, got {spec!r}")
+    w.keys(spec, SUPEROB_KEYS, here)
+    clash = sorted({"aggregate", "operator", "operator_options", "covariance",
+                    "correlation_length"} & set(tab))
+    if clash:
+        raise w.error(where, f"'superob' builds its own windows, operator and errors from "
+                             f"independent errors; remove {clash}")
+    period = w.get(spec, "period", (str, int), here)
+    floor = w.get(spec, "floor", (float,), here, 0.0)
+    min_count = w.get(spec, "min_count", (int,), here, 1)
+    if floor < 0 or min_count < 1:
+        raise w.error(here, f"need floor >= 0 and min_count >= 1, got {floor}, {min_count}")
+    if std is None:
+        raise w.error(where, "'superob' needs independent errors: 'std', 'std_column' or a "
+                             "reader's uncertainty")
+    n_steps = _n_steps(w, here, model)
+    if period in ("8-day", "monthly", "annual"):
+        period_opts = {"period": period}
+    else:
+        p = _spacing(w, here, period, model)
+        period_opts = {"windows": np.r_[np.arange(0, n_steps, p), n_steps]}
+    step, valid, step_std = _step_arrays(times, values, std, n_steps, fill)
+    op = w.wrap(here, lambda: _aggregate_op(variable, model, n_steps, valid, period_opts))
+    small = (op.n_valid_steps > 0) & (op.n_valid_steps < min_count)
+    valid &= ~np.repeat(small, op.n_window)
+    op = w.wrap(here, lambda: _aggregate_op(variable, model, n_steps, valid, period_opts))
+    obs = op.aggregate(np.where(valid, step, 0.0))
+    err = np.maximum(op.error_std(std=np.where(valid, step_std, 1.0)), floor)
+    attrs["superob"] = json.dumps({"period": period, "floor": floor, "min_count": min_count,
+                                   "observations_in": int(_valid(values, fill).sum()),
+                                   "superobs": int(op.kept.sum()),
+                                   "bins_below_min_count": int(small.sum())})
+    return obs, np.where(op.kept, err, 1.0), op.edges[:-1].copy(), op
+
+
+def _n_steps(w, where, model):
+    dates = getattr(model, "time", None)
+    n_steps = len(dates) if dates is not None else getattr(model, "n_steps", None)
+    if n_steps is None:
+        raise w.error(where, "the model has no time axis ('time' or 'n_steps') to place the "
+                             "file's values on")
+    return int(n_steps)
+
+
+def _step_arrays(times, values, std, n_steps, fill):
+    """Values, validity and σ on every model step (NaN / False / 1 where none)."""
+    step = np.full(n_steps, np.nan)
+    step[np.asarray(times, dtype=int)] = values
+    if fill is not None:
+        step[step == fill] = np.nan
+    step_std = np.ones(n_steps)
+    step_std[np.asarray(times, dtype=int)] = np.broadcast_to(std, np.shape(values))
+    return step, np.isfinite(step), step_std
+
+
+def _aggregate_op(variable, model, n_steps, valid, opts):
+    from ..observations.operators import FACTORIES
+    return FACTORIES["aggregate"](variable, dates=getattr(model, "time", None),
+                                  n_steps=n_steps, valid=valid, min_fraction=1e-9, **opts)
 
 
 def aggregated(w, where, tab, variable, values, std, times, model, fill=None):
@@ -122,20 +299,10 @@ def aggregated(w, where, tab, variable, values, std, times, model, fill=None):
     if clash:
         raise w.error(where, f"'aggregate' builds its own operator and window errors from "
                              f"independent step errors ('std' or 'std_column'); remove {clash}")
-    dates = getattr(model, "time", None)
-    n_steps = len(dates) if dates is not None else getattr(model, "n_steps", None)
-    if n_steps is None:
-        raise w.error(here, "the model has no time axis ('time' or 'n_steps') to place the "
-                            "file's values on")
-    step = np.full(int(n_steps), np.nan)
-    step[np.asarray(times, dtype=int)] = values
-    if fill is not None:
-        step[step == fill] = np.nan
-    valid = np.isfinite(step)
-    step_std = np.ones(int(n_steps))
-    step_std[np.asarray(times, dtype=int)] = np.broadcast_to(std, np.shape(values))
+    n_steps = _n_steps(w, here, model)
+    step, valid, step_std = _step_arrays(times, values, std, n_steps, fill)
     op = w.wrap(here, lambda: FACTORIES["aggregate"](
-        variable, dates=dates, n_steps=n_steps, valid=valid, **agg))
+        variable, dates=getattr(model, "time", None), n_steps=n_steps, valid=valid, **agg))
     obs = op.aggregate(np.where(valid, step, 0.0))
     err = op.error_std(std=np.where(valid, step_std, 1.0))
     return obs, np.where(op.kept, err, 1.0), op.edges[:-1].copy(), op

@@ -278,6 +278,8 @@ def _streams(ds, streams, equivalents, scores=None):
                          if k != "equivalent"}
                 _var(ds, f"{s.name}_{label}", (dim,), eq[s.name], units=u,
                      long_name=f"{label} model equivalent of {s.name}", **stats, **site)
+        for key, value in getattr(s, "attrs", {}).items():   # reader, thinning, superobs
+            ds.variables[f"{s.name}_observed"].setncattr(key, value)
 
 
 def _diagnostics(ds, result):
