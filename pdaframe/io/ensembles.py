@@ -32,6 +32,7 @@ GLUE adds::
     quantile(quantile)                prediction-bound levels (e.g. 0.05, 0.95)
     <s>_time(<s>_obs), <s>_bounds(quantile, <s>_obs)   weighted quantiles of the
                                       behavioural runs' equivalents, per stream and time
+                                      (times: `pdaframe.io.cf_time`, with <s>_step)
 
 and the global attributes ``likelihood``, ``likelihood_shape``, ``threshold`` (NaN when
 none), ``top_fraction`` (NaN when none) and ``n_behavioural``.
@@ -43,7 +44,8 @@ ES-MDA, EnKF and the particle filter add, per assimilation round (``cycle``)::
 and, when the method records them (``history`` keys ``time``, ``theta_mean`` and
 ``theta_quantiles`` with ``trajectory_quantiles``), the parameter trajectory::
 
-    cycle_time(cycle)                 last observation time assimilated in the cycle
+    cycle_time(cycle)                 last observation time assimilated in the cycle: a
+                                      CF date (with cycle_step) when the model has dates
     trajectory_quantile(trajectory_quantile)
     trajectory_mean(cycle, param)     (weighted) ensemble mean after each cycle
     trajectory_quantiles(cycle, trajectory_quantile, param)
@@ -61,6 +63,7 @@ import numpy as np
 
 from ..result import EnsembleResult, SampleResult
 from .atomic import atomic_path
+from .cf_time import model_dates, step_attrs, stream_dates, time_variable
 from .netcdf import dependency_versions
 
 WEIGHTED = ("importance", "glue")
@@ -149,7 +152,7 @@ def ensemble_dataset(result, problem=None, seed=0, options=None):
             attrs[key] = int(result[key])
     if "behavioural" in result:
         _glue(data, coords, attrs, result, problem, options)
-    _cycles(data, coords, result)
+    _cycles(data, coords, result, problem)
     ds = xr.Dataset(data, coords=coords, attrs=attrs)
     ds["param"].attrs["long_name"] = "parameter name"
     ds["member"].attrs["long_name"] = "member (sample) index"
@@ -177,9 +180,12 @@ def _glue(data, coords, attrs, result, problem, options):
         s = by_name.get(name)
         units = str(getattr(s, "units", "") or "1")
         if s is not None:
-            times = np.arange(b.shape[1]) if s.times is None else np.asarray(s.times)
-            data[f"{name}_time"] = ((dim,), times.astype(np.int64),
-                                    {"long_name": f"model time index of the {name} values"})
+            steps = np.arange(b.shape[1]) if s.times is None else np.asarray(s.times)
+            what = f"the {name} values"
+            times, t_attrs, dated = time_variable(steps, stream_dates(problem, s), what)
+            data[f"{name}_time"] = ((dim,), times, t_attrs)
+            if dated:
+                data[f"{name}_step"] = ((dim,), steps.astype(np.int64), step_attrs(what))
         data[f"{name}_bounds"] = (("quantile", dim), b, {
             "long_name": f"GLUE prediction bounds of {name}: weighted quantiles of the "
                          f"behavioural runs' equivalents (not calibrated intervals)",
@@ -193,7 +199,7 @@ def _glue(data, coords, attrs, result, problem, options):
         attrs[key] = float("nan") if value is None else float(value)
 
 
-def _cycles(data, coords, result):
+def _cycles(data, coords, result, problem=None):
     hist = result.get("history", {})
     if "posterior_ensemble" not in result or "spread" not in hist:
         return
@@ -220,10 +226,19 @@ def _cycles(data, coords, result):
             ("cycle", "trajectory_quantile", "param"),
             np.asarray(hist["theta_quantiles"], dtype=float),
             {"long_name": "(weighted) ensemble quantiles after each cycle"})
-    if "time" in hist:
-        data["cycle_time"] = (("cycle",), np.asarray(hist["time"], dtype=float),
-                              {"long_name": "last observation time (model time index) "
-                                            "assimilated by the end of the cycle"})
+    if "time" in hist:            # a step index; a date when the problem's model has dates
+        steps = np.asarray(hist["time"], dtype=float)
+        what = "the last observation assimilated by the end of the cycle"
+        dates = model_dates(getattr(problem, "model", None)) \
+            if not getattr(problem, "site_problems", None) else None
+        times, t_attrs, dated = time_variable(steps, dates, what)
+        if dated:
+            data["cycle_time"] = (("cycle",), times, t_attrs)
+            data["cycle_step"] = (("cycle",), steps.astype(np.int64), step_attrs(what))
+        else:
+            data["cycle_time"] = (("cycle",), steps, {
+                "long_name": "last observation time (model time index; the model has no "
+                             "dates) assimilated by the end of the cycle"})
 
 
 def write_ensemble(path, result, problem=None, seed=0, options=None, run_id="") -> Path:

@@ -10,8 +10,12 @@ Layout (dimensions ``param``, ``param_j``, ``iteration`` and ``<stream>_obs``)::
                                       space, so inside the bounds)               (param)
     prior_covariance, posterior_covariance                           (param, param_j)
     cost(iteration)                   J per iteration (0 = start)
-    <s>_time, <s>_observed, <s>_obs_std, <s>_mask                       (<s>_obs)
+    <s>_time, <s>_observed, <s>_obs_std                                  (<s>_obs)
     <s>_prior, <s>_posterior, <s>_truth   model equivalents              (<s>_obs)
+
+``<s>_time`` is a CF time coordinate when the model has dates (``days since`` its first date,
+decoded to datetime64 by xarray; the 0-based model step is then ``<s>_step``), else the step
+index (units "1"); see `pdaframe.io.cf_time`.
 
 Multi-site problems (`pdaframe.problem.multisite`) name site-specific parameters ``name@site`` and
 streams ``<site>_<stream>``, and add::
@@ -52,6 +56,7 @@ import netCDF4
 import numpy as np
 
 from .atomic import atomic_path
+from .cf_time import step_attrs, stream_dates, time_variable
 
 FILL = netCDF4.default_fillvals["f8"]
 
@@ -240,9 +245,9 @@ def write_result(path, result, problem=None, equivalents=None, truth=None, confi
                                                              prior.lower, np.nan))
                 _var(ds, "upper_bound", ("param",), np.where(np.isfinite(prior.upper),
                                                              prior.upper, np.nan))
-                _streams(ds, problem.streams, equivalents or {})
+                _streams(ds, problem, problem.streams, equivalents or {})
                 evaluation = result.get("evaluation", {})
-                _streams(ds, evaluation_streams, {
+                _streams(ds, problem, evaluation_streams, {
                     label: {name: rows[label]["equivalent"] for name, rows in
                             evaluation.items()} for label in ("prior", "posterior")},
                     scores=evaluation)
@@ -256,28 +261,36 @@ def write_result(path, result, problem=None, equivalents=None, truth=None, confi
     return path
 
 
-def _streams(ds, streams, equivalents, scores=None):
+def _streams(ds, problem, streams, equivalents, scores=None):
+    """One ``<s>_obs`` dimension per stream: times (`pdaframe.io.cf_time`), observations,
+    errors and model equivalents."""
     for s in streams:
         dim = f"{s.name}_obs"
         ds.createDimension(dim, s.values.size)
         u = s.units or None
-        times = np.arange(s.values.size) if s.times is None else s.times.astype(np.int64)
+        steps = np.arange(s.values.size) if s.times is None else s.times
         site = {"site": s.site} if getattr(s, "site", None) else {}
-        _var(ds, f"{s.name}_time", (dim,), times, units="1",
-             long_name=f"model time index of the {s.name} observations", **site)
+        what = f"the {s.name} observations"
+        times, attrs, dated = time_variable(steps, stream_dates(problem, s), what)
+        _var(ds, f"{s.name}_time", (dim,), times, **attrs, **site)
+        if dated:       # CF: the data variables below name their time coordinate
+            _var(ds, f"{s.name}_step", (dim,), np.asarray(steps, dtype=np.int64),
+                 **step_attrs(what), **site)
+        coords = {"coordinates": f"{s.name}_time {s.name}_step"} if dated else {}
         _var(ds, f"{s.name}_observed", (dim,), np.where(s.mask, s.values, np.nan), units=u,
              long_name=f"observed {s.variable}", missing_values=int(s.n_missing),
-             weight=s.weight, **site)
+             weight=s.weight, **site, **coords)
         std = np.full(s.values.size, np.nan)
         std[s.mask] = s.error.std
         _var(ds, f"{s.name}_obs_std", (dim,), std, units=u,
-             long_name=f"observation error std of {s.name}")
+             long_name=f"observation error std of {s.name}", **coords)
         for label, eq in equivalents.items():
             if s.name in eq:
                 stats = {k: v for k, v in (scores or {}).get(s.name, {}).get(label, {}).items()
                          if k != "equivalent"}
                 _var(ds, f"{s.name}_{label}", (dim,), eq[s.name], units=u,
-                     long_name=f"{label} model equivalent of {s.name}", **stats, **site)
+                     long_name=f"{label} model equivalent of {s.name}", **stats, **site,
+                     **coords)
         for key, value in getattr(s, "attrs", {}).items():   # reader, thinning, superobs
             ds.variables[f"{s.name}_observed"].setncattr(key, value)
 

@@ -1,0 +1,126 @@
+"""Observation times as CF time coordinates in every NetCDF file (`pdaframe.io.cf_time`):
+dates decoded by ``xarray.open_dataset`` when the model has dates, step indices without."""
+import netCDF4
+import numpy as np
+import pytest
+import xarray as xr
+
+import pdaframe
+from pdaframe.io.cf_time import time_variable
+from pdaframe.io.ensembles import write_ensemble
+from pdaframe.io.samples import write_samples
+from pdaframe.problem.multisite import MultiSiteProblem, Site
+from tests.models import Dated
+
+STEPS = np.array([2, 5, 9, 19])
+
+
+class SubDaily(Dated):
+    """`Dated` on a 3-hourly axis from 06:00."""
+
+    def __init__(self, n=20):
+        super().__init__(n=n)
+        self.time = np.datetime64("2004-01-01T06:00", "m") + np.arange(n) * np.timedelta64(3, "h")
+
+
+class Undated(Dated):
+    """`Dated` without dates (``n_steps`` only)."""
+
+    def __init__(self, n=20):
+        super().__init__(n=n)
+        del self.time
+        self.n_steps = n
+
+
+def problem(model):
+    prior = pdaframe.GaussianPrior([0.0, 0.0], std=[10.0, 10.0], names=["a", "b"])
+    y = model.run([1.0, 0.5])["y"][STEPS]
+    return pdaframe.Problem(model, prior, [pdaframe.DataStream("y", "y", y, times=STEPS,
+                                                               std=0.1)])
+
+
+def written(tmp_path, model):
+    p = problem(model)
+    res = pdaframe.minimise(p, "lbfgsb")
+    return res.to_netcdf(tmp_path / "result.nc", problem=p, equivalents={
+        "posterior": p.equivalents(res.x)})
+
+
+@pytest.mark.parametrize("model, units", [
+    (Dated(), "days since 2004-01-01"),
+    (SubDaily(), "seconds since 2004-01-01 06:00:00"),
+])
+def test_result_nc_times_decode_to_the_model_dates(tmp_path, model, units):
+    path = written(tmp_path, model)
+    with netCDF4.Dataset(path) as raw:
+        t = raw["y_time"]
+        assert (t.units, t.calendar, t.standard_name) == (units, "proleptic_gregorian", "time")
+        step = 1 if units.startswith("days") else 3 * 3600
+        np.testing.assert_array_equal(t[:], STEPS * step)       # exact integers
+        assert t.dtype == np.int64
+        assert raw["y_posterior"].coordinates == "y_time y_step"
+    with xr.open_dataset(path) as ds:
+        assert ds.y_time.dtype.kind == "M"
+        np.testing.assert_array_equal(ds.y_time.values, model.time[STEPS].astype("M8[ns]"))
+        np.testing.assert_array_equal(ds.y_step.values, STEPS)
+        assert ds.y_step.attrs["units"] == "1"
+        # the data variables carry the dates as their coordinate
+        np.testing.assert_array_equal(ds.y_observed.y_time.values, ds.y_time.values)
+        assert ds.y_observed.shape == ds.y_posterior.shape == (STEPS.size,)
+
+
+def test_without_dates_the_index_stays_and_says_so(tmp_path):
+    path = written(tmp_path, Undated())
+    with xr.open_dataset(path) as ds:
+        assert ds.y_time.dtype == np.int64 and ds.y_time.attrs["units"] == "1"
+        np.testing.assert_array_equal(ds.y_time.values, STEPS)
+        assert "the model has no dates" in ds.y_time.attrs["long_name"]
+        assert "calendar" not in ds.y_time.attrs and "y_step" not in ds
+        assert "coordinates" not in ds.y_observed.encoding
+
+
+def test_time_variable_refuses_steps_off_the_axis():
+    dates = np.datetime64("2004-01-01") + np.arange(5)
+    values, attrs, dated = time_variable([0, 4], dates, "x")
+    assert dated and list(values) == [0, 4]
+    for steps in ([0, 5], [-1, 2], [0.5, 2.0]):        # outside, negative, not a step
+        values, attrs, dated = time_variable(steps, dates, "x")
+        assert not dated and attrs["units"] == "1"
+
+
+def test_multisite_streams_use_their_own_sites_dates(tmp_path):
+    a, b = Dated(start="2004-01-01"), Dated(start="2010-06-15")
+    sites = [Site(name, m, [problem(m).streams[0]]) for name, m in (("A", a), ("B", b))]
+    prior = pdaframe.GaussianPrior([0.0, 0.0], std=[10.0, 10.0], names=["a", "b"])
+    p = MultiSiteProblem(sites, prior, ["a", "b"], [])
+    res = pdaframe.minimise(p, "lbfgsb")
+    path = res.to_netcdf(tmp_path / "result.nc", problem=p)
+    with xr.open_dataset(path) as ds:
+        np.testing.assert_array_equal(ds.A_y_time.values, a.time[STEPS].astype("M8[ns]"))
+        np.testing.assert_array_equal(ds.B_y_time.values, b.time[STEPS].astype("M8[ns]"))
+        assert ds.B_y_time.attrs["site"] == "B"
+
+
+def test_ensemble_and_samples_files_carry_dates(tmp_path):
+    model = Dated()
+    p = problem(model)
+    want = model.time[STEPS].astype("M8[ns]")
+    glue = pdaframe.minimise(p, "glue", n_members=24, seed=1, threshold=-1e9)
+    with xr.open_dataset(write_ensemble(tmp_path / "glue.nc", glue, p)) as ds:
+        np.testing.assert_array_equal(ds.y_time.values, want)
+        np.testing.assert_array_equal(ds.y_step.values, STEPS)
+    enkf = pdaframe.minimise(p, "enkf", n_members=16, n_cycles=2, seed=1)
+    with xr.open_dataset(write_ensemble(tmp_path / "enkf.nc", enkf, p)) as ds:
+        assert ds.cycle_time.dtype.kind == "M"
+        np.testing.assert_array_equal(ds.cycle_step.values, enkf["history"]["time"])
+        np.testing.assert_array_equal(
+            ds.cycle_time.values,
+            model.time[np.asarray(enkf["history"]["time"], int)].astype("M8[ns]"))
+        assert ds.cycle_time.values[-1] == want[-1]
+    am = pdaframe.minimise(p, "adaptive-metropolis", n_samples=200, burn_in=100, seed=1)
+    path = write_samples(tmp_path / "samples.nc", am, p, n_prior=10)
+    with xr.open_dataset(path, group="observed_data") as ds:
+        np.testing.assert_array_equal(ds.y_time.values, want)
+        np.testing.assert_array_equal(ds.y.y_time.values, want)
+    import arviz as az
+    np.testing.assert_array_equal(az.from_netcdf(path).observed_data.y_time.values, want)
