@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from .io.atomic import atomic_path
+from .io.cf_time import stream_dates
 
 
 def _figure(*args, **kwargs):
@@ -25,8 +26,10 @@ def _save(plt, fig, path):
 def plot_streams(problem, equivalents, path):
     """Observations (with error bars) and prior/posterior/truth equivalents, one panel each.
 
-    A multi-site problem (`pdaframe.problem.multisite.MultiSiteProblem`) of up to
-    ``MAX_SITE_COLUMNS`` sites gets one column per site.
+    The time axis shows dates when the model has them (``model.time``; each site's own in a
+    multi-site problem), else the model time index. A multi-site problem
+    (`pdaframe.problem.multisite.MultiSiteProblem`) of up to ``MAX_SITE_COLUMNS`` sites
+    gets one column per site.
 
     Parameters
     ----------
@@ -36,16 +39,7 @@ def plot_streams(problem, equivalents, path):
     path : str or Path
         The PNG to write.
     """
-    sites = getattr(problem, "site_problems", None)
-    if sites and len(sites) <= MAX_SITE_COLUMNS:
-        return _plot_site_streams(problem, equivalents, path)
-    n = len(problem.streams)
-    plt, (fig, axes) = _figure(n, 1, figsize=(9, 2.6 * n), squeeze=False)
-    for ax, s in zip(axes[:, 0], problem.streams):
-        t = np.arange(s.values.size) if s.times is None else s.times
-        _stream_panel(ax, s, t, equivalents, s.name)
-    axes[-1, 0].set_xlabel("model time index")
-    fig.tight_layout()
+    plt, fig = stream_figure(problem, equivalents)
     return _save(plt, fig, path)
 
 
@@ -53,6 +47,52 @@ MAX_SITE_COLUMNS = 6
 """Multi-site problems with up to this many sites are plotted one column per site."""
 
 STYLES = {"prior": ("tab:gray", "--"), "posterior": ("tab:red", "-"), "truth": ("black", ":")}
+
+
+def stream_figure(problem, equivalents):
+    """The figure of `plot_streams` (``(pyplot, figure)``), not yet saved."""
+    sites = getattr(problem, "site_problems", None)
+    if sites and len(sites) <= MAX_SITE_COLUMNS:
+        columns = [(site, p.streams) for site, p in zip(problem.site_names, sites)]
+    else:
+        columns = [(None, problem.streams)]
+    n_rows = max(len(streams) for _, streams in columns)
+    plt, (fig, axes) = _figure(n_rows, len(columns), squeeze=False, figsize=(
+        9 if len(columns) == 1 else 4.8 * len(columns), 2.6 * n_rows))
+    for j, (site, streams) in enumerate(columns):
+        dated = False
+        for i, s in enumerate(streams):
+            steps = np.arange(s.values.size) if s.times is None else s.times
+            t, is_date = _times(stream_dates(problem, s), steps)
+            dated |= is_date
+            _stream_panel(axes[i, j], s, t, equivalents,
+                          getattr(s, "local_name", s.name) if site else s.name)
+            if is_date:
+                _date_axis(axes[i, j])
+        if site is not None:
+            axes[0, j].set_title(site)
+        axes[len(streams) - 1, j].set_xlabel("date" if dated else "model time index")
+        for i in range(len(streams), n_rows):
+            axes[i, j].set_visible(False)
+    fig.tight_layout()
+    return plt, fig
+
+
+def _times(dates, steps):
+    """The x values of model steps ``steps``: their dates if ``dates`` covers them, else the
+    steps; and whether they are dates."""
+    steps = np.asarray(steps)
+    if dates is not None and steps.size and steps.min() >= 0 and steps.max() < dates.size:
+        return dates[steps.astype(int)], True
+    return steps, False
+
+
+def _date_axis(ax):
+    """Dates on ``ax``'s x axis: matplotlib's automatic locator with concise labels."""
+    import matplotlib.dates as mdates
+    locator = mdates.AutoDateLocator()
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
 
 
 def _stream_panel(ax, s, t, equivalents, label):
@@ -66,30 +106,6 @@ def _stream_panel(ax, s, t, equivalents, label):
             ax.plot(t, eq[s.name], ls, color=colour, lw=1, label=name)
     ax.set_ylabel(label + (f" ({s.units})" if s.units else ""))
     ax.legend(loc="best", fontsize="small")
-
-
-def _plot_site_streams(problem, equivalents, path):
-    """Multi-site layout: one column per site, its streams below each other; dates on the
-    time axis when the site's model has them (``model.time``)."""
-    columns = problem.site_problems
-    n_rows = max(len(p.streams) for p in columns)
-    plt, (fig, axes) = _figure(n_rows, len(columns), figsize=(4.8 * len(columns), 2.6 * n_rows),
-                               squeeze=False)
-    for j, (site, p) in enumerate(zip(problem.site_names, columns)):
-        axis = getattr(p.model, "time", None)
-        for i, s in enumerate(p.streams):
-            t = np.arange(s.values.size) if s.times is None else s.times
-            if axis is not None:
-                t = np.asarray(axis)[t]
-            _stream_panel(axes[i, j], s, t, equivalents, getattr(s, "local_name", s.name))
-            axes[i, j].tick_params(axis="x", labelrotation=30)
-        axes[0, j].set_title(site)
-        axes[len(p.streams) - 1, j].set_xlabel("date" if axis is not None else
-                                               "model time index")
-        for i in range(len(p.streams), n_rows):
-            axes[i, j].set_visible(False)
-    fig.tight_layout()
-    return _save(plt, fig, path)
 
 
 def plot_parameters(result, prior, path, truth=None):

@@ -124,3 +124,42 @@ def test_ensemble_and_samples_files_carry_dates(tmp_path):
         np.testing.assert_array_equal(ds.y.y_time.values, want)
     import arviz as az
     np.testing.assert_array_equal(az.from_netcdf(path).observed_data.y_time.values, want)
+
+
+@pytest.mark.parametrize("model, label", [(Dated(), "date"), (SubDaily(), "date"),
+                                          (Undated(), "model time index")])
+def test_stream_plot_has_a_date_axis_when_the_model_has_dates(model, label):
+    import matplotlib.dates as mdates
+    from pdaframe.plots import stream_figure
+    p = problem(model)
+    plt, fig = stream_figure(p, {"posterior": p.equivalents([1.0, 0.5])})
+    (ax,) = fig.axes
+    assert ax.get_xlabel() == label
+    dated = isinstance(ax.xaxis.get_major_formatter(), mdates.ConciseDateFormatter)
+    assert dated == (label == "date")
+    line = ax.get_lines()[-1]                                  # the posterior line
+    x = np.asarray(line.get_xdata())
+    if dated:
+        np.testing.assert_array_equal(x, model.time[STEPS])
+        first, last = mdates.date2num(model.time[STEPS[[0, -1]]])
+        lo, hi = ax.get_xlim()                  # the axis spans the dates (in days)
+        assert lo <= first and hi >= last and hi - lo < 2 * (last - first)
+    else:
+        np.testing.assert_array_equal(x, STEPS)
+    plt.close(fig)
+
+
+def test_multisite_plot_one_date_column_per_site():
+    import matplotlib.dates as mdates
+    from pdaframe.plots import stream_figure
+    a, b = Dated(start="2004-01-01"), Undated()
+    sites = [Site(name, m, [problem(m).streams[0]]) for name, m in (("A", a), ("B", b))]
+    prior = pdaframe.GaussianPrior([0.0, 0.0], std=[10.0, 10.0], names=["a", "b"])
+    p = MultiSiteProblem(sites, prior, ["a", "b"], [])
+    plt, fig = stream_figure(p, {"prior": p.equivalents(np.zeros(2))})
+    ax_a, ax_b = fig.axes
+    assert (ax_a.get_title(), ax_a.get_xlabel()) == ("A", "date")
+    assert (ax_b.get_title(), ax_b.get_xlabel()) == ("B", "model time index")
+    assert isinstance(ax_a.xaxis.get_major_formatter(), mdates.ConciseDateFormatter)
+    assert not isinstance(ax_b.xaxis.get_major_formatter(), mdates.ConciseDateFormatter)
+    plt.close(fig)
