@@ -51,8 +51,8 @@ and, when the method records them (``history`` keys ``time``, ``theta_mean`` and
     trajectory_quantiles(cycle, trajectory_quantile, param)
 
 Global attributes: ``method``, ``kind`` (``"weighted sample"`` or ``"ensemble"``),
-``weights`` (what the weights mean), ``seed``, ``n_members``, ``n_failed`` and the method's
-counters. Files are written atomically (`pdaframe.io.atomic`).
+``weights`` (what the weights mean), ``seed``, ``n_members``, ``n_failed``, the method's
+counters, ``run_id``, ``dependency_versions`` and ``data_files``. Files are written atomically (`pdaframe.io.atomic`).
 """
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ import numpy as np
 from ..result import EnsembleResult, SampleResult
 from .atomic import atomic_path
 from .cf_time import model_dates, step_attrs, stream_dates, time_variable
-from .netcdf import dependency_versions
+from .provenance import data_files_json, dependency_versions
 
 WEIGHTED = ("importance", "glue")
 WEIGHT_NOTE = {
@@ -76,9 +76,11 @@ WEIGHT_NOTE = {
 }
 
 
-def write_outputs(out, result, problem=None, seed=0, options=None, run_id="") -> dict:
+def write_outputs(out, result, problem=None, seed=0, options=None, run_id="",
+                  data_files=None) -> dict:
     """Write ``samples.nc`` or ``ensemble.nc`` in folder ``out`` as ``result``'s kind needs
-    (see the module; global attribute ``run_id``).
+    (see the module; global attributes ``run_id`` and ``data_files``,
+    `pdaframe.io.provenance.data_files`).
 
     Returns ``{"samples": Path}``, ``{"ensemble": Path}`` or ``{}``.
     """
@@ -86,10 +88,11 @@ def write_outputs(out, result, problem=None, seed=0, options=None, run_id="") ->
     if isinstance(result, SampleResult):
         from .samples import write_samples
         return {"samples": write_samples(out / "samples.nc", result, problem, seed=seed,
-                                         run_id=run_id)}
+                                         run_id=run_id, data_files=data_files)}
     if isinstance(result, EnsembleResult) and _members(result) is not None:
         return {"ensemble": write_ensemble(out / "ensemble.nc", result, problem,
-                                           seed=seed, options=options, run_id=run_id)}
+                                           seed=seed, options=options, run_id=run_id,
+                                           data_files=data_files)}
     return {}
 
 
@@ -241,12 +244,15 @@ def _cycles(data, coords, result, problem=None):
                              "dates) assimilated by the end of the cycle"})
 
 
-def write_ensemble(path, result, problem=None, seed=0, options=None, run_id="") -> Path:
+def write_ensemble(path, result, problem=None, seed=0, options=None, run_id="",
+                   data_files=None) -> Path:
     """Write ``result``'s weighted sample or ensemble to ``path`` atomically (see module),
-    with the global attribute ``run_id``."""
+    with the global attributes ``run_id`` and ``data_files`` (JSON of
+    `pdaframe.io.provenance.data_files`)."""
     path = Path(path)
     ds = ensemble_dataset(result, problem, seed=seed, options=options)
     ds.attrs["run_id"] = str(run_id or "")
+    ds.attrs["data_files"] = data_files_json(data_files)
     with atomic_path(path) as tmp:
         ds.to_netcdf(str(tmp), engine="netcdf4")
     return path

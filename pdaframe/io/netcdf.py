@@ -39,17 +39,15 @@ each step's own cost at its minimum); ``cost(iteration)`` is then the full J per
 
 Global attributes carry the result summary and provenance: the config text (secrets hidden:
 `pdaframe.io.output.public_config_text`), the package and plugin versions, the seed, the git
-revision, the ``run_id`` shared by every file of one run and ``dependency_versions`` (JSON:
-Python and every installed dependency of pdaframe and its plugins; also on ``samples.nc``
-and ``ensemble.nc``).
+revision, the ``run_id`` shared by every file of one run, ``dependency_versions`` (JSON:
+Python and every installed dependency of pdaframe and its plugins) and ``data_files`` (JSON:
+``{path relative to the config's folder: sha256}`` of the config and every data file it
+names; `pdaframe.io.provenance`); the last three also on ``samples.nc`` and ``ensemble.nc``.
 """
 from __future__ import annotations
 
 import datetime as _dt
 import json
-import platform
-import re
-import subprocess
 from pathlib import Path
 
 import netCDF4
@@ -57,53 +55,18 @@ import numpy as np
 
 from .atomic import atomic_path
 from .cf_time import step_attrs, stream_dates, time_variable
+from .provenance import data_files_json, dependency_versions, git_revision
 
 FILL = netCDF4.default_fillvals["f8"]
 
 
-def git_revision(path=".") -> str:
-    """The git commit of ``path``'s checkout (with ``-dirty``), or ``"unknown"``."""
-    try:
-        rev = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=40"],
-                             cwd=path, capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return rev.stdout.strip() if rev.returncode == 0 and rev.stdout.strip() else "unknown"
-
-
-def dependency_versions() -> dict[str, str]:
-    """Installed versions of Python, pdaframe, its plugins' distributions and every
-    distribution any of them requires (optional extras included when installed).
-
-    Returns
-    -------
-    dict
-        ``{"python": "3.12.3", "pdaframe": "0.1.0", "numpy": "2.4.6", ...}``, sorted by name
-        after python and pdaframe.
-    """
-    from importlib import metadata
-    dists = {"pdaframe"} | {ep.dist.name for ep in metadata.entry_points(group="pdaframe")
-                            if ep.dist is not None}
-    names = set(dists)
-    for dist in dists:
-        for req in metadata.requires(dist) or ():
-            names.add(re.match(r"[A-Za-z0-9._-]+", req).group(0))
-    found = {}
-    for name in sorted(names, key=str.lower):
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:       # an extra that is not installed
-            continue
-    return {"python": platform.python_version(), "pdaframe": found.pop("pdaframe", "?"),
-            **found}
-
-
 def provenance(ds, result, title="", seed=None, config_text="", plugin_versions=None,
-               run_id=""):
+               run_id="", data_files=None):
     """Global attributes of every pdaframe NetCDF file: conventions, the result's summary
     (method, success, message, counters) and provenance (seed, run id, git revision,
-    package versions, config text). ``seed`` None: the result's own ``seed`` (the one its
-    method used), else -1."""
+    package and dependency versions, config text, ``data_files``: the sha256 of every data
+    file the run read, `pdaframe.io.provenance.data_files`). ``seed`` None: the result's own
+    ``seed`` (the one its method used), else -1."""
     ds.Conventions = "CF-1.8"
     ds.title = title or "pdaframe parameter estimation"
     ds.institution = ""
@@ -122,6 +85,7 @@ def provenance(ds, result, title="", seed=None, config_text="", plugin_versions=
     ds.git_revision = git_revision(Path(__file__).parent)
     ds.package_versions = json.dumps(plugin_versions or {})
     ds.dependency_versions = json.dumps(dependency_versions())
+    ds.data_files = data_files_json(data_files)
     ds.config = config_text
 
 
@@ -150,7 +114,8 @@ def _strings(ds, name, dim, values, long_name):
 
 
 def write_result(path, result, problem=None, equivalents=None, truth=None, config_text="",
-                 seed=None, title="", plugin_versions=None, evaluation_streams=(), run_id=""):
+                 seed=None, title="", plugin_versions=None, evaluation_streams=(), run_id="",
+                 data_files=None):
     """Write ``result`` (and the problem's observations) to ``path`` atomically.
 
     Parameters
@@ -166,7 +131,7 @@ def write_result(path, result, problem=None, equivalents=None, truth=None, confi
         ``{"prior": {stream: values}, "posterior": {...}, "truth": {...}}``.
     truth : array_like, optional
         Twin-experiment truth.
-    config_text, seed, title, plugin_versions, run_id
+    config_text, seed, title, plugin_versions, run_id, data_files
         Provenance (`provenance`).
     evaluation_streams : sequence of DataStream
         Held-out streams scored in ``result["evaluation"]`` (see `pdaframe.analysis.scores`):
@@ -197,7 +162,8 @@ def write_result(path, result, problem=None, equivalents=None, truth=None, confi
         long_names = [table[nm].long_name if nm in table else "" for nm in names]
     with atomic_path(path) as tmp:
         with netCDF4.Dataset(tmp, "w", format="NETCDF4") as ds:
-            provenance(ds, result, title, seed, config_text, plugin_versions, run_id)
+            provenance(ds, result, title, seed, config_text, plugin_versions, run_id,
+                       data_files)
             ds.createDimension("param", n)
             ds.createDimension("param_j", n)
             _strings(ds, "param", "param", names, "parameter name")

@@ -28,7 +28,7 @@ import numpy as np
 
 from .atomic import atomic_path
 from .cf_time import step_attrs, stream_dates, time_variable
-from .netcdf import dependency_versions
+from .provenance import data_files_json, dependency_versions
 
 
 def _ds(variables, names, attrs=None):
@@ -147,7 +147,8 @@ def samples_to_inference_data(result, problem=None, n_prior=1000, seed=0):
     return az.InferenceData(**groups)
 
 
-def write_samples(path, result, problem=None, n_prior=1000, seed=0, run_id="") -> Path:
+def write_samples(path, result, problem=None, n_prior=1000, seed=0, run_id="",
+                  data_files=None) -> Path:
     """Write a sampler's result as ArviZ NetCDF at ``path``, atomically.
 
     Parameters
@@ -161,6 +162,9 @@ def write_samples(path, result, problem=None, n_prior=1000, seed=0, run_id="") -
         Number of prior draws and their seed.
     run_id : str
         The run's id, a global attribute of the file.
+    data_files : dict, optional
+        ``{path: sha256}`` of the data files the run read
+        (`pdaframe.io.provenance.data_files`): the global attribute ``data_files`` (JSON).
 
     Returns
     -------
@@ -172,4 +176,5 @@ def write_samples(path, result, problem=None, n_prior=1000, seed=0, run_id="") -
         idata.to_netcdf(str(tmp), engine="netcdf4")
         with netCDF4.Dataset(tmp, "a") as ds:
             ds.run_id = str(run_id or "")
+            ds.data_files = data_files_json(data_files)
     return path
