@@ -5,8 +5,8 @@
   they require, and the distribution of every third-party module their source imports
   (``threadpoolctl``, imported but required by no one, included);
 - `data_files`: the files a parsed config names (itself, the streams' files, model options,
-  ``estimate_from``, ...) with their sha256, keyed by their path relative to the config's
-  folder, so that a rerun can tell that its data changed (the global attribute
+  ``estimate_from``, ...) with their sha256, keyed by the path as the config writes it,
+  so that a rerun can tell that its data changed (the global attribute
   ``data_files`` of every NetCDF file, JSON);
 - `git_revision`: the commit of a checkout.
 """
@@ -15,7 +15,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 import platform
 import re
 import subprocess
@@ -117,13 +116,15 @@ def data_files(config_path, data=None) -> dict[str, str]:
     data : dict, optional
         The parsed config: every string value in it (at any depth, in tables and arrays;
         the ``[output]`` table left out) that names an existing file relative to the
-        config's folder (or an absolute path) is a data file: stream ``file``\\ s,
+        config's folder (or an absolute path) is a data file: the streams' ``file``,
         ``estimate_from``, model options such as ``drivers_file``, ...
 
     Returns
     -------
     dict
-        ``{path relative to the config's folder (POSIX): sha256 hex}``, the config first;
+        ``{path: sha256 hex}``, the config first (its file name), then each file by the
+        string that first names it in the config (relative to the config's folder, or
+        absolute; a file named twice is listed once);
         a file that cannot be read has ``"unreadable: <reason>"`` instead of a hash. A file
         named by a value the results hide (``[output] hide``, ``env`` tables:
         `pdaframe.io.output.hide_secrets`) is listed as ``"<hidden k>"`` (k = 1, 2, ...),
@@ -132,7 +133,7 @@ def data_files(config_path, data=None) -> dict[str, str]:
     from .output import hide_secrets
     config_path = Path(config_path)
     base = config_path.parent.resolve()
-    found = {config_path.resolve(): True}
+    found = {config_path.resolve(): [config_path.name, True]}      # path: [key, shown]
     inputs = {k: v for k, v in (data or {}).items() if k not in SKIPPED_TABLES}
     try:
         public, _ = hide_secrets(data or {}, (data or {}).get("output", {}).get("hide", ()))
@@ -142,17 +143,15 @@ def data_files(config_path, data=None) -> dict[str, str]:
         path = base / value
         try:
             if value and path.is_file():
-                key = path.resolve()
-                found[key] = found.get(key, True) and shown
+                entry = found.setdefault(path.resolve(), [value, True])
+                entry[1] = entry[1] and shown
         except (OSError, ValueError):       # too long, a NUL byte: names no file
             continue
     out, hidden = {}, 0
-    for path, shown in found.items():
+    for path, (key, shown) in found.items():
         if not shown:
             hidden += 1
             key = f"<hidden {hidden}>"
-        else:
-            key = Path(os.path.relpath(path, base)).as_posix()
         try:
             out[key] = file_sha256(path)
         except OSError as err:
