@@ -1,4 +1,5 @@
-"""PNG plots of a result: observations vs model equivalents, and parameter changes."""
+"""PNG plots of a result: observations vs model equivalents (with dates and a posterior
+band), and parameter changes."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,11 +24,13 @@ def _save(plt, fig, path):
     return Path(path)
 
 
-def plot_streams(problem, equivalents, path):
+def plot_streams(problem, equivalents, path, band=None):
     """Observations (with error bars) and prior/posterior/truth equivalents, one panel each.
 
     The time axis shows dates when the model has them (``model.time``; each site's own in a
-    multi-site problem), else the model time index. A multi-site problem
+    multi-site problem), else the model time index. ``band`` (`posterior_band`) shades the
+    posterior band of the model equivalents (within the range of the observations and
+    lines: a wider band fills the panel). A multi-site problem
     (`pdaframe.problem.multisite.MultiSiteProblem`) of up to ``MAX_SITE_COLUMNS`` sites
     gets one column per site.
 
@@ -38,8 +41,10 @@ def plot_streams(problem, equivalents, path):
         ``{label: {stream: values}}`` with labels such as ``prior``, ``posterior``.
     path : str or Path
         The PNG to write.
+    band : dict, optional
+        ``{"level": 0.9, "lower": {stream: values}, "upper": {...}, "n": draws}``.
     """
-    plt, fig = stream_figure(problem, equivalents)
+    plt, fig = stream_figure(problem, equivalents, band)
     return _save(plt, fig, path)
 
 
@@ -49,7 +54,7 @@ MAX_SITE_COLUMNS = 6
 STYLES = {"prior": ("tab:gray", "--"), "posterior": ("tab:red", "-"), "truth": ("black", ":")}
 
 
-def stream_figure(problem, equivalents):
+def stream_figure(problem, equivalents, band=None):
     """The figure of `plot_streams` (``(pyplot, figure)``), not yet saved."""
     sites = getattr(problem, "site_problems", None)
     if sites and len(sites) <= MAX_SITE_COLUMNS:
@@ -66,7 +71,7 @@ def stream_figure(problem, equivalents):
             t, is_date = _times(stream_dates(problem, s), steps)
             dated |= is_date
             _stream_panel(axes[i, j], s, t, equivalents,
-                          getattr(s, "local_name", s.name) if site else s.name)
+                          getattr(s, "local_name", s.name) if site else s.name, band)
             if is_date:
                 _date_axis(axes[i, j])
         if site is not None:
@@ -95,7 +100,7 @@ def _date_axis(ax):
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
 
 
-def _stream_panel(ax, s, t, equivalents, label):
+def _stream_panel(ax, s, t, equivalents, label, band=None):
     std = np.full(s.values.size, np.nan)
     std[s.mask] = s.error.std
     ax.errorbar(t[s.mask], s.values[s.mask], yerr=std[s.mask], fmt=".", ms=3,
@@ -104,8 +109,94 @@ def _stream_panel(ax, s, t, equivalents, label):
         if s.name in eq:
             colour, ls = STYLES.get(name, (None, "-"))
             ax.plot(t, eq[s.name], ls, color=colour, lw=1, label=name)
+    if band and s.name in band["lower"]:   # the axes keep the data's and lines' range
+        xlim, ylim = ax.get_xlim(), ax.get_ylim()
+        ax.fill_between(t, band["lower"][s.name], band["upper"][s.name], color="tab:red",
+                        alpha=0.2, lw=0, zorder=0, label=f"posterior {100 * band['level']:g} %")
+        ax.set_xlim(xlim)
+        ax.set_ylim(ylim)
     ax.set_ylabel(label + (f" ({s.units})" if s.units else ""))
     ax.legend(loc="best", fontsize="small")
+
+
+def posterior_band(problem, result, level=0.9, n_draws=100, seed=0, budget_s=60.0,
+                   min_draws=10):
+    """Central ``level`` band of the model equivalents over posterior draws, or None.
+
+    The draws: a sampler's chains (``samples``, up to ``n_draws`` evenly spaced over all
+    chains), an ensemble's members (``posterior_ensemble`` or a weighted sample's
+    ``samples`` with their ``weights``; more than ``n_draws`` members are resampled to
+    ``n_draws`` by systematic resampling), or the Laplace posterior (``posterior_sample``
+    of a result with a ``posterior_covariance``). A result without any gives None.
+
+    Each draw is one run of the model (a multi-site problem runs its sites one after the
+    other here, never through its executor: only the writing MPI rank plots). Draws
+    whose run fails are left out; drawing stops once ``budget_s`` seconds have passed, and
+    fewer than ``min_draws`` runs give no band (an expensive model gets none).
+
+    Returns
+    -------
+    dict or None
+        ``{"level", "n" (draws run), "lower": {stream: values}, "upper": {...}}``.
+    """
+    import time
+    from .errors import PdaframeError
+    from .methods.importance import weighted_quantile
+    thetas, weights = _draws(result, n_draws, np.random.default_rng(seed))
+    if thetas is None:
+        return None
+    runs, kept, start = [], [], time.perf_counter()
+    for i, theta in enumerate(thetas):
+        if time.perf_counter() - start > budget_s:
+            break
+        try:
+            runs.append(_equivalents(problem, theta))
+            kept.append(i)
+        except PdaframeError:
+            continue
+    if len(runs) < min_draws:
+        return None
+    w = np.ones(len(kept)) if weights is None else np.asarray(weights, dtype=float)[kept]
+    q = [(1 - level) / 2, (1 + level) / 2]
+    ends = {name: weighted_quantile(np.array([r[name] for r in runs]), w, q)
+            for name in runs[0]}
+    return {"level": level, "n": len(runs), "lower": {k: v[0] for k, v in ends.items()},
+            "upper": {k: v[1] for k, v in ends.items()}}
+
+
+def _equivalents(problem, theta) -> dict:
+    """``problem.equivalents(theta)``; site by site, in this process, for a multi-site one."""
+    sites = getattr(problem, "site_problems", None)
+    if not sites:
+        return problem.equivalents(theta)
+    out = {}
+    for k, p in enumerate(sites):
+        out.update(p.equivalents(problem.site_theta(theta, k)))
+    return out
+
+
+def _draws(result, n_draws, rng):
+    """``(thetas, weights)`` of `posterior_band` (weights None: equal), or ``(None, None)``."""
+    kind = getattr(result, "kind", None)
+    if kind == "sample" and "samples" in result:
+        flat = np.asarray(result["samples"], dtype=float)
+        flat = flat.reshape(-1, flat.shape[-1])
+        return flat[np.unique(np.linspace(0, len(flat) - 1, n_draws).round().astype(int))], \
+            None
+    members = result.get("posterior_ensemble", result.get("samples")) \
+        if kind == "ensemble" else None
+    if members is not None:
+        members = np.asarray(members, dtype=float)
+        w = np.asarray(result.get("weights", np.full(len(members), 1.0 / len(members))),
+                       dtype=float)
+        if len(members) <= n_draws:
+            return members, w
+        edges = np.cumsum(w / w.sum())                  # systematic resampling
+        pick = np.searchsorted(edges, (rng.random() + np.arange(n_draws)) / n_draws)
+        return members[np.minimum(pick, len(members) - 1)], None
+    if "posterior_covariance" in result and hasattr(result, "posterior_sample"):
+        return result.posterior_sample(n_draws, seed=rng.integers(2 ** 63)), None
+    return None, None
 
 
 def plot_parameters(result, prior, path, truth=None):

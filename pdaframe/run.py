@@ -20,7 +20,7 @@ from .methods.contract import takes_checkpoint
 from .minimise import minimise
 from .problem.multisite import MultiSiteProblem
 from .parallel import SerialExecutor
-from .plots import plot_parameters, plot_streams
+from .plots import plot_parameters, plot_streams, posterior_band
 from .plugins import get_method, get_plugins
 from .result import AnalysisResult, SampleResult, as_kind
 
@@ -238,7 +238,8 @@ def _write_estimate(out, result, problem, cfg, equivalents, run_id) -> dict:
                                options=cfg.method_options, run_id=run_id,
                                data_files=prov["data_files"]))
     if cfg.plots:
-        paths["streams_plot"] = plot_streams(problem, equivalents, out / "streams.png")
+        paths["streams_plot"] = plot_streams(problem, equivalents, out / "streams.png",
+                                             band=posterior_band(problem, result))
         paths["parameters_plot"] = plot_parameters(result, problem.prior,
                                                    out / "parameters.png", truth=cfg.truth)
     return paths

@@ -163,3 +163,98 @@ def test_multisite_plot_one_date_column_per_site():
     assert isinstance(ax_a.xaxis.get_major_formatter(), mdates.ConciseDateFormatter)
     assert not isinstance(ax_b.xaxis.get_major_formatter(), mdates.ConciseDateFormatter)
     plt.close(fig)
+
+
+# --- posterior bands on the model lines --------------------------------------------------
+
+H = np.array([[1.0, 1.0], [1.0, -1.0], [2.0, 0.5]])
+
+
+def linear_problem():
+    model = pdaframe.LinearModel(H, names=["a", "b"])
+    prior = pdaframe.GaussianPrior([1.0, 2.0], covariance=[[1.0, 0.5], [0.5, 4.0]],
+                                   names=["a", "b"])
+    return pdaframe.Problem(model, prior, [pdaframe.DataStream("y", "y", [3.5, -0.5, 2.2],
+                                                               std=0.7)])
+
+
+def interp_quantile(values, q):
+    """The quantile rule of `weighted_quantile` with equal weights: (k/N, v_(k))."""
+    v = np.sort(values, axis=0)
+    c = np.arange(1, len(v) + 1) / len(v)
+    return np.array([np.interp(q, c, v[:, j]) for j in range(v.shape[1])])
+
+
+def test_laplace_band_matches_the_linear_gaussian_posterior():
+    from pdaframe.plots import posterior_band
+    p = linear_problem()
+    res = pdaframe.minimise(p, "lbfgsb")
+    band = posterior_band(p, res, level=0.9, n_draws=20000, seed=3)
+    mean = H @ res.x
+    sd = np.sqrt(np.diag(H @ res["posterior_covariance"] @ H.T))
+    assert band["n"] == 20000 and band["level"] == 0.9
+    np.testing.assert_allclose(band["lower"]["y"], mean - 1.6448536 * sd, atol=0.03 * sd.max())
+    np.testing.assert_allclose(band["upper"]["y"], mean + 1.6448536 * sd, atol=0.03 * sd.max())
+
+
+def test_sample_and_weighted_ensemble_bands_are_quantiles_of_the_draws():
+    from pdaframe.plots import posterior_band
+    from pdaframe.result import EnsembleResult, SampleResult
+    p = linear_problem()
+    rng = np.random.default_rng(0)
+    chains = rng.normal([1.2, 2.0], 0.3, size=(2, 40, 2))
+    res = SampleResult(method="adaptive-metropolis", parameter_names=["a", "b"],
+                       x=chains.mean(axis=(0, 1)), samples=chains)
+    band = posterior_band(p, res, level=0.8, n_draws=100)        # all 80 draws
+    y = chains.reshape(-1, 2) @ H.T
+    assert band["n"] == 80
+    np.testing.assert_allclose(band["lower"]["y"], interp_quantile(y, 0.1), rtol=1e-12)
+    np.testing.assert_allclose(band["upper"]["y"], interp_quantile(y, 0.9), rtol=1e-12)
+    members = rng.normal([1.2, 2.0], 0.3, size=(30, 2))
+    w = np.r_[np.full(20, 0.05), np.zeros(10)]                   # the last 10 weigh nothing
+    ens = EnsembleResult(method="importance", parameter_names=["a", "b"], x=w @ members,
+                         samples=members, weights=w)
+    band = posterior_band(p, ens, level=0.8)
+    y = members[:20] @ H.T
+    np.testing.assert_allclose(band["lower"]["y"], interp_quantile(y, 0.1), rtol=1e-12)
+    np.testing.assert_allclose(band["upper"]["y"], interp_quantile(y, 0.9), rtol=1e-12)
+    # more members than draws: systematic resampling keeps only weighted members
+    band = posterior_band(p, ens, level=0.8, n_draws=12)
+    assert band["n"] == 12
+    assert np.all(band["lower"]["y"] >= y.min(axis=0)) and \
+        np.all(band["upper"]["y"] <= y.max(axis=0))
+
+
+def test_no_band_without_draws_or_time():
+    from pdaframe.plots import posterior_band
+    from pdaframe.result import OptimisationResult
+    p = linear_problem()
+    plain = OptimisationResult(method="de", parameter_names=["a", "b"], x=np.ones(2))
+    assert posterior_band(p, plain) is None
+    res = pdaframe.minimise(p, "lbfgsb")
+    assert posterior_band(p, res, budget_s=0.0) is None          # stopped before 10 runs
+
+
+def test_band_is_drawn_on_the_panel_and_multisite_runs_without_its_executor():
+    from matplotlib.collections import PolyCollection
+    from pdaframe.plots import posterior_band, stream_figure
+
+    class Refuse:
+        def map(self, func, items):
+            raise AssertionError("the band must not use the problem's executor")
+
+    a, b = Dated(start="2004-01-01"), Dated(start="2010-06-15")
+    sites = [Site(name, m, [problem(m).streams[0]]) for name, m in (("A", a), ("B", b))]
+    prior = pdaframe.GaussianPrior([0.0, 0.0], std=[10.0, 10.0], names=["a", "b"])
+    p = MultiSiteProblem(sites, prior, ["a", "b"], [])
+    res = pdaframe.minimise(p, "lbfgsb")
+    posterior = p.equivalents(res.x)
+    p.executor = Refuse()
+    band = posterior_band(p, res, n_draws=50)
+    assert band["n"] == 50 and set(band["lower"]) == {"A_y", "B_y"}
+    assert np.all(band["lower"]["A_y"] < band["upper"]["A_y"])
+    plt, fig = stream_figure(p, {"posterior": posterior}, band)
+    for ax in fig.axes:
+        (poly,) = [c for c in ax.collections if isinstance(c, PolyCollection)]
+        assert poly.get_label() == "posterior 90 %"
+    plt.close(fig)
