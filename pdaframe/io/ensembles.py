@@ -52,7 +52,8 @@ and, when the method records them (``history`` keys ``time``, ``theta_mean`` and
 
 Global attributes: ``method``, ``kind`` (``"weighted sample"`` or ``"ensemble"``),
 ``weights`` (what the weights mean), ``seed``, ``n_members``, ``n_failed``, the method's
-counters, ``run_id``, ``dependency_versions`` and ``data_files``. Files are written atomically (`pdaframe.io.atomic`).
+counters, ``run_id``, ``dependency_versions`` and ``data_files``. Files are written
+atomically (`pdaframe.io.atomic`).
 """
 from __future__ import annotations
 
