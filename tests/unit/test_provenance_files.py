@@ -178,3 +178,17 @@ def test_files_named_by_hidden_values_keep_their_hash_not_their_name(tmp_path):
         recorded = json.loads(ds.data_files)
     assert recorded == {"c.toml": sha(config),
                         "<hidden 1>": sha(tmp_path / "data" / "nee.csv")}
+
+
+def test_multisite_example_lists_its_sites_drivers_file_and_streams_files():
+    config = ROOT / "examples" / "dalec2_multisite" / "config.toml"
+    _, settings = pdaframe.load_config(config, run_model=False)
+    folder = config.parent
+    named = ["US-Me2_warm_synthetic.csv",                          # [[sites]] drivers_file
+             "../../plugins/dalec2/pdaframe_dalec2/data/US-Me2/US-Me2_daily.csv",
+             "../../plugins/dalec2/pdaframe_dalec2/data/DE-Hai/"
+             "de-hai_fluxval_monthly_2001_2016.csv"]
+    assert list(settings.data_files)[0] == "config.toml"
+    assert sorted(settings.data_files) == sorted(["config.toml"] + named)   # each file once
+    for name, digest in settings.data_files.items():
+        assert digest == sha(folder / name)
