@@ -192,3 +192,45 @@ def test_multisite_example_lists_its_sites_drivers_file_and_streams_files():
     assert sorted(settings.data_files) == sorted(["config.toml"] + named)   # each file once
     for name, digest in settings.data_files.items():
         assert digest == sha(folder / name)
+
+
+READER_CONFIG = """
+[model]
+name = "dated"
+options = {{ start = "2005-10-01", n = 92 }}
+[parameters]
+a = {{ mean = 0.0, std = 10.0 }}
+b = {{ mean = 0.0, std = 10.0 }}
+[[streams]]
+name = "nee"
+variable = "y"
+file = "{file}"
+reader = "fluxnet"
+reader_options = {{ qc = 0.8125, uncertainty = "model", error_model = {{ relative = 0.2, floor = 0.3 }} }}
+[output]
+plots = false
+"""
+
+
+def test_a_reader_stream_records_its_file_hash_and_dates(tmp_path, monkeypatch):
+    """A FLUXNET-format file read by the fluxnet reader: its sha256 in data_files, its
+    observation times as dates, the reader's record kept on <s>_observed."""
+    import pdaframe.plugin
+    from tests.models import Dated
+    dd = ROOT / "tests" / "data" / "fluxnet" / "US-Me2_L4_2005_DD_in_FLUXNET_layout.csv"
+    pdaframe.plugin.reset_plugins()
+    pdaframe.plugins.registry("model").add("dated", Dated)
+    try:
+        config = tmp_path / "c.toml"
+        config.write_text(READER_CONFIG.format(file=dd))
+        problem, settings = pdaframe.load_config(config)
+        _, paths = run_problem(problem, settings, output_dir=tmp_path / "out",
+                               progress=False)
+    finally:
+        pdaframe.plugin.reset_plugins()
+    (s,) = problem.streams
+    with xr.open_dataset(paths["netcdf"]) as ds:
+        assert json.loads(ds.attrs["data_files"]) == {"c.toml": sha(config), str(dd): sha(dd)}
+        np.testing.assert_array_equal(
+            ds.nee_time.values, (np.datetime64("2005-10-01") + s.times).astype("M8[ns]"))
+        assert ds.nee_observed.attrs["reader"] == "fluxnet"
