@@ -40,9 +40,9 @@ about 40-65 s on two cores.
 
 Notes
 -----
-- Left out: the provenance attributes of ``PROVENANCE`` (run id, dates, versions, git
-  revision, config text), comments of TOML files (run id, source path), PNG plots and the
-  output folder's lock file.
+- Left out: the provenance attributes of ``PROVENANCE`` (run id, dates, versions, data file
+  hashes, git revision, config text), comments of TOML files (run id, source path, data
+  file hashes), PNG plots and the output folder's lock file.
 - Configs run in the order of ``RUNS``; a config found under ``examples/`` but missing from
   ``RUNS`` is an error, so a new example cannot be skipped silently. A step that reads an
   earlier step's output (``dalec2_sensitivity/calibrate.toml`` reads the shortlist that
@@ -105,6 +105,9 @@ PROVENANCE = {
                     "refactor by definition)",
     "package_versions": "pdaframe's and the plugins' versions",
     "dependency_versions": "python and every dependency's version",
+    "data_files": "sha256 of the config and the data files it names, keyed by the config's "
+                  "file name and paths (a step reading an earlier step's shortlist.toml "
+                  "hashes that step's run id with it)",
     "config": "the config text (its comments and paths; the run's inputs are compared "
               "through the outputs they produce)",
     # not written today (samples.nc is written with netCDF4); ArviZ's to_netcdf adds them

@@ -1,4 +1,5 @@
-"""PNG plots of a result: observations vs model equivalents, and parameter changes."""
+"""PNG plots of a result: observations vs model equivalents (with dates and a posterior
+band), and parameter changes."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from .io.atomic import atomic_path
+from .io.cf_time import stream_dates
 
 
 def _figure(*args, **kwargs):
@@ -22,11 +24,15 @@ def _save(plt, fig, path):
     return Path(path)
 
 
-def plot_streams(problem, equivalents, path):
+def plot_streams(problem, equivalents, path, band=None):
     """Observations (with error bars) and prior/posterior/truth equivalents, one panel each.
 
-    A multi-site problem (`pdaframe.problem.multisite.MultiSiteProblem`) of up to
-    ``MAX_SITE_COLUMNS`` sites gets one column per site.
+    The time axis shows dates when the model has them (``model.time``; each site's own in a
+    multi-site problem), else the model time index. ``band`` (`posterior_band`) shades the
+    posterior band of the model equivalents (within the range of the observations and
+    lines: a wider band fills the panel). A multi-site problem
+    (`pdaframe.problem.multisite.MultiSiteProblem`) of up to ``MAX_SITE_COLUMNS`` sites
+    gets one column per site.
 
     Parameters
     ----------
@@ -35,17 +41,10 @@ def plot_streams(problem, equivalents, path):
         ``{label: {stream: values}}`` with labels such as ``prior``, ``posterior``.
     path : str or Path
         The PNG to write.
+    band : dict, optional
+        ``{"level": 0.9, "lower": {stream: values}, "upper": {...}, "n": draws}``.
     """
-    sites = getattr(problem, "site_problems", None)
-    if sites and len(sites) <= MAX_SITE_COLUMNS:
-        return _plot_site_streams(problem, equivalents, path)
-    n = len(problem.streams)
-    plt, (fig, axes) = _figure(n, 1, figsize=(9, 2.6 * n), squeeze=False)
-    for ax, s in zip(axes[:, 0], problem.streams):
-        t = np.arange(s.values.size) if s.times is None else s.times
-        _stream_panel(ax, s, t, equivalents, s.name)
-    axes[-1, 0].set_xlabel("model time index")
-    fig.tight_layout()
+    plt, fig = stream_figure(problem, equivalents, band)
     return _save(plt, fig, path)
 
 
@@ -55,7 +54,53 @@ MAX_SITE_COLUMNS = 6
 STYLES = {"prior": ("tab:gray", "--"), "posterior": ("tab:red", "-"), "truth": ("black", ":")}
 
 
-def _stream_panel(ax, s, t, equivalents, label):
+def stream_figure(problem, equivalents, band=None):
+    """The figure of `plot_streams` (``(pyplot, figure)``), not yet saved."""
+    sites = getattr(problem, "site_problems", None)
+    if sites and len(sites) <= MAX_SITE_COLUMNS:
+        columns = [(site, p.streams) for site, p in zip(problem.site_names, sites)]
+    else:
+        columns = [(None, problem.streams)]
+    n_rows = max(len(streams) for _, streams in columns)
+    plt, (fig, axes) = _figure(n_rows, len(columns), squeeze=False, figsize=(
+        9 if len(columns) == 1 else 4.8 * len(columns), 2.6 * n_rows))
+    for j, (site, streams) in enumerate(columns):
+        dated = False
+        for i, s in enumerate(streams):
+            steps = np.arange(s.values.size) if s.times is None else s.times
+            t, is_date = _times(stream_dates(problem, s), steps)
+            dated |= is_date
+            _stream_panel(axes[i, j], s, t, equivalents,
+                          getattr(s, "local_name", s.name) if site else s.name, band)
+            if is_date:
+                _date_axis(axes[i, j])
+        if site is not None:
+            axes[0, j].set_title(site)
+        axes[len(streams) - 1, j].set_xlabel("date" if dated else "model time index")
+        for i in range(len(streams), n_rows):
+            axes[i, j].set_visible(False)
+    fig.tight_layout()
+    return plt, fig
+
+
+def _times(dates, steps):
+    """The x values of model steps ``steps``: their dates if ``dates`` covers them, else the
+    steps; and whether they are dates."""
+    steps = np.asarray(steps)
+    if dates is not None and steps.size and steps.min() >= 0 and steps.max() < dates.size:
+        return dates[steps.astype(int)], True
+    return steps, False
+
+
+def _date_axis(ax):
+    """Dates on ``ax``'s x axis: matplotlib's automatic locator with concise labels."""
+    import matplotlib.dates as mdates
+    locator = mdates.AutoDateLocator()
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+
+
+def _stream_panel(ax, s, t, equivalents, label, band=None):
     std = np.full(s.values.size, np.nan)
     std[s.mask] = s.error.std
     ax.errorbar(t[s.mask], s.values[s.mask], yerr=std[s.mask], fmt=".", ms=3,
@@ -64,32 +109,97 @@ def _stream_panel(ax, s, t, equivalents, label):
         if s.name in eq:
             colour, ls = STYLES.get(name, (None, "-"))
             ax.plot(t, eq[s.name], ls, color=colour, lw=1, label=name)
+    if band and s.name in band["lower"]:   # the axes keep the data's and lines' range
+        xlim, ylim = ax.get_xlim(), ax.get_ylim()
+        ax.fill_between(t, band["lower"][s.name], band["upper"][s.name], color="tab:red",
+                        alpha=0.2, lw=0, zorder=0, label=f"posterior {100 * band['level']:g} %")
+        ax.set_xlim(xlim)
+        ax.set_ylim(ylim)
     ax.set_ylabel(label + (f" ({s.units})" if s.units else ""))
     ax.legend(loc="best", fontsize="small")
 
 
-def _plot_site_streams(problem, equivalents, path):
-    """Multi-site layout: one column per site, its streams below each other; dates on the
-    time axis when the site's model has them (``model.time``)."""
-    columns = problem.site_problems
-    n_rows = max(len(p.streams) for p in columns)
-    plt, (fig, axes) = _figure(n_rows, len(columns), figsize=(4.8 * len(columns), 2.6 * n_rows),
-                               squeeze=False)
-    for j, (site, p) in enumerate(zip(problem.site_names, columns)):
-        axis = getattr(p.model, "time", None)
-        for i, s in enumerate(p.streams):
-            t = np.arange(s.values.size) if s.times is None else s.times
-            if axis is not None:
-                t = np.asarray(axis)[t]
-            _stream_panel(axes[i, j], s, t, equivalents, getattr(s, "local_name", s.name))
-            axes[i, j].tick_params(axis="x", labelrotation=30)
-        axes[0, j].set_title(site)
-        axes[len(p.streams) - 1, j].set_xlabel("date" if axis is not None else
-                                               "model time index")
-        for i in range(len(p.streams), n_rows):
-            axes[i, j].set_visible(False)
-    fig.tight_layout()
-    return _save(plt, fig, path)
+def posterior_band(problem, result, level=0.9, n_draws=100, seed=0, budget_s=60.0,
+                   min_draws=10):
+    """Central ``level`` band of the model equivalents over posterior draws, or None.
+
+    The draws: a sampler's chains (``samples``, up to ``n_draws`` evenly spaced over all
+    chains), an ensemble's members (``posterior_ensemble`` or a weighted sample's
+    ``samples`` with their ``weights``; more than ``n_draws`` members are resampled to
+    ``n_draws`` by systematic resampling), or the Laplace posterior (``posterior_sample``
+    of a result with a ``posterior_covariance``). A result without any gives None.
+
+    Each draw is one run of the model (a multi-site problem runs its sites one after the
+    other here, never through its executor: only the writing MPI rank plots). Draws
+    whose run fails are left out; drawing stops once ``budget_s`` seconds have passed, and
+    fewer than ``min_draws`` runs give no band (an expensive model gets none).
+
+    Returns
+    -------
+    dict or None
+        ``{"level", "n" (draws run), "lower": {stream: values}, "upper": {...}}``.
+    """
+    import time
+    from .errors import PdaframeError
+    from .methods.importance import weighted_quantile
+    thetas, weights = _draws(result, n_draws, np.random.default_rng(seed))
+    if thetas is None:
+        return None
+    runs, kept, start = [], [], time.perf_counter()
+    for i, theta in enumerate(thetas):
+        if time.perf_counter() - start > budget_s:
+            break
+        try:
+            runs.append(_equivalents(problem, theta))
+            kept.append(i)
+        except PdaframeError:
+            continue
+    if len(runs) < min_draws:
+        return None
+    w = np.ones(len(kept)) if weights is None else np.asarray(weights, dtype=float)[kept]
+    q = [(1 - level) / 2, (1 + level) / 2]
+    ends = {name: weighted_quantile(np.array([r[name] for r in runs]), w, q)
+            for name in runs[0]}
+    return {"level": level, "n": len(runs), "lower": {k: v[0] for k, v in ends.items()},
+            "upper": {k: v[1] for k, v in ends.items()}}
+
+
+def _equivalents(problem, theta) -> dict:
+    """``problem.equivalents(theta)``; site by site, in this process, for a multi-site one."""
+    sites = getattr(problem, "site_problems", None)
+    if not sites:
+        return problem.equivalents(theta)
+    out = {}
+    for k, p in enumerate(sites):
+        out.update(p.equivalents(problem.site_theta(theta, k)))
+    return out
+
+
+def _draws(result, n_draws, rng):
+    """``(thetas, weights)`` of `posterior_band` (weights None: equal), or ``(None, None)``."""
+    kind = getattr(result, "kind", None)
+    if kind == "sample" and "samples" in result:
+        flat = np.asarray(result["samples"], dtype=float)
+        flat = flat.reshape(-1, flat.shape[-1])
+        return flat[np.unique(np.linspace(0, len(flat) - 1, n_draws).round().astype(int))], \
+            None
+    members = result.get("posterior_ensemble", result.get("samples")) \
+        if kind == "ensemble" else None
+    if members is not None:
+        members = np.asarray(members, dtype=float)
+        w = np.asarray(result.get("weights", np.full(len(members), 1.0 / len(members))),
+                       dtype=float)
+        if len(members) <= n_draws:
+            return members, w
+        edges = np.cumsum(w / w.sum())                  # systematic resampling
+        pick = np.searchsorted(edges, (rng.random() + np.arange(n_draws)) / n_draws)
+        return members[np.minimum(pick, len(members) - 1)], None
+    if "posterior_covariance" in result and hasattr(result, "posterior_sample"):
+        import warnings
+        with warnings.catch_warnings():     # round-off asymmetry: eigh copes, say nothing
+            warnings.filterwarnings("ignore", "covariance is not symmetric", RuntimeWarning)
+            return result.posterior_sample(n_draws, seed=rng.integers(2 ** 63)), None
+    return None, None
 
 
 def plot_parameters(result, prior, path, truth=None):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -14,11 +15,12 @@ from .errors import ConfigError
 from .analysis.scores import evaluate, format_scores
 from .io.netcdf import write_result
 from .io.output import claim_for_run, new_run_id, public_config_text, write_or_rescue
+from .io.provenance import data_files
 from .methods.contract import takes_checkpoint
 from .minimise import minimise
 from .problem.multisite import MultiSiteProblem
 from .parallel import SerialExecutor
-from .plots import plot_parameters, plot_streams
+from .plots import plot_parameters, plot_streams, posterior_band
 from .plugins import get_method, get_plugins
 from .result import AnalysisResult, SampleResult, as_kind
 
@@ -233,9 +235,11 @@ def _write_estimate(out, result, problem, cfg, equivalents, run_id) -> dict:
     # by kind: samples -> samples.nc (ArviZ groups); ensembles, weighted samples -> ensemble.nc
     from .io.ensembles import write_outputs
     paths.update(write_outputs(out, result, problem, seed=prov["seed"],
-                               options=cfg.method_options, run_id=run_id))
+                               options=cfg.method_options, run_id=run_id,
+                               data_files=prov["data_files"]))
     if cfg.plots:
-        paths["streams_plot"] = plot_streams(problem, equivalents, out / "streams.png")
+        paths["streams_plot"] = plot_streams(problem, equivalents, out / "streams.png",
+                                             band=posterior_band(problem, result))
         paths["parameters_plot"] = plot_parameters(result, problem.prior,
                                                    out / "parameters.png", truth=cfg.truth)
     return paths
@@ -245,10 +249,28 @@ def _provenance(cfg, run_id, result) -> dict:
     """Provenance keywords of the NetCDF writers (`pdaframe.io.netcdf.provenance`): the seed
     the method used (``result["seed"]``, drawn when the config gave none; the config's seed
     for a method without one), the config text with its secrets hidden
-    (`pdaframe.io.output.public_config_text`)."""
+    (`pdaframe.io.output.public_config_text`), the data files read (`_data_files`)."""
     return {"title": cfg.title, "seed": result.get("seed", cfg.seed), "run_id": run_id,
             "config_text": public_config_text(cfg.text, getattr(cfg, "hide", ())),
-            "plugin_versions": {name: v for name, (_, v) in get_plugins().dists.items()}}
+            "plugin_versions": {name: v for name, (_, v) in get_plugins().dists.items()},
+            "data_files": _data_files(cfg)}
+
+
+def _data_files(cfg) -> dict:
+    """``{path: sha256}`` of the config and the files it names: as `load_config` recorded
+    them (``cfg.data_files``), else hashed now from ``cfg.path`` and ``cfg.text`` (settings
+    made in Python), else none."""
+    files = getattr(cfg, "data_files", None)
+    if files is not None:
+        return files
+    path = getattr(cfg, "path", None)
+    if path is None or not Path(path).is_file():
+        return {}
+    try:
+        data = tomllib.loads(cfg.text or "")
+    except tomllib.TOMLDecodeError:
+        data = {}
+    return data_files(path, data)
 
 
 def _write_analysis(out, result, cfg, run_id) -> dict:

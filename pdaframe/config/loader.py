@@ -122,6 +122,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import ConfigError, PdaframeError, check_seed
+from ..io.provenance import data_files
 from .streams import stream_from_table
 from .parameters import _override, _parameter_table, _truth, _x0
 from .settings import RunSettings, _check_method, _max_memory, _method_output
@@ -206,6 +207,8 @@ def load_config(path, run_model=True, output_dir=None) -> LoadedConfig:
     """Read a TOML config: its ready `Problem` and its run settings (`LoadedConfig`).
 
     A config with ``[[sites]]`` tables gives a `pdaframe.problem.multisite.MultiSiteProblem`.
+    The settings' ``data_files`` attribute holds the sha256 of the config and of every file
+    it names (`pdaframe.io.provenance.data_files`), recorded in every output.
 
     Parameters
     ----------
@@ -249,6 +252,8 @@ def load_config(path, run_model=True, output_dir=None) -> LoadedConfig:
     settings = RunSettings(path=path, text=text, title=w.get(data, "title", (str,), "top level",
                                                                ""),
                            seed=_seed(w, data, "top level", 0))
+    # provenance: the sha256 of the config and every file it names, as read now
+    settings.data_files = data_files(path, data)
     w.max_memory_gb = settings.max_memory_gb = _max_memory(w, data)
     w.output_dir = output_dir
 

@@ -49,7 +49,8 @@ def write_analysis(out, result, source="", **prov) -> dict:
     if isinstance(result, SensitivityResult):
         return {"netcdf": write_sensitivity(out / "sensitivity.nc", result, **prov),
                 "shortlist": write_shortlist(out / "shortlist.toml", result, source=source,
-                                             run_id=prov.get("run_id", ""))}
+                                             run_id=prov.get("run_id", ""),
+                                             data_files=prov.get("data_files"))}
     raise ValueError(f"no analysis files for a {type(result).__name__} (expected a "
                      f"SensitivityResult or a HistoryMatchResult)")
 
@@ -119,15 +120,19 @@ def write_history_matching(path, result, **prov) -> Path:
     return Path(path)
 
 
-def write_shortlist(path, result, source="", run_id="") -> Path:
+def write_shortlist(path, result, source="", run_id="", data_files=None) -> Path:
     """``[parameters] estimate = [...]`` of ``result["shortlist"]``, for ``estimate_from``.
 
     A multi-site copy ``name@site`` lists ``name`` (once): a multi-site config estimates
-    model parameters by name and says which are site-specific in ``site_specific``.
+    model parameters by name and says which are site-specific in ``site_specific``. The
+    comments name the run id and each data file the run read with its sha256
+    (``data_files``, `pdaframe.io.provenance.data_files`).
     """
     names = ", ".join(json.dumps(n) for n in dict.fromkeys(
         n.split("@")[0] for n in result["shortlist"]))
     run = f"# run id {run_id}\n" if run_id else ""
+    run += "".join(f"# data file {name} sha256 {digest}\n"
+                   for name, digest in (data_files or {}).items())
     text = (f"# Parameters to calibrate: {result['method']} sensitivity of {result['qoi']}, "
             f"ranked by {result['rank_by']}; rule: {result.get('shortlist_rule', '')}\n"
             f"# written by pdaframe{f' from {source}' if source else ''}. Use it in a config:\n"

@@ -32,6 +32,7 @@ GLUE adds::
     quantile(quantile)                prediction-bound levels (e.g. 0.05, 0.95)
     <s>_time(<s>_obs), <s>_bounds(quantile, <s>_obs)   weighted quantiles of the
                                       behavioural runs' equivalents, per stream and time
+                                      (times: `pdaframe.io.cf_time`, with <s>_step)
 
 and the global attributes ``likelihood``, ``likelihood_shape``, ``threshold`` (NaN when
 none), ``top_fraction`` (NaN when none) and ``n_behavioural``.
@@ -43,14 +44,16 @@ ES-MDA, EnKF and the particle filter add, per assimilation round (``cycle``)::
 and, when the method records them (``history`` keys ``time``, ``theta_mean`` and
 ``theta_quantiles`` with ``trajectory_quantiles``), the parameter trajectory::
 
-    cycle_time(cycle)                 last observation time assimilated in the cycle
+    cycle_time(cycle)                 last observation time assimilated in the cycle: a
+                                      CF date (with cycle_step) when the model has dates
     trajectory_quantile(trajectory_quantile)
     trajectory_mean(cycle, param)     (weighted) ensemble mean after each cycle
     trajectory_quantiles(cycle, trajectory_quantile, param)
 
 Global attributes: ``method``, ``kind`` (``"weighted sample"`` or ``"ensemble"``),
-``weights`` (what the weights mean), ``seed``, ``n_members``, ``n_failed`` and the method's
-counters. Files are written atomically (`pdaframe.io.atomic`).
+``weights`` (what the weights mean), ``seed``, ``n_members``, ``n_failed``, the method's
+counters, ``run_id``, ``dependency_versions`` and ``data_files``. Files are written
+atomically (`pdaframe.io.atomic`).
 """
 from __future__ import annotations
 
@@ -61,7 +64,8 @@ import numpy as np
 
 from ..result import EnsembleResult, SampleResult
 from .atomic import atomic_path
-from .netcdf import dependency_versions
+from .cf_time import model_dates, step_attrs, stream_dates, time_variable
+from .provenance import data_files_json, dependency_versions
 
 WEIGHTED = ("importance", "glue")
 WEIGHT_NOTE = {
@@ -73,9 +77,11 @@ WEIGHT_NOTE = {
 }
 
 
-def write_outputs(out, result, problem=None, seed=0, options=None, run_id="") -> dict:
+def write_outputs(out, result, problem=None, seed=0, options=None, run_id="",
+                  data_files=None) -> dict:
     """Write ``samples.nc`` or ``ensemble.nc`` in folder ``out`` as ``result``'s kind needs
-    (see the module; global attribute ``run_id``).
+    (see the module; global attributes ``run_id`` and ``data_files``,
+    `pdaframe.io.provenance.data_files`).
 
     Returns ``{"samples": Path}``, ``{"ensemble": Path}`` or ``{}``.
     """
@@ -83,10 +89,11 @@ def write_outputs(out, result, problem=None, seed=0, options=None, run_id="") ->
     if isinstance(result, SampleResult):
         from .samples import write_samples
         return {"samples": write_samples(out / "samples.nc", result, problem, seed=seed,
-                                         run_id=run_id)}
+                                         run_id=run_id, data_files=data_files)}
     if isinstance(result, EnsembleResult) and _members(result) is not None:
         return {"ensemble": write_ensemble(out / "ensemble.nc", result, problem,
-                                           seed=seed, options=options, run_id=run_id)}
+                                           seed=seed, options=options, run_id=run_id,
+                                           data_files=data_files)}
     return {}
 
 
@@ -149,7 +156,7 @@ def ensemble_dataset(result, problem=None, seed=0, options=None):
             attrs[key] = int(result[key])
     if "behavioural" in result:
         _glue(data, coords, attrs, result, problem, options)
-    _cycles(data, coords, result)
+    _cycles(data, coords, result, problem)
     ds = xr.Dataset(data, coords=coords, attrs=attrs)
     ds["param"].attrs["long_name"] = "parameter name"
     ds["member"].attrs["long_name"] = "member (sample) index"
@@ -177,9 +184,12 @@ def _glue(data, coords, attrs, result, problem, options):
         s = by_name.get(name)
         units = str(getattr(s, "units", "") or "1")
         if s is not None:
-            times = np.arange(b.shape[1]) if s.times is None else np.asarray(s.times)
-            data[f"{name}_time"] = ((dim,), times.astype(np.int64),
-                                    {"long_name": f"model time index of the {name} values"})
+            steps = np.arange(b.shape[1]) if s.times is None else np.asarray(s.times)
+            what = f"the {name} values"
+            times, t_attrs, dated = time_variable(steps, stream_dates(problem, s), what)
+            data[f"{name}_time"] = ((dim,), times, t_attrs)
+            if dated:
+                data[f"{name}_step"] = ((dim,), steps.astype(np.int64), step_attrs(what))
         data[f"{name}_bounds"] = (("quantile", dim), b, {
             "long_name": f"GLUE prediction bounds of {name}: weighted quantiles of the "
                          f"behavioural runs' equivalents (not calibrated intervals)",
@@ -193,7 +203,7 @@ def _glue(data, coords, attrs, result, problem, options):
         attrs[key] = float("nan") if value is None else float(value)
 
 
-def _cycles(data, coords, result):
+def _cycles(data, coords, result, problem=None):
     hist = result.get("history", {})
     if "posterior_ensemble" not in result or "spread" not in hist:
         return
@@ -220,18 +230,30 @@ def _cycles(data, coords, result):
             ("cycle", "trajectory_quantile", "param"),
             np.asarray(hist["theta_quantiles"], dtype=float),
             {"long_name": "(weighted) ensemble quantiles after each cycle"})
-    if "time" in hist:
-        data["cycle_time"] = (("cycle",), np.asarray(hist["time"], dtype=float),
-                              {"long_name": "last observation time (model time index) "
-                                            "assimilated by the end of the cycle"})
+    if "time" in hist:            # a step index; a date when the problem's model has dates
+        steps = np.asarray(hist["time"], dtype=float)
+        what = "the last observation assimilated by the end of the cycle"
+        dates = model_dates(getattr(problem, "model", None)) \
+            if not getattr(problem, "site_problems", None) else None
+        times, t_attrs, dated = time_variable(steps, dates, what)
+        if dated:
+            data["cycle_time"] = (("cycle",), times, t_attrs)
+            data["cycle_step"] = (("cycle",), steps.astype(np.int64), step_attrs(what))
+        else:
+            data["cycle_time"] = (("cycle",), steps, {
+                "long_name": "last observation time (model time index; the model has no "
+                             "dates) assimilated by the end of the cycle"})
 
 
-def write_ensemble(path, result, problem=None, seed=0, options=None, run_id="") -> Path:
+def write_ensemble(path, result, problem=None, seed=0, options=None, run_id="",
+                   data_files=None) -> Path:
     """Write ``result``'s weighted sample or ensemble to ``path`` atomically (see module),
-    with the global attribute ``run_id``."""
+    with the global attributes ``run_id`` and ``data_files`` (JSON of
+    `pdaframe.io.provenance.data_files`)."""
     path = Path(path)
     ds = ensemble_dataset(result, problem, seed=seed, options=options)
     ds.attrs["run_id"] = str(run_id or "")
+    ds.attrs["data_files"] = data_files_json(data_files)
     with atomic_path(path) as tmp:
         ds.to_netcdf(str(tmp), engine="netcdf4")
     return path

@@ -10,8 +10,12 @@ Layout (dimensions ``param``, ``param_j``, ``iteration`` and ``<stream>_obs``)::
                                       space, so inside the bounds)               (param)
     prior_covariance, posterior_covariance                           (param, param_j)
     cost(iteration)                   J per iteration (0 = start)
-    <s>_time, <s>_observed, <s>_obs_std, <s>_mask                       (<s>_obs)
+    <s>_time, <s>_observed, <s>_obs_std                                  (<s>_obs)
     <s>_prior, <s>_posterior, <s>_truth   model equivalents              (<s>_obs)
+
+``<s>_time`` is a CF time coordinate when the model has dates (``days since`` its first date,
+decoded to datetime64 by xarray; the 0-based model step is then ``<s>_step``), else the step
+index (units "1"); see `pdaframe.io.cf_time`.
 
 Multi-site problems (`pdaframe.problem.multisite`) name site-specific parameters ``name@site`` and
 streams ``<site>_<stream>``, and add::
@@ -35,70 +39,34 @@ each step's own cost at its minimum); ``cost(iteration)`` is then the full J per
 
 Global attributes carry the result summary and provenance: the config text (secrets hidden:
 `pdaframe.io.output.public_config_text`), the package and plugin versions, the seed, the git
-revision, the ``run_id`` shared by every file of one run and ``dependency_versions`` (JSON:
-Python and every installed dependency of pdaframe and its plugins; also on ``samples.nc``
-and ``ensemble.nc``).
+revision, the ``run_id`` shared by every file of one run, ``dependency_versions`` (JSON:
+Python and every installed dependency of pdaframe and its plugins) and ``data_files`` (JSON:
+``{path relative to the config's folder: sha256}`` of the config and every data file it
+names; `pdaframe.io.provenance`); the last three also on ``samples.nc`` and ``ensemble.nc``.
 """
 from __future__ import annotations
 
 import datetime as _dt
 import json
-import platform
-import re
-import subprocess
 from pathlib import Path
 
 import netCDF4
 import numpy as np
 
 from .atomic import atomic_path
+from .cf_time import step_attrs, stream_dates, time_variable
+from .provenance import data_files_json, dependency_versions, git_revision
 
 FILL = netCDF4.default_fillvals["f8"]
 
 
-def git_revision(path=".") -> str:
-    """The git commit of ``path``'s checkout (with ``-dirty``), or ``"unknown"``."""
-    try:
-        rev = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=40"],
-                             cwd=path, capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return rev.stdout.strip() if rev.returncode == 0 and rev.stdout.strip() else "unknown"
-
-
-def dependency_versions() -> dict[str, str]:
-    """Installed versions of Python, pdaframe, its plugins' distributions and every
-    distribution any of them requires (optional extras included when installed).
-
-    Returns
-    -------
-    dict
-        ``{"python": "3.12.3", "pdaframe": "0.1.0", "numpy": "2.4.6", ...}``, sorted by name
-        after python and pdaframe.
-    """
-    from importlib import metadata
-    dists = {"pdaframe"} | {ep.dist.name for ep in metadata.entry_points(group="pdaframe")
-                            if ep.dist is not None}
-    names = set(dists)
-    for dist in dists:
-        for req in metadata.requires(dist) or ():
-            names.add(re.match(r"[A-Za-z0-9._-]+", req).group(0))
-    found = {}
-    for name in sorted(names, key=str.lower):
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:       # an extra that is not installed
-            continue
-    return {"python": platform.python_version(), "pdaframe": found.pop("pdaframe", "?"),
-            **found}
-
-
 def provenance(ds, result, title="", seed=None, config_text="", plugin_versions=None,
-               run_id=""):
+               run_id="", data_files=None):
     """Global attributes of every pdaframe NetCDF file: conventions, the result's summary
     (method, success, message, counters) and provenance (seed, run id, git revision,
-    package versions, config text). ``seed`` None: the result's own ``seed`` (the one its
-    method used), else -1."""
+    package and dependency versions, config text, ``data_files``: the sha256 of every data
+    file the run read, `pdaframe.io.provenance.data_files`). ``seed`` None: the result's own
+    ``seed`` (the one its method used), else -1."""
     ds.Conventions = "CF-1.8"
     ds.title = title or "pdaframe parameter estimation"
     ds.institution = ""
@@ -117,6 +85,7 @@ def provenance(ds, result, title="", seed=None, config_text="", plugin_versions=
     ds.git_revision = git_revision(Path(__file__).parent)
     ds.package_versions = json.dumps(plugin_versions or {})
     ds.dependency_versions = json.dumps(dependency_versions())
+    ds.data_files = data_files_json(data_files)
     ds.config = config_text
 
 
@@ -145,7 +114,8 @@ def _strings(ds, name, dim, values, long_name):
 
 
 def write_result(path, result, problem=None, equivalents=None, truth=None, config_text="",
-                 seed=None, title="", plugin_versions=None, evaluation_streams=(), run_id=""):
+                 seed=None, title="", plugin_versions=None, evaluation_streams=(), run_id="",
+                 data_files=None):
     """Write ``result`` (and the problem's observations) to ``path`` atomically.
 
     Parameters
@@ -161,7 +131,7 @@ def write_result(path, result, problem=None, equivalents=None, truth=None, confi
         ``{"prior": {stream: values}, "posterior": {...}, "truth": {...}}``.
     truth : array_like, optional
         Twin-experiment truth.
-    config_text, seed, title, plugin_versions, run_id
+    config_text, seed, title, plugin_versions, run_id, data_files
         Provenance (`provenance`).
     evaluation_streams : sequence of DataStream
         Held-out streams scored in ``result["evaluation"]`` (see `pdaframe.analysis.scores`):
@@ -192,7 +162,8 @@ def write_result(path, result, problem=None, equivalents=None, truth=None, confi
         long_names = [table[nm].long_name if nm in table else "" for nm in names]
     with atomic_path(path) as tmp:
         with netCDF4.Dataset(tmp, "w", format="NETCDF4") as ds:
-            provenance(ds, result, title, seed, config_text, plugin_versions, run_id)
+            provenance(ds, result, title, seed, config_text, plugin_versions, run_id,
+                       data_files)
             ds.createDimension("param", n)
             ds.createDimension("param_j", n)
             _strings(ds, "param", "param", names, "parameter name")
@@ -240,9 +211,9 @@ def write_result(path, result, problem=None, equivalents=None, truth=None, confi
                                                              prior.lower, np.nan))
                 _var(ds, "upper_bound", ("param",), np.where(np.isfinite(prior.upper),
                                                              prior.upper, np.nan))
-                _streams(ds, problem.streams, equivalents or {})
+                _streams(ds, problem, problem.streams, equivalents or {})
                 evaluation = result.get("evaluation", {})
-                _streams(ds, evaluation_streams, {
+                _streams(ds, problem, evaluation_streams, {
                     label: {name: rows[label]["equivalent"] for name, rows in
                             evaluation.items()} for label in ("prior", "posterior")},
                     scores=evaluation)
@@ -256,28 +227,36 @@ def write_result(path, result, problem=None, equivalents=None, truth=None, confi
     return path
 
 
-def _streams(ds, streams, equivalents, scores=None):
+def _streams(ds, problem, streams, equivalents, scores=None):
+    """One ``<s>_obs`` dimension per stream: times (`pdaframe.io.cf_time`), observations,
+    errors and model equivalents."""
     for s in streams:
         dim = f"{s.name}_obs"
         ds.createDimension(dim, s.values.size)
         u = s.units or None
-        times = np.arange(s.values.size) if s.times is None else s.times.astype(np.int64)
+        steps = np.arange(s.values.size) if s.times is None else s.times
         site = {"site": s.site} if getattr(s, "site", None) else {}
-        _var(ds, f"{s.name}_time", (dim,), times, units="1",
-             long_name=f"model time index of the {s.name} observations", **site)
+        what = f"the {s.name} observations"
+        times, attrs, dated = time_variable(steps, stream_dates(problem, s), what)
+        _var(ds, f"{s.name}_time", (dim,), times, **attrs, **site)
+        if dated:       # CF: the data variables below name their time coordinate
+            _var(ds, f"{s.name}_step", (dim,), np.asarray(steps, dtype=np.int64),
+                 **step_attrs(what), **site)
+        coords = {"coordinates": f"{s.name}_time {s.name}_step"} if dated else {}
         _var(ds, f"{s.name}_observed", (dim,), np.where(s.mask, s.values, np.nan), units=u,
              long_name=f"observed {s.variable}", missing_values=int(s.n_missing),
-             weight=s.weight, **site)
+             weight=s.weight, **site, **coords)
         std = np.full(s.values.size, np.nan)
         std[s.mask] = s.error.std
         _var(ds, f"{s.name}_obs_std", (dim,), std, units=u,
-             long_name=f"observation error std of {s.name}")
+             long_name=f"observation error std of {s.name}", **coords)
         for label, eq in equivalents.items():
             if s.name in eq:
                 stats = {k: v for k, v in (scores or {}).get(s.name, {}).get(label, {}).items()
                          if k != "equivalent"}
                 _var(ds, f"{s.name}_{label}", (dim,), eq[s.name], units=u,
-                     long_name=f"{label} model equivalent of {s.name}", **stats, **site)
+                     long_name=f"{label} model equivalent of {s.name}", **stats, **site,
+                     **coords)
         for key, value in getattr(s, "attrs", {}).items():   # reader, thinning, superobs
             ds.variables[f"{s.name}_observed"].setncattr(key, value)
 

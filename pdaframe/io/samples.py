@@ -3,7 +3,8 @@
 Groups (arviz schema): ``posterior`` (``theta``, dims ``chain, draw, param``),
 ``unconstrained_posterior`` (``u``, the control-space draws), ``sample_stats`` (``lp`` =
 ``-J``, ``accepted``, ``acceptance_rate``), ``observed_data`` (one variable per stream, dim
-``<stream>_obs``, masked values NaN) and ``prior`` (draws from the prior).
+``<stream>_obs``, masked values NaN, with the coordinate ``<stream>_time``: dates when the
+model has them, `pdaframe.io.cf_time`) and ``prior`` (draws from the prior).
 
 Flat draws ``(n_draw, param)`` (``ces``: random-walk Metropolis on the *emulated*
 posterior) are one chain (chain axis of length 1), or, when the result says
@@ -26,7 +27,8 @@ import netCDF4
 import numpy as np
 
 from .atomic import atomic_path
-from .netcdf import dependency_versions
+from .cf_time import step_attrs, stream_dates, time_variable
+from .provenance import data_files_json, dependency_versions
 
 
 def _ds(variables, names, attrs=None):
@@ -126,20 +128,27 @@ def samples_to_inference_data(result, problem=None, n_prior=1000, seed=0):
     if stats:
         groups["sample_stats"] = _ds(stats, None)
     if problem is not None:
-        obs = {}
+        obs, times = {}, {}
         for s in problem.streams:
+            dim = (f"{s.name}_obs",)
             values = np.where(s.mask, s.values, np.nan).astype(float)
-            obs[s.name] = ((f"{s.name}_obs",), values,
-                           {"units": str(getattr(s, "units", "") or "1"),
-                            "long_name": f"observations of {s.variable}"})
-        groups["observed_data"] = _ds(obs, None)
+            obs[s.name] = (dim, values, {"units": str(getattr(s, "units", "") or "1"),
+                                         "long_name": f"observations of {s.variable}"})
+            steps = np.arange(s.values.size) if s.times is None else np.asarray(s.times)
+            what = f"the {s.name} observations"
+            t, attrs, dated = time_variable(steps, stream_dates(problem, s), what)
+            times[f"{s.name}_time"] = (dim, t, attrs)
+            if dated:
+                times[f"{s.name}_step"] = (dim, steps.astype(np.int64), step_attrs(what))
+        groups["observed_data"] = _ds(obs, None).assign_coords(times)
         draws = problem.prior.sample(int(n_prior), np.random.default_rng(seed))
         groups["prior"] = _ds({"theta": (cd + ("param",), draws[None])}, names,
                               {"seed": int(seed)})
     return az.InferenceData(**groups)
 
 
-def write_samples(path, result, problem=None, n_prior=1000, seed=0, run_id="") -> Path:
+def write_samples(path, result, problem=None, n_prior=1000, seed=0, run_id="",
+                  data_files=None) -> Path:
     """Write a sampler's result as ArviZ NetCDF at ``path``, atomically.
 
     Parameters
@@ -153,6 +162,9 @@ def write_samples(path, result, problem=None, n_prior=1000, seed=0, run_id="") -
         Number of prior draws and their seed.
     run_id : str
         The run's id, a global attribute of the file.
+    data_files : dict, optional
+        ``{path: sha256}`` of the data files the run read
+        (`pdaframe.io.provenance.data_files`): the global attribute ``data_files`` (JSON).
 
     Returns
     -------
@@ -164,4 +176,5 @@ def write_samples(path, result, problem=None, n_prior=1000, seed=0, run_id="") -
         idata.to_netcdf(str(tmp), engine="netcdf4")
         with netCDF4.Dataset(tmp, "a") as ds:
             ds.run_id = str(run_id or "")
+            ds.data_files = data_files_json(data_files)
     return path
