@@ -104,7 +104,7 @@ class Prior:
         """Whether ``theta`` is within the bounds (False for NaN)."""
         theta = np.asarray(theta)
         ok = (theta >= self.lower) & (theta <= self.upper)
-        return np.count_nonzero(ok) == ok.size            # ok.all(), one cheap call
+        return bool(np.count_nonzero(ok) == ok.size)      # ok.all(), one cheap call
 
     def finite_bounds(self, what) -> tuple[np.ndarray, np.ndarray]:
         """``(lower, upper)``, or a `ConfigError` saying that ``what`` (e.g. "method 'de'
@@ -214,6 +214,7 @@ class GaussianPrior(Prior):
         For a diagonal B, ``z`` is a division by the standard deviations when ``z @ z`` is
         finite (then every ``z`` is, and the solve gives the same bits); otherwise (an
         overflow or an infinite theta, where the solve spreads NaNs) the triangular solve.
+        A division that overflows warns as numpy does.
         """
         d = np.asarray(theta, dtype=float) - self.mean
         if self._sd is not None and d.ndim == 1:
