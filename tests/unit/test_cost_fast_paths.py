@@ -239,9 +239,11 @@ def test_non_finite_output_names_output_index_and_the_models_theta():
             theta[:] = -1.0
             return out
 
-    problem = decay_problem(Mutating())
+    problem = decay_problem()             # (its data from a Decay run at TRUTH, left intact)
+    problem.model = Mutating()
     theta = np.array([0.15, 4.0, 0.8])
     with pytest.raises(pdaframe.ModelError, match="'y' is not finite at time index 7") as info:
         problem.cost(theta)
     np.testing.assert_array_equal(info.value.theta, [0.15, 4.0, 0.8])
     np.testing.assert_array_equal(theta, [0.15, 4.0, 0.8])   # the caller's array untouched
+    np.testing.assert_array_equal(TRUTH, [0.15, 4.0, 0.8])
