@@ -104,7 +104,7 @@ class Prior:
         """Whether ``theta`` is within the bounds (False for NaN)."""
         theta = np.asarray(theta)
         ok = (theta >= self.lower) & (theta <= self.upper)
-        return b"\x00" not in ok.tobytes()            # ok.all(): no False byte, but cheaper
+        return 0 not in ok.tobytes()          # ok.all() (no False byte), without its overhead
 
     def finite_bounds(self, what) -> tuple[np.ndarray, np.ndarray]:
         """``(lower, upper)``, or a `ConfigError` saying that ``what`` (e.g. "method 'de'
