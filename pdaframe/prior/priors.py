@@ -176,7 +176,7 @@ class GaussianPrior(Prior):
         self.covariance = cov
         self._chol = cholesky_factor(cov, "prior covariance B")
         # diagonal B: L^-1 d is d / diag(L), bit for bit what the triangular solve gives
-        # for finite values (tests/unit/test_prior_fast.py), without its call overhead
+        # for finite values (tests/unit/test_cost_fast_paths.py), without its call overhead
         self._sd = np.diag(self._chol).copy() if np.count_nonzero(self._chol) == self.n \
             else None
 
