@@ -11,8 +11,8 @@
    repeats, load average 2-2.7 on 2 cores shared with other jobs), after the hot-path work
    of issue 13 (a diagonal prior whitened by division, a scalar factor for equal observation
    std, no intermediate dicts, fewer numpy calls; the same bits): vs the raw run 1.043-1.048
-   (4.3-4.8 %, goal met; the code before, same run: 1.068), vs the bare kernel call 1.07,
-   vs the full run 0.99; a problem asking for every output (as before) 1.05 of the full run,
+   (4.3-4.8 % in 4 runs, goal met; the code before, run alternately: 1.068-1.075), vs the
+   bare kernel call 1.07 (before 1.08-1.11), vs the full run 0.99; a problem asking for every output (as before) 1.05 of the full run,
    and this problem's cost 0.935 of it; a hand-written cost 1.02 below problem.cost. Under
    load 4-6 the ratios rise for both (5.3-8.6 % now, 9.1-12.4 % before): other processes
    evict the framework's data between runs. The framework's work on a cached run is ~10 us
