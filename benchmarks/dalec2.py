@@ -7,14 +7,19 @@
    <= 5 %. Also printed: the same against the bare kernel call and against the full run
    (12 outputs), a problem asking for every output (as before the problem asked for the
    outputs it needs) against the full run and against this one, the framework's work on a
-   cached run, and a cost written by hand in numpy. Measured 2026-12-05 (process time, 21
-   repeats, load average 4-6 on 2 cores shared with other jobs): vs the raw run 1.09-1.11
-   (goal not met), vs the bare kernel call 1.10-1.11, vs the full run 1.01-1.02; a problem
-   asking for every output (as before) 1.10 of the full run, and 1.07 (0.934) of this
-   problem's cost; a hand-written cost 1.06-1.07 below problem.cost. The rest of the gap:
-   after a kernel run the framework's ~25 numpy calls run on cold caches (prior bounds and
-   J_b about 6 us, reading NEE back and the residual about 6-9 us as by hand, bookkeeping
-   about 8 us, of a 0.34 ms run);
+   cached run, and a cost written by hand in numpy. Measured 2026-12-05 (process time, 9
+   repeats, load average 2-2.7 on 2 cores shared with other jobs), after the hot-path work
+   of issue 13 (a diagonal prior whitened by division, a scalar factor for equal observation
+   std, no intermediate dicts, fewer numpy calls; the same bits): vs the raw run 1.043-1.048
+   (4.3-4.8 % in 4 runs, goal met; the code before, run alternately: 1.068-1.075), vs the
+   bare kernel call 1.07 (before 1.08-1.11), vs the full run 0.99; a problem asking for every output (as before) 1.05 of the full run,
+   and this problem's cost 0.935 of it; a hand-written cost 1.02 below problem.cost. Under
+   load 4-6 the ratios rise for both (5.3-8.6 % now, 9.1-12.4 % before): other processes
+   evict the framework's data between runs. The framework's work on a cached run is ~10 us
+   warm (14 us before); counted by valgrind (cachegrind, load-independent) it is 99 K
+   instructions per call against 135 K before, 2.6 % of the run's 3.75 M. What is left is
+   the numpy calls any cost needs (bounds check, prior term, residual, whitening, the dot
+   product, the finite-output check), 0.3-1.2 us each, more on caches a kernel run cooled;
 3. adjoint gradient (``problem.gradient``) vs one forward run: goal <= 3x (finite
    differences need 24 runs);
 4. the 4D-Var twin (examples/dalec2_twin): model runs to convergence with the adjoint

@@ -17,6 +17,9 @@ from .operators import Identity, Select
 from ..prior.priors import cholesky_factor, solve_lower
 
 
+_F8 = np.dtype(float)
+
+
 class ErrorCovariance:
     """Observation-error covariance R of the valid observations of one stream.
 
@@ -42,6 +45,11 @@ class ErrorCovariance:
                                 f"value {i} is {self.std[i]}")
             self._chol = None
             self._inv_std = 1.0 / self.std
+            self._inv_var = self._inv_std ** 2
+            # all std equal (the usual case): a vector is multiplied by scalars, the same
+            # products without reading (n,) arrays on the cost function's hot path
+            uniform = self.std.ndim == 1 and self.std.size and (self.std == self.std[0]).all()
+            self._scalars = (self._inv_std[0], self._inv_var[0]) if uniform else None
         else:
             self._chol = cholesky_factor(covariance, what, DataError)
             self.std = np.sqrt(np.diag(np.asarray(covariance, dtype=float)))
@@ -50,16 +58,25 @@ class ErrorCovariance:
     def size(self) -> int:
         return self.std.size
 
+    def _factor(self, r, power):
+        """What multiplies ``r`` (diagonal R): ``1/std`` (``power`` 0) or ``1/std**2`` (1),
+        per row of a matrix; a scalar for a float vector of the right size and equal std."""
+        if self._scalars is not None and type(r) is np.ndarray and r.dtype is _F8 and \
+                r.ndim == 1 and r.size == self._inv_std.size:
+            return self._scalars[power]
+        factor = (self._inv_std, self._inv_var)[power]
+        return factor if np.ndim(r) == 1 else factor[:, None]
+
     def whiten(self, r) -> np.ndarray:
         """``L^-1 r`` with ``R = L L^T``; works on vectors and on matrices (columns)."""
         if self._chol is None:
-            return r * (self._inv_std if np.ndim(r) == 1 else self._inv_std[:, None])
+            return r * self._factor(r, 0)
         return solve_lower(self._chol, r)
 
     def solve(self, r) -> np.ndarray:
         """``R^-1 r``; works on vectors and on matrices (columns)."""
         if self._chol is None:
-            return r * (self._inv_std if np.ndim(r) == 1 else self._inv_std[:, None]) ** 2
+            return r * self._factor(r, 1)
         return solve_lower(self._chol, solve_lower(self._chol, r), transpose=True)
 
     def sample(self, rng) -> np.ndarray:
@@ -164,13 +181,24 @@ class DataStream:
     @values.setter
     def values(self, values):
         self._values = values
-        # the valid values, and a cheap index to pick them (no copy when none is missing)
-        self._valid = slice(None) if self.mask.all() else np.flatnonzero(self.mask)
-        self.observed = values[self._valid]
+        # the valid values, and the index that picks them (None: all, no copy)
+        self._valid = None if self.mask.all() else np.flatnonzero(self.mask)
+        self.observed = values if self._valid is None else values[self._valid]
 
     def residual(self, equivalent) -> np.ndarray:
         """Model equivalent minus observation at the valid values, shape ``(n_valid,)``."""
+        if self._valid is None:
+            return equivalent - self.observed
         return equivalent[self._valid] - self.observed
+
+    def on_all(self, valid) -> np.ndarray:
+        """Values at the valid observations, shape ``(n_valid,)``, placed on all of them,
+        shape ``(n_obs,)``, with zeros where missing (``valid`` itself when none is)."""
+        if self._valid is None:
+            return valid
+        out = np.zeros(self._values.size)
+        out[self._valid] = valid
+        return out
 
     def with_values(self, values) -> "DataStream":
         """A copy with other values; mask, errors, times and operator are kept."""

@@ -6,6 +6,8 @@ algorithms move in (see `pdaframe.prior.transforms`). The Gaussian prior factors
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy import linalg
 from scipy.linalg import lapack
@@ -99,8 +101,10 @@ class Prior:
         return self.mean.size
 
     def inside(self, theta) -> bool:
+        """Whether ``theta`` is within the bounds (False for NaN)."""
         theta = np.asarray(theta)
-        return bool(((theta >= self.lower) & (theta <= self.upper)).all())
+        ok = (theta >= self.lower) & (theta <= self.upper)
+        return 0 not in ok.tobytes()          # ok.all() (no False byte), without its overhead
 
     def finite_bounds(self, what) -> tuple[np.ndarray, np.ndarray]:
         """``(lower, upper)``, or a `ConfigError` saying that ``what`` (e.g. "method 'de'
@@ -171,6 +175,10 @@ class GaussianPrior(Prior):
                               f"got {cov.shape}")
         self.covariance = cov
         self._chol = cholesky_factor(cov, "prior covariance B")
+        # diagonal B: L^-1 d is d / diag(L), bit for bit what the triangular solve gives
+        # for finite values (tests/unit/test_cost_fast_paths.py), without its call overhead
+        self._sd = np.diag(self._chol).copy() if np.count_nonzero(self._chol) == self.n \
+            else None
 
     @classmethod
     def from_model(cls, model, names=None):
@@ -200,16 +208,36 @@ class GaussianPrior(Prior):
     def std(self) -> np.ndarray:
         return np.sqrt(np.diag(self.covariance))
 
+    def _white(self, theta) -> tuple[np.ndarray, float]:
+        """``z = L^-1 (theta - mean)`` and ``z @ z``.
+
+        For a diagonal B, ``z`` is a division by the standard deviations when ``z @ z`` is
+        finite (then every ``z`` is, and the solve gives the same bits); otherwise (an
+        overflow or an infinite theta, where the solve spreads NaNs) the triangular solve.
+        A division that overflows warns as numpy does.
+        """
+        d = np.asarray(theta, dtype=float) - self.mean
+        if self._sd is not None and d.ndim == 1:
+            z = d / self._sd
+            zz = np.dot(z, z)
+            if math.isfinite(zz):
+                return z, zz
+        z = solve_lower(self._chol, d)
+        return z, np.dot(z, z)
+
     def whiten(self, theta) -> np.ndarray:
         """``L^-1 (theta - mean)``."""
-        return solve_lower(self._chol, np.asarray(theta, dtype=float) - self.mean)
+        return self._white(theta)[0]
 
     def cost(self, theta):
-        z = self.whiten(theta)
-        return 0.5 * float(z @ z)
+        return 0.5 * float(self._white(theta)[1])
 
     def gradient(self, theta):
-        z = self.whiten(theta)
+        z, zz = self._white(theta)
+        if self._sd is not None and z.ndim == 1 and math.isfinite(zz):
+            g = z / self._sd                      # L^-T z, diagonal L (as in `_white`)
+            if math.isfinite(np.add.reduce(g)):
+                return g
         return solve_lower(self._chol, z, transpose=True)
 
     def sample(self, n, rng, max_tries=1000):

@@ -40,6 +40,7 @@ from .twin import check_stream_outputs, synthetic_streams
 log = logging.getLogger(__name__)
 
 EPS = np.finfo(float).eps
+_F8 = np.dtype(float)
 
 
 def _call(method, params, *args):
@@ -172,6 +173,7 @@ class Problem(BaseProblem):
         self._select = selects_outputs(model.run)
         self._select_tangent = selects_outputs(getattr(model, "tangent", None))
         self._inputs_checked = False
+        self._op_slices_any = any(sl is not None for sl in self._op_slices)
 
     # --- model runs ------------------------------------------------------------------------
     def run(self, theta, outputs=None) -> Mapping[str, np.ndarray]:
@@ -188,11 +190,12 @@ class Problem(BaseProblem):
             The problem's first run asks for every output, so that a stream that needs an
             output the model does not produce is reported with the model's outputs.
         """
-        theta = np.array(theta, dtype=float).reshape(-1)
+        theta = np.asarray(theta, dtype=float)
+        if theta.ndim != 1:
+            theta = theta.reshape(-1)
         if theta.size != self.n_param:
             raise ConfigError(f"theta has {theta.size} values, the problem {self.n_param} "
                               f"parameters {self.parameter_names}")
-        theta = theta[:self.n_model]
         if outputs is None or not self._select or not self._inputs_checked:
             names = None          # the first run is a full one: streams checked against it
         elif outputs is self.needed_outputs:
@@ -202,16 +205,19 @@ class Problem(BaseProblem):
             outputs = sorted(names)
         # a stochastic model gives each member its own run (`current_member`); read the
         # cache once (executor threads share it)
+        if self._op_slices_any:
+            theta = theta[:self.n_model]
         key = (theta.tobytes(), current_member())
         last = self._last
         if last[0] == key and (last[1] is None or names is not None and names <= last[1]):
             return last[2]
         self.nrun += 1
-        outputs = self.model.run(theta.copy()) if names is None else \
-            self.model.run(theta.copy(), outputs=outputs)
-        outputs = {k: v if type(v) is np.ndarray and v.dtype == np.float64 else
+        theta = theta.copy()                          # the model's own copy
+        outputs = self.model.run(theta) if names is None else \
+            self.model.run(theta, outputs=outputs)
+        outputs = {k: v if type(v) is np.ndarray and v.dtype is _F8 else
                    np.asarray(v, dtype=float) for k, v in outputs.items()}
-        self._check_outputs(outputs, theta)
+        self._check_outputs(outputs, key[0])
         self._last = (key, names, outputs)
         return outputs
 
@@ -219,23 +225,28 @@ class Problem(BaseProblem):
         """`run` for the streams: the outputs they read only."""
         return self.run(theta, self.needed_outputs)
 
-    def _check_outputs(self, outputs, theta):
-        """Operators' inputs present (checked once) and finite (every run)."""
+    def _check_outputs(self, outputs, key):
+        """Operators' inputs present (checked once) and finite (every run); ``key``: the
+        bytes of the model's theta (attached to the error, as the model was given it)."""
         if not self._inputs_checked:
             check_stream_outputs(self.streams, outputs)
             self._inputs_checked = True
         used = self.needed_outputs or outputs     # operators without `inputs`: check all
         for name in used:
             arr = outputs[name]
-            if math.isfinite(np.add.reduce(arr, axis=None)):  # fast path; overflow or a
-                continue                                       # NaN/inf falls through
+            # fast path (a NaN or inf, or an overflow, falls through to the exact check)
+            if math.isfinite(np.dot(arr, arr) if arr.ndim == 1 else np.add.reduce(arr, None)):
+                continue
             bad = ~np.isfinite(arr.reshape(arr.shape[0], -1)).all(axis=1)
             if bad.any():
                 raise ModelError(f"model output {name!r} is not finite at time index "
-                                 f"{int(np.flatnonzero(bad)[0])}", theta=theta)
+                                 f"{int(np.flatnonzero(bad)[0])}",
+                                 theta=np.frombuffer(key, dtype=float).copy())
 
     def operator_parameters(self, theta) -> list:
         """Per stream, its operator's parameters taken from ``theta`` (None: it has none)."""
+        if not self._op_slices_any:
+            return list(self._op_slices)                  # all None
         theta = np.asarray(theta, dtype=float)
         return [None if sl is None else theta[sl] for sl in self._op_slices]
 
@@ -256,35 +267,48 @@ class Problem(BaseProblem):
 
     def equivalents(self, theta) -> dict[str, np.ndarray]:
         """Model equivalents ``h_k(M(theta))`` of every stream (all values, masked or not)."""
-        outputs = self._run(theta)
-        return {s.name: np.asarray(_call(s.operator.apply, p, outputs), dtype=float).reshape(-1)
-                for s, p in zip(self.streams, self.operator_parameters(theta))}
+        return {s.name: eq for s, eq in zip(self.streams, self._equivalents(theta))}
+
+    def _equivalents(self, theta) -> list[np.ndarray]:
+        """`equivalents` as a list in stream order, each a flat float array."""
+        outputs = self.run(theta, self.needed_outputs)
+        params = self.operator_parameters(theta) if self._op_slices_any else self._op_slices
+        eqs = []
+        for s, p in zip(self.streams, params):
+            eq = _call(s.operator.apply, p, outputs)
+            if type(eq) is not np.ndarray or eq.dtype is not _F8 or eq.ndim != 1:
+                eq = np.asarray(eq, dtype=float).reshape(-1)
+            eqs.append(eq)
+        return eqs
 
     def _residuals(self, theta):
-        eq = self.equivalents(theta)
         res = []
-        for s in self.streams:
-            if eq[s.name].size != s.values.size:
-                raise DataError(f"stream {s.name!r}: operator gives {eq[s.name].size} values "
+        for s, eq in zip(self.streams, self._equivalents(theta)):
+            if eq.size != s.values.size:
+                raise DataError(f"stream {s.name!r}: operator gives {eq.size} values "
                                 f"for {s.values.size} observations")
-            res.append(s.residual(eq[s.name]))
+            res.append(s.residual(eq))
         return res
 
     # --- cost and gradient -----------------------------------------------------------------
-    def cost_terms(self, theta) -> dict[str, float]:
-        """``{"prior": J_b, <stream name>: J_o,k, ...}``; their sum is `cost`."""
-        terms = {"prior": self.prior.cost(theta)}
+    def _terms(self, theta) -> list[float]:
+        """``[J_b, J_o,1, ...]`` (streams in order)."""
+        terms = [self.prior.cost(theta)]
         for s, r in zip(self.streams, self._residuals(theta)):
             z = s.error.whiten(r)
-            terms[s.name] = 0.5 * s.weight * float(z @ z)
+            terms.append(0.5 * s.weight * float(np.dot(z, z)))
         return terms
+
+    def cost_terms(self, theta) -> dict[str, float]:
+        """``{"prior": J_b, <stream name>: J_o,k, ...}``; their sum is `cost`."""
+        return dict(zip(["prior", *(s.name for s in self.streams)], self._terms(theta)))
 
     def cost(self, theta) -> float:
         """``J(theta)``."""
         theta = np.asarray(theta, dtype=float)
         if not self.prior.inside(theta):
             return np.inf
-        return float(sum(self.cost_terms(theta).values()))
+        return float(sum(self._terms(theta)))
 
     def _mode(self, mode):
         if mode in (None, "auto"):
@@ -316,8 +340,7 @@ class Problem(BaseProblem):
             d_out: dict[str, np.ndarray] = {}
             for s, r, p, sl in zip(self.streams, res, self.operator_parameters(theta),
                                    self._op_slices):
-                d_obs = np.zeros(s.values.size)
-                d_obs[s.mask] = s.weight * s.error.solve(r)
+                d_obs = s.on_all(s.weight * s.error.solve(r))
                 for name, v in _call(s.operator.adjoint, p, outputs, d_obs).items():
                     d_out[name] = d_out[name] + v if name in d_out else v
                 if sl is not None:

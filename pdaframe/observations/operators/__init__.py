@@ -13,6 +13,8 @@ import numpy as np
 from ...errors import ConfigError
 from ...interfaces import ObservationOperator
 
+_F8 = np.dtype(float)
+
 
 class Identity(ObservationOperator):
     """Observe output ``variable`` at every model time step.
@@ -28,7 +30,10 @@ class Identity(ObservationOperator):
         self.inputs = (variable,)
 
     def apply(self, outputs):
-        return np.asarray(outputs[self.variable], dtype=float).reshape(-1)
+        x = outputs[self.variable]
+        if type(x) is np.ndarray and x.dtype is _F8 and x.ndim == 1:
+            return x                                  # as is (the usual case: no calls)
+        return np.asarray(x, dtype=float).reshape(-1)
 
     def tangent(self, outputs, d_outputs):
         return self.apply(d_outputs)
@@ -61,11 +66,12 @@ class Select(ObservationOperator):
         if self.index.size and self.index.min() < 0:
             raise ConfigError(f"select operator for {variable!r}: negative time index "
                               f"{int(self.index.min())}")
+        self._max = int(self.index.max()) if self.index.size else -1
 
     def _check(self, x):
-        if self.index.size and self.index.max() >= x.shape[0]:
+        if self._max >= x.shape[0]:
             raise ConfigError(f"select operator for {self.variable!r}: time index "
-                              f"{int(self.index.max())} beyond the model's {x.shape[0]} steps")
+                              f"{self._max} beyond the model's {x.shape[0]} steps")
 
     def apply(self, outputs):
         x = np.asarray(outputs[self.variable], dtype=float)
