@@ -31,10 +31,12 @@ point or used directly from a script) finds everything here:
 - any site's meteorology for a model's drivers: `read_driver_file` (the site-agnostic daily
   driver file, CSV or CF-NetCDF, `pdaframe.models.driver_file`) and `drivers_from_fluxnet`
   (a FLUXNET file's TA_F, SW_IN_F, CO2_F_MDS, half-hourly or hourly -> daily), both
-  returning a `DriverTable` (dates, columns in documented units, latitude, site).
+  returning a `DriverTable` (dates, columns in documented units, latitude, site);
+- for an observation reader (hook ``pdaframe_register_readers``, a stream's ``reader``):
+  `ReadResult`, what it returns (dates, values, std, units and a record of what was kept).
 
 Not to be confused with `pdaframe.plugins`, the plugin *registry* (discovery of entry points
-and the four registries); this module only re-exports names and defines nothing.
+and the registries); this module only re-exports names and defines nothing.
 
 Examples
 --------
@@ -84,6 +86,7 @@ from .tables import MISSING, read_columns
 from .observations.operators import (BASIC_FACTORIES, FACTORIES, SIF, Bias, CDFMatching,
                                      Identity, NormalisedSeasonality, Select, SpatialMean,
                                      TemporalAggregation)
+from .observations.readers import ReadResult
 from .plugins import Registry, get_plugins, hookimpl, reset_plugins
 from .conformance import ModelConformance
 from .testing import (TaylorReport, check_gradient, check_model, dot_product_test,
@@ -115,4 +118,6 @@ __all__ = [
     "MISSING", "read_columns",
     # any site's drivers
     "DriverTable", "drivers_from_fluxnet", "read_driver_file",
+    # what an observation reader returns (hook pdaframe_register_readers)
+    "ReadResult",
 ]
