@@ -116,6 +116,30 @@ def _cmd_check(args):
     return 0
 
 
+def _cmd_sweep(args):
+    from .parallel import MPIExecutor, get_executor, is_root
+    from .sweep import run_sweep
+
+    kind = None if args.executor == "auto" else args.executor
+    executor = get_executor(kind)
+    if isinstance(executor, MPIExecutor):     # cases differ in cost: balance them
+        executor.schedule = "dynamic"
+    root = is_root()
+    sweep, rows, lines, paths = run_sweep(args.sweep, args.output, executor, write=root)
+    if not root:
+        return 0
+    print("\n".join(lines))
+    if getattr(executor, "size", 1) > 1:
+        print(f"{executor.size} MPI ranks")
+    for label, path in paths.items():
+        print(f"wrote {label}: {_shown(path)}")
+    failed = sum(not row for row in rows)
+    if failed:
+        print(f"warning: {failed} of {len(rows)} cases failed (run the sweep again to retry "
+              f"them)", file=sys.stderr)
+    return 0
+
+
 def _cmd_new_plugin(args):
     from .scaffold import create_plugin
 
@@ -208,6 +232,15 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("-o", "--output", help="output folder to check (overrides [output] "
                                               "directory, as for run)")
     check.set_defaults(func=_cmd_check)
+    sweep = sub.add_parser("sweep", help="run a base config over a grid of overrides "
+                                         "(OSSEs) and write one table")
+    sweep.add_argument("sweep", help="the sweep file (TOML: base, [[axes]], [[cases]])")
+    sweep.add_argument("-o", "--output", help="output folder (overrides the sweep file's "
+                                              "[output] directory)")
+    sweep.add_argument("--executor", choices=("auto", "serial", "mpi"), default="auto",
+                       help="how cases are spread (auto: MPI when launched by mpiexec with "
+                            "more than one rank)")
+    sweep.set_defaults(func=_cmd_sweep)
     plugins = sub.add_parser("plugins", help="list plugins and what they register")
     plugins.set_defaults(func=_cmd_plugins)
     methods = sub.add_parser("methods", help="list the registered methods and their family, "
@@ -264,7 +297,7 @@ def _silence_stdout():
 def main(argv=None) -> int:
     """Entry point of the ``pdaframe`` command; returns the exit status."""
     args = build_parser().parse_args(argv)
-    rank, size = _mpi_rank() if args.command == "run" else (0, 1)
+    rank, size = _mpi_rank() if args.command in ("run", "sweep") else (0, 1)
     fmt = "%(levelname)s %(name)s: %(message)s"
     if size > 1:
         fmt = f"rank {rank}: {fmt}"
