@@ -3,16 +3,17 @@ resumable, one row file per case.
 
 Each case lives in ``<output>/cases/<NNN>/``: ``config.toml`` (the base config with the
 case's overrides, runnable with ``pdaframe run``), the run's own outputs (``result.nc``,
-plots) and, written last and atomically, ``row.json`` (the case's numbers and the sha256 of
-its config). A case whose ``row.json`` exists and carries the same config digest is not run
-again; delete its folder (or ``row.json``) to rerun it. A case that failed has no
-``row.json`` and runs again next time.
+plots) and, written last and atomically, ``row.json`` (the case's numbers, the sha256 of its
+config and the id of the process that ran it). A case whose ``row.json`` exists and carries
+the same config digest is not run again; delete its folder (or ``row.json``) to rerun it. A
+case that failed has no ``row.json`` and runs again next time.
 """
 from __future__ import annotations
 
 import json
 import logging
 import math
+import os
 import tempfile
 import time
 from dataclasses import dataclass
@@ -105,7 +106,7 @@ class CaseTask:
         row = CaseRow(case.index, case.digest, numbers)
         with atomic_path(folder / ROW_FILE) as tmp:
             tmp.write_text(json.dumps({"digest": case.digest, "label": case.label,
-                                       "numbers": numbers}, indent=1))
+                                       "pid": os.getpid(), "numbers": numbers}, indent=1))
         return row
 
 
