@@ -3,9 +3,9 @@ posterior σ and uncertainty reduction match the closed form per case; resuming 
 the case whose output is gone (or whose config changed); a bad override key or value is a
 named error before any run."""
 import json
+import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -137,7 +137,6 @@ def test_resume_reruns_only_the_case_whose_output_is_gone(tmp_path):
     sweep, first, _, _ = run_sweep(path)
     cases = tmp_path / "sweep_out" / "cases"
     stamps = {p.parent.name: p.stat().st_mtime_ns for p in cases.glob("*/row.json")}
-    import shutil
     shutil.rmtree(cases / "003")
     _, second, lines, _ = run_sweep(path)
     assert [row.reused for row in second] == [True, True, True, False, True, True]
