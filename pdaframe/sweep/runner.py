@@ -25,7 +25,9 @@ from ..config.loader import load_config
 from ..errors import ConfigError, PdaframeError
 from ..io.atomic import atomic_path
 from ..io.output import dumps_toml
+from ..methods.contract import method_kind
 from ..parallel import Failed, SerialExecutor
+from ..plugins import get_method
 from ..run import run_problem
 from .spec import display
 
@@ -62,10 +64,16 @@ def check_cases(sweep):
             path = Path(tmp) / f"case{case.index:03d}.toml"
             path.write_text(dumps_toml(case.data))
             try:
-                load_config(path, run_model=False, output_dir=case_folder(sweep, case))
+                _, settings = load_config(path, run_model=False,
+                                          output_dir=case_folder(sweep, case))
             except PdaframeError as err:
                 text = str(err).replace(str(path), f"case {case.index} ({case.label})")
                 raise type(err)(f"{sweep.path}: {text}") from None
+            if method_kind(get_method(settings.method)) == "analysis":
+                raise ConfigError(f"{sweep.path}: case {case.index} ({case.label}): method "
+                                  f"{settings.method!r} gives no estimate (a sensitivity "
+                                  f"analysis or history matching); a sweep tabulates "
+                                  f"estimates and their posterior")
 
 
 def stored_row(sweep, case) -> CaseRow | None:

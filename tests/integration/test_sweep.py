@@ -169,6 +169,8 @@ def test_resume_reruns_only_the_case_whose_output_is_gone(tmp_path):
     ('key = "streams.first.std.x"\nvalues = [1.0]', "[streams.first.std] is a value"),
     ('key = "streams"\nvalues = [["first", "third"]]', "selects ['third'] tables"),
     ('key = "streams.first.std"\nvalues = [0.5, "big"]', "'std' must be"),
+    ('key = "method.name"\nvalues = ["lbfgsb", "morris"]',
+     "case 1 (method.name=morris): method 'morris' gives no estimate"),
 ])
 def test_a_bad_override_is_a_named_error_before_any_run(tmp_path, axis, message):
     sweep = f'base = "base.toml"\n[[axes]]\n{axis}\n[output]\ndirectory = "sweep_out"\n'
