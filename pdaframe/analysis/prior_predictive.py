@@ -145,7 +145,6 @@ def prior_predictive(problem, n_members=200, seed=0, executor=None,
         raise ModelError(f"prior predictive check: only {len(ok)} of {n_members} prior members "
                          f"ran (at least 10 needed); first failure: "
                          f"{failures[0].error if failures else '-'}")
-    axis = getattr(getattr(problem, "model", None), "time", None)
     checks = []
     for k, s in enumerate(problem.streams):
         rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(NOISE_KEY, k)))
@@ -153,7 +152,7 @@ def prior_predictive(problem, n_members=200, seed=0, executor=None,
         members += np.array([s.error.sample(rng) for _ in ok])
         bands = np.quantile(members, QUANTILES, axis=0).T
         index = (np.arange(s.mask.size) if s.times is None else np.asarray(s.times))[s.mask]
-        dates = _dates(axis, index)
+        dates = _dates(getattr(_model_of(problem, s), "time", None), index)
         check = StreamCheck(s.name, index, dates, s.values[s.mask], bands)
         check.flagged = check.coverage_90 < flag_below
         checks.append(check)
@@ -164,6 +163,13 @@ def prior_predictive(problem, n_members=200, seed=0, executor=None,
 def check_members(n_members) -> int:
     """``n_members`` as an int of at least 10, or a `ConfigError` (before any run)."""
     return check_int(n_members, "--members", 10, "for the 5 % and 95 % quantiles")
+
+
+def _model_of(problem, stream):
+    """The model whose run ``stream`` observes (its site's in a multi-site problem)."""
+    if hasattr(problem, "site_problems") and getattr(stream, "site", None) is not None:
+        return problem.site_problems[problem.site(stream.site)].model
+    return getattr(problem, "model", None)
 
 
 def _dates(axis, index):

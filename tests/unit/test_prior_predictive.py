@@ -134,3 +134,13 @@ def test_command_line(tmp_path):
     alone = subprocess.run([*cmd[:4], "--members", "5", str(tmp_path / "lg2.toml")],
                            capture_output=True, text=True, timeout=300)
     assert alone.returncode == 2 and "--members goes with --prior-predictive" in alone.stderr
+
+
+def test_dates_when_the_model_has_a_date_axis(tmp_path):
+    problem = linear_gaussian(shift=30.0)[0]
+    problem.model.time = np.datetime64("2004-01-01") + np.arange(2 * M)
+    check = prior_predictive(problem, 20, seed=1)
+    assert check.streams[1].time_text(0) == str(np.datetime64("2004-01-01") + M)
+    assert f"      {np.datetime64('2004-01-01') + M}: " in check.summary()
+    rows = write_prior_predictive(check, tmp_path)["prior_predictive_table"].read_text()
+    assert f"\nsecond,{M},{np.datetime64('2004-01-01') + M}," in rows
