@@ -1,5 +1,11 @@
-"""Command line: ``pdaframe run CONFIG``, ``pdaframe check CONFIG``, ``pdaframe plugins``,
-``pdaframe methods``, ``pdaframe new-plugin NAME --lang LANG``, ``pdaframe --version``.
+"""Command line: ``pdaframe run CONFIG``, ``pdaframe check CONFIG``, ``pdaframe sweep SWEEP``,
+``pdaframe plugins``, ``pdaframe methods``, ``pdaframe new-plugin NAME --lang LANG``,
+``pdaframe --version``.
+
+``pdaframe sweep SWEEP.toml`` runs a base config over a grid of overrides
+(`pdaframe.sweep`); ``pdaframe check --prior-predictive`` runs a prior ensemble against the
+data (`pdaframe.analysis.prior_predictive`). Both spread their runs over MPI ranks like
+``run``.
 
 ``pdaframe check`` validates a config without running the model: a twin's synthetic
 observations are not drawn and stream variables are checked against the outputs the model
@@ -95,6 +101,11 @@ def _cmd_check(args):
     from .config.loader import load_config
     from .interfaces import declared_outputs
 
+    if args.prior_predictive:
+        return _prior_predictive(args)
+    if args.members is not None:
+        from .errors import ConfigError
+        raise ConfigError("--members goes with --prior-predictive")
     problem, cfg = load_config(args.config, run_model=False,    # check never runs the model
                                output_dir=args.output)
     print(f"{args.config}: OK")
@@ -113,6 +124,53 @@ def _cmd_check(args):
         print("  stream variables not checked: the model declares no outputs "
               "(output_names); 'pdaframe run' checks them at the first run")
     print(f"  method {cfg.method!r}; output {cfg.output_dir}")
+    return 0
+
+
+def _cmd_sweep(args):
+    from .parallel import MPIExecutor, get_executor, is_root
+    from .sweep import run_sweep
+
+    kind = None if args.executor == "auto" else args.executor
+    executor = get_executor(kind)
+    if isinstance(executor, MPIExecutor):     # cases differ in cost: balance them
+        executor.schedule = "dynamic"
+    root = is_root()
+    sweep, rows, lines, paths = run_sweep(args.sweep, args.output, executor, write=root)
+    if not root:
+        return 0
+    print("\n".join(lines))
+    if getattr(executor, "size", 1) > 1:
+        print(f"{executor.size} MPI ranks")
+    for label, path in paths.items():
+        print(f"wrote {label}: {_shown(path)}")
+    failed = sum(not row for row in rows)
+    if failed:
+        print(f"warning: {failed} of {len(rows)} cases failed (run the sweep again to retry "
+              f"them)", file=sys.stderr)
+    return 0
+
+
+def _prior_predictive(args):
+    """``check --prior-predictive``: the prior ensemble against the data, written next to
+    the config's output (`pdaframe.analysis.prior_predictive`)."""
+    from .analysis.prior_predictive import (check_members, prior_predictive,
+                                            write_prior_predictive)
+    from .config.loader import load_config
+    from .io.output import claim_for_run, new_run_id
+    from .parallel import get_executor, is_root
+
+    n = check_members(200 if args.members is None else args.members)
+    executor = get_executor(None if args.executor == "auto" else args.executor)
+    root = is_root()
+    problem, cfg = load_config(args.config, output_dir=args.output)   # a twin draws its data
+    with claim_for_run(cfg.output_dir, new_run_id(), root, executor):
+        check = prior_predictive(problem, n, cfg.seed, executor)
+        paths = write_prior_predictive(check, cfg.output_dir) if root else {}
+    if root:
+        print(check.summary())
+        for label, path in paths.items():
+            print(f"wrote {label}: {_shown(path)}")
     return 0
 
 
@@ -207,7 +265,25 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("config")
     check.add_argument("-o", "--output", help="output folder to check (overrides [output] "
                                               "directory, as for run)")
+    check.add_argument("--prior-predictive", action="store_true",
+                       help="run N prior draws (seeded by the config's seed) and report per "
+                            "stream the coverage of the data by the prior 90 %% and 50 %% "
+                            "bands and the observations outside; writes "
+                            "prior_predictive.csv/.nc to the output folder")
+    check.add_argument("--members", type=int, help="prior draws of --prior-predictive "
+                                                   "(default 200)")
+    check.add_argument("--executor", choices=("auto", "serial", "mpi"), default="auto",
+                       help="how --prior-predictive members are run (as for run)")
     check.set_defaults(func=_cmd_check)
+    sweep = sub.add_parser("sweep", help="run a base config over a grid of overrides "
+                                         "(OSSEs) and write one table")
+    sweep.add_argument("sweep", help="the sweep file (TOML: base, [[axes]], [[cases]])")
+    sweep.add_argument("-o", "--output", help="output folder (overrides the sweep file's "
+                                              "[output] directory)")
+    sweep.add_argument("--executor", choices=("auto", "serial", "mpi"), default="auto",
+                       help="how cases are spread (auto: MPI when launched by mpiexec with "
+                            "more than one rank)")
+    sweep.set_defaults(func=_cmd_sweep)
     plugins = sub.add_parser("plugins", help="list plugins and what they register")
     plugins.set_defaults(func=_cmd_plugins)
     methods = sub.add_parser("methods", help="list the registered methods and their family, "
@@ -264,7 +340,7 @@ def _silence_stdout():
 def main(argv=None) -> int:
     """Entry point of the ``pdaframe`` command; returns the exit status."""
     args = build_parser().parse_args(argv)
-    rank, size = _mpi_rank() if args.command == "run" else (0, 1)
+    rank, size = _mpi_rank() if args.command in ("run", "sweep", "check") else (0, 1)
     fmt = "%(levelname)s %(name)s: %(message)s"
     if size > 1:
         fmt = f"rank {rank}: {fmt}"
