@@ -123,8 +123,11 @@ def test_signal_ends_member_processes_cleans_up_and_checkpoints(tmp_path, signum
                                                                  words):
     cfg = make_config(tmp_path, "es-mda", "{ n_members = 6, alphas = [2.0, 2.0], "
                       "checkpoint_every = 2 }", hang_at=8)   # round 2's third run
+    # SIGINT as at a terminal: a suite started in the background by a non-interactive shell
+    # ignores SIGINT, and a child inherits that (Python then installs no KeyboardInterrupt)
     proc = subprocess.Popen(cli("run", cfg, "-q"), cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         pid_file = tmp_path / "model.pid"
         wait_for(lambda: pid_file.exists() or proc.poll() is not None, "the model to hang")
