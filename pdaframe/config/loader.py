@@ -207,7 +207,7 @@ def load_config(path, run_model=True, output_dir=None) -> LoadedConfig:
     """Read a TOML config: its ready `Problem` and its run settings (`LoadedConfig`).
 
     A config with ``[[sites]]`` tables gives a `pdaframe.problem.multisite.MultiSiteProblem`.
-    The settings' ``data_files`` attribute holds the sha256 of the config and of every file
+    The settings' ``data_files`` field holds the sha256 of the config and of every file
     it names (`pdaframe.io.provenance.data_files`), recorded in every output.
 
     Parameters

@@ -35,6 +35,8 @@ class RunSettings:
     truth: np.ndarray | None = None
     evaluate: list = field(default_factory=list)
     sites: list = field(default_factory=list)
+    data_files: dict | None = None      # {path: sha256} of the config and its data files
+                                        # (set by load_config; None: hashed when written)
 
 
 def _method_output(w, data, settings, base) -> str:
