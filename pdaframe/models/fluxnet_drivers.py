@@ -21,7 +21,6 @@ file name (``FLX_<SITE>_FLUXNET2015_...``, ``AMF_<SITE>_FLUXNET_...``).
 """
 from __future__ import annotations
 
-import csv
 import re
 from pathlib import Path
 from types import MappingProxyType
@@ -29,10 +28,10 @@ from types import MappingProxyType
 import numpy as np
 
 from ..errors import DataError
+from ..observations.readers.fluxnet import MISSING_VALUE as FILL, read_header
 from ..tables import read_columns
 from .driver_file import DriverTable, check_days, resolve_latitude
 
-FILL = -9999.0
 W_M2_TO_MJ_M2_D = 86400.0 / 1e6
 #: FLUXNET column -> (what it is, unit)
 FLUXNET_COLUMNS = {
@@ -46,7 +45,7 @@ _SITE = re.compile(r"^(?:FLX|AMF)_([A-Za-z]{2}-[A-Za-z0-9]{3})_")
 def is_fluxnet_file(path) -> bool:
     """True when the first row of ``path`` names a ``TIMESTAMP_START`` or ``TIMESTAMP``
     column (a FLUXNET CSV)."""
-    return bool({"TIMESTAMP_START", "TIMESTAMP"} & set(_header(Path(path))))
+    return bool({"TIMESTAMP_START", "TIMESTAMP"} & set(read_header(path, "FLUXNET file")))
 
 
 def drivers_from_fluxnet(path, latitude=None, site=None, co2=True) -> DriverTable:
@@ -79,7 +78,7 @@ def drivers_from_fluxnet(path, latitude=None, site=None, co2=True) -> DriverTabl
         than a full day, a missing (``-9999``, empty) value, or no latitude.
     """
     path = Path(path)
-    header = _header(path)
+    header = read_header(path, "FLUXNET file")
     if "TIMESTAMP_START" in header:
         time_column, daily = "TIMESTAMP_START", False
     elif "TIMESTAMP" in header:
@@ -120,19 +119,6 @@ def drivers_from_fluxnet(path, latitude=None, site=None, co2=True) -> DriverTabl
                        None, site, str(path), "1D",
                        MappingProxyType({"format": "fluxnet", "resolution":
                                          "DD" if daily else f"{1440 // per_day} min"}))
-
-
-def _header(path) -> list[str]:
-    if not path.is_file():
-        raise DataError(f"FLUXNET file not found: {path}")
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as fh:
-            for row in csv.reader(fh):
-                if row and not row[0].lstrip().startswith("#"):
-                    return [h.strip() for h in row]
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: not UTF-8 text") from None
-    raise DataError(f"{path}: empty file, expected a FLUXNET header row")
 
 
 def _stamps(path, cells, lines, column, layout) -> np.ndarray:

@@ -96,7 +96,7 @@ def read_fluxnet(path, *, variable="NEE_VUT_REF", qc=None, qc_column=None,
         Bad options: ``uncertainty``, ``qc`` out of range, units that cannot be converted.
     """
     path = Path(path)
-    header = _header(path)
+    header = read_header(path)
     res = _resolution(path, header, resolution)
     tcol = "TIMESTAMP_START" if res in ("HH", "HR", "WW") else "TIMESTAMP"
     if uncertainty not in UNCERTAINTIES:
@@ -167,13 +167,20 @@ def read_fluxnet(path, *, variable="NEE_VUT_REF", qc=None, qc_column=None,
     return ReadResult(dates[keep], value, sigma, canonical_units(want), record)
 
 
-def _header(path):
+def read_header(path, what="data file") -> list[str]:
+    """The column names of a FLUXNET file (its first row that is not a ``#`` comment);
+    shared with `pdaframe.models.fluxnet_drivers`. A `DataError` names ``what`` when the
+    file is missing, and the file when it is empty or not UTF-8 text."""
+    path = Path(path)
     if not path.is_file():
-        raise DataError(f"data file not found: {path}")
-    with path.open(newline="", encoding="utf-8-sig") as fh:
-        for row in csv.reader(fh):
-            if row and not row[0].lstrip().startswith("#"):
-                return [h.strip() for h in row]
+        raise DataError(f"{what} not found: {path}")
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            for row in csv.reader(fh):
+                if row and not row[0].lstrip().startswith("#"):
+                    return [h.strip() for h in row]
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not UTF-8 text") from None
     raise DataError(f"{path}: empty file, expected a FLUXNET header row")
 
 
