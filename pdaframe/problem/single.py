@@ -272,9 +272,8 @@ class Problem(BaseProblem):
     def _equivalents(self, theta) -> list[np.ndarray]:
         """`equivalents` as a list in stream order, each a flat float array."""
         outputs = self.run(theta, self.needed_outputs)
-        params = self.operator_parameters(theta) if self._op_slices_any else self._op_slices
         eqs = []
-        for s, p in zip(self.streams, params):
+        for s, p in zip(self.streams, self.operator_parameters(theta)):
             eq = _call(s.operator.apply, p, outputs)
             if type(eq) is not np.ndarray or eq.dtype is not _F8 or eq.ndim != 1:
                 eq = np.asarray(eq, dtype=float).reshape(-1)
