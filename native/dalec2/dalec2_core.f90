@@ -21,7 +21,8 @@ module dalec2_core
 
   integer, parameter, public :: dp = kind(1.0d0)
   integer, parameter, public :: n_par = 23     !< 17 parameters + 6 initial pools
-  integer, parameter, public :: n_out = 12     !< gpp ra rh rtot nee lai c_lab .. c_som
+  integer, parameter, public :: n_out = 15     !< gpp ra rh rtot nee lai c_lab .. c_som,
+                                               !< day_length phi_onset phi_fall
   integer, parameter, public :: n_met = 11     !< doy elapsed t_min t_max t_mean sw dt co2,
                                                !< then day length, g_c, kappa (driver_terms)
 
@@ -390,7 +391,8 @@ contains
     s%cnew(5) = c(5) - s%resp_l - s%min_l + s%l_roo * c(3) + s%l_off * c(2)
     s%cnew(6) = c(6) - s%resp_s + s%l_woo * c(4) + s%min_l
 
-    ! outputs (daily-mean rates; diagnostics from C_t)
+    ! outputs (daily-mean rates; diagnostics from C_t); then the day length (hours) and the
+    ! daily phenology fractions Phi_on, Phi_off of the step
     s%y(1) = s%gpp
     s%y(2) = theta(2) * s%gpp
     s%y(3) = (s%resp_l + s%resp_s) / s%dt
@@ -398,6 +400,9 @@ contains
     s%y(5) = -s%npp + s%y(3)
     s%y(6) = s%lai
     s%y(7:12) = c
+    s%y(13) = met(m_hours)
+    s%y(14) = s%phi_on
+    s%y(15) = s%phi_off
   end subroutine step_values
 
   !> Tangent linear of one step (hand-derived from step_values, line by line):
@@ -454,6 +459,9 @@ contains
     dy(5) = -dnpp + dy(3)
     dy(6) = dlai
     dy(7:12) = dc
+    dy(13) = 0.0_dp                          ! day length: drivers only
+    dy(14) = dphi_on
+    dy(15) = dphi_off
   end subroutine step_tangent
 
   !> Adjoint of one step (hand-derived: the transpose of step_tangent, statements in reverse
@@ -531,8 +539,8 @@ contains
     e_b = e_b + k_som_b * theta(9)
     thbar(6) = thbar(6) + l_woo_b * s%dl_woo
     thbar(7) = thbar(7) + l_roo_b * s%dl_roo
-    phi_off_b = l_off_b * s%dl_off
-    phi_on_b = l_on_b * s%dl_on
+    phi_off_b = l_off_b * s%dl_off + ybar(15)
+    phi_on_b = l_on_b * s%dl_on + ybar(14)
 
     ! phenology, temperature, GPP, LAI
     thbar(15) = thbar(15) + phi_off_b * s%phi_off_d0

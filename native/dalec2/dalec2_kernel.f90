@@ -1,7 +1,8 @@
 !> DALEC2 kernel: forward run, tangent linear and adjoint, each over the whole time loop.
 !>
-!> These three routines are what Python calls (wrapped by f90wrap); the physics of a step is in
-!> dalec2_core. Arguments common to all three:
+!> These routines are what Python calls (wrapped by f90wrap): dalec2_prepare once per set of
+!> drivers, then dalec2_run, dalec2_tangent, dalec2_adjoint and dalec2_end_state (the pools
+!> after the last step); the physics of a step is in dalec2_core. Common arguments:
 !>
 !>   n            number of steps
 !>   theta(23)    parameters p0 .. p16 and the 6 initial pools (spec section 4 order)
@@ -14,14 +15,17 @@
 !>   temp_mode    temperature in E_T: 0 = t_mean, 1 = (t_min + t_max)/2
 !>   clock_mode   phenology clock: 0 = doy, 1 = elapsed
 !>
-!>   n_sel        number of selected outputs (1..12)
+!>   n_sel        number of selected outputs (1..15)
 !>   sel(n_sel)   the selected outputs, by number: 1 gpp, 2 ra, 3 rh, 4 rtot, 5 nee, 6 lai,
-!>                7 c_lab, 8 c_fol, 9 c_roo, 10 c_woo, 11 c_lit, 12 c_som
+!>                7 c_lab, 8 c_fol, 9 c_roo, 10 c_woo, 11 c_lit, 12 c_som, 13 day_length
+!>                (hours), 14 phi_onset, 15 phi_fall (daily labile-release and leaf-fall
+!>                fractions Phi_on, Phi_off)
 !>
 !> Only the selected outputs are stored: out(n, n_sel) (and dout, out_bar) has one column per
 !> entry of sel, in its order; row t (1-based) holds the fluxes of step t computed from the
-!> pools at its start, and those pools. Every step is computed whatever the selection (the
-!> pools carry the state), so the values are the same as with all 12 selected.
+!> pools at its start, those pools, and the step's day length and phenology fractions. Every
+!> step is computed whatever the selection (the pools carry the state), so the values are the
+!> same as with all 15 selected.
 !>
 !> Status: ierr = 0 success; 1 a pool is negative or non-finite after step fail_step (0-based),
 !> fail_index = pool (1..6); 2 invalid parameter fail_index (1-based: non-finite value,
@@ -35,7 +39,7 @@ module dalec2_kernel
        step_tangent, step_adjoint, is_finite, driver_terms
   implicit none
   private
-  public :: dalec2_prepare, dalec2_run, dalec2_tangent, dalec2_adjoint
+  public :: dalec2_prepare, dalec2_run, dalec2_tangent, dalec2_adjoint, dalec2_end_state
 
 contains
 
@@ -113,14 +117,53 @@ contains
     integer, intent(out) :: ierr, fail_step, fail_index
     type(config_t) :: cfg
     type(pheno_t) :: ph
-    type(step_t) :: s
-    real(dp) :: c(6)
-    integer :: t, k
+    real(dp) :: c_end(6)
 
     fail_step = -1
     call setup(theta, lat_rad, offset_mode, psi_d, temp_mode, clock_mode, sel, cfg, ph, &
          ierr, fail_index)
     if (ierr /= ok) return
+    call forward(n, theta, met, cfg, ph, n_sel, sel, out, c_end, ierr, fail_step, fail_index)
+  end subroutine dalec2_run
+
+  !> The pools after the last of the n steps, c_end(6) (C_lab .. C_som, g m-2): the initial
+  !> pools theta(18:23) of a run that continues this one. Same status as dalec2_run (a failing
+  !> step fails both); c_end is undefined unless ierr = 0. Nothing else is stored.
+  pure subroutine dalec2_end_state(n, theta, met, lat_rad, offset_mode, psi_d, temp_mode, &
+       clock_mode, c_end, ierr, fail_step, fail_index)
+    integer, intent(in) :: n
+    real(dp), intent(in) :: theta(23), met(n, 11), lat_rad, psi_d
+    integer, intent(in) :: offset_mode, temp_mode, clock_mode
+    real(dp), intent(out) :: c_end(6)
+    integer, intent(out) :: ierr, fail_step, fail_index
+    type(config_t) :: cfg
+    type(pheno_t) :: ph
+    integer :: sel(1)
+    real(dp) :: no_out(1)
+
+    fail_step = -1
+    sel = 7                                  ! a valid selection for setup; none is stored
+    call setup(theta, lat_rad, offset_mode, psi_d, temp_mode, clock_mode, sel, cfg, ph, &
+         ierr, fail_index)
+    if (ierr /= ok) return
+    call forward(n, theta, met, cfg, ph, 0, sel, no_out, c_end, ierr, fail_step, fail_index)
+  end subroutine dalec2_end_state
+
+  !> The time loop of a forward run after setup: the selected outputs out(n, n_sel) (n_sel may
+  !> be 0) and the pools after the last step, c_end; stops at the first failing step.
+  pure subroutine forward(n, theta, met, cfg, ph, n_sel, sel, out, c_end, ierr, fail_step, &
+       fail_index)
+    integer, intent(in) :: n, n_sel, sel(n_sel)
+    real(dp), intent(in) :: theta(23), met(n, 11)
+    type(config_t), intent(in) :: cfg
+    type(pheno_t), intent(in) :: ph
+    real(dp), intent(inout) :: out(n, n_sel)
+    real(dp), intent(out) :: c_end(6)
+    integer, intent(inout) :: ierr, fail_step, fail_index
+    type(step_t) :: s
+    real(dp) :: c(6)
+    integer :: t, k
+
     c = theta(18:23)
     do t = 1, n
        call step_values(theta, ph, cfg, c, met(t, :), s)
@@ -131,7 +174,8 @@ contains
        if (ierr /= ok) return
        c = s%cnew
     end do
-  end subroutine dalec2_run
+    c_end = c
+  end subroutine forward
 
   !> Tangent linear: the selected outputs' derivative dout along dtheta, in one forward sweep
   !> (values and derivatives together).

@@ -21,7 +21,14 @@ Outputs, each of shape ``(n,)``, are computed from ``C_t`` (the pools at the sta
 ``t``, so ``c_fol[0]`` is the initial foliar pool), as daily-mean rates over the step: ``gpp``,
 ``ra = f_auto GPP``, ``rh`` (litter plus SOM respiration), ``rtot = ra + rh``,
 ``nee = -(1 - f_auto) GPP + rh`` (positive: source), ``lai`` and the six pools ``c_lab`` ...
-``c_som``.
+``c_som``; and the diagnostics of the spec: ``day_length`` (hours, from the latitude and the
+day of year, spec 3.1; the same drivers-only value the ACM uses) and the daily phenology
+fractions ``phi_onset`` (Phi_on, labile release to foliage) and ``phi_fall`` (Phi_off, leaf
+fall) of spec 3.3, which depend on theta and are carried through tangent and adjoint.
+`Dalec2.output_long_names` describes each output.
+
+`Dalec2.end_state` returns the pools after the last step, the initial pools of a run that
+continues this one (spin-up, then a run; a prediction from a calibrated state).
 
 The tangent linear and the adjoint are derived by hand in the kernel: one forward sweep
 (values and tangent together), or one forward sweep storing the pools and one backward
@@ -54,8 +61,11 @@ from .drivers import Drivers
 from .parameters import PARAMETERS
 
 OUTPUTS = ("gpp", "ra", "rh", "rtot", "nee", "lai",
-           "c_lab", "c_fol", "c_roo", "c_woo", "c_lit", "c_som")
+           "c_lab", "c_fol", "c_roo", "c_woo", "c_lit", "c_som",
+           "day_length", "phi_onset", "phi_fall")
 """Output names, in the order of the kernel's output numbers (1-based there)."""
+POOL_OUTPUTS = OUTPUTS[6:12]
+"""The six pools, in the order of the initial pools in theta and of `Dalec2.end_state`."""
 _NUMBER = {name: j + 1 for j, name in enumerate(OUTPUTS)}
 
 POOLS = ("labile carbon C_lab", "foliar carbon C_fol", "fine-root carbon C_roo",
@@ -85,9 +95,9 @@ _kernel = dalec2_fortran.dalec2_kernel
 
 def _selection(outputs) -> tuple[int, ...]:
     """Kernel numbers (1-based, sorted) of the DALEC2 outputs among ``outputs`` (None: all
-    12)."""
+    of them)."""
     if outputs is None:
-        return tuple(range(1, 13))
+        return tuple(range(1, len(OUTPUTS) + 1))
     if isinstance(outputs, str):
         outputs = (outputs,)
     return tuple(sorted({_NUMBER[n] for n in outputs if isinstance(n, str) and n in _NUMBER}))
@@ -168,22 +178,35 @@ class Dalec2(KernelModel):
     parameters = PARAMETERS
     kernel_outputs = OUTPUTS
     output_units = {
-        "gpp": "g m-2 day-1",        # gross primary production, carbon
-        "ra": "g m-2 day-1",         # autotrophic respiration
-        "rh": "g m-2 day-1",         # heterotrophic respiration (litter and SOM)
-        "rtot": "g m-2 day-1",       # total ecosystem respiration ra + rh
-        "nee": "g m-2 day-1",        # net ecosystem exchange, positive upward (source)
-        "lai": "m2 m-2",             # leaf area index C_fol / c_lma
-        "c_lab": "g m-2",            # labile carbon at the start of the step
-        "c_fol": "g m-2",            # foliar carbon
-        "c_roo": "g m-2",            # fine-root carbon
-        "c_woo": "g m-2",            # wood carbon
-        "c_lit": "g m-2",            # litter carbon
-        "c_som": "g m-2",            # soil organic matter carbon
+        "gpp": "g m-2 day-1", "ra": "g m-2 day-1", "rh": "g m-2 day-1",
+        "rtot": "g m-2 day-1", "nee": "g m-2 day-1", "lai": "m2 m-2",
+        "c_lab": "g m-2", "c_fol": "g m-2", "c_roo": "g m-2", "c_woo": "g m-2",
+        "c_lit": "g m-2", "c_som": "g m-2",
+        "day_length": "h", "phi_onset": "day-1", "phi_fall": "day-1",
     }
+    output_long_names = {
+        "gpp": "gross primary production (carbon)",
+        "ra": "autotrophic respiration f_auto GPP",
+        "rh": "heterotrophic respiration (litter and soil organic matter)",
+        "rtot": "total ecosystem respiration ra + rh",
+        "nee": "net ecosystem exchange, positive upward (source)",
+        "lai": "leaf area index C_fol / c_lma",
+        "c_lab": "labile carbon at the start of the step",
+        "c_fol": "foliar carbon at the start of the step",
+        "c_roo": "fine-root carbon at the start of the step",
+        "c_woo": "wood carbon at the start of the step",
+        "c_lit": "litter carbon at the start of the step",
+        "c_som": "soil organic matter carbon at the start of the step",
+        "day_length": "day length, from latitude and day of year",
+        "phi_onset": "leaf-onset fraction Phi_on: daily fraction of labile carbon released "
+                     "to foliage",
+        "phi_fall": "leaf-fall fraction Phi_off: daily fraction of foliar carbon falling to "
+                    "litter",
+    }
+    """A description of each output (for tables, plots and NetCDF ``long_name``)."""
     order = "F"
     selects_columns = True                   # the kernel takes the output numbers to store
-    adjoint_needs = OUTPUTS[6:]              # its adjoint reads the pool trajectory
+    adjoint_needs = POOL_OUTPUTS             # its adjoint reads the pool trajectory
     check_finite = False                     # the kernel checks theta, pools and fluxes
 
     def __init__(self, drivers: Drivers, variant: str = "P16", **switches):
@@ -258,6 +281,40 @@ class Dalec2(KernelModel):
         return _kernel.dalec2_adjoint(self.n_run, theta, self._met, *self._switch_args, pools,
                                       len(columns), _kernel_numbers(columns), out_bar,
                                       theta_bar)
+
+    def end_state(self, theta) -> np.ndarray:
+        """The pools after the last step of the run at ``theta``: the state a run that
+        continues this one starts from.
+
+        Parameters
+        ----------
+        theta : array_like, shape (23,)
+
+        Returns
+        -------
+        ndarray, shape (6,)
+            ``C_lab, C_fol, C_roo, C_woo, C_lit, C_som`` (g m-2) at the end of the last step,
+            in the order of the initial pools ``theta[17:]``: the next period's run at
+            ``np.r_[theta[:17], model.end_state(theta)]`` continues this one (bit for bit,
+            when its drivers continue these; with the ``"elapsed"`` phenology clock its
+            ``elapsed`` must continue too).
+
+        Raises
+        ------
+        ModelError
+            As `run` (invalid ``theta``, or a step fails).
+
+        Examples
+        --------
+        >>> spin = Dalec2(drivers_a)                                 # doctest: +SKIP
+        >>> theta_b = np.r_[theta[:17], spin.end_state(theta)]       # doctest: +SKIP
+        >>> Dalec2(drivers_b).run(theta_b)                           # doctest: +SKIP
+        """
+        theta = self._check_theta(theta)
+        pools = np.empty(6)
+        self._check_status(_kernel.dalec2_end_state(self.n_run, theta, self._met,
+                                                    *self._switch_args, pools), theta)
+        return pools
 
     def kernel_error(self, status, theta) -> str:
         """What a kernel status ``(ierr, fail_step, fail_index)`` means."""

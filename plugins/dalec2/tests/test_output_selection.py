@@ -98,7 +98,7 @@ def test_the_kernel_stores_the_selection_only(models, counting):
     model.run(XB, outputs=["lai", "nee"])
     model.run(XB, outputs=["nee"])                     # held by the last run: no new run
     model.run(XB)
-    assert counting.runs == [(5, 6), tuple(range(1, 13))]
+    assert counting.runs == [(5, 6), tuple(range(1, 16))]
 
 
 def test_pools_are_kept_while_gradients_follow_runs(models, counting):
@@ -141,7 +141,7 @@ def test_problem_asks_the_kernel_for_its_streams_outputs(models, counting):
 
 
 class _Full:
-    """DALEC2 without the ``outputs`` keyword: every run stores all 12 outputs."""
+    """DALEC2 without the ``outputs`` keyword: every run stores all 15 outputs."""
 
     def __init__(self, model):
         self.model, self.parameter_names = model, model.parameter_names
@@ -153,7 +153,7 @@ class _Full:
         return self.model.adjoint(theta, d_outputs)
 
 
-@pytest.mark.parametrize("sel", [[0], [13], [5, 13]])
+@pytest.mark.parametrize("sel", [[0], [16], [5, 16], [-1]])
 def test_the_kernel_rejects_a_bad_selection(models, sel):
     model = models["P16"]
     out = np.empty((model.n, len(sel)), order="F")

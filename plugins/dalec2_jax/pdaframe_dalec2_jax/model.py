@@ -14,7 +14,7 @@ import numpy as np
 
 from pdaframe.plugin import JaxModel, ModelError
 from pdaframe_dalec2 import Dalec2, Drivers
-from pdaframe_dalec2.model import OUTPUTS, POOLS
+from pdaframe_dalec2.model import POOL_OUTPUTS, POOLS
 from pdaframe_dalec2.parameters import PARAMETERS
 
 _POSITIVE = {"c_lspan": (1.0, "must be greater than 1"), "c_ronset": (0.0, "must be positive"),
@@ -50,7 +50,9 @@ class Dalec2Jax(JaxModel):
     name = "dalec2-jax"
     parameters = PARAMETERS
     output_units = Dalec2.output_units
+    output_long_names = Dalec2.output_long_names
     scan_unroll = 4
+    _end_state = None                    # the jit-compiled end state, made on first use
 
     def __init__(self, drivers: Drivers, variant: str = "P16", **switches):
         checked = Dalec2(drivers, variant=variant, **switches)   # the same option checks
@@ -84,6 +86,17 @@ class Dalec2Jax(JaxModel):
         return physics.run(theta, self.forcing, self._daily, self._cardamom_offset,
                            self.scan_unroll)
 
+    def end_state(self, theta) -> np.ndarray:
+        """The pools after the last step, shape (6,), as `pdaframe_dalec2.Dalec2.end_state`
+        (after a run at ``theta``, which checks the parameters and the pools)."""
+        self.run(theta)
+        if self._end_state is None:
+            jax, _ = self.jax()
+            from . import physics
+            self._end_state = jax.jit(lambda t: physics.end_state(
+                t, self.forcing, self._daily, self._cardamom_offset, self.scan_unroll))
+        return np.array(self._end_state(self.check_theta(theta)))
+
     def check_theta(self, theta, what="theta"):
         """As `JaxModel.check_theta`, and for ``theta`` the kernel's rules: finite values,
         c_lspan > 1, c_ronset, c_rfall, c_lma > 0, initial pools >= 0."""
@@ -106,7 +119,7 @@ class Dalec2Jax(JaxModel):
     def check_outputs(self, theta, outputs):
         """Non-finite outputs (`JaxModel.check_outputs`), then negative pools."""
         super().check_outputs(theta, outputs)
-        for j, name in enumerate(OUTPUTS[6:]):
+        for j, name in enumerate(POOL_OUTPUTS):
             bad = np.flatnonzero(outputs[name] < 0)
             if bad.size:
                 step = int(bad[0]) - 1

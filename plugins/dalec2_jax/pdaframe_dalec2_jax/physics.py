@@ -98,7 +98,8 @@ def loss(k, dt, daily):
 
 def rates(theta, f, daily, cardamom_offset):
     """Everything of each step that does not depend on the pools, for all steps at once:
-    E_T, the loss fractions and the litter factor rho (litter loss = rho k_lit C_lit)."""
+    ``(r, phi_on, phi_off)``, r holding E_T, the loss fractions and the litter factor rho
+    (litter loss = rho k_lit C_lit), and the daily phenology fractions Phi_on, Phi_off."""
     ph = phenology_constants(theta, cardamom_offset)
     dt = f["dt"]
     e_t = jnp.exp(theta[9] * f["temp"])
@@ -115,7 +116,7 @@ def rates(theta, f, daily, cardamom_offset):
         safe = jnp.where(k_lit == 0.0, 1.0, k_lit)
         r["rho"] = jnp.where(dt == 1.0, 1.0, jnp.where(k_lit == 0.0, dt,
                                                        loss(safe, dt, False) / safe))
-    return r
+    return r, phi_on, phi_off
 
 
 def step(c, f, r, theta):
@@ -144,18 +145,31 @@ def step(c, f, r, theta):
     return new, (gpp, c)
 
 
+def scan(theta, forcing, r, unroll=1):
+    """The pools' recursion: ``(pools after the last step, (GPP, pools at each step's
+    start))`` from the initial pools ``theta[17:]``."""
+    pools = tuple(theta[17 + i] for i in range(6))
+    return jax.lax.scan(lambda c, x: step(c, x[0], x[1], theta), pools, (forcing, r),
+                        unroll=unroll)
+
+
 def run(theta, forcing, daily, cardamom_offset, unroll=1):
     """The whole run: ``{output: array (n,)}`` from ``theta`` (23,) and the per-step
     ``forcing`` (day, temp, sw, dt, co2, hours, g_c, kappa). Only the pools' recursion and
     GPP (which needs the foliage) are scanned; the rest is computed for all steps at once."""
-    r = rates(theta, forcing, daily, cardamom_offset)
-    pools = tuple(theta[17 + i] for i in range(6))
-    _, (gpp, c) = jax.lax.scan(lambda c, x: step(c, x[0], x[1], theta), pools,
-                               (forcing, r), unroll=unroll)
+    r, phi_on, phi_off = rates(theta, forcing, daily, cardamom_offset)
+    _, (gpp, c) = scan(theta, forcing, r, unroll)
     c_lab, c_fol, c_roo, c_woo, c_lit, c_som = c
     ra = theta[1] * gpp
     rh = (theta[7] * (r["e_t"] * c_lit * r["rho"]) + r["l_som"] * c_som) / forcing["dt"]
     return {"gpp": gpp, "ra": ra, "rh": rh, "rtot": ra + rh,
             "nee": -((1.0 - theta[1]) * gpp) + rh, "lai": c_fol / theta[16],
             "c_lab": c_lab, "c_fol": c_fol, "c_roo": c_roo, "c_woo": c_woo, "c_lit": c_lit,
-            "c_som": c_som}
+            "c_som": c_som, "day_length": jnp.asarray(forcing["hours"]), "phi_onset": phi_on,
+            "phi_fall": phi_off}
+
+
+def end_state(theta, forcing, daily, cardamom_offset, unroll=1):
+    """The pools after the last step, shape (6,) (as `run`'s arguments)."""
+    r, _, _ = rates(theta, forcing, daily, cardamom_offset)
+    return jnp.stack(scan(theta, forcing, r, unroll)[0])
