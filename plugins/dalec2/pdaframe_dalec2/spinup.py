@@ -20,7 +20,10 @@
   plain model, via `EdcReject`.
 
 Each wrapper's ``run`` (and ``tangent``) takes ``outputs`` like `Dalec2.run` and passes it on
-(`EdcReject` adds what the EDCs read); a spin-up cycle asks for the pools only.
+(`EdcReject` adds what the EDCs read); a spin-up cycle asks for the pools only. Each has
+``end_state(theta)``, the pools after the last step (`Dalec2.end_state`) of the run that
+``run(theta)`` makes: from the spun-up pools, the scaled pools, or (`EdcReject`) after the
+EDC checks of that run.
 """
 from __future__ import annotations
 
@@ -64,6 +67,15 @@ class _Wrapper(Model):
     @property
     def time(self):
         return self.model.time
+
+    def end_state(self, theta) -> np.ndarray:
+        """The pools after the last step of the run at ``theta``, shape (6,)
+        (`pdaframe_dalec2.Dalec2.end_state`)."""
+        return self.model.end_state(self.model_theta(theta))
+
+    def model_theta(self, theta):
+        """The wrapped model's theta for ``theta`` (the same unless a wrapper maps it)."""
+        return theta
 
 
 class SpinUp(_Wrapper):
@@ -116,6 +128,9 @@ class SpinUp(_Wrapper):
                          f"(spinup_max_cycles); {worst} still changes by "
                          f"{change.max():.3g} per cycle > spinup_tol {self.tol}", theta=theta)
 
+    def model_theta(self, theta):
+        return self.spun_up(theta)
+
     def run(self, theta, outputs=None):
         return self.model.run(self.spun_up(theta), outputs=outputs)
 
@@ -152,6 +167,9 @@ class PoolScalars(_Wrapper):
                              theta=theta)
         theta[N_RATES:] *= self.base
         return theta
+
+    def model_theta(self, theta):
+        return self.full(theta)
 
     def run(self, theta, outputs=None):
         return self.model.run(self.full(theta), outputs=outputs)
@@ -204,3 +222,9 @@ class EdcReject(_Wrapper):
         out = self.model.run(theta, outputs=need)
         reject(self._theta(theta), out, self.drivers, self.edcs, self.eqf)
         return out
+
+    def end_state(self, theta) -> np.ndarray:
+        """As `Dalec2.end_state`, after the EDC checks of the run at ``theta`` (a
+        `ModelError` naming the failing EDC)."""
+        self.run(theta, outputs=EDC_OUTPUTS)
+        return super().end_state(theta)

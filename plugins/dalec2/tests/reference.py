@@ -37,7 +37,8 @@ PARAMETER_NAMES = ("theta_min", "f_auto", "f_fol", "f_roo", "c_lspan", "theta_wo
                    "theta_roo", "theta_lit", "theta_som", "Theta", "c_eff", "d_onset",
                    "f_lab", "c_ronset", "d_fall", "c_rfall", "c_lma")
 POOL_NAMES = ("c_lab", "c_fol", "c_roo", "c_woo", "c_lit", "c_som")
-OUTPUTS = ("gpp", "ra", "rh", "rtot", "nee", "lai") + POOL_NAMES
+OUTPUTS = ("gpp", "ra", "rh", "rtot", "nee", "lai") + POOL_NAMES + ("day_length", "phi_onset",
+                                                                   "phi_fall")
 
 # Prior mean xb (spec section 4, P16 ``edinburgh_median``), 17 parameters then 6 pools.
 XB = np.array([2.29180076e-4, 5.31804031e-1, 6.69448981e-2, 4.46049258e-1, 1.18143120,
@@ -175,7 +176,9 @@ def run_reference(theta, drivers, phenology_offset="p16", psi_d=-2.5, temperatur
     -------
     dict of ndarray, each shape (n,)
         ``gpp, ra, rh, rtot, nee`` (g C m-2 d-1, daily means over the step), ``lai``
-        (m2 m-2) and the pools ``c_lab ... c_som`` at the start of each step (g C m-2).
+        (m2 m-2), the pools ``c_lab ... c_som`` at the start of each step (g C m-2), the
+        day length (hours, `day_length`) and the daily phenology fractions ``phi_onset``,
+        ``phi_fall`` (`phenology`) of each step.
     """
     theta = np.asarray(theta, dtype=float)
     if theta.shape != (23,):
@@ -237,7 +240,7 @@ def run_reference(theta, drivers, phenology_offset="p16", psi_d=-2.5, temperatur
         for name, value in (("gpp", gpp), ("ra", ra), ("rh", rh), ("rtot", ra + rh),
                             ("nee", -npp + rh), ("lai", lai), ("c_lab", c_lab),
                             ("c_fol", c_f), ("c_roo", c_r), ("c_woo", c_w), ("c_lit", c_l),
-                            ("c_som", c_s)):
+                            ("c_som", c_s), ("phi_onset", phi_on), ("phi_fall", phi_off)):
             out[name][t] = value
 
         c_lab, c_f, c_r, c_w, c_l, c_s = (
@@ -248,6 +251,7 @@ def run_reference(theta, drivers, phenology_offset="p16", psi_d=-2.5, temperatur
             c_l - litter_resp - litter_to_som + root_loss + leaf_fall,
             c_s - som_resp + wood_loss + litter_to_som,
         )
+    out["day_length"] = day_length(drivers.doy, lat_rad)
     if final_state:
         out["final"] = np.array([c_lab, c_f, c_r, c_w, c_l, c_s])
     return out

@@ -15,7 +15,8 @@ from pdaframe_dalec2.plugin import make_dalec2
 from test_kernel import POINTS, STD, XB, daily_drivers, monthly_drivers
 
 SELECTIONS = [("nee",), ("lai", "c_woo"), ("c_som", "gpp", "rh"), ("c_lab", "c_fol", "c_roo",
-              "c_woo", "c_lit", "c_som"), ("rtot", "ra", "nee", "c_lit")]
+              "c_woo", "c_lit", "c_som"), ("rtot", "ra", "nee", "c_lit"),
+              ("phi_fall", "day_length"), ("nee", "phi_onset", "c_fol")]
 
 
 @pytest.fixture(scope="module")

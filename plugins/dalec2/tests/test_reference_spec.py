@@ -124,7 +124,7 @@ def check_carbon_balance(out, dt, f_auto):
 
 def test_outputs_and_initial_state(us_me2):
     out = run_reference(XB, us_me2)
-    assert set(out) == set(OUTPUTS) and len(OUTPUTS) == 12
+    assert set(out) == set(OUTPUTS) and len(OUTPUTS) == 15
     assert all(out[name].shape == (us_me2.n,) for name in OUTPUTS)
     np.testing.assert_array_equal([out[name][0] for name in POOL_NAMES], XB[17:])
     np.testing.assert_allclose(out["lai"], out["c_fol"] / XB[16], rtol=1e-15)
