@@ -10,7 +10,6 @@ and the daily phenology fractions Phi_on, Phi_off (issue 14 item 1; dalec2.md 3.
   <= 1e-12 on the new outputs alone and through a `Problem` whose stream observes them; the
   same checks fail on a tangent or adjoint that is broken on purpose.
 """
-import math
 from dataclasses import replace
 
 import numpy as np
@@ -24,8 +23,7 @@ from pdaframe_dalec2.plugin import make_dalec2
 from pdaframe_dalec2.readers import read_de_hai, read_us_me2
 from reference import run_reference
 
-from test_kernel import (EDGE, LAT_P16, POINTS, STD, XB, constant_drivers, monthly_drivers,
-                         point)
+from test_kernel import EDGE, LAT_P16, POINTS, STD, XB, constant_drivers, point
 from test_real_drivers import VARIANTS as REFERENCE_OPTIONS
 
 DIAGNOSTICS = ("day_length", "phi_onset", "phi_fall")
