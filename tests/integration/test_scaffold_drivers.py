@@ -4,8 +4,8 @@ For each route the scaffold is built and installed as in `tests.integration.test
 (the compiled routes with that module's hand-written derivatives filled in), then `CHECK`
 runs in a subprocess with ``PYTHONPATH=SITE``: the model from a config with ``drivers_file =
 "site.csv"`` (a 730-day CSV in the documented layout, written here), the same model with
-the same numbers passed directly (``drivers={"t_mean": ..., "sw": ...}``), the seasonal
-default, a window of the file, and bad files and options. The test asserts the config run is
+the same numbers passed directly (``drivers={"t_mean": ..., "sw": ...}``, and the reader's
+`DriverTable`), the seasonal default, a window of the file, and bad files and options. The test asserts the config run is
 bit for bit the direct run, equals this module's own loop of the model's equations
 (`reference`) with the file's numbers, differs from the seasonal run, and that each bad input
 is the named error, raised while the model is built. Then the example twin, pointed at the
@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 import pdaframe
+import pdaframe.plugin
 
 name, data = sys.argv[1], Path(sys.argv[2])
 numbers = np.load(data / "numbers.npz")
@@ -47,6 +48,8 @@ models = {"config": problem.model,
           "seasonal": pdaframe.get_model(name),
           "window": pdaframe.get_model(name, drivers_file=data / "site.csv",
                                        start="2011-03-01", end="2011-06-30")}
+models["table"] = pdaframe.get_model(name, drivers=pdaframe.plugin.read_driver_file(
+    data / "site.csv", required=("t_mean", "sw")))
 if (data / "site.nc").exists():
     models["netcdf"] = pdaframe.get_model(name, drivers_file=data / "site.nc")
 runs = {}
@@ -60,7 +63,10 @@ bad = {"no_sw": {"drivers_file": data / "no_sw.csv"},
        "latitude": {"drivers_file": data / "site.csv", "latitude": 10.0},
        "no_latitude": {"drivers_file": data / "no_lat.csv"},
        "n_days": {"drivers_file": data / "site.csv", "n_days": 365},
-       "end_alone": {"end": "2001-12-31"}}
+       "end_alone": {"end": "2001-12-31"},
+       "both": {"drivers_file": data / "site.csv", "drivers": {"t_mean": [1.0], "sw": [1.0]}},
+       "drivers_lack": {"drivers": {"t_mean": [1.0, 2.0]}},
+       "drivers_length": {"drivers": {"t_mean": [1.0, 2.0], "sw": [1.0]}}}
 for key, options in bad.items():
     try:
         pdaframe.get_model(name, **options)
@@ -157,11 +163,12 @@ def check_route(lang, tmp_path, name, fill=None, netcdf=False, gradient="adjoint
     _run([sys.executable, data / "check.py", name, data], tmp_path, _env(site))
     runs = dict(np.load(data / "runs.npz"))
     expected = reference(THETA, columns["t_mean"], columns["sw"])
-    assert list(runs["config:time"]) == list(dates().astype(str))
+    assert list(runs["config:time"]) == list(dates().astype(str)) == list(runs["table:time"])
     for out in OUTPUTS:
         config, direct = runs[f"config:{out}"], runs[f"direct:{out}"]
         assert config.shape == (N_DAYS,)
         np.testing.assert_array_equal(config, direct, err_msg=out)       # bit for bit
+        np.testing.assert_array_equal(runs[f"table:{out}"], config, err_msg=out)
         np.testing.assert_allclose(config, expected[out], rtol=1e-12, err_msg=out)
         assert np.max(np.abs(config - runs[f"seasonal:{out}"])) > 0.05 * np.max(config), out
         if netcdf:
@@ -186,6 +193,11 @@ def check_errors(errors, data):
         "no_latitude": ("DataError", f"{data / 'no_lat.csv'}: no latitude"),
         "n_days": ("ConfigError", "n_days goes with the seasonal forcing"),
         "end_alone": ("ConfigError", "latitude and end go with drivers_file"),
+        "both": ("ConfigError", "give drivers_file or drivers, not both"),
+        "drivers_lack": ("DataError", "drivers lack ['sw']; expected ['t_mean', 'sw']"),
+        "drivers_length": ("DataError", "drivers['sw'] must be a 1-D array of finite numbers, "
+                                        "one per day, as long as drivers['t_mean'] (2,); got "
+                                        "shape (1,)"),
         "config": ("DataError", f"{data / 'bad.toml'}: [model] {data / 'no_sw.csv'}: missing "
                                 f"column(s) 'sw'"),
     }
