@@ -85,6 +85,17 @@ def test_drivers_come_from_the_fluxnet_file_at_the_configured_latitude(loaded):
         np.testing.assert_allclose(drivers.sw[rows], sw, atol=1e-6)
 
 
+def test_a_damaged_site_file_is_a_data_error_naming_it(tmp_path):
+    """The header sniffing of ``drivers_file`` (no ``format``) on a truncated .gz."""
+    from pdaframe.plugin import DataError
+    bad = tmp_path / "truncated.csv.gz"
+    bad.write_bytes(SITE_FILE.read_bytes()[:30])
+    with pytest.raises(DataError, match="truncated.csv.gz: cannot read its header row"):
+        read_drivers_file(bad, latitude=LATITUDE)
+    with pytest.raises(DataError, match="truncated.csv.gz: damaged gzip file"):
+        read_drivers_file(bad, latitude=LATITUDE, format="fluxnet")
+
+
 def test_qc_keeps_the_days_an_independent_count_keeps(loaded):
     problem, settings = loaded
     nee, lai = problem.streams
