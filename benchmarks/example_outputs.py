@@ -35,8 +35,8 @@ diff
 
 ``--only`` restricts ``record``/``compare`` to some examples (folder names; a config that
 needs an earlier step brings that step along); ``--keep DIR`` keeps the outputs. Each
-config's runtime is printed (and kept in the manifest, never compared). All ten configs take
-about 40-65 s on two cores.
+config's runtime is printed (and kept in the manifest, never compared). All eleven configs take
+about 45-70 s on two cores.
 
 Notes
 -----
@@ -44,7 +44,11 @@ Notes
   hashes, git revision, config text), comments of TOML files (run id, source path, data
   file hashes), PNG plots and the output folder's lock file.
 - Configs run in the order of ``RUNS``; a config found under ``examples/`` but missing from
-  ``RUNS`` is an error, so a new example cannot be skipped silently. A step that reads an
+  ``RUNS`` is an error, so a new example cannot be skipped silently. An example added after
+  the "before" revision (``examples/fluxnet_site``) has its entry recorded at the revision
+  that added it (``recorded_later_at`` in the manifest: config -> revision) with ``record
+  --only``, and merged; ``record --at REV`` leaves out, with a note, the configs that do
+  not exist at ``REV``. A step that reads an
   earlier step's output (``dalec2_sensitivity/calibrate.toml`` reads the shortlist that
   ``morris.toml`` writes to ``../../results/dalec2_sensitivity``) runs from a copy of its
   config in a temporary tree where that ``results/`` folder is the earlier step's output.
@@ -93,6 +97,7 @@ RUNS = [
     ("dalec2_sensitivity", "morris", {}),
     ("dalec2_sensitivity", "calibrate",
      {"results/dalec2_sensitivity": ("dalec2_sensitivity", "morris")}),
+    ("fluxnet_site", "config", {}),
 ]
 
 # Attributes that legitimately differ between two runs of the same code (or of the same
@@ -216,10 +221,20 @@ def configs_found(examples=ROOT / "examples") -> list[tuple[str, str]]:
     return sorted((p.parent.name, p.stem) for p in Path(examples).glob("*/*.toml"))
 
 
-def selected_runs(only=None, root=ROOT):
+def selected_runs(only=None, root=ROOT, at=None):
     """RUNS (all, or those of the ``only`` examples with the steps they need), checked
-    against the configs under ``root/examples/``."""
-    listed = {(e, s) for e, s, _ in RUNS}
+    against the configs under ``root/examples/``; with ``at`` (``root`` is the tree at that
+    revision), the configs added after it are left out, with a note."""
+    runs = RUNS
+    if at:
+        later = [(e, s, n) for e, s, n in RUNS if not (root / "examples" / e /
+                                                     f"{s}.toml").is_file()]
+        if later:
+            print(f"note: not at {at} (added later; their manifest entries are recorded at "
+                  f"the revisions in 'recorded_later_at'): "
+                  f"{', '.join(f'{e}/{s}' for e, s, _ in later)}", flush=True)
+        runs = [r for r in RUNS if r not in later]
+    listed = {(e, s) for e, s, _ in runs}
     missing = [f"{e}/{s}.toml" for e, s in configs_found(root / "examples")
                if (e, s) not in listed]
     if missing:
@@ -231,16 +246,16 @@ def selected_runs(only=None, root=ROOT):
     if gone:
         raise SystemExit(f"RUNS lists configs that do not exist: {', '.join(gone)}")
     if not only:
-        return list(RUNS)
-    unknown = set(only) - {e for e, _, _ in RUNS}
+        return list(runs)
+    unknown = set(only) - {e for e, _, _ in runs}
     if unknown:
         raise SystemExit(f"--only: unknown examples {sorted(unknown)}; the examples are "
-                         f"{sorted({e for e, _, _ in RUNS})}")
-    wanted = {(e, s) for e, s, _ in RUNS if e in only}
-    for e, s, needs in reversed(RUNS):
+                         f"{sorted({e for e, _, _ in runs})}")
+    wanted = {(e, s) for e, s, _ in runs if e in only}
+    for e, s, needs in reversed(runs):
         if (e, s) in wanted:
             wanted |= set(needs.values())
-    return [r for r in RUNS if (r[0], r[1]) in wanted]
+    return [r for r in runs if (r[0], r[1]) in wanted]
 
 
 def run_env(extra=None) -> dict:
@@ -362,7 +377,7 @@ def record_runs(only=None, keep=None, at=None) -> dict:
                 "runtimes_s": {}, "outputs": {}}
     with tempfile.TemporaryDirectory(prefix="example_outputs_") as tmpname:
         root, env = tree_at(at, Path(tmpname) / "at") if at else (ROOT, None)
-        runs = selected_runs(only, root)
+        runs = selected_runs(only, root, at)
         tmp = Path(keep) if keep else Path(tmpname)
         outputs = {}
         total = 0.0

@@ -1,13 +1,18 @@
 """Read named numeric columns from CSV files, with errors that name file, line and column.
 
 Files are UTF-8 (ASCII is UTF-8; a UTF-8 byte-order mark is skipped); any other encoding
-(UTF-16, latin-1, ...) is a `DataError` rather than a guess. Missing values are empty
+(UTF-16, latin-1, ...) is a `DataError` rather than a guess. A gzip-compressed file (e.g.
+``*.csv.gz``, recognised by its first two bytes, not its name) is read as its decompressed
+text: `open_text` is the one place that opens them, for `read_columns` and for the readers
+that look at a header first. Missing values are empty
 cells, ``NA``, ``NaN``, ``N/A``, ``null`` (or a stream's ``fill_value``); ``inf`` is not a
 missing value but a `DataError`.
 """
 from __future__ import annotations
 
 import csv
+import gzip
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +20,25 @@ import numpy as np
 from .errors import DataError
 
 MISSING = {"", "na", "nan", "n/a", "null"}
+GZIP_MAGIC = b"\x1f\x8b"
+#: what reading a damaged or truncated gzip file raises
+GZIP_ERRORS = (EOFError, gzip.BadGzipFile, zlib.error)
+
+
+def open_text(path):
+    """Open a text data file for reading (``newline=""``, UTF-8, a byte-order mark skipped),
+    decompressing it on the fly when it is gzip-compressed (its first bytes are the gzip
+    magic number ``1f 8b``).
+
+    A damaged or truncated gzip file raises one of `GZIP_ERRORS` while it is read;
+    `read_columns` turns them into a `DataError` naming the file.
+    """
+    path = Path(path)
+    with path.open("rb") as fh:
+        compressed = fh.read(2) == GZIP_MAGIC
+    if compressed:
+        return gzip.open(path, "rt", newline="", encoding="utf-8-sig")
+    return path.open(newline="", encoding="utf-8-sig")
 
 
 def read_columns(path, columns, text=(), line_numbers=False) -> dict[str, np.ndarray]:
@@ -39,8 +63,8 @@ def read_columns(path, columns, text=(), line_numbers=False) -> dict[str, np.nda
     Raises
     ------
     DataError
-        Missing file (or a directory), not UTF-8, missing column, ragged row, a field over
-        the csv module's limit (128 KiB), a non-numeric or infinite cell.
+        Missing file (or a directory), not UTF-8, a damaged gzip file, missing column, ragged
+        row, a field over the csv module's limit (128 KiB), a non-numeric or infinite cell.
     """
     path = Path(path)
     if path.is_dir():
@@ -53,10 +77,12 @@ def read_columns(path, columns, text=(), line_numbers=False) -> dict[str, np.nda
         raise DataError(f"{path}: not UTF-8 text ({err.reason}: byte "
                         f"{err.object[err.start:err.start + 1]!r}); data files must be UTF-8 "
                         f"(or ASCII): save it as UTF-8") from None
+    except GZIP_ERRORS as err:                  # a damaged or truncated .gz
+        raise DataError(f"{path}: damaged gzip file ({err})") from None
 
 
 def _read(path, columns, text, line_numbers):
-    with path.open(newline="", encoding="utf-8-sig") as fh:
+    with open_text(path) as fh:
         reader = csv.reader(fh)
         try:
             rows, lines = _rows(path, reader, columns, text)

@@ -16,6 +16,8 @@ the mean. Every day needs all its 48 (HH) or 24 (HR) records with values: a miss
 or value is an error naming the day, not a day averaged over what is left. DD files give
 ``t_mean``, ``sw`` and ``co2`` as they are (they have no daily minimum or maximum).
 
+The file may be gzip-compressed (``*.csv.gz``; `pdaframe.tables.open_text` opens it).
+
 FLUXNET CSVs carry no coordinates: the latitude is an argument. The site name comes from the
 file name (``FLX_<SITE>_FLUXNET2015_...``, ``AMF_<SITE>_FLUXNET_...``).
 """

@@ -13,7 +13,9 @@ in it names a path outside its folder.
 Every generated plugin wraps the same small model, a 2-pool soil-carbon model with 4
 parameters (``k_fast``, ``k_slow``, ``h``, ``q10``; see the generated README), so each route
 builds, installs and passes its own tests without an edit; its author then replaces the
-physics. In templates, ``__NAME__`` is the plugin (and registered model) name,
+physics. Its forcing (``forcing.py``) is synthetic seasons by default, or a site driver file
+(the ``drivers_file`` option: `pdaframe.plugin.read_driver_file`, columns ``t_mean`` and
+``sw``). In templates, ``__NAME__`` is the plugin (and registered model) name,
 ``__PACKAGE__`` the import package (``pdaframe_<name>``), ``__DIST__`` the distribution
 (``pdaframe-<name>``), ``__CLASS__`` the model class and ``__UNAME__`` the upper-case name;
 a file name ending in ``.tmpl`` loses the suffix.

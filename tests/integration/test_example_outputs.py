@@ -109,3 +109,23 @@ def test_machine_is_recorded_and_a_different_one_is_said(tool, capsys):
                       {"machine": here})
     out = capsys.readouterr().out
     assert "different machines" in out and "record --at abc" in out
+
+
+def test_record_at_an_earlier_revision_leaves_out_later_examples(tmp_path, tool, capsys):
+    """An example added after the "before" revision (``fluxnet_site``) is left out, with a
+    note, when the tree at that revision is run; its manifest entry says where it was
+    recorded instead."""
+    for e, s, _ in tool.RUNS:
+        if e != "fluxnet_site":
+            (tmp_path / "examples" / e).mkdir(parents=True, exist_ok=True)
+            (tmp_path / "examples" / e / f"{s}.toml").write_text("")
+    runs = tool.selected_runs(None, tmp_path, at="abc")
+    assert [(e, s) for e, s, _ in runs] == [(e, s) for e, s, _ in tool.RUNS
+                                            if e != "fluxnet_site"]
+    assert "not at abc (added later" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="RUNS lists configs that do not exist: "
+                                         "fluxnet_site/config.toml"):
+        tool.selected_runs(None, tmp_path)                # without --at: an error as before
+    manifest = json.loads((ROOT / "benchmarks" / "example_outputs.json").read_text())
+    assert set(manifest["recorded_later_at"]) == {"fluxnet_site/config"}
+    assert set(manifest["outputs"]) == {f"{e}/{s}" for e, s, _ in tool.RUNS}

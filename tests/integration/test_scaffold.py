@@ -75,13 +75,13 @@ def run_generated_tests(plugin, site) -> dict:
     return {"passed": counts.get("passed", 0), "skipped": counts.get("skipped", 0), "out": out}
 
 
-def run_twin(plugin, site, tmp_path, gradient="adjoint"):
-    """``pdaframe run examples/twin.toml``: the analysis within 3 posterior σ and 3 % of the
-    truth, from a background 14-23 % off; the gradient used is ``gradient``."""
+def run_twin(plugin, site, tmp_path, gradient="adjoint", config="examples/twin.toml"):
+    """``pdaframe run examples/twin.toml`` (or ``config``): the analysis within 3 posterior σ
+    and 3 % of the truth, from a background 14-23 % off; the gradient used is ``gradient``."""
     import netCDF4
     out_dir = tmp_path / "twin"
-    out = _run([sys.executable, "-m", "pdaframe.cli", "run", "examples/twin.toml", "-q", "-o",
-                out_dir], plugin, _env(site))
+    out = _run([sys.executable, "-m", "pdaframe.cli", "run", config, "-q", "-o", out_dir],
+               plugin, _env(site))
     assert f"gradient: {gradient}" in out, out
     with netCDF4.Dataset(out_dir / "result.nc") as nc:
         names = list(nc["param"][:])

@@ -30,7 +30,7 @@ PLUGIN_NAMES = {
     "NormalisedSeasonality", "CDFMatching", "Bias", "OPERATOR_FACTORIES",
     "check_model", "check_gradient", "taylor_test", "dot_product_test",
     "operator_dot_product_test", "TaylorReport", "ModelConformance",
-    "read_columns", "MISSING",
+    "read_columns", "MISSING", "open_text",
     "DriverTable", "read_driver_file", "drivers_from_fluxnet", "ReadResult",
 }
 #: in both: the errors a plugin raises are the ones users catch; get_plugins lists both sides

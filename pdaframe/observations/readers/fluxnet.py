@@ -5,7 +5,8 @@ The resolution comes from the file name (``FLX_<SITE>_FLUXNET2015_FULLSET_DD_...
 ``AMF_<SITE>_FLUXNET_FULLSET_HH_...``) or, failing that, from the timestamp columns
 (``TIMESTAMP`` YYYYMMDD / YYYYMM / YYYY: DD / MM / YY; ``TIMESTAMP_START`` YYYYMMDDHHMM:
 HH or HR from the step). DD/WW/MM/YY rows are used as they are, dated by their first day;
-HH/HR rows are averaged to days. ``-9999`` is a missing value.
+HH/HR rows are averaged to days. ``-9999`` is a missing value. A gzip-compressed file
+(``*.csv.gz``) is read as its text (`pdaframe.tables.open_text`).
 
 QC (``qc``): in DD/WW/MM/YY files ``<VAR>_QC`` is the fraction of measured or good-quality
 gap-filled data; rows with ``QC >= qc`` are kept. In HH/HR files it is the flag 0 (measured),
@@ -30,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import ConfigError, DataError
-from ...tables import read_columns
+from ...tables import GZIP_ERRORS, open_text, read_columns
 from .common import ReadResult, canonical_units, convert_units
 
 FILE_NAME = re.compile(r"(FLX|AMF)_(?P<site>[A-Za-z]{2}-[A-Za-z0-9]{3})_FLUXNET(2015)?_"
@@ -168,19 +169,22 @@ def read_fluxnet(path, *, variable="NEE_VUT_REF", qc=None, qc_column=None,
 
 
 def read_header(path, what="data file") -> list[str]:
-    """The column names of a FLUXNET file (its first row that is not a ``#`` comment);
-    shared with `pdaframe.models.fluxnet_drivers`. A `DataError` names ``what`` when the
-    file is missing, and the file when it is empty or not UTF-8 text."""
+    """The column names of a FLUXNET file (its first row that is not a ``#`` comment; the
+    file plain or gzip-compressed); shared with `pdaframe.models.fluxnet_drivers`. A
+    `DataError` names ``what`` when the file is missing, and the file when it is empty, not
+    UTF-8 text or a damaged gzip file."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{what} not found: {path}")
     try:
-        with path.open(newline="", encoding="utf-8-sig") as fh:
+        with open_text(path) as fh:
             for row in csv.reader(fh):
                 if row and not row[0].lstrip().startswith("#"):
                     return [h.strip() for h in row]
     except UnicodeDecodeError:
         raise DataError(f"{path}: not UTF-8 text") from None
+    except GZIP_ERRORS as err:
+        raise DataError(f"{path}: damaged gzip file ({err})") from None
     raise DataError(f"{path}: empty file, expected a FLUXNET header row")
 
 
@@ -236,7 +240,7 @@ def _resolution(path, header, given):
 
 
 def _first_cell(path, j):
-    with path.open(newline="", encoding="utf-8-sig") as fh:
+    with open_text(path) as fh:
         rows = (r for r in csv.reader(fh) if r and not r[0].lstrip().startswith("#"))
         next(rows)
         for row in rows:

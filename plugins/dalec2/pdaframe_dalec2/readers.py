@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import csv
 import os
+import zlib
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
@@ -34,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from pdaframe.plugin import (MISSING, ConfigError, DataError, drivers_from_fluxnet,
-                             read_columns, read_driver_file)
+                             open_text, read_columns, read_driver_file)
 
 from .drivers import Drivers
 
@@ -219,7 +220,8 @@ def read_drivers_file(path, latitude=None, format=None, start=None, end=None,
         A driver file (CSV or CF-NetCDF; columns ``date``, ``t_min``, ``t_max``, ``sw``,
         optional ``t_mean``, ``co2``: `pdaframe.models.driver_file`) or a FLUXNET2015 /
         ONEFlux / AmeriFlux-FLUXNET CSV (HH, HR: ``t_min``/``t_max``/``t_mean`` from
-        ``TA_F``; DD files have no minimum and maximum, so DALEC2 cannot use them).
+        ``TA_F``; DD files have no minimum and maximum, so DALEC2 cannot use them); a CSV
+        may be gzip-compressed (``*.csv.gz``).
     latitude : float, optional
         Degrees north; required for FLUXNET files and driver files without one, and must
         agree with the file's latitude when it has one.
@@ -355,13 +357,18 @@ def _local_file(path, site):
 
 
 def _header(file) -> list[str]:
-    """The header row of a CSV file (first row that is not blank or a ``#`` comment)."""
+    """The header row of a CSV file, plain or gzip-compressed (first row that is not blank
+    or a ``#`` comment)."""
     if not file.is_file():
         raise DataError(f"data file not found: {file}")
-    with file.open(newline="") as fh:
-        for row in csv.reader(fh):
-            if row and not row[0].lstrip().startswith("#"):
-                return [h.strip() for h in row]
+    try:
+        with open_text(file) as fh:
+            for row in csv.reader(fh):
+                if row and not row[0].lstrip().startswith("#"):
+                    return [h.strip() for h in row]
+    except (UnicodeDecodeError, OSError, EOFError, zlib.error) as err:
+        raise DataError(f"{file}: cannot read its header row as UTF-8 text "
+                        f"(plain or gzip-compressed): {err}") from None
     raise DataError(f"{file}: empty file, expected a header row")
 
 

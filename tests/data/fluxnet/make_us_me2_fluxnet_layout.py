@@ -1,4 +1,6 @@
-"""Write two US-Me2 files in the FLUXNET/ONEFlux layout from the AmeriFlux L4 file of 2005.
+"""Write US-Me2 files in the FLUXNET/ONEFlux layout from the AmeriFlux L4 files.
+
+The test files (from the L4 file of 2005, in this folder):
 
 - ``US-Me2_L4_2005_HH_in_FLUXNET_layout.csv``: the real half-hours of 2005-01-31 ..
   2005-02-13 with the L4 columns renamed (values copied as text, unchanged).
@@ -11,16 +13,27 @@
 The L4 file stamps the end of each half-hour (Month, Day, Hour); the FLUXNET layout has
 ``TIMESTAMP_START``/``TIMESTAMP_END`` (HH) and ``TIMESTAMP`` (DD).
 
-Usage: python make_us_me2_fluxnet_layout.py /path/to/AMF_USMe2_2005_L4_h_V002.txt.gz
+The site file of ``examples/fluxnet_site`` (``--example OUT.csv.gz`` and the L4 files of
+consecutive years): every half-hour of those years in the HH layout with only the columns the
+example reads (``EXAMPLE_COLUMNS``), values copied as text, unchanged, gzip-compressed
+reproducibly (no name, time stamp 0, level 9).
+
+Usage::
+
+    python make_us_me2_fluxnet_layout.py /path/to/AMF_USMe2_2005_L4_h_V002.txt.gz
+    python make_us_me2_fluxnet_layout.py --example OUT.csv.gz AMF_USMe2_2005_L4_h_V002.txt.gz \
+        AMF_USMe2_2006_L4_h_V002.txt.gz
 """
 import csv
 import datetime as dt
 import gzip
+import io
 import sys
 
 COLUMNS = {"TA_F": "Ta_f", "SW_IN_F": "Rg_f", "LE_F_MDS": "LE_f", "LE_F_MDS_QC": "LE_fqc",
            "NEE_VUT_REF": "NEE_st_fMDS", "NEE_VUT_REF_QC": "NEE_st_fMDSqc",
            "GPP_NT_VUT_REF": "GPP_st_MDS", "RECO_NT_VUT_REF": "Reco_st"}
+EXAMPLE_COLUMNS = ("TA_F", "SW_IN_F", "NEE_VUT_REF", "NEE_VUT_REF_QC")
 CARBON = {"NEE_VUT_REF", "GPP_NT_VUT_REF", "RECO_NT_VUT_REF"}
 FIRST, DAYS = dt.date(2005, 1, 31), 14
 
@@ -61,18 +74,48 @@ def write_dd(rows):
             w.writerow([day.strftime("%Y%m%d"), *(day_value(c, hh) for c in COLUMNS)])
 
 
-def main(source):
+def read_year(source):
+    """The rows of one L4 file, checked to be the half-hours of one whole year, and the year
+    (from the file name ``AMF_USMe2_<YEAR>_L4_...``)."""
+    year = int(str(source).rsplit("AMF_USMe2_", 1)[1][:4])
     with gzip.open(source, "rt", newline="") as fh:
         rows = list(csv.DictReader(fh))
-    assert len(rows) == 365 * 48
-    start = dt.datetime(2005, 1, 1)
+    start = dt.datetime(year, 1, 1)
+    assert len(rows) == ((dt.datetime(year + 1, 1, 1) - start).days * 48), source
     for i, row in enumerate(rows):           # row i = the half-hour ending at start + (i+1)/2 h
         end = start + dt.timedelta(minutes=30 * (i + 1))
         assert (int(row["Month"]), int(row["Day"])) == (end.month, end.day), i
         assert abs(float(row["Hour"]) - (end.hour + end.minute / 60)) < 1e-6, i
+    return year, rows
+
+
+def write_example(out, sources):
+    """The example's site file: all half-hours of ``sources`` (consecutive years), HH layout,
+    ``EXAMPLE_COLUMNS`` only, gzip-compressed reproducibly."""
+    years = [read_year(s) for s in sources]
+    assert [y for y, _ in years] == list(range(years[0][0], years[0][0] + len(years)))
+    with open(out, "wb") as raw, \
+            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as gz, \
+            io.TextIOWrapper(gz, encoding="ascii", newline="") as text:
+        w = csv.writer(text, lineterminator="\n")
+        w.writerow(["TIMESTAMP_START", "TIMESTAMP_END", *EXAMPLE_COLUMNS])
+        for year, rows in years:
+            start = dt.datetime(year, 1, 1)
+            for k, row in enumerate(rows):
+                t0 = start + dt.timedelta(minutes=30 * k)
+                w.writerow([stamp(t0), stamp(t0 + dt.timedelta(minutes=30)),
+                            *(row[COLUMNS[c]] for c in EXAMPLE_COLUMNS)])
+
+
+def main(source):
+    year, rows = read_year(source)
+    assert year == 2005
     write_hh(rows)
     write_dd(rows)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    if sys.argv[1] == "--example":
+        write_example(sys.argv[2], sys.argv[3:])
+    else:
+        main(sys.argv[1])
