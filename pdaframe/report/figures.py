@@ -27,6 +27,16 @@ def _first(names, limit):
     return names[:limit], f" (the first {limit} of {len(names)} parameters)"
 
 
+def _tidy(axes):
+    """At most four x ticks per panel (long tick labels of small numbers overlap); the
+    figure."""
+    from matplotlib.ticker import MaxNLocator
+    for ax in np.ravel(axes):
+        if ax is not None:
+            ax.xaxis.set_major_locator(MaxNLocator(4))
+    return np.ravel(axes)[0].figure
+
+
 def plot_trace(samples_path, path):
     """Trace plot of the draws in ``samples_path``; returns ``(path, caption)``."""
     import arviz as az
@@ -36,8 +46,9 @@ def plot_trace(samples_path, path):
     idata = az.from_netcdf(samples_path)
     names, note = _first(idata.posterior["param"].values, MAX_TRACE)
     axes = az.plot_trace(idata, var_names=["theta"], coords={"param": names},
-                         compact=False, figsize=(10, 1.6 * len(names) + 0.6))
-    fig = np.ravel(axes)[0].figure
+                         compact=False, figsize=(10, 1.6 * len(names) + 0.6),
+                         labeller=az.labels.NoVarLabeller())
+    fig = _tidy(axes)
     fig.tight_layout()
     return _save(plt, fig, path), f"Chains: marginal density per chain and trace{note}"
 
@@ -59,8 +70,9 @@ def plot_corner(samples_path, path):
     size = 1.6 * len(names) + 0.8
     axes = az.plot_pair(thinned, var_names=["theta"], coords={"param": names},
                         marginals=True, figsize=(size, size), textsize=8,
-                        scatter_kwargs={"alpha": 0.3, "markersize": 2})
-    fig = np.ravel(axes)[0].figure
+                        scatter_kwargs={"alpha": 0.3, "s": 4},
+                        labeller=az.labels.NoVarLabeller())
+    fig = _tidy(axes)
     return _save(plt, fig, path), \
         f"Pairs of draws and marginals{note}; {thinned.sizes['chain'] * thinned.sizes['draw']}" \
         f" of {n} draws shown"
@@ -85,10 +97,12 @@ def plot_members(result, path, truth=None):
         if i >= len(names):
             ax.set_visible(False)
             continue
-        bins = 20
+        values = [posterior[:, i]] + ([] if prior is None else [np.asarray(prior)[:, i]])
+        both = np.concatenate(values).astype(float)
+        bins = np.linspace(both.min(), both.max(), 31) if np.ptp(both) > 0 else 1
         if prior is not None:
-            bins = ax.hist(np.asarray(prior, dtype=float)[:, i], bins=bins, density=True,
-                           color="tab:gray", alpha=0.5, label=prior_label)[1]
+            ax.hist(values[1], bins=bins, density=True, color="tab:gray", alpha=0.5,
+                    label=prior_label)
         ax.hist(posterior[:, i], bins=bins, weights=weights, density=True, color="tab:red",
                 alpha=0.5, label="posterior" + (" (weighted)" if weights is not None else ""))
         ax.axvline(result["x"][i], color="tab:red", lw=1)

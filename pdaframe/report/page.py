@@ -47,7 +47,8 @@ color:#222;line-height:1.4}
 h1{font-size:1.5em;margin-bottom:.2em}h2{font-size:1.2em;border-bottom:1px solid #ccc;
 margin-top:1.6em}.meta{color:#555;margin-top:0}
 table{border-collapse:collapse;margin:.5em 0;font-size:.9em}
-th,td{border:1px solid #ddd;padding:.2em .5em;text-align:left;white-space:nowrap}
+th,td{border:1px solid #ddd;padding:.2em .5em;text-align:left}
+td.num,th,table.params td{white-space:nowrap}
 td.num{text-align:right;font-variant-numeric:tabular-nums}th{background:#f3f3f3}
 tr.hit td{background:#fde8e8}pre{background:#f7f7f7;padding:.6em;overflow-x:auto;
 font-size:.85em}figure{margin:1em 0}img{max-width:100%;height:auto}
@@ -234,14 +235,15 @@ def _cell(value, digits=5) -> str:
     return f"<td>{_esc(value)}</td>"
 
 
-def _table(header, rows, row_class=None) -> str:
+def _table(header, rows, row_class=None, cls="") -> str:
     head = "".join(f"<th>{_esc(h)}</th>" for h in header)
     head = f"<thead><tr>{head}</tr></thead>" if any(header) else ""
     lines = []
     for i, row in enumerate(rows):
         cls = f' class="{row_class[i]}"' if row_class and row_class[i] else ""
         lines.append(f"<tr{cls}>" + "".join(_cell(v) for v in row) + "</tr>")
-    return f"<table>{head}<tbody>{''.join(lines)}</tbody></table>"
+    cls = f' class="{cls}"' if cls else ""
+    return f"<table{cls}>{head}<tbody>{''.join(lines)}</tbody></table>"
 
 
 def _summary(result, problem, summary) -> str:
@@ -259,7 +261,8 @@ def _summary(result, problem, summary) -> str:
     rows.append(("model runs", int(result.get("nfev", 0) or 0)))
     if result.get("seed") is not None:
         rows.append(("seed", str(result["seed"])))
-    text = (f"<details><summary>Text summary (as <code>pdaframe run</code> prints it)"
+    opened = "" if "x" in result else " open"       # an analysis: the text is its table
+    text = (f"<details{opened}><summary>Text summary (as <code>pdaframe run</code> prints it)"
             f"</summary><pre>{_esc(summary)}</pre></details>") if summary else ""
     return _section("Summary", _table(("", ""), rows) + text)
 
@@ -284,7 +287,7 @@ def _parameters(result, problem, truth) -> str:
              f"At bound: the estimate lies within {100 * edge:g} % of the bounds' range "
              f"from a bound (highlighted)."]
     return _section("Parameters", _table(header, table, ["hit" if r["bound"] else ""
-                                                         for r in rows]) +
+                                                         for r in rows], "params") +
                     "".join(_note(n) for n in notes))
 
 
