@@ -37,9 +37,11 @@ def posterior_interval(result, level=LEVEL):
     if members is not None:
         members = np.asarray(members, dtype=float)
         w = np.asarray(result.get("weights", np.ones(len(members))), dtype=float)
-        weighted = "weighted " if "weights" in result else ""
-        return weighted_quantile(members, w, q), \
-            f"{weighted}quantiles of {len(members)} members"
+        note = f"quantiles of {len(members)} members"
+        if "weights" in result:
+            note = f"weighted {note}" + (f" (effective sample size {float(result['ess']):.3g})"
+                                         if "ess" in result else "")
+        return weighted_quantile(members, w, q), note
     if "posterior_covariance" in result and hasattr(result, "posterior_interval"):
         return result.posterior_interval(level), \
             "Laplace approximation, in the bounds transform's space"

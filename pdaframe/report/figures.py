@@ -9,6 +9,9 @@
 """
 from __future__ import annotations
 
+import contextlib
+import warnings
+
 import numpy as np
 
 from ..plots import _figure, _save
@@ -27,6 +30,22 @@ def _first(names, limit):
     return names[:limit], f" (the first {limit} of {len(names)} parameters)"
 
 
+def _pyplot():
+    """`matplotlib.pyplot` on the Agg backend (no display needed), as `pdaframe.plots`."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+@contextlib.contextmanager
+def _quiet():
+    """ArviZ 0.23 on matplotlib 3.11 warns of its own deprecated call on every plot."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Passing a dict or None as alias_mapping")
+        yield
+
+
 def _tidy(axes):
     """At most four x ticks per panel (long tick labels of small numbers overlap); the
     figure."""
@@ -40,14 +59,13 @@ def _tidy(axes):
 def plot_trace(samples_path, path):
     """Trace plot of the draws in ``samples_path``; returns ``(path, caption)``."""
     import arviz as az
-    _figure()                                    # selects the Agg backend
-    import matplotlib.pyplot as plt
-    plt.close("all")
+    plt = _pyplot()
     idata = az.from_netcdf(samples_path)
     names, note = _first(idata.posterior["param"].values, MAX_TRACE)
-    axes = az.plot_trace(idata, var_names=["theta"], coords={"param": names},
-                         compact=False, figsize=(10, 1.6 * len(names) + 0.6),
-                         labeller=az.labels.NoVarLabeller())
+    with _quiet():
+        axes = az.plot_trace(idata, var_names=["theta"], coords={"param": names},
+                             compact=False, figsize=(10, 1.6 * len(names) + 0.6),
+                             labeller=az.labels.NoVarLabeller())
     fig = _tidy(axes)
     fig.tight_layout()
     return _save(plt, fig, path), f"Chains: marginal density per chain and trace{note}"
@@ -57,9 +75,7 @@ def plot_corner(samples_path, path):
     """Pair (corner) plot of the draws in ``samples_path``; returns ``(path, caption)``, or
     None for fewer than two parameters."""
     import arviz as az
-    _figure()
-    import matplotlib.pyplot as plt
-    plt.close("all")
+    plt = _pyplot()
     idata = az.from_netcdf(samples_path)
     names, note = _first(idata.posterior["param"].values, MAX_CORNER)
     if len(names) < 2:
@@ -68,10 +84,11 @@ def plot_corner(samples_path, path):
     n = post.sizes["chain"] * post.sizes["draw"]
     thinned = post.isel(draw=slice(None, None, max(1, int(np.ceil(n / MAX_POINTS)))))
     size = 1.6 * len(names) + 0.8
-    axes = az.plot_pair(thinned, var_names=["theta"], coords={"param": names},
-                        marginals=True, figsize=(size, size), textsize=8,
-                        scatter_kwargs={"alpha": 0.3, "s": 4},
-                        labeller=az.labels.NoVarLabeller())
+    with _quiet():
+        axes = az.plot_pair(thinned, var_names=["theta"], coords={"param": names},
+                            marginals=True, figsize=(size, size), textsize=8,
+                            scatter_kwargs={"alpha": 0.3, "s": 4},
+                            labeller=az.labels.NoVarLabeller())
     fig = _tidy(axes)
     return _save(plt, fig, path), \
         f"Pairs of draws and marginals{note}; {thinned.sizes['chain'] * thinned.sizes['draw']}" \
