@@ -48,7 +48,7 @@ h1{font-size:1.5em;margin-bottom:.2em}h2{font-size:1.2em;border-bottom:1px solid
 margin-top:1.6em}.meta{color:#555;margin-top:0}
 table{border-collapse:collapse;margin:.5em 0;font-size:.9em}
 th,td{border:1px solid #ddd;padding:.2em .5em;text-align:left}
-td.num,th,table.params td{white-space:nowrap}
+td.num,th,table.params td{white-space:nowrap}.wide{overflow-x:auto}
 td.num{text-align:right;font-variant-numeric:tabular-nums}th{background:#f3f3f3}
 tr.hit td{background:#fde8e8}pre{background:#f7f7f7;padding:.6em;overflow-x:auto;
 font-size:.85em}figure{margin:1em 0}img{max-width:100%;height:auto}
@@ -235,15 +235,17 @@ def _cell(value, digits=5) -> str:
     return f"<td>{_esc(value)}</td>"
 
 
-def _table(header, rows, row_class=None, cls="") -> str:
+def _table(header, rows, row_class=None, table_class="") -> str:
+    """A table; a header of empty strings gives none; ``row_class``: a class per row; a
+    wide table scrolls sideways rather than widening the page."""
     head = "".join(f"<th>{_esc(h)}</th>" for h in header)
     head = f"<thead><tr>{head}</tr></thead>" if any(header) else ""
     lines = []
     for i, row in enumerate(rows):
         cls = f' class="{row_class[i]}"' if row_class and row_class[i] else ""
         lines.append(f"<tr{cls}>" + "".join(_cell(v) for v in row) + "</tr>")
-    cls = f' class="{cls}"' if cls else ""
-    return f"<table{cls}>{head}<tbody>{''.join(lines)}</tbody></table>"
+    cls = f' class="{table_class}"' if table_class else ""
+    return f'<div class="wide"><table{cls}>{head}<tbody>{"".join(lines)}</tbody></table></div>'
 
 
 def _summary(result, problem, summary) -> str:
