@@ -46,13 +46,13 @@ def _quiet():
         yield
 
 
-def _tidy(axes):
-    """At most four x ticks per panel (long tick labels of small numbers overlap); the
+def _tidy(axes, nbins=4):
+    """At most ``nbins`` x ticks per panel (long tick labels of small numbers overlap); the
     figure."""
     from matplotlib.ticker import MaxNLocator
     for ax in np.ravel(axes):
         if ax is not None:
-            ax.xaxis.set_major_locator(MaxNLocator(4))
+            ax.xaxis.set_major_locator(MaxNLocator(nbins))
     return np.ravel(axes)[0].figure
 
 
@@ -66,7 +66,7 @@ def plot_trace(samples_path, path):
         axes = az.plot_trace(idata, var_names=["theta"], coords={"param": names},
                              compact=False, figsize=(10, 1.6 * len(names) + 0.6),
                              labeller=az.labels.NoVarLabeller())
-    fig = _tidy(axes)
+    fig = _tidy(axes, nbins=3)
     fig.tight_layout()
     return _save(plt, fig, path), f"Chains: marginal density per chain and trace{note}"
 
@@ -89,7 +89,7 @@ def plot_corner(samples_path, path):
                             marginals=True, figsize=(size, size), textsize=8,
                             scatter_kwargs={"alpha": 0.3, "s": 4},
                             labeller=az.labels.NoVarLabeller())
-    fig = _tidy(axes)
+    fig = _tidy(axes, nbins=3)
     return _save(plt, fig, path), \
         f"Pairs of draws and marginals{note}; {thinned.sizes['chain'] * thinned.sizes['draw']}" \
         f" of {n} draws shown"

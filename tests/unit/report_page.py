@@ -1,6 +1,7 @@
 """Reading ``report.html`` back in tests: its tables (cell text and ``data-value``), images
 and headings, with the standard library's HTML parser; and runs of the toy twin that write
 one."""
+import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -8,6 +9,7 @@ from pdaframe import load_config
 from pdaframe.run import run_problem
 
 TOY = Path(__file__).parents[2] / "examples" / "toy_twin" / "config.toml"
+DATA = Path(__file__).parents[1] / "data"
 
 
 class Page(HTMLParser):
@@ -85,3 +87,15 @@ def toy_run(tmp_path, method="lbfgsb", options="{ maxiter = 500 }", edit=None):
     problem, settings = load_config(tmp_path / "c.toml")
     result, paths = run_problem(problem, settings, output_dir=tmp_path / "out", progress=False)
     return problem, settings, result, paths
+
+
+def lg2_sampler_run(tmp_path):
+    """LG2 (tests/data/lg2.toml, two parameters, a linear model) by adaptive Metropolis:
+    2 chains of 1000 draws that mix (R-hat about 1.01); ``(problem, result, paths)``."""
+    shutil.copy(DATA / "lg2_obs.csv", tmp_path)
+    (tmp_path / "c.toml").write_text((DATA / "lg2.toml").read_text().replace(
+        'name = "lbfgsb"', 'name = "adaptive-metropolis"\n'
+        "options = { n_samples = 1000, burn_in = 1000, n_chains = 2 }"))
+    problem, settings = load_config(tmp_path / "c.toml")
+    result, paths = run_problem(problem, settings, output_dir=tmp_path / "out", progress=False)
+    return problem, result, paths

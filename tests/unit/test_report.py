@@ -13,7 +13,7 @@ from PIL import Image
 from pdaframe import ConfigError, OutputError, load_config
 from pdaframe.methods.importance import weighted_quantile
 from pdaframe.report import Section, add_section, write_report
-from tests.unit.report_page import Page, toy_run
+from tests.unit.report_page import Page, lg2_sampler_run, toy_run
 
 
 @pytest.fixture(scope="module")
@@ -166,22 +166,23 @@ def test_a_failed_write_is_an_output_error_and_leaves_nothing(toy, tmp_path):
 
 
 def test_sampler_report_has_traces_corner_and_draw_quantiles(tmp_path):
-    _, _, result, paths = toy_run(tmp_path, "adaptive-metropolis",
-                                  "{ n_samples = 300, burn_in = 300, n_chains = 2 }")
+    _, result, paths = lg2_sampler_run(tmp_path)
     assert {"trace_plot", "corner_plot", "samples"} <= set(paths)
     page = Page(paths["report"].read_text())
     captions = [alt for _, alt in page.images]
     assert captions[2] == "Chains: marginal density per chain and trace"
-    assert captions[3] == "Pairs of draws and marginals; 600 of 600 draws shown"
+    assert captions[3] == "Pairs of draws and marginals; 2000 of 2000 draws shown"
     for (src, _), name in zip(page.images[2:], ("trace_plot", "corner_plot")):
         assert base64.b64decode(src.partition(",")[2]) == paths[name].read_bytes()
     table = page.table("parameter")
     with xr.open_dataset(paths["samples"], group="posterior") as post:
-        draws = post.theta.values.reshape(-1, 6)
-    q = np.quantile(draws, [0.05, 0.95], axis=0)
-    np.testing.assert_array_equal([table["90 % low"], table["90 % high"]], q)
+        draws = post.theta.values.reshape(-1, 2)
+    q90 = np.quantile(draws, [0.05, 0.95], axis=0)
+    np.testing.assert_array_equal([table["90 % low"], table["90 % high"]], q90)
+    q95 = np.quantile(draws, [0.025, 0.975], axis=0)
+    assert np.all(q95[0] < q90[0] - 0.05) and np.all(q90[1] + 0.05 < q95[1])   # told apart
     np.testing.assert_array_equal(table["posterior σ"], result.posterior_std)
-    assert "90 % interval: quantiles of 600 draws." in paths["report"].read_text()
+    assert "90 % interval: quantiles of 2000 draws." in paths["report"].read_text()
 
 
 @pytest.mark.parametrize("method, options", [

@@ -1,6 +1,6 @@
 """report.html in a real browser: headless Chromium (Debian's ``chromium`` and its matching
 ``chromium-driver``) driven by selenium. For the reports of real runs (the DALEC2 twin
-example, a toy sampler run, a sensitivity analysis): the page loads, every image decodes
+example, a sampler run, a sensitivity analysis): the page loads, every image decodes
 (``complete && naturalWidth > 0``), the browser logs no SEVERE entry, and the parameter table
 in the page holds result.nc's numbers. A broken image and a script (refused by the page's
 Content-Security-Policy) are caught.
@@ -21,7 +21,7 @@ import xarray as xr
 
 from pdaframe import load_config
 from pdaframe.run import run_problem
-from tests.unit.report_page import toy_run
+from tests.unit.report_page import lg2_sampler_run, toy_run
 
 ROOT = Path(__file__).parents[2]
 INSTALL = ("apt-get install -y chromium chromium-driver; pip install selenium "
@@ -123,8 +123,7 @@ def test_dalec2_twin_report_loads_and_shows_result_nc(browser, dalec2_twin):
 
 
 def test_sampler_report_traces_and_corner_decode(browser, tmp_path):
-    _, _, result, paths = toy_run(tmp_path, "adaptive-metropolis",
-                                  "{ n_samples = 200, burn_in = 200, n_chains = 2 }")
+    _, result, paths = lg2_sampler_run(tmp_path)
     assert page_problems(browser, paths["report"]) == []
     alts = browser.execute_script("return Array.from(document.images).map(i => i.alt)")
     assert [a.split(":")[0].split(";")[0] for a in alts[2:]] == [
