@@ -152,6 +152,9 @@ def run_problem(problem, settings, output_dir=None, progress=True, executor=None
         (weighted samples and member ensembles, ``ensemble.nc``; `pdaframe.io.ensembles`).
         Sensitivity analyses give ``"netcdf"`` (``sensitivity.nc``), ``"shortlist"`` and
         ``"sensitivity_plot"``; history matching ``"netcdf"`` (``history_matching.nc``).
+        Every run adds ``"report"`` (``report.html``, `pdaframe.report`; not with
+        ``[output] report = false``) and, with plots, samplers ``"trace_plot"`` and
+        ``"corner_plot"``, ensembles ``"members_plot"``.
 
     Output folder (`pdaframe.io.output`): with ``write``, the folder is made, checked and
     locked before the first model run (`OutputError` if another run holds it), temporary

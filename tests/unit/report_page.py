@@ -57,14 +57,15 @@ class Page(HTMLParser):
             self.headings.append(self._heading)
             self._heading = None
 
-    def table(self, first_header):
-        """The table whose first column is headed ``first_header``, as
+    def table(self, first_header, nth=0):
+        """The ``nth`` table whose first column is headed ``first_header``, as
         ``{column: [values]}`` (floats from ``data-value`` where given, else text)."""
-        for t in self.tables:
-            if t["header"] and t["header"][0] == first_header:
-                return {h: [float(r[j][1]) if r[j][1] is not None else r[j][0]
-                            for r in t["rows"]] for j, h in enumerate(t["header"])}
-        raise KeyError(first_header)
+        found = [t for t in self.tables if t["header"] and t["header"][0] == first_header]
+        if len(found) <= nth:
+            raise KeyError(first_header)
+        t = found[nth]
+        return {h: [float(r[j][1]) if r[j][1] is not None else r[j][0] for r in t["rows"]]
+                for j, h in enumerate(t["header"])}
 
     def pairs(self, first_key):
         """The two-column table (no header) whose first row starts with ``first_key``, as a

@@ -13,6 +13,8 @@ from PIL import Image
 from pdaframe import ConfigError, OutputError, load_config
 from pdaframe.methods.importance import weighted_quantile
 from pdaframe.report import Section, add_section, write_report
+from pdaframe.run import run_problem
+from tests.integration.test_dates_evaluate import dated_plugin, write_obs  # noqa: F401
 from tests.unit.report_page import Page, lg2_sampler_run, toy_run
 
 
@@ -86,6 +88,22 @@ def test_images_are_the_runs_pngs_embedded_and_nothing_is_fetched(toy):
     assert "script" not in page.tags and "link" not in page.tags
     assert "http:" not in text and "https:" not in text
     assert "default-src 'none'" in text                   # the page may load nothing
+
+
+def test_held_out_scores_are_the_evaluations(tmp_path, dated_plugin):  # noqa: F811
+    write_obs(tmp_path)
+    problem, settings = load_config(tmp_path / "c.toml")
+    result, paths = run_problem(problem, settings, tmp_path / "out", progress=False)
+    page = Page(paths["report"].read_text())
+    held = page.table("stream", nth=1)
+    rows = result.evaluation["y_late"]
+    assert held["stream"] == ["y_late"] * 2 and held["estimate"] == ["prior", "posterior"]
+    for key, column in [("n", "n"), ("rmse", "RMSE"), ("bias", "bias"),
+                        ("correlation", "correlation")]:
+        np.testing.assert_array_equal(held[column], [rows["prior"][key],
+                                                     rows["posterior"][key]], err_msg=column)
+    assert rows["posterior"]["rmse"] < 1e-3 < rows["prior"]["rmse"]
+    assert page.table("stream")["stream"] == ["y_early"]       # the diagnostics' table
 
 
 def test_provenance_lists_versions_data_hashes_seed_and_config(toy):
