@@ -9,6 +9,7 @@ Without chromium/chromedriver/selenium the tests skip with the install line, exc
 (``CI`` set), where they fail: CI installs them (.ci/setup).
 """
 import base64
+import importlib.util
 import os
 import re
 import shutil
@@ -33,9 +34,7 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 def _missing():
     """What of the browser test's tools is missing ("" if none)."""
     missing = [name for name in ("chromium", "chromedriver") if not shutil.which(name)]
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("selenium") is None:
         missing.append("selenium")
     return ", ".join(missing)
 
