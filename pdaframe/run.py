@@ -293,7 +293,7 @@ def _write_analysis(out, result, cfg, run_id) -> dict:
         paths["sensitivity_plot"] = plot_sensitivity(result, out / "sensitivity.png")
     if cfg.report:
         paths.update(write_report(out, result, summary=summary_table(result, None),
-                                  provenance=prov, figures=paths))
+                                  provenance=prov, figures=paths, draw=cfg.plots))
     return paths
 
 

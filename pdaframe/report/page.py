@@ -109,7 +109,8 @@ def write_report(folder, result, problem=None, *, summary="", provenance=None, f
         A twin's truth (a column of the parameter table).
     draw : bool
         Draw the sampler's ``trace.png`` and ``corner.png`` and an ensemble's
-        ``members.png`` (``[output] plots``); without, the report has only the given figures.
+        ``members.png`` (``[output] plots``); without, the report has only the given
+        figures, and says that plots are off when there are none.
 
     Returns
     -------
@@ -138,10 +139,9 @@ def write_report(folder, result, problem=None, *, summary="", provenance=None, f
     if "x" in result:
         body += [_parameters(result, problem, truth), _diagnostics(result)]
     body.append(_section("Figures", "".join(_figure(c, p) for c, p in shown) if shown else
-                         _note("No figures: plots are off ([output] plots = false).")))
-    body += [_section(s.title, (f"<pre>{_esc(s.text)}</pre>" if s.text else "") +
-                      "".join(_figure(*_captioned(f)) for f in s.figures))
-             for s in extra_sections]
+                         _note("No figures: plots are off ([output] plots = false)." if not
+                               draw else "This run has no figures.")))
+    body += [_extra(*s) for s in extra_sections]
     page = PAGE.substitute(title=_esc(title), css=CSS, meta=" · ".join(map(_esc, meta)),
                            body="\n".join(body), marker=MARKER,
                            provenance=_provenance(content.provenance_rows(prov)))
@@ -165,9 +165,14 @@ def add_section(report, title, text="", figures=()) -> Path:
         raise OutputError(f"cannot read the report {report}: {err.strerror or err}") from None
     if MARKER not in page:
         raise OutputError(f"{report} is not a pdaframe report (no section marker)")
-    block = _section(title, (f"<pre>{_esc(text)}</pre>" if text else "") +
-                     "".join(_figure(*_captioned(f)) for f in figures))
-    return _write(report, page.replace(MARKER, block + "\n" + MARKER, 1))
+    return _write(report, page.replace(MARKER, _extra(title, text, figures) + "\n" + MARKER,
+                                       1))
+
+
+def _extra(title, text="", figures=()) -> str:
+    """A further section (`Section`): preformatted text, then figures."""
+    return _section(title, (f"<pre>{_esc(text)}</pre>" if text else "") +
+                    "".join(_figure(*_captioned(f)) for f in figures))
 
 
 def _write(path, page) -> Path:

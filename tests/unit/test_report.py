@@ -4,6 +4,7 @@ escaped, ``[output] report`` switches it, `add_section` extends it, failures are
 `OutputError`s. The browser test is tests/unit/test_report_browser.py."""
 import base64
 import io
+import shutil
 
 import numpy as np
 import pytest
@@ -15,7 +16,8 @@ from pdaframe.methods.importance import weighted_quantile
 from pdaframe.report import Section, add_section, write_report
 from pdaframe.run import run_problem
 from tests.integration.test_dates_evaluate import dated_plugin, write_obs  # noqa: F401
-from tests.unit.report_page import Page, lg2_sampler_run, toy_run
+from tests.unit.report_page import DATA, Page, lg2_sampler_run, toy_run
+from tests.unit.test_result_kinds import METHODS
 
 
 @pytest.fixture(scope="module")
@@ -235,3 +237,32 @@ def test_analysis_report_shows_the_summary_and_the_sensitivity_plot(tmp_path):
     assert "<details open><summary>Text summary" in text
     first = result.summary().splitlines()[0]
     assert first.replace("&", "&amp;").replace("<", "&lt;") in text
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_every_method_writes_a_report_whose_images_decode(tmp_path, method):
+    """Every registered method's run (LG2, options of test_result_kinds, plots on) writes a
+    report: its tables hold the estimate, its figures are decodable PNGs."""
+    kind, options, box = METHODS[method]
+    shutil.copy(DATA / "lg2_obs.csv", tmp_path)
+    inline = "{ " + ", ".join(f"{k} = {v!r}" for k, v in options.items()) + " }"
+    text = (DATA / "lg2.toml").read_text().replace(
+        'name = "lbfgsb"', f'name = "{method}"\noptions = {inline}')
+    if box:                                          # DE and GA search the bounds' box
+        text = text.replace("std = 1.0 }", "std = 1.0, lower = -5.0, upper = 10.0 }") \
+            .replace("std = 2.0 }", "std = 2.0, lower = -5.0, upper = 10.0 }")
+    (tmp_path / "c.toml").write_text(text)
+    problem, settings = load_config(tmp_path / "c.toml")
+    result, paths = run_problem(problem, settings, tmp_path / "out", progress=False)
+    page = Page(paths["report"].read_text())
+    assert page.headings[0] == "Summary" and page.headings[-1] == "Provenance"
+    assert ("Parameters" in page.headings) == (kind != "analysis")
+    if kind != "analysis":
+        assert page.table("parameter")["estimate"] == list(result.x)
+    figures = {"optimisation": 2, "sample": 4, "ensemble": 3}.get(kind, 0)
+    if method in ("oat", "morris", "sobol", "efast"):
+        figures = 1
+    assert len(page.images) == figures, [alt for _, alt in page.images]
+    for src, alt in page.images:
+        with Image.open(io.BytesIO(base64.b64decode(src.partition(",")[2]))) as im:
+            im.verify()
