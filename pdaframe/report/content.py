@@ -5,6 +5,8 @@ Plain data (lists of dicts and strings) so that the page only formats and escape
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 LEVEL = 0.9
@@ -94,7 +96,6 @@ def provenance_rows(provenance) -> dict:
     (`pdaframe.io.provenance.dependency_versions`), ``data_files``: ``{path: sha256}``,
     ``config``: the config text (secrets hidden)."""
     from ..io.provenance import dependency_versions, git_revision
-    from pathlib import Path
     prov = dict(provenance or {})
     seed = prov.get("seed")
     plugins = prov.get("plugin_versions") or {}

@@ -230,12 +230,13 @@ def _figure(caption, path) -> str:
 
 def _cell(value, digits=5) -> str:
     """A table cell: text escaped; a number right-aligned with ``digits`` significant
-    digits and its full value in ``data-value`` (NaN: "–")."""
+    digits and its full value in ``data-value`` (NaN: "–", infinite bounds: "±∞")."""
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         return f'<td class="num" data-value="{int(value)}">{int(value)}</td>'
     if isinstance(value, (float, np.floating)):
         v = float(value)
-        text = "–" if np.isnan(v) else f"{v:.{digits}g}"
+        text = "–" if np.isnan(v) else ("−∞" if v < 0 else "∞") if np.isinf(v) else \
+            f"{v:.{digits}g}"
         return f'<td class="num" data-value="{v!r}">{text}</td>'
     return f"<td>{_esc(value)}</td>"
 

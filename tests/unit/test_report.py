@@ -258,7 +258,10 @@ def test_every_method_writes_a_report_whose_images_decode(tmp_path, method):
     assert page.headings[0] == "Summary" and page.headings[-1] == "Provenance"
     assert ("Parameters" in page.headings) == (kind != "analysis")
     if kind != "analysis":
-        assert page.table("parameter")["estimate"] == list(result.x)
+        table = page.table("parameter")
+        assert table["estimate"] == list(result.x)
+        assert table["lower bound"] == ([-5.0, -5.0] if box else [-np.inf, -np.inf])
+        assert "−∞" in paths["report"].read_text(encoding="utf-8") or box
     figures = {"optimisation": 2, "sample": 4, "ensemble": 3}.get(kind, 0)
     if method in ("oat", "morris", "sobol", "efast"):
         figures = 1
