@@ -42,7 +42,7 @@ Notes
 -----
 - Left out: the provenance attributes of ``PROVENANCE`` (run id, dates, versions, data file
   hashes, git revision, config text), comments of TOML files (run id, source path, data
-  file hashes), PNG plots and the output folder's lock file.
+  file hashes), PNG plots, report.html and the output folder's lock file.
 - Configs run in the order of ``RUNS``; a config found under ``examples/`` but missing from
   ``RUNS`` is an error, so a new example cannot be skipped silently. An example added after
   the "before" revision (``examples/fluxnet_site``) has its entry recorded at the revision
@@ -122,8 +122,9 @@ PROVENANCE = {
     "inference_library_version": "ArviZ: the version of the library that made the draws",
 }
 
-# Files of an output folder that are not data: plots, the folder's lock file.
-SKIPPED_SUFFIXES = {".png", ".pdf", ".svg"}
+# Files of an output folder that are not data: plots, the report (report.html: its plots,
+# run id, date and versions; its numbers are result.nc's), the folder's lock file.
+SKIPPED_SUFFIXES = {".png", ".pdf", ".svg", ".html"}
 SKIPPED_NAMES = {".pdaframe.lock"}
 
 

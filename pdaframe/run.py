@@ -22,6 +22,7 @@ from .problem.multisite import MultiSiteProblem
 from .parallel import SerialExecutor
 from .plots import plot_parameters, plot_streams, posterior_band
 from .plugins import get_method, get_plugins
+from .report import write_report
 from .result import AnalysisResult, SampleResult, as_kind
 
 log = logging.getLogger(__name__)
@@ -151,6 +152,9 @@ def run_problem(problem, settings, output_dir=None, progress=True, executor=None
         (weighted samples and member ensembles, ``ensemble.nc``; `pdaframe.io.ensembles`).
         Sensitivity analyses give ``"netcdf"`` (``sensitivity.nc``), ``"shortlist"`` and
         ``"sensitivity_plot"``; history matching ``"netcdf"`` (``history_matching.nc``).
+        Every run adds ``"report"`` (``report.html``, `pdaframe.report`; not with
+        ``[output] report = false``) and, with plots, samplers ``"trace_plot"`` and
+        ``"corner_plot"``, ensembles ``"members_plot"``.
 
     Output folder (`pdaframe.io.output`): with ``write``, the folder is made, checked and
     locked before the first model run (`OutputError` if another run holds it), temporary
@@ -228,7 +232,8 @@ def _run(problem, cfg, out, run_id, progress, executor, write, resume):
 
 
 def _write_estimate(out, result, problem, cfg, equivalents, run_id) -> dict:
-    """Files of a run with an estimate: result.nc, samples.nc or ensemble.nc, plots."""
+    """Files of a run with an estimate: result.nc, samples.nc or ensemble.nc, plots and
+    report.html (`pdaframe.report`)."""
     prov = _provenance(cfg, run_id, result)
     paths = {"netcdf": write_result(out / "result.nc", result, problem, equivalents,
                                     truth=cfg.truth, evaluation_streams=cfg.evaluate, **prov)}
@@ -242,6 +247,10 @@ def _write_estimate(out, result, problem, cfg, equivalents, run_id) -> dict:
                                              band=posterior_band(problem, result))
         paths["parameters_plot"] = plot_parameters(result, problem.prior,
                                                    out / "parameters.png", truth=cfg.truth)
+    if cfg.report:
+        paths.update(write_report(out, result, problem, summary=summary_table(
+            result, problem, cfg.truth), provenance=prov, figures=paths, truth=cfg.truth,
+            draw=cfg.plots))
     return paths
 
 
@@ -274,13 +283,17 @@ def _data_files(cfg) -> dict:
 
 
 def _write_analysis(out, result, cfg, run_id) -> dict:
-    """Files of a sensitivity analysis or history matching (`pdaframe.io.analysis`)."""
+    """Files of a sensitivity analysis or history matching (`pdaframe.io.analysis`) and
+    report.html."""
     from .analysis.sensitivity import SensitivityResult, plot_sensitivity
     from .io.analysis import write_analysis
-    paths = write_analysis(out, result, source=str(cfg.path or ""),
-                           **_provenance(cfg, run_id, result))
+    prov = _provenance(cfg, run_id, result)
+    paths = write_analysis(out, result, source=str(cfg.path or ""), **prov)
     if cfg.plots and isinstance(result, SensitivityResult):
         paths["sensitivity_plot"] = plot_sensitivity(result, out / "sensitivity.png")
+    if cfg.report:
+        paths.update(write_report(out, result, summary=summary_table(result, None),
+                                  provenance=prov, figures=paths, draw=cfg.plots))
     return paths
 
 

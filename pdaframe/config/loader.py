@@ -67,6 +67,7 @@ Example::
     directory = "results"               # checked when the config is read: it must be
                                         # possible to make it and write in it
     plots = true
+    report = true                       # report.html (default true; pdaframe.report)
     checkpoint_every = 10               # optional: checkpoint every 10 rounds / iterations
                                         # (0: never); the method option of the same name wins
     max_memory_gb = 8.0                 # optional: refuse (ConfigError, before any model run)

@@ -29,6 +29,7 @@ class RunSettings:
     x0: np.ndarray | None = None
     output_dir: Path = Path("results")
     plots: bool = True
+    report: bool = True                 # [output] report: write report.html
     checkpoint_every: int | None = None
     max_memory_gb: float | None = None
     hide: list = field(default_factory=list)
@@ -52,7 +53,8 @@ def _method_output(w, data, settings, base) -> str:
     fd_scheme = w.get(method_tab, "fd_scheme", (str,), "method", "forward")
 
     out_tab = w.table(data, "output", "top level", required=False)
-    w.keys(out_tab, {"directory", "plots", "checkpoint_every", "max_memory_gb", "hide"},
+    w.keys(out_tab, {"directory", "plots", "report", "checkpoint_every", "max_memory_gb",
+                    "hide"},
            "output")
     settings.output_dir = base / w.get(out_tab, "directory", (str,), "output",
                                        f"results/{settings.path.stem}")
@@ -71,6 +73,7 @@ def _method_output(w, data, settings, base) -> str:
         raise w.error("output", f"'hide' must list dotted keys of values in this config "
                                 f"(\"model.options.token\"); {err} names none") from None
     settings.plots = w.get(out_tab, "plots", (bool,), "output", True)
+    settings.report = w.get(out_tab, "report", (bool,), "output", True)
     every = w.get(out_tab, "checkpoint_every", (int,), "output", None)
     if every is not None and (isinstance(every, bool) or every < 0):
         raise w.error("output", f"'checkpoint_every' must be an integer >= 0 (0: no "

@@ -36,7 +36,7 @@ def test_sobol_config_writes_indices_plot_and_a_shortlist_a_config_can_use(tmp_p
     config = _config(tmp_path, "sobol", "{ n = 32, shortlist = { top = 3 } }")
     problem, settings = load_config(config)
     result, paths = run_problem(problem, settings, progress=False)
-    assert set(paths) == {"netcdf", "shortlist", "sensitivity_plot"}
+    assert set(paths) == {"netcdf", "shortlist", "sensitivity_plot", "report"}
     assert paths["sensitivity_plot"].stat().st_size > 0
     ranked = result.ranking()
     assert result["shortlist"] == ranked[:3] and result.nfev == 32 * (6 + 2)
