@@ -12,12 +12,14 @@ periods, other drivers or scenarios (``pdaframe predict RESULT``, ``pdaframe.pre
 """
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from ..errors import ConfigError
 from .scenario import Scenario, parse_cli_scenario
 
 __all__ = ["predict", "predict_after_run"]
+log = logging.getLogger(__name__)
 
 
 def predict(result, drivers=None, scenarios=None, members=None, output=None, seed=None,
@@ -94,17 +96,23 @@ def predict(result, drivers=None, scenarios=None, members=None, output=None, see
 def predict_after_run(problem, settings, result, folder, run_id, executor=None,
                       progress=False, write=True) -> dict:
     """The ``[predict]`` table of a config, run by ``pdaframe run`` after the calibration
-    (in its claimed output folder); ``{}`` when the config has no ``[predict]`` table.
+    (in its claimed output folder); ``{}`` when the config has no ``[predict]`` table, and
+    (with a warning saying how to get one) when the result has no posterior.
 
     Raises
     ------
-    ConfigError
-        As `predict`; a result without a posterior says how to get one.
+    ConfigError, DataError, ModelError
+        As `predict`.
     """
     spec = getattr(settings, "predict", None)
     if spec is None or not spec.enabled:
         return {}
+    from .draws import NO_POSTERIOR, has_posterior
     from .runner import run_predictions
+    if not has_posterior(result):        # the calibration's files stay; say how to predict
+        log.warning("[predict] skipped: the result of %s %s", result.get("method", "this run"),
+                    NO_POSTERIOR)
+        return {}
     prediction = run_predictions(problem, spec, result, seed=_seed(None, settings),
                                  executor=executor, progress=progress, source_run_id=run_id)
     if not write:

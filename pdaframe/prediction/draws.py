@@ -55,6 +55,14 @@ def posterior_draws(result, n_draws, rng):
     return None, None
 
 
+def has_posterior(result) -> bool:
+    """Whether `posterior_draws` has anything to draw from in ``result``."""
+    kind = getattr(result, "kind", None)
+    return (kind == "sample" and "samples" in result) or (kind == "ensemble" and (
+        "posterior_ensemble" in result or "samples" in result)) or (
+        "posterior_covariance" in result and hasattr(result, "posterior_sample"))
+
+
 def prior_draws(prior, n_draws, rng) -> np.ndarray:
     """``n_draws`` parameter vectors from ``prior`` (its ``sample``), shape ``(n, n_param)``."""
     return np.asarray(prior.sample(int(n_draws), rng), dtype=float)

@@ -82,7 +82,7 @@ def parse_scenario(name, changes, where) -> Scenario:
         if match is None or (match[1] == "/" and float(match[2]) == 0):
             raise ConfigError(f"{where}.{name}.{column} = {expr!r}: expected a string \"+x\" "
                               f"or \"-x\" (add, in {COLUMNS[column]}), \"*x\" or \"/x\" "
-                              f"(multiply, divide; x not 0), e.g. \"+2\"")
+                              f"(multiply, divide; not /0), e.g. \"+2\"")
         out.append((column, match[1], float(match[2])))
     return Scenario(name, tuple(out))
 
