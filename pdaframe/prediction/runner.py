@@ -208,7 +208,8 @@ def observation_noise(problem, outputs) -> dict:
     for s in problem.streams:
         std = np.asarray(getattr(s.error, "std", ()), dtype=float).reshape(-1)
         if s.variable in outputs and s.variable not in noise and std.size:
-            noise[s.variable] = (float(np.sqrt(np.mean(std ** 2))), s.name)
+            sigma = std[0] if np.all(std == std[0]) else np.sqrt(np.mean(std ** 2))
+            noise[s.variable] = (float(sigma), s.name)
     return noise
 
 

@@ -55,7 +55,7 @@ def write_config(folder, method="lbfgsb", options="", extra=""):
     return path
 
 
-def coverage(folder, level_noise=True, replicates=100, members=1000):
+def coverage(folder, level_noise=True, replicates=200, members=1000):
     """Fraction of fresh observations (truth drawn from the prior, new inputs) inside the
     posterior 90 % predictive (or credible) band, over ``replicates`` twins."""
     problem, settings = pdaframe.load_config(write_config(folder), run_model=False)
