@@ -131,6 +131,19 @@ def test_samples_and_ensembles_are_read_back(tmp_path):
     assert np.array_equal(pred.weights["posterior"], w)
 
 
+def test_sampler_chains_are_read_back(tmp_path):
+    config = write_config(tmp_path, "adaptive-metropolis",
+                          "options = { n_samples = 200, burn_in = 200, n_chains = 2 }")
+    assert main(["run", str(config), "-q"]) == 0
+    with netCDF4.Dataset(tmp_path / "out" / "samples.nc") as ds:
+        chains = np.asarray(ds["posterior"]["theta"][:])          # (chain, draw, param)
+    pred = pdaframe.predict(tmp_path / "out", members=50, write=False)
+    flat = chains.reshape(-1, 2)
+    pick = np.unique(np.linspace(0, len(flat) - 1, 50).round().astype(int))
+    assert np.array_equal(pred.thetas["posterior"], flat[pick])
+    assert pred.weights["posterior"] is None
+
+
 def assert_nothing_written(folder):
     assert not list(folder.glob("predict_*")) and not list(folder.glob("drivers_*"))
 

@@ -90,6 +90,20 @@ def test_held_out_year_and_warm_scenario_files(predicted):
     assert json.loads(ds.attrs["data_files"])["config.toml"]
 
 
+def test_run_predicts_its_config_period_with_the_config_drivers(predicted):
+    out = predicted / "out"            # pdaframe run: [predict] after the calibration
+    for name in ("predict_baseline.nc", "predict_warm.nc", "predict_warm.png",
+                 "drivers_warm.csv"):
+        assert (out / name).is_file(), name
+    ds = xr.open_dataset(out / "predict_warm.nc")
+    assert str(ds.time.values[-1])[:10] == "2006-12-31"             # the config's end
+    base = read_driver_file(predicted / "drivers.csv", optional=COLUMNS)
+    warm = read_driver_file(out / "drivers_warm.csv", optional=COLUMNS)
+    assert np.array_equal(warm["t_max"], base["t_max"] + 2.0)
+    with netCDF4.Dataset(out / "result.nc") as r:
+        assert ds.attrs["source_run_id"] == ds.attrs["run_id"] == r.run_id
+
+
 def test_warm_driver_file_differs_by_exactly_two_kelvin(predicted):
     base = read_driver_file(predicted / "drivers.csv", optional=COLUMNS)
     warm = read_driver_file(predicted / "pred" / "drivers_warm.csv", optional=COLUMNS)
