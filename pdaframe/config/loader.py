@@ -77,6 +77,10 @@ Example::
                                         # does the values of every env table); in an array
                                         # of tables the key applies to each ("sites.options.x")
 
+    [predict]                           # optional: predictions after the calibration and
+    members = 200                       # for `pdaframe predict` (keys, scenarios:
+                                        # `pdaframe.prediction.spec`)
+
 Method options are checked at load against the method's declaration
 (`pdaframe.methods.contract`: an unknown name is refused with the list of valid ones; a
 bool for a bool, a whole number >= 0 for an int, a finite number for a float; member counts
