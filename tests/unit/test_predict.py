@@ -109,6 +109,19 @@ def test_predict_from_folder_equals_the_runs_own_prediction(run_folder):
         assert "lin.toml" in json.loads(b.data_files)
 
 
+def test_laplace_draws_from_the_file_respect_the_bounds_as_in_memory(tmp_path):
+    config = write_config(tmp_path)
+    config.write_text(config.read_text().replace(
+        "a = { mean = 0.0, std = 1.0 }", "a = { mean = 0.55, std = 1.0, lower = 0.3, "
+        "upper = 0.8 }"))                                      # truth a = 0.5 inside
+    assert main(["run", str(config), "-q"]) == 0               # [predict]: in memory
+    pred = pdaframe.predict(tmp_path / "out", write=False)     # read back from result.nc
+    with netCDF4.Dataset(tmp_path / "out" / "predict_baseline.nc") as ds:
+        assert np.array_equal(np.asarray(ds["theta_posterior"][:]), pred.thetas["posterior"])
+    a = pred.thetas["posterior"][:, 0]
+    assert a.min() > 0.3 and a.max() < 0.8 and a.std() > 0.01
+
+
 def test_predictive_band_is_wider_than_credible_by_the_noise(run_folder):
     pred = pdaframe.predict(run_folder / "out", members=4000, write=False, seed=3)
     sp = pred.scenarios[0]
