@@ -190,7 +190,7 @@ def run_predictions(problem, spec, result, *, drivers=None, scenarios=None, memb
         for model, est, (s, options, table) in zip(models, estimates, prepared):
             time, dated = _time_axis(model, est)
             sp = ScenarioPrediction(s, time, dated, est, drivers=table, options=options)
-            func = _member_run(model, problem.n_model, outputs, time.size)
+            func = _MemberRun(model, problem.n_model, outputs, time.size)
             for label, th in thetas.items():
                 results = _run_members(func, th, executor, seed, progress,
                                        f"predict {s.name} {label}")
@@ -323,9 +323,6 @@ class _MemberRun:
             raise ModelError(f"outputs of shape {out.shape}, expected "
                              f"{(len(self.outputs), self.n_time)}")
         return out
-
-
-_member_run = _MemberRun
 
 
 def _run_members(func, thetas, executor, seed, progress, desc) -> list:
