@@ -19,7 +19,7 @@ USER_NAMES = {
     "UniformPrior",
     "DataStream", "ErrorCovariance", "LinearModel", "Result", "synthetic_streams",
     "ConfigError", "DataError", "ModelError", "OutputError", "PdaframeError", "PluginError",
-    "get_method", "get_model", "get_operator", "get_plugins",
+    "get_method", "get_model", "get_operator", "get_plugins", "predict",
 }
 PLUGIN_NAMES = {
     "hookimpl", "Registry", "get_plugins", "reset_plugins",
