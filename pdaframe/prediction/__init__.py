@@ -134,7 +134,14 @@ def _write(folder, prediction, settings, run_id, method, plots):
             "config_text": public_config_text(settings.text, settings.hide),
             "plugin_versions": {n: v for n, (_, v) in get_plugins().dists.items()},
             "data_files": settings.data_files}
-    return write_prediction(folder, prediction, prov, plots)
+    paths = write_prediction(folder, prediction, prov, plots)
+    report = folder / "report.html"
+    if report.is_file():        # the calibration's report (`pdaframe.report`) gains a section
+        from ..report import add_section
+        figures = [paths[k] for k in sorted(paths) if k.endswith("_plot")]
+        paths["report"] = add_section(report, f"Predictions (run {run_id})",
+                                      prediction.summary(), figures)
+    return paths
 
 
 def _check_match(run, problem, settings, where):

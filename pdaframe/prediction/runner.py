@@ -24,7 +24,8 @@ import numpy as np
 from ..errors import ConfigError, ModelError
 from ..interfaces import selects_outputs
 from ..io.cf_time import model_dates
-from ..models.driver_file import COLUMNS, read_driver_file
+from ..models.driver_file import COLUMNS
+from ..models.fluxnet_drivers import read_site_drivers
 from ..parallel import Failed, SerialExecutor
 from ..parallel.base import MemberTask
 from .draws import posterior_draws, prior_draws, require_posterior
@@ -247,11 +248,11 @@ def _prepare(spec, drivers, scenario):
     path = options.get("drivers_file")
     if path is None or "site" in options:
         raise ConfigError(f"predict: scenario {scenario.name!r} needs a driver file in the "
-                          f"documented layout (pdaframe.models.driver_file): give --drivers "
-                          f"FILE or [predict] drivers_file (the config's model reads "
+                          f"documented layout (pdaframe.models.driver_file) or a FLUXNET file: "
+                          f"give --drivers FILE or [predict] drivers_file (the config's model reads "
                           f"{'a bundled site' if 'site' in options else 'no drivers_file'})")
-    table = read_driver_file(path, required=(), optional=tuple(COLUMNS),
-                             latitude=options.get("latitude"))
+    table = read_site_drivers(path, format=options.get("format"), required=(),
+                              optional=tuple(COLUMNS), latitude=options.get("latitude"))
     return scenario, options, scenario.apply(table)
 
 
