@@ -22,7 +22,7 @@ __all__ = [
     "ErrorCovariance", "GaussianPrior", "LinearModel", "ModelError", "MultiSiteProblem",
     "OptimisationResult", "OutputError", "PdaframeError", "PluginError", "Problem", "Result",
     "SampleResult", "UniformPrior", "get_method", "get_model", "get_operator", "get_plugins",
-    "load_config", "minimise", "synthetic_streams",
+    "load_config", "minimise", "predict", "synthetic_streams",
 ]
 
 #: Plugin-author names that moved to `pdaframe.plugin`; still importable from here, with a
@@ -51,3 +51,11 @@ def load_config(path, run_model=True, output_dir=None):
     `Problem` and its run settings (`pdaframe.config.loader.load_config`)."""
     from .config.loader import load_config as _load
     return _load(path, run_model=run_model, output_dir=output_dir)
+
+
+def predict(result, **options):
+    """Predict from a finished run's folder: prior and posterior draws run forward on other
+    drivers or scenarios (`pdaframe.prediction.predict`, where the options are listed);
+    returns a `pdaframe.prediction.runner.Prediction` with its file ``paths``."""
+    from .prediction import predict as _predict
+    return _predict(result, **options)

@@ -1,11 +1,12 @@
 """Command line: ``pdaframe run CONFIG``, ``pdaframe check CONFIG``, ``pdaframe sweep SWEEP``,
-``pdaframe plugins``, ``pdaframe methods``, ``pdaframe new-plugin NAME --lang LANG``,
+``pdaframe predict RESULT``, ``pdaframe plugins``, ``pdaframe methods``, ``pdaframe new-plugin NAME --lang LANG``,
 ``pdaframe --version``.
 
 ``pdaframe sweep SWEEP.toml`` runs a base config over a grid of overrides
 (`pdaframe.sweep`); ``pdaframe check --prior-predictive`` runs a prior ensemble against the
-data (`pdaframe.analysis.prior_predictive`). Both spread their runs over MPI ranks like
-``run``.
+data (`pdaframe.analysis.prior_predictive`); ``pdaframe predict RESULT`` runs a finished
+run's prior and posterior draws on other drivers or scenarios (`pdaframe.prediction`). All
+three spread their runs over MPI ranks like ``run``.
 
 ``pdaframe check`` validates a config without running the model: a twin's synthetic
 observations are not drawn and stream variables are checked against the outputs the model
@@ -174,6 +175,23 @@ def _prior_predictive(args):
     return 0
 
 
+def _cmd_predict(args):
+    from .parallel import get_executor, is_root
+    from .prediction import predict
+
+    executor = get_executor(None if args.executor == "auto" else args.executor)
+    root = is_root()
+    prediction = predict(args.result, drivers=args.drivers, scenarios=args.scenario,
+                         members=args.members, output=args.output, seed=args.seed,
+                         config=args.config, executor=executor,
+                         progress=root and not args.quiet, write=root)
+    if root:
+        print(prediction.summary())
+        for label, path in prediction.paths.items():
+            print(f"wrote {label}: {_shown(path)}")
+    return 0
+
+
 def _cmd_new_plugin(args):
     from .scaffold import create_plugin
 
@@ -284,6 +302,25 @@ def build_parser() -> argparse.ArgumentParser:
                        help="how cases are spread (auto: MPI when launched by mpiexec with "
                             "more than one rank)")
     sweep.set_defaults(func=_cmd_sweep)
+    pred = sub.add_parser("predict", help="run a finished run's prior and posterior draws "
+                                          "on other drivers or scenarios")
+    pred.add_argument("result", help="the run's output folder (or its result.nc)")
+    pred.add_argument("--drivers", help="a driver file (CSV or CF-NetCDF) for the model's "
+                                        "drivers_file option")
+    pred.add_argument("--scenario", action="append", metavar="NAME[:COL=EXPR,...]",
+                      help="a scenario of the config's [predict.scenarios], or one defined "
+                           "here (warm:t_min=+2,t_max=+2); repeatable; default: the config's")
+    pred.add_argument("--members", type=int, help="draws of the posterior and of the prior "
+                                                  "(default [predict] members or 200)")
+    pred.add_argument("-o", "--output", help="folder of the files (default: the run's)")
+    pred.add_argument("--seed", type=int, help="seed of the draws (default [predict] seed or "
+                                               "the config's)")
+    pred.add_argument("--config", help="the run's config, when not found from the name "
+                                       "result.nc records (it must be unchanged)")
+    pred.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    pred.add_argument("--executor", choices=("auto", "serial", "mpi"), default="auto",
+                      help="how members are run (as for run)")
+    pred.set_defaults(func=_cmd_predict)
     plugins = sub.add_parser("plugins", help="list plugins and what they register")
     plugins.set_defaults(func=_cmd_plugins)
     methods = sub.add_parser("methods", help="list the registered methods and their family, "
@@ -340,7 +377,7 @@ def _silence_stdout():
 def main(argv=None) -> int:
     """Entry point of the ``pdaframe`` command; returns the exit status."""
     args = build_parser().parse_args(argv)
-    rank, size = _mpi_rank() if args.command in ("run", "sweep", "check") else (0, 1)
+    rank, size = _mpi_rank() if args.command in ("run", "sweep", "check", "predict") else (0, 1)
     fmt = "%(levelname)s %(name)s: %(message)s"
     if size > 1:
         fmt = f"rank {rank}: {fmt}"

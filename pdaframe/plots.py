@@ -142,7 +142,8 @@ def posterior_band(problem, result, level=0.9, n_draws=100, seed=0, budget_s=60.
     import time
     from .errors import PdaframeError
     from .methods.importance import weighted_quantile
-    thetas, weights = _draws(result, n_draws, np.random.default_rng(seed))
+    from .prediction.draws import posterior_draws
+    thetas, weights = posterior_draws(result, n_draws, np.random.default_rng(seed))
     if thetas is None:
         return None
     runs, kept, start = [], [], time.perf_counter()
@@ -173,33 +174,6 @@ def _equivalents(problem, theta) -> dict:
     for k, p in enumerate(sites):
         out.update(p.equivalents(problem.site_theta(theta, k)))
     return out
-
-
-def _draws(result, n_draws, rng):
-    """``(thetas, weights)`` of `posterior_band` (weights None: equal), or ``(None, None)``."""
-    kind = getattr(result, "kind", None)
-    if kind == "sample" and "samples" in result:
-        flat = np.asarray(result["samples"], dtype=float)
-        flat = flat.reshape(-1, flat.shape[-1])
-        return flat[np.unique(np.linspace(0, len(flat) - 1, n_draws).round().astype(int))], \
-            None
-    members = result.get("posterior_ensemble", result.get("samples")) \
-        if kind == "ensemble" else None
-    if members is not None:
-        members = np.asarray(members, dtype=float)
-        w = np.asarray(result.get("weights", np.full(len(members), 1.0 / len(members))),
-                       dtype=float)
-        if len(members) <= n_draws:
-            return members, w
-        edges = np.cumsum(w / w.sum())                  # systematic resampling
-        pick = np.searchsorted(edges, (rng.random() + np.arange(n_draws)) / n_draws)
-        return members[np.minimum(pick, len(members) - 1)], None
-    if "posterior_covariance" in result and hasattr(result, "posterior_sample"):
-        import warnings
-        with warnings.catch_warnings():     # round-off asymmetry: eigh copes, say nothing
-            warnings.filterwarnings("ignore", "covariance is not symmetric", RuntimeWarning)
-            return result.posterior_sample(n_draws, seed=rng.integers(2 ** 63)), None
-    return None, None
 
 
 def plot_parameters(result, prior, path, truth=None):

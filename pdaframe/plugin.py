@@ -32,7 +32,8 @@ point or used directly from a script) finds everything here:
 - any site's meteorology for a model's drivers: `read_driver_file` (the site-agnostic daily
   driver file, CSV or CF-NetCDF, `pdaframe.models.driver_file`) and `drivers_from_fluxnet`
   (a FLUXNET file's TA_F, SW_IN_F, CO2_F_MDS, half-hourly or hourly -> daily), both
-  returning a `DriverTable` (dates, columns in documented units, latitude, site);
+  returning a `DriverTable` (dates, columns in documented units, latitude, site), and
+  `read_site_drivers`, either of them by the file's header (a model's ``drivers_file``);
 - for an observation reader (hook ``pdaframe_register_readers``, a stream's ``reader``):
   `ReadResult`, what it returns (dates, values, std, units and a record of what was kept).
 
@@ -82,7 +83,7 @@ from .models.kernel import KernelModel
 from .models.time_axis import time_axis
 from .models.parameter_table import load_parameter_table
 from .models.driver_file import DriverTable, read_driver_file
-from .models.fluxnet_drivers import drivers_from_fluxnet
+from .models.fluxnet_drivers import drivers_from_fluxnet, read_site_drivers
 from .tables import MISSING, open_text, read_columns
 from .observations.operators import (BASIC_FACTORIES, FACTORIES, SIF, Bias, CDFMatching,
                                      Identity, NormalisedSeasonality, Select, SpatialMean,
@@ -118,7 +119,7 @@ __all__ = [
     # reading input files
     "MISSING", "open_text", "read_columns",
     # any site's drivers
-    "DriverTable", "drivers_from_fluxnet", "read_driver_file",
+    "DriverTable", "drivers_from_fluxnet", "read_driver_file", "read_site_drivers",
     # what an observation reader returns (hook pdaframe_register_readers)
     "ReadResult",
 ]

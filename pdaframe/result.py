@@ -22,6 +22,12 @@ from __future__ import annotations
 
 import numpy as np
 
+NEAR_BOUND_SPREAD = 10.0
+"""Largest standard deviation of a parameter's Laplace posterior in the bounds transform's
+space (`Result.posterior_sample`): beyond it the logistic or exponential saturates, so the
+draws would sit on the bounds themselves; the parameter (on a bound or within round-off of
+one) is then drawn linearly and clipped instead."""
+
 
 class Result(dict):
     """Outcome of a method, scipy-style: ``res.x``, ``res["x"]`` and ``res.keys()``.
@@ -83,29 +89,48 @@ class Result(dict):
         if "posterior_covariance" not in self:
             raise KeyError("this result has no posterior_covariance to sample from")
         rng = np.random.default_rng(seed)
+        cov = np.asarray(self["posterior_covariance"], dtype=float)
+        x = np.asarray(self["x"], dtype=float)
+        std = np.sqrt(np.diag(cov))
+        unit = np.where(std > 0, std, 1.0)
+        # drawn from the correlation matrix and scaled per parameter: scales that differ by
+        # many orders (a transformed sd near a bound) cannot leak into other parameters
+        # through the round-off of one eigendecomposition
+        z = rng.multivariate_normal(np.zeros(x.size), cov / np.outer(unit, unit), size=n,
+                                    method="eigh")
+        centre, scale, linear = self._laplace_space(x, std)
+        draws = centre + z * scale
         transform = self.__dict__.get("transform")
-        cov = np.asarray(self["posterior_covariance"])
-        x = np.asarray(self["x"])
         if transform is None:
-            return rng.multivariate_normal(x, cov, size=n, method="eigh")
-        with np.errstate(divide="ignore", invalid="ignore"):
-            phi = transform.to_phi(x)
-            d = 1.0 / transform.dtheta_dphi(phi)
-        # a parameter on a bound has no transformed Gaussian: drawn linearly, then clipped
-        on_bound = ~(np.isfinite(phi) & np.isfinite(d))
-        phi, d = np.where(on_bound, x, phi), np.where(on_bound, 1.0, d)
-        draws = rng.multivariate_normal(phi, d[:, None] * cov * d[None, :], size=n,
-                                        method="eigh")
-        theta = np.array([transform.to_theta(p) for p in draws])
-        theta[:, on_bound] = np.clip(draws[:, on_bound], transform.lower[on_bound],
-                                     transform.upper[on_bound])
+            return draws
+        with np.errstate(over="ignore"):
+            theta = np.array([transform.to_theta(p) for p in draws])
+        theta[:, linear] = np.clip(draws[:, linear], transform.lower[linear],
+                                   transform.upper[linear])
         return theta
+
+    def _laplace_space(self, x, std):
+        """``(centre, sd, linear)`` of the Gaussian of `posterior_sample` and
+        `posterior_interval`: in the bounds transform's space (``phi``, ``std`` mapped by
+        the transform's slope), except for the parameters marked ``linear``, on a bound or
+        so close to one that the transformed sd exceeds `NEAR_BOUND_SPREAD` (their draws
+        would all land on the bounds themselves): those are taken as ``N(x, std)`` and
+        clipped to the bounds."""
+        transform = self.__dict__.get("transform")
+        if transform is None:
+            return x, std, np.zeros(x.size, dtype=bool)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            phi = transform.to_phi(x)
+            s_phi = std / np.abs(transform.dtheta_dphi(phi))
+        linear = ~(np.isfinite(phi) & np.isfinite(s_phi)) | (s_phi > NEAR_BOUND_SPREAD)
+        return np.where(linear, x, phi), np.where(linear, std, s_phi), linear
 
     def posterior_interval(self, level=0.95) -> np.ndarray:
         """Central ``level`` interval of each parameter under the Gaussian (Laplace)
         posterior, taken in the bounds transform's space (as `posterior_sample`) and mapped
         back: inside the bounds, and asymmetric for log- or logit-transformed parameters
-        (symmetric ``x ± z σ`` for unbounded ones).
+        (symmetric ``x ± z σ`` for unbounded ones; clipped ``x ± z σ`` for a parameter on or
+        next to a bound, see `_laplace_space`).
 
         Returns
         -------
@@ -120,18 +145,15 @@ class Result(dict):
         z = norm.ppf(0.5 + level / 2)
         x = np.asarray(self["x"], dtype=float)
         std = np.sqrt(np.diag(np.asarray(self["posterior_covariance"], dtype=float)))
+        centre, scale, linear = self._laplace_space(x, std)
         transform = self.__dict__.get("transform")
         if transform is None:
             return np.array([x - z * std, x + z * std])
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            phi = transform.to_phi(x)
-            s_phi = std / np.abs(transform.dtheta_dphi(phi))
-            ends = np.sort([transform.to_theta(phi - z * s_phi),
-                            transform.to_theta(phi + z * s_phi)], axis=0)   # negated log flips
-        # a parameter on a bound has no transformed interval: the linear one, clipped
-        linear = np.clip([x - z * std, x + z * std], transform.lower, transform.upper)
-        ok = np.isfinite(phi) & np.isfinite(s_phi) & np.all(np.isfinite(ends), axis=0)
-        return np.where(ok, ends, linear)
+        with np.errstate(over="ignore"):
+            ends = np.sort([transform.to_theta(centre - z * scale),
+                            transform.to_theta(centre + z * scale)], axis=0)  # log flips
+        clipped = np.clip([x - z * std, x + z * std], transform.lower, transform.upper)
+        return np.where(linear | ~np.all(np.isfinite(ends), axis=0), clipped, ends)
 
     def to_netcdf(self, path, problem=None, **provenance):
         """Write the result as CF-NetCDF (see `pdaframe.io.netcdf.write_result`)."""

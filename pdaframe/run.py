@@ -150,6 +150,9 @@ def run_problem(problem, settings, output_dir=None, progress=True, executor=None
         ``{"netcdf": Path, "streams_plot": Path, "parameters_plot": Path}`` (plots if
         enabled), plus ``"samples"`` (MCMC chains, ``samples.nc``) or ``"ensemble"``
         (weighted samples and member ensembles, ``ensemble.nc``; `pdaframe.io.ensembles`).
+        A config with a ``[predict]`` table adds its prediction files
+        (`pdaframe.prediction`: ``"predict_<scenario>"``, ``"predict_<scenario>_plot"``,
+        ``"drivers_<scenario>"``).
         Sensitivity analyses give ``"netcdf"`` (``sensitivity.nc``), ``"shortlist"`` and
         ``"sensitivity_plot"``; history matching ``"netcdf"`` (``history_matching.nc``).
         Every run adds ``"report"`` (``report.html``, `pdaframe.report`; not with
@@ -165,7 +168,19 @@ def run_problem(problem, settings, output_dir=None, progress=True, executor=None
     out = Path(output_dir) if output_dir is not None else settings.output_dir
     run_id = new_run_id()
     with claim_for_run(out, run_id, write, executor):
-        return _run(problem, settings, out, run_id, progress, executor, write, resume)
+        result, paths = _run(problem, settings, out, run_id, progress, executor, write, resume)
+        paths.update(_predict(problem, settings, result, out, run_id, executor, progress,
+                              write))
+        return result, paths
+
+
+def _predict(problem, cfg, result, out, run_id, executor, progress, write) -> dict:
+    """The config's ``[predict]`` table, run after the calibration into its output folder
+    (`pdaframe.prediction.predict_after_run`; nothing without the table)."""
+    if isinstance(result, AnalysisResult) or getattr(cfg, "predict", None) is None:
+        return {}
+    from .prediction import predict_after_run
+    return predict_after_run(problem, cfg, result, out, run_id, executor, progress, write)
 
 
 def _run(problem, cfg, out, run_id, progress, executor, write, resume):

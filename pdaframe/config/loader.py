@@ -78,6 +78,10 @@ Example::
                                         # does the values of every env table); in an array
                                         # of tables the key applies to each ("sites.options.x")
 
+    [predict]                           # optional: predictions after the calibration and
+    members = 200                       # for `pdaframe predict` (keys, scenarios:
+                                        # `pdaframe.prediction.spec`)
+
 Method options are checked at load against the method's declaration
 (`pdaframe.methods.contract`: an unknown name is refused with the list of valid ones; a
 bool for a bool, a whole number >= 0 for an int, a finite number for a float; member counts
@@ -124,6 +128,7 @@ import numpy as np
 
 from ..errors import ConfigError, PdaframeError, check_seed
 from ..io.provenance import data_files
+from ..prediction.spec import read_predict_table
 from .streams import stream_from_table
 from .parameters import _override, _parameter_table, _truth, _x0
 from .settings import RunSettings, _check_method, _max_memory, _method_output
@@ -136,7 +141,7 @@ from ..problem.single import Problem, operator_parameter_layout
 from ..problem.twin import check_stream_outputs
 
 TOP = {"title", "seed", "model", "parameters", "prior", "streams", "evaluate", "twin", "method",
-       "output", "sites"}
+       "output", "sites", "predict"}
 SITE_KEYS = {"name", "options", "parameters", "streams", "evaluate"}
 PATH_SUFFIXES = ("file", "path", "dir", "directory")
 
@@ -262,6 +267,9 @@ def load_config(path, run_model=True, output_dir=None) -> LoadedConfig:
     w.keys(model_tab, {"name", "options"}, "model")
     settings.model_name = w.get(model_tab, "name", (str,), "model")
     options = _resolve_paths(w.get(model_tab, "options", (dict,), "model", {}), base)
+    settings.predict = read_predict_table(data, path, base, settings.model_name, options,
+                                          "sites" in data)       # [predict]: pdaframe.predict
+    settings.predict.model = _resolve_paths(settings.predict.model, base)
     if "sites" in data:
         return LoadedConfig(_load_sites(w, data, settings, base, options, run_model), settings)
     model = w.wrap("model", lambda: registry("model").get(settings.model_name)(**options))

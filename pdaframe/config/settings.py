@@ -38,6 +38,7 @@ class RunSettings:
     sites: list = field(default_factory=list)
     data_files: dict | None = None      # {path: sha256} of the config and its data files
                                         # (set by load_config; None: hashed when written)
+    predict: object = None              # PredictSpec of [predict] (pdaframe.prediction.spec)
 
 
 def _method_output(w, data, settings, base) -> str:

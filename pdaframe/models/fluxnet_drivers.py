@@ -29,10 +29,10 @@ from types import MappingProxyType
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from ..observations.readers.fluxnet import MISSING_VALUE as FILL, read_header
 from ..tables import read_columns
-from .driver_file import DriverTable, check_days, resolve_latitude
+from .driver_file import DriverTable, check_days, read_driver_file, resolve_latitude
 
 W_M2_TO_MJ_M2_D = 86400.0 / 1e6
 #: FLUXNET column -> (what it is, unit)
@@ -175,3 +175,47 @@ def _no_missing(path, column, values, lines, days):
         raise DataError(f"{path}, line {lines[i]}, column {column!r}: missing value "
                         f"({FILL:g} or empty) on day {days[i]}; every record of a day needs "
                         f"a value ({bad.size} missing on {n_days} day(s) in all){hint}")
+
+
+DRIVER_FORMATS = ("table", "fluxnet")
+"""Formats of `read_site_drivers`: pdaframe's driver file, a FLUXNET file."""
+
+
+def read_site_drivers(path, format=None, latitude=None, co2=True, required=("t_min", "t_max", "sw"),
+                      optional=None) -> DriverTable:
+    """Daily drivers from a driver file (`pdaframe.models.driver_file`) or a FLUXNET file.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file (CSV, plain or gzip-compressed, or CF-NetCDF for a driver file).
+    format : {None, "table", "fluxnet"}
+        None: a FLUXNET file when its header has ``TIMESTAMP_START`` or ``TIMESTAMP``
+        (`drivers_from_fluxnet`), else a driver file (`read_driver_file`).
+    latitude : float, optional
+        Degrees north; required when the file has none, checked when it has one.
+    co2 : bool
+        Read the CO2 column (``co2``, FLUXNET ``CO2_F_MDS``) when the file has one.
+    required, optional : tuple of str
+        A driver file's columns (`read_driver_file`; ``optional`` None: ``t_mean`` and, with
+        ``co2``, ``co2``). A FLUXNET file gives the columns `drivers_from_fluxnet` documents.
+
+    Raises
+    ------
+    ConfigError
+        An unknown ``format``.
+    DataError
+        From the readers (naming file, line/column or day).
+    """
+    if format is None:
+        netcdf = Path(path).suffix.lower() in (".nc", ".nc4", ".netcdf", ".cdf")
+        format = "table" if netcdf or not {"TIMESTAMP_START", "TIMESTAMP"} & set(
+            read_header(path, "drivers file")) else "fluxnet"
+    if format == "fluxnet":
+        return drivers_from_fluxnet(path, latitude=latitude, co2=co2)
+    if format == "table":
+        if optional is None:
+            optional = ("t_mean", "co2") if co2 else ("t_mean",)
+        return read_driver_file(path, required, optional, latitude=latitude)
+    raise ConfigError(f"drivers format={format!r}: expected one of {list(DRIVER_FORMATS)} "
+                      f"(or leave it out to detect it from the header)")

@@ -19,7 +19,7 @@ USER_NAMES = {
     "UniformPrior",
     "DataStream", "ErrorCovariance", "LinearModel", "Result", "synthetic_streams",
     "ConfigError", "DataError", "ModelError", "OutputError", "PdaframeError", "PluginError",
-    "get_method", "get_model", "get_operator", "get_plugins",
+    "get_method", "get_model", "get_operator", "get_plugins", "predict",
 }
 PLUGIN_NAMES = {
     "hookimpl", "Registry", "get_plugins", "reset_plugins",
@@ -31,7 +31,7 @@ PLUGIN_NAMES = {
     "check_model", "check_gradient", "taylor_test", "dot_product_test",
     "operator_dot_product_test", "TaylorReport", "ModelConformance",
     "read_columns", "MISSING", "open_text",
-    "DriverTable", "read_driver_file", "drivers_from_fluxnet", "ReadResult",
+    "DriverTable", "read_driver_file", "drivers_from_fluxnet", "read_site_drivers", "ReadResult",
 }
 #: in both: the errors a plugin raises are the ones users catch; get_plugins lists both sides
 SHARED = {"ConfigError", "DataError", "ModelError", "PluginError", "get_plugins"}

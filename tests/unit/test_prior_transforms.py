@@ -162,3 +162,26 @@ def test_posterior_sample_with_a_parameter_on_its_bound():
     assert np.all(draws[:, 0] >= 0.0) and np.all((draws[:, 1] > 0) & (draws[:, 1] < 1))
     assert abs(np.mean(draws[:, 0] == 0.0) - 0.5) < 0.05      # half of N(0, 0.1) clipped
     assert abs(draws[:, 1].std() - 0.02) < 0.002
+
+
+def test_laplace_draws_next_to_a_bound_are_clipped_linear_and_do_not_leak():
+    """A parameter within round-off of its bound (where L-BFGS-B leaves a saturated one) is
+    drawn like one on it; the others keep their own sd and correlation (no round-off from
+    the ~1e13 times larger transformed scale of the first)."""
+    from pdaframe.result import Result
+    t = ParameterTransform([1e-5, 0.3, 10.0], [0.01, 0.7, 1000.0])
+    x = np.array([1e-5 + 2.5e-14, 0.643, 237.0])
+    std = np.array([1e-3, 0.041, 30.0])
+    corr = np.array([[1.0, 0.5, -0.3], [0.5, 1.0, 0.2], [-0.3, 0.2, 1.0]])
+    res = Result(x=x, posterior_covariance=corr * np.outer(std, std)).attach_transform(t)
+    draws = res.posterior_sample(20000, seed=4)
+    assert abs(np.mean(draws[:, 0] == 1e-5) - 0.5) < 0.02        # half of N(x, sd) clipped
+    assert abs(np.std(draws[:, 0][draws[:, 0] > 1e-5]) - 0.6028e-3) < 0.03e-3  # half-normal
+    # the others: Gaussian in the transform's space with the linearised sd, correlation kept
+    phi = np.array([t.to_phi(d) for d in draws])[:, 1:]
+    s_phi = std[1:] / np.abs(t.dtheta_dphi(t.to_phi(x)))[1:]
+    np.testing.assert_allclose(phi.std(axis=0) / s_phi, 1.0, atol=0.02)
+    assert np.all(np.abs(phi.mean(axis=0) - t.to_phi(x)[1:]) < 0.03 * s_phi)
+    assert abs(np.corrcoef(phi.T)[0, 1] - 0.2) < 0.03
+    lo, hi = res.posterior_interval(0.9)
+    np.testing.assert_allclose([lo[0], hi[0]], [1e-5, x[0] + stats.norm.ppf(0.95) * 1e-3])

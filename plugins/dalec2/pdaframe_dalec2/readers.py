@@ -34,8 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pdaframe.plugin import (MISSING, ConfigError, DataError, drivers_from_fluxnet,
-                             open_text, read_columns, read_driver_file)
+from pdaframe.plugin import (MISSING, ConfigError, DataError, open_text, read_columns,
+                             read_site_drivers)
 
 from .drivers import Drivers
 
@@ -248,18 +248,10 @@ def read_drivers_file(path, latitude=None, format=None, start=None, end=None,
     ConfigError
         An unknown ``format`` or a ``latitude`` that is not a number in [-90, 90].
     """
-    if format is None:
-        suffix = Path(path).suffix.lower()
-        format = "table" if suffix in (".nc", ".nc4", ".netcdf", ".cdf") or \
-            not {"TIMESTAMP_START", "TIMESTAMP"} & set(_header(Path(path))) else "fluxnet"
-    if format == "fluxnet":
-        table = drivers_from_fluxnet(path, latitude=latitude, co2=co2)
-    elif format == "table":
-        table = read_driver_file(path, latitude=latitude,
-                                 optional=("t_mean", "co2") if co2 else ("t_mean",))
-    else:
+    if format is not None and format not in FORMATS:
         raise ConfigError(f"dalec2: format={format!r}: expected one of {list(FORMATS)} (or "
                           f"leave it out to detect it from the header)")
+    table = read_site_drivers(path, format=format, latitude=latitude, co2=co2)
     table = table.window(start, end)
     drivers = Drivers.from_table(table)
     _check_plausible(table.source, drivers.time, drivers.t_min, drivers.t_max, drivers.sw,
