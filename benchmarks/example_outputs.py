@@ -106,6 +106,7 @@ RUNS = [
 PROVENANCE = {
     "history": "the date and time the file was written",
     "run_id": "a fresh UUID per run",
+    "source_run_id": "a prediction's record of its calibration's run_id",
     "git_revision": "the commit of the code that wrote the file (differs before/after a "
                     "refactor by definition)",
     "package_versions": "pdaframe's and the plugins' versions",

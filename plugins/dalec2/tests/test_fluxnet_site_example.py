@@ -90,7 +90,7 @@ def test_a_damaged_site_file_is_a_data_error_naming_it(tmp_path):
     from pdaframe.plugin import DataError
     bad = tmp_path / "truncated.csv.gz"
     bad.write_bytes(SITE_FILE.read_bytes()[:30])
-    with pytest.raises(DataError, match="truncated.csv.gz: cannot read its header row"):
+    with pytest.raises(DataError, match="truncated.csv.gz: damaged gzip file"):
         read_drivers_file(bad, latitude=LATITUDE)
     with pytest.raises(DataError, match="truncated.csv.gz: damaged gzip file"):
         read_drivers_file(bad, latitude=LATITUDE, format="fluxnet")
@@ -152,6 +152,41 @@ def test_4dvar_beats_the_prior_on_the_held_out_year(loaded, tmp_path):
         assert ds.nee_2006_prior.attrs["rmse"] == pytest.approx(prior["rmse"])
         assert json.loads(ds.nee_observed.attrs["reader_record"])["kept"] == 579
         assert SITE_FILE.name in ds.attrs["data_files"]
+    check_predictions(problem, settings, paths)
+
+
+def check_predictions(problem, settings, paths):
+    """The config's [predict] table, run after the calibration: the 2006 NEE (held out)
+    inside the posterior predictive band about as often as its level says, far more often
+    than in the credible band; the +2 K drivers are the site's + 2; the report shows both."""
+    from pdaframe.plugin import read_driver_file
+    base = read_drivers_file(SITE_FILE, latitude=LATITUDE, co2=False)
+    warm = read_driver_file(paths["drivers_warm"], optional=("t_mean",))
+    for name in ("t_min", "t_max", "t_mean"):
+        np.testing.assert_allclose(warm[name], getattr(base, name) + 2.0, atol=1e-9)
+    np.testing.assert_allclose(warm["sw"], base.sw, rtol=1e-12)
+    (held_out,) = settings.evaluate
+    when = problem.model.time[held_out.times]
+    with xr.open_dataset(paths["predict_baseline"]) as b, \
+            xr.open_dataset(paths["predict_warm"]) as w:
+        assert b.attrs["source_run_id"] == w.attrs["source_run_id"] != ""
+        assert w.attrs["drivers_file"] == "drivers_warm.csv"
+        inside = {}
+        for band in ("predictive", "credible"):
+            q = b[f"nee_posterior_{band}"].sel(time=when.astype("datetime64[ns]")).values
+            inside[band] = np.mean((held_out.values >= q[0]) & (held_out.values <= q[-1]))
+        # warmer: more respiration and a different GPP at the same parameter draws
+        gpp_shift = float((w.gpp_posterior - b.gpp_posterior).mean())
+        reco = float((w.nee_posterior - b.nee_posterior + w.gpp_posterior -
+                      b.gpp_posterior).mean())
+    print(f"2006 NEE inside the 90 % posterior bands: predictive {inside['predictive']:.3f}, "
+          f"credible {inside['credible']:.3f}; +2 K: mean GPP {gpp_shift:+.3f}, "
+          f"Reco {reco:+.3f} g C m-2 d-1")
+    assert inside["predictive"] > 0.75 and inside["predictive"] > inside["credible"] + 0.2
+    assert reco > 0.05                          # respiration rises with temperature
+    page = Path(paths["report"]).read_text(encoding="utf-8")
+    assert "Predictions (run " in page and "scenario" in page
+    assert page.count("data:image/png;base64,") >= 4    # streams, parameters, 2 predictions
 
 
 def test_prior_predictive_check_sees_the_oak_prior_on_a_pine_stand(loaded):
