@@ -1,11 +1,11 @@
 """DALEC2 speed ratios, measured side by side in one process (medians of interleaved repeats).
 
-1. compiled (Fortran) forward run (all 12 outputs) vs the plain numpy reference, 10 years of
+1. compiled (Fortran) forward run (all 15 outputs) vs the plain numpy reference, 10 years of
    daily drivers (US-Me2 2004-2007 cycled): goal >= 150x;
 2. framework overhead: ``problem.cost(theta)`` (one NEE stream, every day) vs the raw
    compiled run producing the same outputs, ``model.run(theta, outputs=["nee"])``: goal
    <= 5 %. Also printed: the same against the bare kernel call and against the full run
-   (12 outputs), a problem asking for every output (as before the problem asked for the
+   (15 outputs), a problem asking for every output (as before the problem asked for the
    outputs it needs) against the full run and against this one, the framework's work on a
    cached run, and a cost written by hand in numpy. Measured 2026-12-05 (process time, 9
    repeats, load average 2-2.7 on 2 cores shared with other jobs), after the hot-path work
@@ -162,12 +162,12 @@ def main():
     print(f"2. framework overhead (the problem asks for {list(needed)})")
     res = {}
     for label, other in [("model.run(outputs=...) (raw)", raw), ("bare kernel call", bare),
-                         ("model.run (all 12 outputs)", model.run)]:
+                         ("model.run (all 15 outputs)", model.run)]:
         res[label] = paired(loop(problem.cost), loop(other), 200, args.repeats)
         report(f"   vs {label}", "problem.cost", label, res[label])
     before = pdaframe.Problem(EveryOutput(model), problem.prior, problem.streams)
     report("   before: a problem asking for every output, vs the full run", "problem.cost",
-           "model.run (all 12 outputs)", paired(loop(before.cost), loop(model.run), 200,
+           "model.run (all 15 outputs)", paired(loop(before.cost), loop(model.run), 200,
                                                 args.repeats))
     report("   now vs before", "problem.cost (NEE only)", "problem.cost (every output)",
            paired(loop(problem.cost), loop(before.cost), 200, args.repeats))

@@ -22,7 +22,8 @@ drivers of each scenario, all written atomically.
 Global attributes: the provenance of every pdaframe file (`pdaframe.io.netcdf.provenance`:
 config text, versions, ``data_files`` with the driver files' sha256 added), the prediction's
 ``run_id``, ``source_run_id`` (the calibration's), ``scenario``, ``scenario_changes``,
-``drivers_file`` (a scenario's changed drivers: the name of the CSV kept beside the file),
+``drivers_file`` (the name of the driver file run: a scenario's CSV kept beside the file, or
+the given one, whose full path and sha256 are in ``data_files``),
 ``members``, ``n_failed_posterior``, ``n_failed_prior``.
 """
 from __future__ import annotations
@@ -75,7 +76,7 @@ def write_prediction(folder, prediction, provenance_kw, plots=True) -> dict:
             files[str(given)] = file_sha256(given)
         paths[f"predict_{name}"] = _netcdf(folder / f"predict_{name}.nc", prediction, sp,
                                            {**provenance_kw, "data_files": files},
-                                           kept.name if kept is not None else given)
+                                           Path(kept or given or "").name)
         if plots:
             paths[f"predict_{name}_plot"] = plot_prediction(
                 folder / f"predict_{name}.png", prediction, sp)

@@ -376,6 +376,6 @@ def keep_drivers(sp, folder):
     if sp.drivers is None:
         return None
     note = (f"drivers of scenario {sp.scenario.name!r} ({sp.scenario.describe()}), written "
-            f"by pdaframe predict from {sp.drivers.source}")
+            f"by pdaframe predict from {Path(sp.drivers.source).name}")
     return write_driver_file(Path(folder) / f"drivers_{sp.scenario.name}.csv", sp.drivers,
                              note)
