@@ -20,6 +20,17 @@ def launch(n, *args, cwd=None):
                           text=True, cwd=cwd, timeout=300)
 
 
+def serial_and_mpi(args, tmp_path, n=2):
+    """``pdaframe *args <tmp_path>/serial`` run serially and ``... <tmp_path>/mpi`` under
+    ``mpiexec -n n``: both succeed and print the same (rank 0 prints, once)."""
+    serial = subprocess.run([*PDAFRAME, *map(str, args), str(tmp_path / "serial")],
+                            capture_output=True, text=True, timeout=300)
+    assert serial.returncode == 0, serial.stderr
+    mpi = launch(n, *PDAFRAME, *args, tmp_path / "mpi")
+    assert mpi.returncode == 0, mpi.stderr
+    assert mpi.stdout == serial.stdout.replace("serial", "mpi")
+
+
 def test_mpiexec_is_detected_and_only_rank_0_is_root():
     code = ("from pdaframe.parallel import get_executor, is_root; ex = get_executor(); "
             "rows = ex.comm.gather((type(ex).__name__, ex.rank, ex.size, is_root())); "

@@ -20,7 +20,6 @@ from pdaframe.plugin import ModelError, check_gradient, dot_product_test, taylor
 from pdaframe_dalec2 import OUTPUTS, Dalec2
 from pdaframe_dalec2.model import POOL_OUTPUTS
 from pdaframe_dalec2.plugin import make_dalec2
-from pdaframe_dalec2.readers import read_de_hai, read_us_me2
 from reference import run_reference
 
 from test_kernel import EDGE, LAT_P16, POINTS, STD, XB, constant_drivers, point
@@ -31,14 +30,6 @@ PHENOLOGY = ("phi_onset", "phi_fall")
 STEPS = 2.0 ** -np.arange(-2, 41)          # as test_kernel.py: nearly linear outputs
 
 
-@pytest.fixture(scope="module")
-def us_me2():
-    return read_us_me2(start="2004-01-01", end="2007-12-31")
-
-
-@pytest.fixture(scope="module")
-def de_hai():
-    return read_de_hai()
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import pytest
 import pdaframe
 from pdaframe.plugin import check_gradient, check_model
 from pdaframe_dalec2 import PARAMETERS, Dalec2
-from pdaframe_dalec2.readers import read_de_hai, read_observations, read_us_me2, data_path
+from pdaframe_dalec2.readers import data_path, read_observations
 from reference import run_reference
 
 XB = np.array([p.default for p in PARAMETERS])
@@ -29,14 +29,6 @@ VARIANTS = {"P16": {}, "CARDAMOM": dict(phenology_offset="card", psi_d=-2.0,
                                         phenology_clock="elapsed")}
 
 
-@pytest.fixture(scope="module")
-def us_me2():
-    return read_us_me2(start="2004-01-01", end="2007-12-31")
-
-
-@pytest.fixture(scope="module")
-def de_hai():
-    return read_de_hai()
 
 
 @pytest.mark.parametrize("point", POINTS)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from pdaframe_dalec2.drivers import Drivers
-from pdaframe_dalec2.readers import read_de_hai, read_us_me2
+from pdaframe_dalec2.readers import read_us_me2
 from reference import (OUTPUTS, POOL_NAMES, XB, acm_gpp, day_length, offset_polynomial, offsets,
                        phenology, run_reference)
 
@@ -98,14 +98,6 @@ def constant_drivers(n, dt, sw=0.0, temp=10.0):
                    dt=np.full(n, float(dt)), latitude=51.0)
 
 
-@pytest.fixture(scope="module")
-def us_me2():
-    return read_us_me2()                  # 2004-01-01 .. 2007-12-31, daily
-
-
-@pytest.fixture(scope="module")
-def de_hai():
-    return read_de_hai()                  # 2001-01 .. 2016-12, monthly
 
 
 def check_carbon_balance(out, dt, f_auto):

@@ -3,7 +3,6 @@ config gives the run of a `Dalec2(Drivers(...))` built in Python, at the file's 
 (the "Alice Holt-style check" of issue 14); bundled sites refuse another latitude."""
 import math
 from dataclasses import replace
-from pathlib import Path
 
 import netCDF4
 import numpy as np
