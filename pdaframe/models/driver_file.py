@@ -36,7 +36,8 @@ The column names and their units (`COLUMNS`):
 A model asks for the columns it needs (``required``) and may use (``optional``); a value that
 is missing (empty cell, ``NA``, a NetCDF fill value) is an error, never a silent gap.
 `pdaframe.models.fluxnet_drivers.drivers_from_fluxnet` builds the same table from a FLUXNET
-file's meteorology.
+file's meteorology. `format_driver_file` is the inverse of the CSV reader (the text of a
+table's driver file; `pdaframe.prediction.scenario.write_driver_file` writes it atomically).
 """
 from __future__ import annotations
 
@@ -180,6 +181,26 @@ def read_driver_file(path, required=("t_min", "t_max", "sw"), optional=("t_mean"
     return DriverTable(time, MappingProxyType(columns), lat,
                        None if lon is None else float(lon), str(meta.get("site", "")),
                        str(path), "1D", MappingProxyType(dict(meta)))
+
+
+def format_driver_file(table: DriverTable, note="") -> str:
+    """The CSV driver file of ``table`` (layout in the module docstring), as text.
+
+    Values are written with ``repr``, so that `read_driver_file` gives back the same floats;
+    ``note`` becomes ``#`` comment lines at the top.
+    """
+    columns = [c for c in COLUMNS if c in table.columns]
+    lines = [f"# {line}" for line in note.splitlines()]
+    if table.site:
+        lines.append(f"# site = {table.site}")
+    lines.append(f"# latitude = {float(table.latitude)!r}")
+    if table.longitude is not None:
+        lines.append(f"# longitude = {float(table.longitude)!r}")
+    lines.append(",".join(["date"] + columns))
+    values = [np.asarray(table.columns[c], dtype=float) for c in columns]
+    for i, day in enumerate(np.asarray(table.time, dtype="datetime64[D]")):
+        lines.append(",".join([str(day)] + [repr(float(v[i])) for v in values]))
+    return "\n".join(lines) + "\n"
 
 
 def resolve_latitude(path, in_file, option) -> float:

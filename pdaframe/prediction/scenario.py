@@ -13,11 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
-import numpy as np
-
 from ..errors import ConfigError, DataError
 from ..io.atomic import atomic_path
-from ..models.driver_file import COLUMNS, DriverTable
+from ..models.driver_file import COLUMNS, DriverTable, format_driver_file
 
 _EXPR = re.compile(r"\s*([+\-*/])\s*([0-9]*\.?[0-9]+(?:[eE][+\-]?[0-9]+)?)\s*")
 BASELINE = "baseline"
@@ -113,19 +111,8 @@ def parse_cli_scenario(text, defined) -> Scenario:
 
 
 def write_driver_file(path, table: DriverTable, note="") -> Path:
-    """``table`` as a driver file (CSV layout of `pdaframe.models.driver_file`), atomically;
-    values written with ``repr`` so that reading it back gives the same floats."""
-    columns = [c for c in COLUMNS if c in table.columns]
-    lines = [f"# {line}" for line in note.splitlines()]
-    if table.site:
-        lines.append(f"# site = {table.site}")
-    lines.append(f"# latitude = {table.latitude!r}")
-    if table.longitude is not None:
-        lines.append(f"# longitude = {table.longitude!r}")
-    lines.append(",".join(["date"] + columns))
-    values = [np.asarray(table.columns[c], dtype=float) for c in columns]
-    for i, day in enumerate(np.asarray(table.time, dtype="datetime64[D]")):
-        lines.append(",".join([str(day)] + [repr(float(v[i])) for v in values]))
+    """``table`` as a driver file (`pdaframe.models.driver_file.format_driver_file`: values
+    written with ``repr``, read back as the same floats), atomically."""
     with atomic_path(path) as tmp:
-        Path(tmp).write_text("\n".join(lines) + "\n", encoding="utf-8")
+        Path(tmp).write_text(format_driver_file(table, note), encoding="utf-8")
     return Path(path)
