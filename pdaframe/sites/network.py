@@ -90,9 +90,12 @@ def synthetic_network(base: DriverTable, n_sites, seed, folder=None, *, prefix="
     Raises
     ------
     ConfigError
-        A bad ``n_sites``, range, noise, PFT list or proportion, a latitude drawn outside
+        A bad ``n_sites``, ``prefix``, range, noise, PFT list or proportion, a latitude drawn outside
         [-90, 90], or a ``truth`` that does not return numbers for the same parameters.
     """
+    if not isinstance(prefix, str) or not prefix.strip() or "," in prefix:
+        raise ConfigError(f"synthetic_network: prefix={prefix!r}: expected a non-empty name "
+                          f"without commas")
     _check(base, n_sites, lat_shift, lon_shift, t_offset, sw_scale, noise_std, noise_phi,
            pfts, soils)
     n = int(n_sites)

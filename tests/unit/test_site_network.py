@@ -113,6 +113,7 @@ def test_files_read_back_equal(tmp_path, base):
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"n_sites": 0}, r"n_sites=0"),
+    ({"prefix": "a,b"}, r"prefix='a,b'"),
     ({"lat_shift": (-60, 60)}, r"latitude .* outside \[-90, 90\]; narrow lat_shift"),
     ({"t_offset": (2, 1)}, r"t_offset=\(2, 1\)"),
     ({"sw_scale": (-1, 1)}, r"scalings >= 0"),
