@@ -27,8 +27,9 @@ point or used directly from a script) finds everything here:
   `ModelConformance` (`pdaframe.conformance`: derivatives, determinism, outputs, time
   axis, units, parameter table, `ModelError` for failing runs);
 - the CSV reader of pdaframe's own files, `read_columns` (errors naming file, line and
-  column), `MISSING`, the cell texts it reads as missing values, and `open_text`, the one
-  opener of text data files (gzip-compressed ones decompressed on the fly);
+  column), `read_header` (a CSV's column names), `MISSING`, the cell texts it reads as
+  missing values, and `open_text`, the one opener of text data files (gzip-compressed
+  ones decompressed on the fly);
 - any site's meteorology for a model's drivers: `read_driver_file` (the site-agnostic daily
   driver file, CSV or CF-NetCDF, `pdaframe.models.driver_file`) and `drivers_from_fluxnet`
   (a FLUXNET file's TA_F, SW_IN_F, CO2_F_MDS, half-hourly or hourly -> daily), both
@@ -84,7 +85,7 @@ from .models.time_axis import time_axis
 from .models.parameter_table import load_parameter_table
 from .models.driver_file import DriverTable, read_driver_file
 from .models.fluxnet_drivers import drivers_from_fluxnet, read_site_drivers
-from .tables import MISSING, open_text, read_columns
+from .tables import MISSING, open_text, read_columns, read_header
 from .observations.operators import (BASIC_FACTORIES, FACTORIES, SIF, Bias, CDFMatching,
                                      Identity, NormalisedSeasonality, Select, SpatialMean,
                                      TemporalAggregation)
@@ -117,7 +118,7 @@ __all__ = [
     # the conformance suite (pdaframe.conformance)
     "ModelConformance",
     # reading input files
-    "MISSING", "open_text", "read_columns",
+    "MISSING", "open_text", "read_columns", "read_header",
     # any site's drivers
     "DriverTable", "drivers_from_fluxnet", "read_driver_file", "read_site_drivers",
     # what an observation reader returns (hook pdaframe_register_readers)

@@ -136,3 +136,23 @@ def _rows(path, reader, columns, text):
         rows.append(values)
         lines.append(reader.line_num)
     return rows, lines
+
+
+def read_header(path, what="data file") -> list[str]:
+    """The column names of a CSV file (its first row that is not a ``#`` comment; the file
+    plain or gzip-compressed). A
+    `DataError` names ``what`` when the file is missing, and the file when it is empty, not
+    UTF-8 text or a damaged gzip file."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{what} not found: {path}")
+    try:
+        with open_text(path) as fh:
+            for row in csv.reader(fh):
+                if row and not row[0].lstrip().startswith("#"):
+                    return [h.strip() for h in row]
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not UTF-8 text") from None
+    except GZIP_ERRORS as err:
+        raise DataError(f"{path}: damaged gzip file ({err})") from None
+    raise DataError(f"{path}: empty file, expected a header row")

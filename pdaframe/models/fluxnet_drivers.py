@@ -30,8 +30,8 @@ from types import MappingProxyType
 import numpy as np
 
 from ..errors import ConfigError, DataError
-from ..observations.readers.fluxnet import MISSING_VALUE as FILL, read_header
-from ..tables import read_columns
+from ..observations.readers.fluxnet import MISSING_VALUE as FILL
+from ..tables import read_columns, read_header
 from .driver_file import DriverTable, check_days, read_driver_file, resolve_latitude
 
 W_M2_TO_MJ_M2_D = 86400.0 / 1e6
@@ -209,8 +209,7 @@ def read_site_drivers(path, format=None, latitude=None, co2=True, required=("t_m
     """
     if format is None:
         netcdf = Path(path).suffix.lower() in (".nc", ".nc4", ".netcdf", ".cdf")
-        format = "table" if netcdf or not {"TIMESTAMP_START", "TIMESTAMP"} & set(
-            read_header(path, "drivers file")) else "fluxnet"
+        format = "table" if netcdf or not is_fluxnet_file(path) else "fluxnet"
     if format == "fluxnet":
         return drivers_from_fluxnet(path, latitude=latitude, co2=co2)
     if format == "table":

@@ -12,7 +12,7 @@ import pytest
 from pdaframe.errors import DataError
 from pdaframe.models.fluxnet_drivers import drivers_from_fluxnet, is_fluxnet_file
 from pdaframe.observations.readers import read_fluxnet
-from pdaframe.observations.readers.fluxnet import read_header
+from pdaframe.tables import read_header
 from pdaframe.tables import open_text, read_columns
 
 HH = Path(__file__).parents[1] / "data" / "fluxnet" / "US-Me2_L4_2005_HH_in_FLUXNET_layout.csv"

@@ -30,7 +30,7 @@ PLUGIN_NAMES = {
     "NormalisedSeasonality", "CDFMatching", "Bias", "OPERATOR_FACTORIES",
     "check_model", "check_gradient", "taylor_test", "dot_product_test",
     "operator_dot_product_test", "TaylorReport", "ModelConformance",
-    "read_columns", "MISSING", "open_text",
+    "read_columns", "MISSING", "open_text", "read_header",
     "DriverTable", "read_driver_file", "drivers_from_fluxnet", "read_site_drivers", "ReadResult",
 }
 #: in both: the errors a plugin raises are the ones users catch; get_plugins lists both sides

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import ConfigError, DataError
-from ...tables import GZIP_ERRORS, open_text, read_columns
+from ...tables import open_text, read_columns, read_header
 from .common import ReadResult, canonical_units, convert_units
 
 FILE_NAME = re.compile(r"(FLX|AMF)_(?P<site>[A-Za-z]{2}-[A-Za-z0-9]{3})_FLUXNET(2015)?_"
@@ -166,26 +166,6 @@ def read_fluxnet(path, *, variable="NEE_VUT_REF", qc=None, qc_column=None,
     if error_model is not None:
         record["error_model"] = f"sigma = {floor:g} + {relative:g} * |value|"
     return ReadResult(dates[keep], value, sigma, canonical_units(want), record)
-
-
-def read_header(path, what="data file") -> list[str]:
-    """The column names of a FLUXNET file (its first row that is not a ``#`` comment; the
-    file plain or gzip-compressed); shared with `pdaframe.models.fluxnet_drivers`. A
-    `DataError` names ``what`` when the file is missing, and the file when it is empty, not
-    UTF-8 text or a damaged gzip file."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{what} not found: {path}")
-    try:
-        with open_text(path) as fh:
-            for row in csv.reader(fh):
-                if row and not row[0].lstrip().startswith("#"):
-                    return [h.strip() for h in row]
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: not UTF-8 text") from None
-    except GZIP_ERRORS as err:
-        raise DataError(f"{path}: damaged gzip file ({err})") from None
-    raise DataError(f"{path}: empty file, expected a FLUXNET header row")
 
 
 def _error_model(path, model):

@@ -25,16 +25,14 @@ Examples
 """
 from __future__ import annotations
 
-import csv
 import os
-import zlib
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
-from pdaframe.plugin import (MISSING, ConfigError, DataError, open_text, read_columns,
+from pdaframe.plugin import (MISSING, ConfigError, DataError, read_columns, read_header,
                              read_site_drivers)
 
 from .drivers import Drivers
@@ -99,7 +97,7 @@ def read_us_me2(path=None, start="2004-01-01", end="2007-12-31") -> Drivers:
         value (``t_min > t_max``, ``t_mean`` outside ``[t_min, t_max]``, negative radiation).
     """
     with _local_file(path, "US-Me2") as file:
-        header = _header(file)
+        header = read_header(file)
         driver_columns = [f"{stem}_{unit}" for stem, unit in US_ME2_UNITS.items()]
         for stem, unit in US_ME2_UNITS.items():
             if f"{stem}_{unit}" in header:
@@ -312,7 +310,7 @@ def read_observations(path, column, start=None, end=None, std_column=None):
     if path is None:
         raise DataError("read_observations needs a file, e.g. data_path('US-Me2')")
     with _local_file(path, None) as file:
-        header = _header(file)
+        header = read_header(file)
         wanted = [column] + ([std_column] if std_column else [])
         if "date" in header:
             cells = read_columns(file, ["date"] + wanted, text=["date"] + wanted)
@@ -346,22 +344,6 @@ def _local_file(path, site):
     else:                                   # a Traversable, e.g. inside a zip file
         with resources.as_file(path) as local:
             yield local
-
-
-def _header(file) -> list[str]:
-    """The header row of a CSV file, plain or gzip-compressed (first row that is not blank
-    or a ``#`` comment)."""
-    if not file.is_file():
-        raise DataError(f"data file not found: {file}")
-    try:
-        with open_text(file) as fh:
-            for row in csv.reader(fh):
-                if row and not row[0].lstrip().startswith("#"):
-                    return [h.strip() for h in row]
-    except (UnicodeDecodeError, OSError, EOFError, zlib.error) as err:
-        raise DataError(f"{file}: cannot read its header row as UTF-8 text "
-                        f"(plain or gzip-compressed): {err}") from None
-    raise DataError(f"{file}: empty file, expected a header row")
 
 
 def _dates(file, column, cells) -> np.ndarray:
