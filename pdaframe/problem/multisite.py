@@ -31,34 +31,20 @@ from typing import Sequence
 
 import numpy as np
 
-from .. import errors
 from ..errors import ConfigError, DataError, ModelError, PdaframeError
 from ..parallel.base import Failed, SerialExecutor
+from ..interfaces import Parameter
 from ..prior.priors import Prior
 from .base import BaseProblem
+from .mapping import SiteMap
+from .site_errors import site_error, with_site
 from .single import Problem
 from .sites import SEP, SITE_NAME, site_parameter_name  # noqa: F401  (re-exported)
-from .sites import (Site, SiteBounds, as_sites, layout, marginal_prior, split_parameter_name,
+from .sites import (Site, as_sites, layout, marginal_prior, split_parameter_name,
                     stream_name)
 from .twin import synthetic_streams
 
 log = logging.getLogger(__name__)
-
-
-def _with_site(err: PdaframeError, site: str) -> PdaframeError:
-    """``err`` (same type, same ``theta``) with the site named in front of its message."""
-    message = f"site {site!r}: {err}"
-    try:
-        if isinstance(err, ModelError):
-            return type(err)(message, theta=err.theta)
-        return type(err)(message)
-    except TypeError:                 # a subclass with another signature
-        return (ModelError(message, theta=err.theta) if isinstance(err, ModelError)
-                else PdaframeError(message))
-
-
-_ERRORS = {cls.__name__: cls for cls in (ConfigError, DataError, ModelError,
-                                         errors.PluginError, PdaframeError)}
 
 
 class MultiSiteProblem(BaseProblem):
@@ -91,6 +77,11 @@ class MultiSiteProblem(BaseProblem):
         chooses accordingly.
     fd_scheme : {"forward", "central"}
         Finite differences of the sites' models without adjoint/tangent (see `Problem`).
+    mapping : SiteMap, optional
+        The parameter mapping (`pdaframe.problem.mapping`: groups, scalings, fixed per-site
+        values, transfer functions, ...) instead of ``shared``/``site_specific``; the prior
+        is over ``mapping.names`` and each site's bounds come from the mapping's per-site
+        entries. The gradient goes through the mapping's adjoint.
 
     Attributes
     ----------
@@ -99,8 +90,11 @@ class MultiSiteProblem(BaseProblem):
     site_problems : list of Problem
         One per site, over the site's parameters, without a prior term; their streams are
         renamed ``<site>_<stream>`` and carry ``site`` and ``local_name``.
-    site_index : list of ndarray
-        Global index of each site's parameters (``theta_k = theta[site_index[k]]``).
+    mapping : SiteMap
+        Global vector -> each site's parameters.
+    site_index : list of ndarray or None
+        Global index of each site's parameters (``theta_k = theta[site_index[k]]``) when
+        the mapping is a selection.
     streams : list of DataStream
         All sites' (renamed) streams, site by site.
     nrun, ntangent, nadjoint : int
@@ -136,22 +130,29 @@ class MultiSiteProblem(BaseProblem):
     array([0.964706, 0.888889, 0.844444])
     """
 
-    def __init__(self, sites, prior: Prior, shared: Sequence[str], site_specific: Sequence[str],
-                 executor=None, fd_scheme="forward"):
+    def __init__(self, sites, prior: Prior, shared: Sequence[str] = (),
+                 site_specific: Sequence[str] = (), executor=None, fd_scheme="forward",
+                 mapping: SiteMap | None = None):
         sites = as_sites(sites)
-        names, index = layout(sites, shared, site_specific)
+        if mapping is None:
+            names, index = layout(sites, shared, site_specific)
+            mapping = SiteMap.from_index(names, index, [s.name for s in sites])
+        else:
+            names = mapping.names
+            if [s.name for s in sites] != list(mapping.ctx.sites):
+                raise ConfigError(f"multi-site problem: the parameter mapping is for sites "
+                                  f"{list(mapping.ctx.sites)}, the problem has "
+                                  f"{[s.name for s in sites]}")
         self._use_prior(prior, names, f"the sites {len(names)}: {names}",
                         f"the global vector {names}", what="multi-site ")
         prior = self.prior
-        self.sites, self.site_index = sites, index
+        self.sites, self.mapping = sites, mapping
         self.shared, self.site_specific = list(shared), list(site_specific)
         self.fd_scheme = fd_scheme
         self._executor = executor
-        std = np.sqrt(np.diag(prior.scale @ prior.scale.T))
-        kinds = prior.transform.kinds
         self.site_problems, self.streams = [], []
         taken = {}
-        for s, idx in zip(sites, index):
+        for k, (s, bounds) in enumerate(zip(sites, mapping.site_bounds(prior, sites))):
             renamed = []
             for st in s.streams:
                 new = copy.copy(st)
@@ -171,19 +172,22 @@ class MultiSiteProblem(BaseProblem):
                                   f"do not estimate operator parameters yet: fix them in the "
                                   f"operator options (e.g. sif estimate = false), or calibrate "
                                   f"the site alone")
-            bounds = SiteBounds(prior.mean[idx], std[idx], prior.lower[idx], prior.upper[idx],
-                                names=list(s.model.parameter_names),
-                                transforms=[kinds[i] for i in idx])
             try:
                 p = Problem(s.model, bounds, renamed, fd_scheme=fd_scheme)
             except PdaframeError as err:
-                raise _with_site(err, s.name) from err
+                raise with_site(err, s.name) from err
             p.site = s.name
             self.site_problems.append(p)
             self.streams += renamed
         self.nrun = self.ntangent = self.nadjoint = 0
         self._cache = {"key": None}
         self._prefetch = None            # derivative mode to evaluate with every cost
+
+    @property
+    def site_index(self) -> list[np.ndarray] | None:
+        """Global index of each site's parameters when the mapping is a selection
+        (``theta_k = theta[site_index[k]]``), else None."""
+        return self.mapping.index
 
     # --- layout ------------------------------------------------------------------------------
     @property
@@ -192,13 +196,17 @@ class MultiSiteProblem(BaseProblem):
 
     @property
     def parameter_sites(self) -> list[str]:
-        """Site of each global parameter, ``""`` for the shared ones."""
-        return [split_parameter_name(n)[1] for n in self.parameter_names]
+        """Site of each global parameter, ``""`` for those serving several sites."""
+        return self.mapping.parameter_sites
 
     @property
     def parameters(self) -> tuple:
         """`pdaframe.plugin.Parameter` metadata of each global parameter (from the site
         models' parameter tables, renamed; a copy's long name says its site)."""
+        if self.mapping.entries:
+            return tuple(Parameter(e["name"], float(e["mean"]), float(e["lower"]),
+                                   float(e["upper"]), float(e["std"]), e.get("units", "1"),
+                                   e.get("long_name", "")) for e in self.mapping.entries)
         out = []
         for name in self.parameter_names:
             base, site = split_parameter_name(name)
@@ -222,7 +230,7 @@ class MultiSiteProblem(BaseProblem):
     def site_theta(self, theta, site) -> np.ndarray:
         """The local parameter vector of ``site`` (name or position) from global ``theta``."""
         k = self.site(site) if isinstance(site, str) else int(site)
-        return np.asarray(theta, dtype=float)[self.site_index[k]]
+        return self.mapping.values(np.asarray(theta, dtype=float))[k]
 
     # --- executor ----------------------------------------------------------------------------
     @property
@@ -260,14 +268,14 @@ class MultiSiteProblem(BaseProblem):
             else:
                 raise ValueError(f"unknown site task {task!r}")
         except PdaframeError as err:
-            raise _with_site(err, self.sites[k].name) from err
+            raise with_site(err, self.sites[k].name) from err
         value["counts"] = np.array([p.nrun - before[0], p.ntangent - before[1],
                                     p.nadjoint - before[2]], dtype=np.int64)
         return value
 
     def _map(self, task, theta, mode=None) -> list[dict]:
         """Evaluate ``task`` at every site through the executor; results in site order."""
-        items = [(k, theta[idx], task, mode) for k, idx in enumerate(self.site_index)]
+        items = [(k, t, task, mode) for k, t in enumerate(self.mapping.values(theta))]
         try:
             results = list(self.executor.map(self._evaluate_site, items))
         except ModelError as err:       # an executor that lets the site's error through
@@ -289,21 +297,8 @@ class MultiSiteProblem(BaseProblem):
                 if key in r and not np.all(np.isfinite(r[key])):
                     failed = failed or (k, Failed(k, "non-finite result"))
         if failed is not None:
-            raise self._site_error(*failed, theta)
+            raise site_error(self.sites[failed[0]].name, failed[1], theta)
         return results
-
-    def _site_error(self, k, record, theta) -> PdaframeError:
-        name = self.sites[k].name
-        text = record.error if isinstance(record, Failed) else repr(record)
-        kind, sep, message = text.partition(": ")
-        cls = _ERRORS.get(kind) if sep else None
-        if cls is None:
-            cls, message = ModelError, text
-        if not message.startswith(f"site {name!r}"):
-            message = f"site {name!r}: {message}"
-        if cls is ModelError or cls is PdaframeError:
-            return ModelError(message, theta=np.array(theta, dtype=float))
-        return cls(message)
 
     # --- cost and gradient -------------------------------------------------------------------
     def _check(self, theta) -> np.ndarray:
@@ -377,9 +372,9 @@ class MultiSiteProblem(BaseProblem):
         key = f"gradient:{mode or 'auto'}"
         results = self._map("gradient", theta, mode)
         grad = np.array(self.prior.gradient(theta), dtype=float)
+        self.mapping.adjoint(theta, [r["gradient"] for r in results], out=grad)
         total = self.prior.cost(theta)
-        for idx, r in zip(self.site_index, results):
-            grad[idx] += r["gradient"]
+        for r in results:
             total += r["cost"]
         values = {key: grad.copy(), "prefetched": prefetched, "used": not prefetched}
         if self.prior.inside(theta):
@@ -404,17 +399,28 @@ class MultiSiteProblem(BaseProblem):
     def jacobian(self, theta, mode=None) -> np.ndarray:
         """``dG/dtheta`` of all sites' valid observations, shape ``(n_obs, n_param)``.
 
-        Block-sparse: site ``k``'s rows depend on its columns ``site_index[k]`` only.
-        ``mode`` as in `Problem.jacobian`.
+        Site ``k``'s rows are its Jacobian times the mapping's ``d theta_k / d theta``
+        (block-sparse for a selection: its columns ``site_index[k]`` only). ``mode`` as in
+        `Problem.jacobian`.
         """
         theta = self._check(theta)
         jac = np.zeros((self.n_obs, self.n_param))
         row = 0
-        for idx, r in zip(self.site_index, self._map("jacobian", theta, mode)):
+        results = self._map("jacobian", theta, mode)
+        maps = self._site_maps(theta)
+        for k, r in enumerate(results):
             block = r["jacobian"]
-            jac[row:row + block.shape[0], idx] = block
+            rows = slice(row, row + block.shape[0])
+            if self.site_index is not None:
+                jac[rows, self.site_index[k]] = block
+            else:
+                jac[rows] = block @ maps[k]
             row += block.shape[0]
         return jac
+
+    def _site_maps(self, theta):
+        """``d theta_k / d theta`` of every site, or None for a selection."""
+        return None if self.site_index is not None else self.mapping.site_jacobians(theta)
 
     def data_hessian(self, theta, jacobian=None, mode=None) -> np.ndarray:
         """Gauss–Newton Hessian of all sites' observation terms (as
@@ -428,8 +434,14 @@ class MultiSiteProblem(BaseProblem):
             return super().data_hessian(theta, jacobian)
         theta = self._check(theta)
         hess = np.zeros((self.n_param, self.n_param))
-        for idx, r in zip(self.site_index, self._map("data_hessian", theta, mode)):
-            hess[np.ix_(idx, idx)] += r["hessian"]
+        results = self._map("data_hessian", theta, mode)
+        maps = self._site_maps(theta)
+        for k, r in enumerate(results):
+            if self.site_index is not None:
+                idx = self.site_index[k]
+                hess[np.ix_(idx, idx)] += r["hessian"]
+            else:
+                hess += maps[k].T @ r["hessian"] @ maps[k]
         return hess
 
     def select_sites(self, names) -> "MultiSiteProblem":
@@ -443,6 +455,10 @@ class MultiSiteProblem(BaseProblem):
         names : sequence of str
             Site names, in the order wanted.
         """
+        if self.mapping.rules:
+            raise ConfigError("select_sites: not for a problem with a parameter mapping "
+                              "(groups, scalings, transfer functions); build the problem of "
+                              "those sites with their own mapping")
         chosen = [self.sites[self.site(n)] for n in names]
         used = {n for s in chosen for n in s.model.parameter_names}
         shared = [n for n in self.shared if n in used]
@@ -468,15 +484,16 @@ class MultiSiteProblem(BaseProblem):
         """
         truth = self._check(truth)
         sites = []
-        for s, idx in zip(self.sites, self.site_index):
+        for s, theta_k in zip(self.sites, self.mapping.values(truth)):
             try:
-                streams = synthetic_streams(s.model, truth[idx], s.streams,
+                streams = synthetic_streams(s.model, theta_k, s.streams,
                                             [int(seed), zlib.crc32(s.name.encode())])
             except PdaframeError as err:
-                raise _with_site(err, s.name) from err
+                raise with_site(err, s.name) from err
             sites.append(Site(s.name, s.model, streams))
         return MultiSiteProblem(sites, self.prior, self.shared, self.site_specific,
-                                executor=self._executor, fd_scheme=self.fd_scheme)
+                                executor=self._executor, fd_scheme=self.fd_scheme,
+                                mapping=self.mapping if self.mapping.rules else None)
 
     def __repr__(self):
         return (f"MultiSiteProblem({len(self.sites)} sites {self.site_names}, "
