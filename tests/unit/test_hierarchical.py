@@ -290,7 +290,7 @@ def test_estimated_spread_mcmc_matches_quadrature():
              "b": flat[:, -1]}
     ess = {"mu": res.ess_bulk[0], "log_sigma": res.ess_bulk[1], "sigma": res.ess_bulk[1],
            "b": res.ess_bulk[-1]}
-    assert min(ess.values()) > 200 and res.rhat.max() < 1.02
+    assert min(ess.values()) > 200 and res.rhat.max() < 1.03
     for key, (m, v) in exact.items():
         ok_mean, ok_var, mm, vv = _mc_ok(draws[key][:, None], ess[key], m, v)
         assert ok_mean.all() and ok_var.all(), (key, mm, m, vv, v, ess[key])
