@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..problem.multisite import SEP, split_parameter_name
+from .mapping import mapping_keys
 
 PARAM_KEYS = {"mean", "std", "lower", "upper", "transform"}
 
@@ -37,10 +38,10 @@ def _parameter_table(w, model, data, extra=()):
     for key, over in tab.items():
         if key in ("estimate", "estimate_from"):
             continue
-        if key == "site_specific":
+        if key == "site_specific" or key in mapping_keys():
             if "sites" not in data:
-                raise w.error("parameters", "'site_specific' needs [[sites]] tables (a "
-                                            "multi-site config)")
+                raise w.error("parameters", f"'{key}' needs [[sites]] tables (a "
+                                            f"multi-site config)")
             continue
         where = f"parameters.{key}"
         if key not in names:

@@ -131,8 +131,9 @@ class Rule:
             out[self.index[k]] += g[k]
 
 
-def _entry(ctx, name, k, **changes) -> dict:
-    e = ctx.entry(k, name)
+def _entry(ctx, param, k, **changes) -> dict:
+    """Site ``k``'s entry of local ``param`` as a global entry, with ``changes``."""
+    e = ctx.entry(k, param)
     out = {key: e[key] for key in ENTRY_KEYS + ("units", "long_name") if key in e}
     out.update(changes)
     return out
