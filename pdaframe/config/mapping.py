@@ -5,6 +5,8 @@ Keys of ``[parameters]`` (all need ``[[sites]]``)::
 
     [parameters]
     site_table = "sites.csv"               # site, pft, soil, lat, lon, covariates
+    site_table_extra = "ignore"            # rows without [[sites]] (held-out sites) are
+                                           # allowed; default "error"
     site_specific = ["c_woo0"]             # one copy per site: c_woo0@<site>
     groups = { f_auto = "pft", c_lma = "pft", theta_som = "soil" }
                                            # one copy per value of the column:
@@ -32,7 +34,7 @@ from ..errors import PdaframeError
 from ..problem.mapping import Grouped, MapContext, PerSite, Scaled, Shared, SiteMap
 from ..sites import read_site_table
 
-MAPPING_KEYS = {"site_table", "groups", "scaled", "scale_std", "scale_lower", "scale_upper",
+MAPPING_KEYS = {"site_table", "site_table_extra", "groups", "scaled", "scale_std", "scale_lower", "scale_upper",
                 "site_defaults"}
 #: Further rules: ``[parameters]`` key -> ``reader(w, value, ctx) -> list of Rule`` (each
 #: rule's ``outputs`` are estimated local parameters, taken out of the shared ones).
@@ -56,10 +58,15 @@ def site_table(w, ptab, base, site_names):
     name = w.get(ptab, "site_table", (str,), "parameters")
     table = w.wrap("parameters", lambda: read_site_table(Path(base) / name))
     extra = [s for s in table.sites if s not in site_names]
-    if extra:
+    policy = w.get(ptab, "site_table_extra", (str,), "parameters", "error")
+    if policy not in ("error", "ignore"):
+        raise w.error("parameters", f"site_table_extra must be \"error\" or \"ignore\", got "
+                                    f"{policy!r}")
+    if extra and policy == "error":
         raise w.error("parameters", f"site_table {name!r}: site(s) {extra} have no [[sites]] "
-                                    f"table (no drivers or observations); add them or remove "
-                                    f"their rows")
+                                    f"table (no drivers or observations); add them, remove "
+                                    f"their rows, or set site_table_extra = \"ignore\" (e.g. "
+                                    f"held-out sites)")
     missing = [s for s in site_names if s not in table.sites]
     if missing:
         raise w.error("parameters", f"site_table {name!r}: [[sites]] {missing} are not in the "
@@ -79,7 +86,10 @@ def apply_site_defaults(w, ptab, table, entries):
                                  f"{list(entries[0]['table'])}")
         if not isinstance(column, str):
             raise w.error(where, f"expected a column name of the site table, got {column!r}")
-        values = w.wrap(where, lambda: table.column(column))
+        if column not in table.columns:
+            raise w.error(where, f"no column {column!r} in the site table {table.source}; it "
+                                 f"has {list(table.columns)}")
+        values = table.column(column)
         if values.dtype.kind not in "fi":
             raise w.error(where, f"column {column!r} is text; defaults must be numbers")
         row = {s: i for i, s in enumerate(table.sites)}

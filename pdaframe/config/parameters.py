@@ -114,6 +114,10 @@ def _vector_from(w, spec, where, prior, free, sites=None):
         if sites is not None:
             site_names, specific = sites
             base, site = split_parameter_name(name)
+            if "=" in site:          # a group's copy: f_auto@pft=evergreen
+                copies = [n for n in free if split_parameter_name(n)[0] == base]
+                raise w.error(where, f"{name!r}: no such group copy; the estimated copies of "
+                                     f"{base!r} are {copies}")
             if site and site not in site_names:
                 raise w.error(where, f"{name!r}: there is no site {site!r}; the sites are "
                                      f"{site_names}")
