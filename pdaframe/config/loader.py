@@ -133,8 +133,9 @@ from .streams import stream_from_table
 from .parameters import _override, _parameter_table, _truth, _x0
 from .settings import RunSettings, _check_method, _max_memory, _method_output
 from ..problem.fixed import FixedParameters, fix_operator_parameters
-from ..problem.multisite import (SITE_NAME, MultiSiteProblem, Site, site_parameter_name,
-                                 stream_name)
+from ..problem.multisite import (SEP, SITE_NAME, MultiSiteProblem, Site, site_parameter_name,
+                                 split_parameter_name, stream_name)
+from .mapping import apply_site_defaults, build_mapping, site_table, uses_mapping
 from ..interfaces import declared_outputs
 from ..plugins import registry
 from ..problem.single import Problem, operator_parameter_layout
@@ -393,6 +394,9 @@ def _load_sites(w, data, settings, base, model_options, run_model=True) -> Multi
                                         f"model has {names}")
     if len(set(site_specific)) != len(site_specific):
         raise w.error("parameters", "'site_specific' lists a parameter twice")
+    mapped = uses_mapping(ptab)
+    table = site_table(w, ptab, base, settings.sites)
+    overridden = []
     for e in entries:
         e["table"], free = _parameter_table(w, e["model"], data)
         over = w.get(e["tab"], "parameters", (dict,), e["where"], {})
@@ -400,18 +404,26 @@ def _load_sites(w, data, settings, base, model_options, run_model=True) -> Multi
             where = f"{e['where']}] [parameters.{key}"
             if key not in names:
                 raise w.error(where, f"unknown parameter {key!r}; the model has {names}")
-            if key not in site_specific:
-                raise w.error(where, f"{key!r} is shared by all sites; only site-specific "
-                                     f"parameters {site_specific} take per-site values (list "
-                                     f"it in [parameters] site_specific)")
             _override(w, e["table"], key, value, where)
             if not np.isfinite(e["table"][key].get("mean", np.nan)):
                 raise w.error(where, "no 'mean' given and the model has no default")
+            overridden.append((where, key))
     shared = [n for n in free if n not in site_specific]
     specific = [n for n in free if n in site_specific]
-    params = [entries[0]["table"][n] for n in shared] + \
-        [{**e["table"][n], "name": site_parameter_name(n, e["name"])}
-         for e in entries for n in specific]
+    if mapped:
+        apply_site_defaults(w, ptab, table, entries)
+        mapping = build_mapping(w, ptab, table, entries, free, site_specific)
+        shared = [n for n in shared if n in mapping.names]
+        params = mapping.entries
+    else:
+        params = [entries[0]["table"][n] for n in shared] + \
+            [{**e["table"][n], "name": site_parameter_name(n, e["name"])}
+             for e in entries for n in specific]
+    for where, key in overridden:
+        if key in shared:
+            raise w.error(where, f"{key!r} is shared by all sites; only parameters with "
+                                 f"per-site values (site-specific, scaled, fixed) take them "
+                                 f"(list it in [parameters] site_specific)")
     prior_tab = w.table(data, "prior", "top level", required=False)
     family = w.get(prior_tab, "family", (str,), "prior", "gaussian")
     prior_opts = {k: v for k, v in prior_tab.items() if k != "family"}
@@ -449,10 +461,12 @@ def _load_sites(w, data, settings, base, model_options, run_model=True) -> Multi
     settings.evaluate = evaluate
 
     fd_scheme = _method_output(w, data, settings, base)
-    problem = w.wrap("sites", lambda: MultiSiteProblem(sites, prior, shared, specific,
-                                                         fd_scheme=fd_scheme))
+    problem = w.wrap("sites", lambda: MultiSiteProblem(
+        sites, prior, shared, specific, fd_scheme=fd_scheme,
+        mapping=mapping if mapped else None))
     _check_method(w, settings, problem)
-    naming = (settings.sites, specific)
+    copies = sorted({split_parameter_name(n)[0] for n in global_names if SEP in n})
+    naming = (settings.sites, copies)
     if twin_tab:
         w.keys(twin_tab, {"truth", "seed"}, "twin")
         settings.truth = _truth(w, twin_tab, prior, global_names, settings.seed, naming)

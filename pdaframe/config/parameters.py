@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..problem.multisite import SEP, split_parameter_name
+from .mapping import mapping_keys
 
 PARAM_KEYS = {"mean", "std", "lower", "upper", "transform"}
 
@@ -37,10 +38,10 @@ def _parameter_table(w, model, data, extra=()):
     for key, over in tab.items():
         if key in ("estimate", "estimate_from"):
             continue
-        if key == "site_specific":
+        if key == "site_specific" or key in mapping_keys():
             if "sites" not in data:
-                raise w.error("parameters", "'site_specific' needs [[sites]] tables (a "
-                                            "multi-site config)")
+                raise w.error("parameters", f"'{key}' needs [[sites]] tables (a "
+                                            f"multi-site config)")
             continue
         where = f"parameters.{key}"
         if key not in names:
@@ -113,6 +114,10 @@ def _vector_from(w, spec, where, prior, free, sites=None):
         if sites is not None:
             site_names, specific = sites
             base, site = split_parameter_name(name)
+            if "=" in site:          # a group's copy: f_auto@pft=evergreen
+                copies = [n for n in free if split_parameter_name(n)[0] == base]
+                raise w.error(where, f"{name!r}: no such group copy; the estimated copies of "
+                                     f"{base!r} are {copies}")
             if site and site not in site_names:
                 raise w.error(where, f"{name!r}: there is no site {site!r}; the sites are "
                                      f"{site_names}")

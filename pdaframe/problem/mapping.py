@@ -36,6 +36,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import ConfigError
+from ..interfaces import Parameter
 from .sites import SiteBounds, site_parameter_name, split_parameter_name
 
 #: Keys of a global entry besides ``name`` that a prior reads.
@@ -329,6 +330,14 @@ class SiteMap:
             return [split_parameter_name(n)[1] for n in self.names]
         return [e.get("site", "") for e in self.entries]
 
+    @property
+    def parameters(self) -> tuple:
+        """`pdaframe.plugin.Parameter` metadata of each global parameter (from `entries`)."""
+        return tuple(Parameter(e["name"], float(e["mean"]), float(e.get("lower", -np.inf)),
+                               float(e.get("upper", np.inf)), float(e["std"]),
+                               e.get("units", "1"), e.get("long_name", ""))
+                     for e in self.entries)
+
     def _apply(self, method, *args) -> np.ndarray:
         out = np.empty((self.n_sites, len(self.local)))
         for r, sl, cols in zip(self.rules, self._slices, self._columns):
@@ -388,7 +397,8 @@ class SiteMap:
             for k, s in enumerate(sites):
                 e = [self.ctx.entry(k, n) for n in self.local]
                 out.append(SiteBounds([p["mean"] for p in e], [p["std"] for p in e],
-                                      [p["lower"] for p in e], [p["upper"] for p in e],
+                                      [p.get("lower", -np.inf) for p in e],
+                                      [p.get("upper", np.inf) for p in e],
                                       names=list(s.model.parameter_names),
                                       transforms=[p.get("transform") for p in e]))
             return out

@@ -33,7 +33,6 @@ import numpy as np
 
 from ..errors import ConfigError, DataError, ModelError, PdaframeError
 from ..parallel.base import Failed, SerialExecutor
-from ..interfaces import Parameter
 from ..prior.priors import Prior
 from .base import BaseProblem
 from .mapping import SiteMap
@@ -204,9 +203,7 @@ class MultiSiteProblem(BaseProblem):
         """`pdaframe.plugin.Parameter` metadata of each global parameter (from the site
         models' parameter tables, renamed; a copy's long name says its site)."""
         if self.mapping.entries:
-            return tuple(Parameter(e["name"], float(e["mean"]), float(e["lower"]),
-                                   float(e["upper"]), float(e["std"]), e.get("units", "1"),
-                                   e.get("long_name", "")) for e in self.mapping.entries)
+            return self.mapping.parameters
         out = []
         for name in self.parameter_names:
             base, site = split_parameter_name(name)
