@@ -81,8 +81,8 @@ def _rule_draws(rule, xs, ctx, rng) -> np.ndarray:
     if isinstance(rule, PerSite):
         e = [entries[o] for o in rule.outputs]
         prior = GaussianPrior([p["mean"] for p in e], std=[p["std"] for p in e],
-                              lower=[p["lower"] for p in e], upper=[p["upper"] for p in e],
-                              names=rule.outputs, transforms=[p.get("transform") for p in e])
+                              lower=[p.get("lower", -np.inf) for p in e],
+                              upper=[p.get("upper", np.inf) for p in e], names=rule.outputs, transforms=[p.get("transform") for p in e])
         return prior.sample(n, rng)
     if isinstance(rule, Fixed):
         return np.tile([float(entries[o]["mean"]) for o in rule.outputs], (n, 1))
@@ -177,7 +177,8 @@ def score_site(site, entries, thetas, seed=0) -> dict:
     names = list(site.model.parameter_names)
     e = [entries[n] for n in names]
     bounds = SiteBounds([p["mean"] for p in e], [p["std"] for p in e],
-                        [p["lower"] for p in e], [p["upper"] for p in e], names=names,
+                        [p.get("lower", -np.inf) for p in e],
+                        [p.get("upper", np.inf) for p in e], names=names,
                         transforms=[p.get("transform") for p in e])
     problem = Problem(site.model, bounds, list(site.streams))
     rng = np.random.default_rng(seed)

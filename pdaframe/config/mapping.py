@@ -33,12 +33,14 @@ import numpy as np
 from ..errors import PdaframeError
 from ..problem.mapping import Grouped, MapContext, PerSite, Scaled, Shared, SiteMap
 from ..sites import read_site_table
+from .hierarchical import read_hierarchical
 
 MAPPING_KEYS = {"site_table", "site_table_extra", "groups", "scaled", "scale_std", "scale_lower", "scale_upper",
                 "site_defaults"}
 #: Further rules: ``[parameters]`` key -> ``reader(w, value, ctx) -> list of Rule`` (each
 #: rule's ``outputs`` are estimated local parameters, taken out of the shared ones).
 READERS: dict = {}
+READERS["hierarchical"] = read_hierarchical     # [parameters.hierarchical]: partial pooling
 
 
 def mapping_keys() -> set:

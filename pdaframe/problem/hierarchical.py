@@ -91,9 +91,13 @@ def _per_output(value, outputs, what) -> np.ndarray:
     return arr
 
 
+def _bounds(entry) -> tuple[float, float]:
+    return float(entry.get("lower", -np.inf)), float(entry.get("upper", np.inf))
+
+
 def _transform(entry, name) -> ParameterTransform:
-    return ParameterTransform([entry["lower"]], [entry["upper"]], [entry.get("transform")],
-                              [name])
+    lower, upper = _bounds(entry)
+    return ParameterTransform([lower], [upper], [entry.get("transform")], [name])
 
 
 class Hierarchical(Rule):
@@ -152,8 +156,8 @@ class Hierarchical(Rule):
         self._check_group_bounds(ctx, labels)
         # one transform per parameter over the sites (vectorised over k)
         self._columns = [ParameterTransform(
-            [ctx.entry(k, n)["lower"] for k in range(n_sites)],
-            [ctx.entry(k, n)["upper"] for k in range(n_sites)],
+            [_bounds(ctx.entry(k, n))[0] for k in range(n_sites)],
+            [_bounds(ctx.entry(k, n))[1] for k in range(n_sites)],
             [self.transforms[k][j].kinds[0] for k in range(n_sites)], [n] * n_sites)
             for j, n in enumerate(self.outputs)]
         ng = len(self.groups)
