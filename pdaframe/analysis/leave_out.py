@@ -16,7 +16,8 @@ of a site that was not calibrated, rule by rule:
 * `Fixed`: the new site's own default;
 * any other rule with a ``new_site(x, ctx, rng, n)`` method: what it returns.
 
-`score_site` runs the site's model at each draw and scores its observations: the RMSE of
+`leave_site_out` does it all for one site: calibrates the others under the rules given,
+draws, and scores the site left out. `score_site` runs the site's model at each draw and scores its observations: the RMSE of
 the predictive mean (`pdaframe.analysis.scores.scores`), the CRPS of the predictive
 distribution of each observation (model equivalent plus observation error, an ensemble
 estimate) and the log predictive density of all the site's observations,
@@ -30,10 +31,23 @@ from scipy.special import logsumexp
 from ..errors import ConfigError, ModelError
 from ..prior.priors import GaussianPrior
 from ..problem.hierarchical import Hierarchical
-from ..problem.mapping import Fixed, Grouped, MapContext, PerSite, Scaled, Shared
+from ..minimise import minimise
+from ..problem.mapping import Fixed, Grouped, MapContext, PerSite, Scaled, Shared, SiteMap
+from ..problem.multisite import MultiSiteProblem
 from ..problem.single import Problem
 from ..problem.sites import SiteBounds, split_parameter_name
 from .scores import scores
+
+
+def entry_prior(entries, names=None) -> GaussianPrior:
+    """The Gaussian prior of parameter entries (``mean``, ``std``, optional ``lower``,
+    ``upper``, ``transform``): e.g. of a `SiteMap`'s ``entries``."""
+    return GaussianPrior([p["mean"] for p in entries], std=[p["std"] for p in entries],
+                         lower=[p.get("lower", -np.inf) for p in entries],
+                         upper=[p.get("upper", np.inf) for p in entries],
+                         names=list(names) if names is not None else
+                         [p["name"] for p in entries],
+                         transforms=[p.get("transform") for p in entries])
 
 
 def restrict(ctx: MapContext, sites) -> MapContext:
@@ -215,6 +229,64 @@ def score_site(site, entries, thetas, seed=0) -> dict:
     out.update(n_obs=int(sq.size), rmse=float(np.sqrt(sq.mean())),
                crps=float(crps_all.mean()))
     return out
+
+
+def posterior_draws(result, n, seed=0) -> np.ndarray:
+    """``n`` draws of the global vector from a result: MCMC ``samples`` (all chains, evenly
+    thinned) or the Laplace draws of `pdaframe.Result.posterior_sample`."""
+    if "samples" in result:
+        flat = np.asarray(result["samples"], dtype=float)
+        flat = flat.reshape(-1, flat.shape[-1])
+        return flat[np.linspace(0, len(flat) - 1, n).round().astype(int)]
+    return result.posterior_sample(n, seed=seed)
+
+
+def leave_site_out(sites, ctx: MapContext, local, rules, held_out, calibrate=None,
+                   n_draws=200, seed=0) -> dict:
+    """Calibrate all sites but one, and score that one with its posterior predictive.
+
+    Parameters
+    ----------
+    sites : sequence of Site
+        All sites, ``held_out`` among them, in the order of ``ctx.sites``.
+    ctx : MapContext
+        All sites' parameter entries and the site table.
+    local : sequence of str
+        The models' parameter names.
+    rules : callable
+        ``rules(ctx) -> list of Rule`` for the calibration sites' context (e.g.
+        ``lambda c: [Hierarchical(c, ["f_auto"], "pft"), Shared(c, ["theta"]), ...]``).
+    held_out : str
+        The site left out.
+    calibrate : callable, optional
+        ``calibrate(problem) -> Result`` (default ``pdaframe.minimise(problem, "lbfgsb")``:
+        MAP, and its Laplace draws); a sampler's result gives its samples.
+    n_draws : int
+        Draws of the predictive.
+    seed : int
+        Seeds the Laplace draws (``seed``), the new site's draws (``seed + 1``) and the
+        observation noise of the CRPS (``seed + 2``).
+
+    Returns
+    -------
+    dict
+        ``score`` (`score_site`), ``result`` and ``problem`` (the calibration's).
+    """
+    names = [s.name for s in sites]
+    if names != list(ctx.sites):
+        raise ConfigError(f"leave-site-out: sites {names} and the context's {ctx.sites} differ")
+    if held_out not in names:
+        raise ConfigError(f"leave-site-out: no site {held_out!r} among {names}")
+    k = names.index(held_out)
+    sub = restrict(ctx, [n for n in names if n != held_out])
+    mapping = SiteMap(sub, local, rules(sub))
+    problem = MultiSiteProblem([s for s in sites if s.name != held_out],
+                               entry_prior(mapping.entries, mapping.names), mapping=mapping)
+    result = calibrate(problem) if calibrate is not None else minimise(problem, "lbfgsb")
+    thetas = new_site_parameters(mapping, posterior_draws(result, n_draws, seed),
+                                 restrict(ctx, [held_out]), seed=seed + 1)
+    return {"score": score_site(sites[k], ctx.parameters[k], thetas, seed=seed + 2),
+            "result": result, "problem": problem}
 
 
 def format_leave_out(rows) -> str:

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import pdaframe
+from pdaframe.analysis.leave_out import entry_prior
 from pdaframe.errors import ConfigError
 from pdaframe.methods.mcmc import METHODS
 from pdaframe.problem.hierarchical import Hierarchical
@@ -40,11 +41,7 @@ class _Table:
 
 
 def prior_of(mapping):
-    e = mapping.entries
-    return pdaframe.GaussianPrior([p["mean"] for p in e], std=[p["std"] for p in e],
-                                  lower=[p["lower"] for p in e], upper=[p["upper"] for p in e],
-                                  names=mapping.names,
-                                  transforms=[p.get("transform") for p in e])
+    return entry_prior(mapping.entries, mapping.names)
 
 
 def test_names_and_values():

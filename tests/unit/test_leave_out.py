@@ -6,8 +6,9 @@ import pytest
 from scipy import stats
 
 import pdaframe
-from pdaframe.analysis.leave_out import (crps_ensemble, format_leave_out, new_site_parameters,
-                                         restrict, score_site)
+from pdaframe.analysis.leave_out import (crps_ensemble, format_leave_out, leave_site_out,
+                                         new_site_parameters, posterior_draws, restrict,
+                                         score_site)
 from pdaframe.errors import ConfigError
 from pdaframe.problem.hierarchical import Hierarchical
 from pdaframe.problem.mapping import Fixed, Grouped, MapContext, PerSite, Shared, SiteMap
@@ -16,10 +17,14 @@ from tests.unit.test_hierarchical import (B_STD, MU_STD, N_OBS, N_SITES, OBS_STD
                                           _closed_form, _entry, _linear_sites, prior_of)
 
 
+def _map(problem):
+    return pdaframe.minimise(problem, "lbfgsb", ftol=1e-15, gtol=1e-12)
+
+
 def _fit(sites, ctx, rules):
     mapping = SiteMap(ctx, ["a", "b"], rules)
     problem = MultiSiteProblem(sites, prior_of(mapping), mapping=mapping)
-    return problem, pdaframe.minimise(problem, "lbfgsb", ftol=1e-15, gtol=1e-12)
+    return problem, _map(problem)
 
 
 def test_new_site_draws_of_each_rule_against_the_closed_form():
@@ -96,19 +101,13 @@ def _pooling_scores(n_draws=300):
     sites, ctx, _ = _linear_sites(8, 10, 21, 0.3, spread=0.6)
     for p in ctx.parameters:                      # a prior mean far from the sites' 1.0
         p["a"] = _entry(-1.0, 1.5)
-    rows = {"partial": [], "none": [], "complete": []}
-    for k, held_out in enumerate(ctx.sites):
-        keep = [s for s in ctx.sites if s != held_out]
-        sub, new = restrict(ctx, keep), restrict(ctx, [held_out])
-        rules = {"partial": Hierarchical(sub, ["a"], mu_std=2.0, sigma0=0.5, log_sigma_std=0.5),
-                 "none": PerSite(sub, ["a"]), "complete": Shared(sub, ["a"])}
-        for label, rule in rules.items():
-            problem, res = _fit([s for s in sites if s.name != held_out], sub,
-                                [rule, Shared(sub, ["b"])])
-            theta = new_site_parameters(problem.mapping, res.posterior_sample(n_draws, seed=3),
-                                        new, seed=4)
-            rows[label].append(score_site(sites[k], ctx.parameters[k], theta, seed=5))
-    return rows
+    rules = {"partial": lambda c: [Hierarchical(c, ["a"], mu_std=2.0, sigma0=0.5,
+                                                log_sigma_std=0.5), Shared(c, ["b"])],
+             "none": lambda c: [PerSite(c, ["a"]), Shared(c, ["b"])],
+             "complete": lambda c: [Shared(c, ["a", "b"])]}
+    return {label: [leave_site_out(sites, ctx, ["a", "b"], rule, held_out, calibrate=_map,
+                                   n_draws=n_draws, seed=3)["score"]
+                    for held_out in ctx.sites] for label, rule in rules.items()}
 
 
 def test_partial_pooling_scores_held_out_sites_best():
@@ -127,3 +126,15 @@ def test_partial_pooling_scores_held_out_sites_best():
     assert part["lpd"] > max(none["lpd"], comp["lpd"]) + 1.0
     assert part["crps"] < 0.5 * none["crps"] and part["rmse"] < 0.5 * none["rmse"]
     assert part["crps"] < 1.3 * comp["crps"]
+
+
+def test_leave_site_out_checks_and_sample_draws():
+    sites, ctx, _ = _linear_sites(4, 5, 2, 0.5)
+    rules = lambda c: [Hierarchical(c, ["a"]), Shared(c, ["b"])]   # noqa: E731
+    with pytest.raises(ConfigError, match="no site 'z'"):
+        leave_site_out(sites, ctx, ["a", "b"], rules, "z")
+    with pytest.raises(ConfigError, match="differ"):
+        leave_site_out(sites[::-1], ctx, ["a", "b"], rules, "s1")
+    samples = np.arange(2 * 5 * 3, dtype=float).reshape(2, 5, 3)
+    draws = posterior_draws(pdaframe.SampleResult(samples=samples), 4)
+    np.testing.assert_array_equal(draws, samples.reshape(10, 3)[[0, 3, 6, 9]])

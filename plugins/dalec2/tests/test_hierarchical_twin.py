@@ -24,8 +24,8 @@ import numpy as np
 import pytest
 
 import pdaframe
-from pdaframe.analysis.leave_out import (format_leave_out, new_site_parameters, restrict,
-                                         score_site)
+from pdaframe.analysis.leave_out import (entry_prior, format_leave_out, leave_site_out,
+                                         restrict)
 from pdaframe.models.driver_file import DriverTable
 from pdaframe.prior.transforms import ParameterTransform
 from pdaframe.problem.hierarchical import Hierarchical
@@ -42,6 +42,12 @@ KINDS = ("partial", "none", "complete")
 
 @pytest.fixture(scope="module")
 def twin(us_me2):
+    return make_twin(us_me2)
+
+
+def make_twin(us_me2):
+    """The eight sites (`Site`s with synthetic NEE), their `MapContext`, local names, the
+    true group mean and each site's true ``phi``."""
     days = slice(0, 366)                                         # 2004
     base = DriverTable(us_me2.time[days], {c: getattr(us_me2, c)[days] for c in
                                            ("t_min", "t_max", "t_mean", "sw")},
@@ -69,13 +75,6 @@ def twin(us_me2):
     return {"sites": sites, "ctx": ctx, "local": local, "mu": mu, "phi": np.array(phis)}
 
 
-def _prior(mapping):
-    e = mapping.entries
-    return pdaframe.GaussianPrior([p["mean"] for p in e], std=[p["std"] for p in e],
-                                  lower=[p["lower"] for p in e], upper=[p["upper"] for p in e],
-                                  names=mapping.names, transforms=[p.get("transform") for p in e])
-
-
 def _rules(kind, ctx, local):
     fixed = Fixed(ctx, [n for n in local if n not in VARY + SHARED])
     if kind == "partial":
@@ -86,30 +85,29 @@ def _rules(kind, ctx, local):
     return [Shared(ctx, VARY + SHARED), fixed]
 
 
-def _calibrate(twin, kind, keep):
+def _problem(twin, kind, keep):
     ctx = restrict(twin["ctx"], keep)
     mapping = SiteMap(ctx, twin["local"], _rules(kind, ctx, twin["local"]))
-    problem = MultiSiteProblem([s for s in twin["sites"] if s.name in keep], _prior(mapping),
-                               mapping=mapping)
-    return problem, pdaframe.minimise(problem, "lbfgsb", maxiter=3000, ftol=1e-9)
+    return MultiSiteProblem([s for s in twin["sites"] if s.name in keep],
+                            entry_prior(mapping.entries, mapping.names), mapping=mapping)
+
+
+def _map(problem):
+    return pdaframe.minimise(problem, "lbfgsb", maxiter=3000, ftol=1e-9)
 
 
 @pytest.fixture(scope="module")
 def left_out(twin):
-    """``{site: {kind: score_site(...)}}``, each site left out in turn."""
-    names = twin["ctx"].sites
+    """``{site: {kind: score}}``, each site left out in turn (`leave_site_out`)."""
     out = {}
-    for k, held in enumerate(names):
-        keep = [s for s in names if s != held]
-        new = restrict(twin["ctx"], [held])
+    for held in twin["ctx"].sites:
         out[held] = {}
         for kind in KINDS:
-            problem, res = _calibrate(twin, kind, keep)
-            assert res.success, (held, kind, res.message)
-            theta = new_site_parameters(problem.mapping, res.posterior_sample(N_DRAWS, seed=3),
-                                        new, seed=4)
-            out[held][kind] = score_site(twin["sites"][k], twin["ctx"].parameters[k], theta,
-                                         seed=5)
+            run = leave_site_out(twin["sites"], twin["ctx"], twin["local"],
+                                 lambda c, kind=kind: _rules(kind, c, twin["local"]), held,
+                                 calibrate=_map, n_draws=N_DRAWS, seed=3)
+            assert run["result"].success, (held, kind, run["result"].message)
+            out[held][kind] = run["score"]
     return out
 
 
@@ -142,7 +140,8 @@ def test_partial_pooling_scores_left_out_sites_best(twin, left_out):
 def test_all_sites_recover_the_group_mean(twin):
     """Partial pooling on all eight sites: the group means within 2.5 posterior standard
     deviations of the sites' true mean (in phi), the spreads printed with the true one."""
-    problem, res = _calibrate(twin, "partial", list(twin["ctx"].sites))
+    problem = _problem(twin, "partial", list(twin["ctx"].sites))
+    res = _map(problem)
     rule = problem.mapping.rules[0]
     hyper = rule.hyper(res.x[:len(rule.entries)])[""]
     sd = res.posterior_std[:len(VARY)]
@@ -160,10 +159,8 @@ def test_gradient_and_dot_product_through_the_hierarchy(twin):
     the Taylor test of the multi-site gradient, and the dot product of one site's model
     composed with the mapping, ``<M' dx, D' w> = <dx, M'^T D'^T w>``, to 1e-12."""
     keep = list(twin["ctx"].sites[:4])
-    ctx = restrict(twin["ctx"], keep)
-    mapping = SiteMap(ctx, twin["local"], _rules("partial", ctx, twin["local"]))
-    problem = MultiSiteProblem([s for s in twin["sites"] if s.name in keep], _prior(mapping),
-                               mapping=mapping)
+    problem = _problem(twin, "partial", keep)
+    mapping = problem.mapping
     rng = np.random.default_rng(2)
     x = problem.prior.mean + 0.5 * problem.prior.std * rng.standard_normal(problem.n_param)
     assert check_gradient(problem, x).passed
