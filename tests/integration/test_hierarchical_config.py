@@ -48,7 +48,7 @@ def test_hierarchical_config_end_to_end(folder):  # noqa: F811
                                result.x[3] + 0.7 * result.x[6], rtol=1e-14)
 
 
-def test_estimated_spread_and_groups_by_column(folder):  # noqa: F811
+def test_estimated_spread_groups_and_several_sets(folder):  # noqa: F811
     text = config(parameters='[parameters.hierarchical]\nparameters = ["a", "c"]\n'
                              'sigma0 = { a = 0.2, c = 0.4 }\nlog_sigma_std = 0.3\n')
     problem, _ = pdaframe.load_config(write(folder, text))
@@ -57,6 +57,18 @@ def test_estimated_spread_and_groups_by_column(folder):  # noqa: F811
     i = names.index("log_sigma(c)")
     assert problem.prior.mean[i] == pytest.approx(np.log(0.4))
     assert problem.prior.std[i] == 0.3
+    # by PFT (grass has one site: only with a fixed spread), two sets of options
+    text = config(parameters='[[parameters.hierarchical]]\nparameters = ["c"]\ngroup = "pft"\n'
+                             'estimate_spread = false\n[[parameters.hierarchical]]\n'
+                             'parameters = ["a"]\nmu_std = 3.0\n')
+    problem, _ = pdaframe.load_config(write(folder, text))
+    names = problem.parameter_names
+    assert names[:3] == ["b", "mu(c)@pft=tree", "mu(c)@pft=grass"]
+    assert names[6:9] == ["mu(a)", "log_sigma(a)", "eta(a)@s1"]
+    x = problem.prior.mean + 0.1 * np.arange(problem.n_param)
+    s2 = problem.site_theta(x, "s2")
+    assert s2[2] == pytest.approx(x[2] + 0.5 * x[names.index("eta(c)@s2")], rel=1e-14)
+    assert problem.prior.std[6] == 3.0
 
 
 BAD = [
