@@ -150,24 +150,23 @@ class Hierarchical(Rule):
         self.mu_std = _per_output(mu_std, self.outputs, "mu_std")
         self.sigma0 = _per_output(sigma0, self.outputs, "sigma0")
         self.log_sigma_std = _per_output(log_sigma_std, self.outputs, "log_sigma_std")
-        self.transforms = [[_transform(ctx.entry(k, n), n) for n in self.outputs]
-                           for k in range(n_sites)]
+        # one transform per parameter over the sites (each site's bounds and transform)
+        self._columns = []
+        for n in self.outputs:
+            e = [ctx.entry(k, n) for k in range(n_sites)]
+            self._columns.append(ParameterTransform(
+                [_bounds(p)[0] for p in e], [_bounds(p)[1] for p in e],
+                [p.get("transform") for p in e], [f"{n} at {s}" for s in ctx.sites]))
         first = [labels.index(g) for g in self.groups]
         self._check_group_bounds(ctx, labels)
-        # one transform per parameter over the sites (vectorised over k)
-        self._columns = [ParameterTransform(
-            [_bounds(ctx.entry(k, n))[0] for k in range(n_sites)],
-            [_bounds(ctx.entry(k, n))[1] for k in range(n_sites)],
-            [self.transforms[k][j].kinds[0] for k in range(n_sites)], [n] * n_sites)
-            for j, n in enumerate(self.outputs)]
         ng = len(self.groups)
         self.entries = []
         for j, n in enumerate(self.outputs):
             for g, k in zip(self.groups, first):
-                phi0 = float(self.transforms[k][j].to_phi([ctx.entry(k, n)["mean"]])[0])
+                phi0 = self._phi_default(ctx, j, k)
                 self.entries.append(self._entry(mean_name(n, column, g), phi0, self.mu_std[j],
                                                 f"group mean of {n} in its transform's "
-                                                f"space ({self.transforms[k][j].kinds[0]})"))
+                                                f"space ({self._columns[j].kinds[k]})"))
         if self.estimate_spread:
             for j, n in enumerate(self.outputs):
                 for g in self.groups:
@@ -191,14 +190,31 @@ class Hierarchical(Rule):
         return {"name": name, "mean": mean, "std": float(std), "lower": -np.inf,
                 "upper": np.inf, "transform": "identity", "units": "1", "long_name": long_name}
 
+    def _key(self, j, k) -> tuple:
+        """Bounds and transform of parameter ``j`` at site ``k``."""
+        t = self._columns[j]
+        return float(t.lower[k]), float(t.upper[k]), t.kinds[k]
+
+    def _phi_default(self, ctx, j, k) -> float:
+        """``T_j`` of site ``k``'s default, or a `ConfigError` if not inside the bounds."""
+        n = self.outputs[j]
+        mean = float(ctx.entry(k, n)["mean"])
+        lower, upper, kind = self._key(j, k)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            phi = float(_transform(ctx.entry(k, n), n).to_phi([mean])[0])
+        if not np.isfinite(phi):
+            raise ConfigError(f"[parameters.hierarchical] {n!r}: the default {mean} at site "
+                              f"{ctx.sites[k]!r} is not strictly inside its bounds ({lower}, "
+                              f"{upper}); its {kind} transform has no value there")
+        return phi
+
     def _check_group_bounds(self, ctx, labels) -> None:
         """A group mean is one number in one ``phi`` space: every site of a group needs the
         same bounds and transform for each parameter."""
         seen = {}
         for k, g in enumerate(labels):
             for j, n in enumerate(self.outputs):
-                t = self.transforms[k][j]
-                key = (float(t.lower[0]), float(t.upper[0]), t.kinds[0])
+                key = self._key(j, k)
                 if seen.setdefault((g, n), (ctx.sites[k], key))[1] != key:
                     other, okey = seen[(g, n)]
                     raise ConfigError(f"[parameters.hierarchical] {n!r}: sites {other!r} and "
@@ -279,10 +295,10 @@ class Hierarchical(Rule):
         k = int(np.flatnonzero(self.group == self.groups.index(label))[0])
         out = np.empty(len(self.outputs))
         for j, n in enumerate(self.outputs):
-            t, ref = _transform(entries[n], n), self.transforms[k][j]
-            if (t.lower[0], t.upper[0], t.kinds[0]) != (ref.lower[0], ref.upper[0],
-                                                        ref.kinds[0]):
+            t = _transform(entries[n], n)
+            if (float(t.lower[0]), float(t.upper[0]), t.kinds[0]) != self._key(j, k):
                 raise ConfigError(f"[parameters.hierarchical] {n!r}: the new site's bounds/"
-                                  f"transform differ from its group's")
+                                  f"transform {(float(t.lower[0]), float(t.upper[0]), t.kinds[0])}"
+                                  f" differ from its group's {self._key(j, k)}")
             out[j] = t.to_theta(phi[j:j + 1])[0]
         return out

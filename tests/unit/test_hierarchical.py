@@ -159,6 +159,11 @@ def test_one_site_group_and_mismatched_bounds_are_named_errors():
     ctx.parameters[2]["a"]["upper"] = 5.0
     with pytest.raises(ConfigError, match="'s0' and 's2' of group 'all' have other bounds"):
         Hierarchical(ctx, ["a"])
+    ctx = _ctx(3)
+    ctx.parameters[0]["a"]["mean"] = 2.0
+    with pytest.raises(ConfigError, match=r"'a': the default 2.0 at site 's0' is not strictly "
+                                          r"inside its bounds \(0.0, 2.0\)"):
+        Hierarchical(ctx, ["a"])
     with pytest.raises(ConfigError, match="sigma0: must be positive"):
         Hierarchical(_ctx(3), ["a"], sigma0=0.0)
     with pytest.raises(ConfigError, match=r"mu_std: \['z'\] are not among"):
