@@ -4,4 +4,6 @@
 * `diagnostics`: diagnostics of a result (chi-square check, parameters at their bounds,
   per-stream statistics).
 * `scores`: scores of held-out streams (n, RMSE, bias, correlation).
+* `leave_out`: leave-site-out evaluation (a left-out site's posterior predictive: RMSE,
+  CRPS, log predictive density).
 """

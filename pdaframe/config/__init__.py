@@ -5,4 +5,5 @@
 * `parameters`: the [parameters] tables and the parameter vectors of ``truth`` and ``x0``.
 * `settings`: `RunSettings` and the [method] and [output] tables.
 * `streams`: observation streams from tables named in a config.
+* `hierarchical`: the [parameters.hierarchical] table (partial pooling).
 """

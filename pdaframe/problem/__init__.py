@@ -9,4 +9,6 @@
   global parameter and stream names).
 * `fixed`: parameters held fixed (`FixedParameters`) and fixed operator parameters.
 * `twin`: synthetic (twin-experiment) streams from a known truth.
+* `hierarchical`: `Hierarchical`, a mapping rule drawing site parameters from their group's
+  distribution (partial pooling; non-centred).
 """
