@@ -14,14 +14,16 @@ of a site that was not calibrated, rule by rule:
 * `PerSite` (no pooling): nothing transfers: a draw from the new site's own prior
   (Gaussian, truncated to its bounds);
 * `Fixed`: the new site's own default;
-* any other rule with a ``new_site(x, ctx, rng, n)`` method: what it returns.
+* any other rule with a ``new_site_values(xs, ctx, rng)`` method (``xs``: the draws of the
+  rule's entries, ``(n_draws, n_entries)``): what it returns, ``(n_draws, n_outputs)``.
 
-`leave_site_out` does it all for one site: calibrates the others under the rules given,
-draws, and scores the site left out. `score_site` runs the site's model at each draw and scores its observations: the RMSE of
+`score_site` runs the site's model at each draw and scores its observations: the RMSE of
 the predictive mean (`pdaframe.analysis.scores.scores`), the CRPS of the predictive
 distribution of each observation (model equivalent plus observation error, an ensemble
 estimate) and the log predictive density of all the site's observations,
-``log mean_i N(y; G(theta_i), R)`` (streams with weight 1).
+``log mean_i N(y; G(theta_i), R)`` (streams with weight 1). `leave_site_out` does it all
+for one site: calibrates the others under the rules given, draws, and scores the site left
+out.
 """
 from __future__ import annotations
 
@@ -29,9 +31,9 @@ import numpy as np
 from scipy.special import logsumexp
 
 from ..errors import ConfigError, ModelError
+from ..minimise import minimise
 from ..prior.priors import GaussianPrior
 from ..problem.hierarchical import Hierarchical
-from ..minimise import minimise
 from ..problem.mapping import Fixed, Grouped, MapContext, PerSite, Scaled, Shared, SiteMap
 from ..problem.multisite import MultiSiteProblem
 from ..problem.single import Problem
@@ -81,8 +83,8 @@ def _rule_draws(rule, xs, ctx, rng) -> np.ndarray:
         group = _label(rule, ctx, rule.column)
         eta = rng.standard_normal((n, m))
         return np.array([rule.new_site(x, group, e, entries) for x, e in zip(xs, eta)])
-    if hasattr(rule, "new_site"):
-        return np.asarray(rule.new_site(xs, ctx, rng, n), dtype=float).reshape(n, m)
+    if hasattr(rule, "new_site_values"):
+        return np.asarray(rule.new_site_values(xs, ctx, rng), dtype=float).reshape(n, m)
     if isinstance(rule, Shared):
         return xs[:, rule.index[0]]
     if isinstance(rule, Grouped):
@@ -93,15 +95,11 @@ def _rule_draws(rule, xs, ctx, rng) -> np.ndarray:
         default = np.array([float(entries[o]["mean"]) for o in rule.outputs])
         return xs[:, [j * len(rule.groups) + g for j in range(m)]] * default
     if isinstance(rule, PerSite):
-        e = [entries[o] for o in rule.outputs]
-        prior = GaussianPrior([p["mean"] for p in e], std=[p["std"] for p in e],
-                              lower=[p.get("lower", -np.inf) for p in e],
-                              upper=[p.get("upper", np.inf) for p in e], names=rule.outputs, transforms=[p.get("transform") for p in e])
-        return prior.sample(n, rng)
+        return entry_prior([entries[o] for o in rule.outputs], rule.outputs).sample(n, rng)
     if isinstance(rule, Fixed):
         return np.tile([float(entries[o]["mean"]) for o in rule.outputs], (n, 1))
     raise ConfigError(f"leave-site-out: a {type(rule).__name__} rule ({rule.outputs}) cannot "
-                      f"give a new site's parameters (it has no new_site method)")
+                      f"give a new site's parameters (it has no new_site_values method)")
 
 
 def new_site_parameters(mapping, draws, ctx: MapContext, seed=0) -> np.ndarray:

@@ -7,7 +7,6 @@ import pytest
 import pdaframe
 from pdaframe.analysis.leave_out import entry_prior
 from pdaframe.errors import ConfigError
-from pdaframe.methods.mcmc import METHODS
 from pdaframe.problem.hierarchical import Hierarchical
 from pdaframe.problem.mapping import MapContext, Shared, SiteMap
 from pdaframe.problem.multisite import MultiSiteProblem, Site
@@ -242,7 +241,8 @@ def test_fixed_spread_mcmc_matches_the_closed_form():
     ESS of the x components it is made of)."""
     sites, ctx, H = _linear_sites(N_SITES, N_OBS, 11, OBS_STD)
     p = _problem(sites, ctx, ("a", "b"), estimate_spread=False, sigma0=0.7, mu_std=MU_STD)
-    res = METHODS["adaptive-metropolis"](p, seed=5, n_chains=4, n_samples=4000, burn_in=2000)
+    am = pdaframe.get_method("adaptive-metropolis")
+    res = am(p, seed=5, n_chains=4, n_samples=4000, burn_in=2000)
     mean, cov, _ = _closed_form(H, [s.streams[0].values for s in sites], 0.7)
     z = _to_z(res.samples.reshape(-1, p.n_param), 0.7)
     ess = np.concatenate([[res.ess_bulk[0]], np.minimum(res.ess_bulk[0], res.ess_bulk[1:-1]),
@@ -285,7 +285,8 @@ def test_estimated_spread_mcmc_matches_quadrature():
     sites, ctx, H = _linear_sites(N_SITES, N_OBS, 11, OBS_STD)
     p = _problem(sites, ctx, ("a", "b"), sigma0=0.5, log_sigma_std=0.5, mu_std=MU_STD)
     assert p.parameter_names[:2] == ["mu(a)", "log_sigma(a)"]
-    res = METHODS["dream-zs"](p, seed=7, n_chains=4, n_samples=4000, burn_in=2000)
+    res = pdaframe.get_method("dream-zs")(p, seed=7, n_chains=4, n_samples=4000,
+                                          burn_in=2000)
     exact = _spread_marginal(H, [s.streams[0].values for s in sites], np.log(0.5), 0.5)
     flat = res.samples.reshape(-1, p.n_param)
     draws = {"mu": flat[:, 0], "log_sigma": flat[:, 1], "sigma": np.exp(flat[:, 1]),

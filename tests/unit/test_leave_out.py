@@ -138,3 +138,27 @@ def test_leave_site_out_checks_and_sample_draws():
     samples = np.arange(2 * 5 * 3, dtype=float).reshape(2, 5, 3)
     draws = posterior_draws(pdaframe.SampleResult(samples=samples), 4)
     np.testing.assert_array_equal(draws, samples.reshape(10, 3)[[0, 3, 6, 9]])
+
+
+def test_other_rules_predict_through_their_hook():
+    from pdaframe.problem.mapping import Rule
+
+    class Offset(Rule):                       # theta = x + 1 at every site
+        def __init__(self, ctx):
+            self.outputs = ["a"]
+            self.entries = [{"name": "off", "mean": 0.0, "std": 1.0}]
+            self.index = np.zeros((len(ctx.sites), 1), dtype=np.intp)
+
+    class Predicting(Offset):
+        def new_site_values(self, xs, ctx, rng):
+            return xs + 1.0
+
+    ctx = MapContext(["s0", "s1"], [{"a": _entry(0.0, 1.0), "b": _entry(0.0, 1.0)}] * 2)
+    new = MapContext(["new"], [ctx.parameters[0]])
+    draws = [[2.0, 5.0], [3.0, 6.0]]
+    mapping = SiteMap(ctx, ["a", "b"], [Predicting(ctx), Shared(ctx, ["b"])])
+    np.testing.assert_array_equal(new_site_parameters(mapping, draws, new),
+                                  [[3.0, 5.0], [4.0, 6.0]])
+    mapping = SiteMap(ctx, ["a", "b"], [Offset(ctx), Shared(ctx, ["b"])])
+    with pytest.raises(ConfigError, match="a Offset rule .* has no new_site_values method"):
+        new_site_parameters(mapping, draws, new)
