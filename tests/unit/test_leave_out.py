@@ -12,7 +12,7 @@ from pdaframe.analysis.leave_out import (crps_ensemble, format_leave_out, leave_
 from pdaframe.errors import ConfigError
 from pdaframe.problem.hierarchical import Hierarchical
 from pdaframe.problem.mapping import Fixed, Grouped, MapContext, PerSite, Shared, SiteMap
-from pdaframe.problem.multisite import MultiSiteProblem, Site
+from pdaframe.problem.multisite import MultiSiteProblem
 from tests.unit.test_hierarchical import (B_STD, MU_STD, N_OBS, N_SITES, OBS_STD, _Table,
                                           _closed_form, _entry, _linear_sites, prior_of)
 
