@@ -234,6 +234,7 @@ def _mc_ok(draws, ess, mean, var, k_mean=4.5, k_var=5.0):
     return ok_mean, ok_var, m, v
 
 
+@pytest.mark.slow        # 24000 sampler steps: 5-15 s by load
 def test_fixed_spread_mcmc_matches_the_closed_form():
     """Adaptive Metropolis (4 chains x 4000 draws after 2000 burn-in): the posterior means
     and variances of (mu, a_k, b) within Monte Carlo error of the closed form (4.5 standard
@@ -277,6 +278,7 @@ def _spread_marginal(H, y, log_sigma0, log_sigma_std):
             "sigma": (w @ sig, w @ sig ** 2 - (w @ sig) ** 2)}
 
 
+@pytest.mark.slow        # 24000 sampler steps: 10-25 s by load
 def test_estimated_spread_mcmc_matches_quadrature():
     """Spread estimated: DREAM(ZS)'s marginals of mu, log sigma, sigma and b against
     the exact marginal posterior (quadrature over log sigma, `_spread_marginal`), within

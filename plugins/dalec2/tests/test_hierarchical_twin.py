@@ -117,6 +117,7 @@ def _mean(rows):
             | {"n_failed": sum(r[kind]["n_failed"] for r in rows.values())} for kind in KINDS}
 
 
+@pytest.mark.slow        # 24 calibrations of 7 sites: 25-60 s by load
 def test_partial_pooling_scores_left_out_sites_best(twin, left_out):
     for site, rows in left_out.items():
         phi = twin["phi"][twin["ctx"].sites.index(site)]
