@@ -253,3 +253,20 @@ def test_bad_steps_in_a_config_found_at_load_and_check(options, words, tmp_path,
     the file and [method], before the model runs (`tests.unit.test_bad_input_table`)."""
     _bad_input(method("stepwise", options), pdaframe.ConfigError,
                ("c.toml", "[method]", "stepwise") + words, tmp_path, capsys, monkeypatch)
+
+
+def test_result_file_and_summary_record_each_steps_parameters(tmp_path):
+    import netCDF4
+    from pdaframe.run import summary_table
+    prob = problem()
+    res = stepwise(prob, steps=STEPS, inner=gauss_newton)
+    res.to_netcdf(tmp_path / "result.nc", problem=prob)
+    with netCDF4.Dataset(tmp_path / "result.nc") as ds:
+        assert list(ds["step_streams"][:]) == ["p", "q", "r"]
+        assert list(ds["step_parameters"][:]) == ["a,b", "b,c,d", "a,b,c,d,e,r:bias"]
+        np.testing.assert_allclose(ds["posterior_covariance"][:], closed_form()[1],
+                                   rtol=1e-9)
+    text = summary_table(res, prob)
+    assert "step 0 (p): J_step" in text and "; estimates a, b\n" in text
+    assert "; estimates b, c, d\n" in text and "step 2 (r)" in text
+    assert "estimates a, b, c, d, e" not in text
