@@ -263,16 +263,18 @@ def inactive_sensitivity(problem, step, mean, cov, seed=0) -> float | None:
     names = list(problem.parameter_names)
     index = np.array([names.index(n) for n in step.available], dtype=np.intp)
     where = {s.name: s for s in problem.streams}
-    full = Problem(problem.model, marginal_prior(mean, cov, problem.prior, index),
+    # the prior only sizes the Problem (no bounds: a held mean may sit on its bound)
+    full = Problem(problem.model, GaussianPrior(mean[index], std=np.ones(index.size),
+                                                names=list(step.available)),
                    [where[n] for n in step.streams], fd_scheme=problem.fd_scheme)
-    pos = np.array([step.available.index(n) for n in held], dtype=np.intp)
-    delta = np.zeros(index.size)
-    sign = np.random.default_rng(seed).choice([-1.0, 1.0], pos.size)
-    delta[pos] = SENSITIVITY_STEP * np.sqrt(np.diag(cov)[index[pos]]) * sign
-    x = mean[index]
-    moved = next((x + d for d in (delta, -delta) if full.prior.inside(x + d)), None)
+    delta = np.zeros(mean.size)
+    held_index = [names.index(n) for n in held]
+    sign = np.random.default_rng(seed).choice([-1.0, 1.0], len(held_index))
+    delta[held_index] = SENSITIVITY_STEP * np.sqrt(np.diag(cov)[held_index]) * sign
+    moved = next((mean + d for d in (delta, -delta) if problem.prior.inside(mean + d)), None)
     if moved is None:
         return None
+    x, moved = mean[index], moved[index]
 
     def whitened(theta):
         eq = full.equivalents(theta)
