@@ -261,12 +261,15 @@ def inactive_sensitivity(problem, step, mean, cov, seed=0) -> float | None:
     if not held:
         return None
     names = list(problem.parameter_names)
-    index = np.array([names.index(n) for n in step.available], dtype=np.intp)
     where = {s.name: s for s in problem.streams}
+    streams = [where[n] for n in step.streams]
+    layout = names[:problem.n_model] + \
+        operator_parameter_layout(streams, names[:problem.n_model])[0]
+    index = np.array([names.index(n) for n in layout], dtype=np.intp)
     # the prior only sizes the Problem (no bounds: a held mean may sit on its bound)
     full = Problem(problem.model, GaussianPrior(mean[index], std=np.ones(index.size),
-                                                names=list(step.available)),
-                   [where[n] for n in step.streams], fd_scheme=problem.fd_scheme)
+                                                names=layout),
+                   streams, fd_scheme=problem.fd_scheme)
     delta = np.zeros(mean.size)
     held_index = [names.index(n) for n in held]
     sign = np.random.default_rng(seed).choice([-1.0, 1.0], len(held_index))
@@ -286,7 +289,7 @@ def inactive_sensitivity(problem, step, mean, cov, seed=0) -> float | None:
     return value
 
 
-def _record(res, step, index, names, mean, cov, x0, transform) -> Result:
+def _record(res, index, names, mean, cov, x0, transform) -> Result:
     """A step's result: the inner minimiser's, with ``parameters`` (its active set) and,
     for a step over a subset or another order, the chain's full ``x``, ``x0`` and
     covariance after it (the step's own ``history`` is over its active parameters)."""
@@ -351,7 +354,7 @@ def stepwise(problem, x0=None, callback=None, executor=None, steps=None, inner="
     # a non-Gaussian prior: every step estimates all parameters (`plan_steps`), so the
     # first step's posterior replaces this placeholder whole
     cov = getattr(problem.prior, "covariance", np.zeros((len(names), len(names))))
-    start = mean.copy() if x0 is None else np.asarray(x0, dtype=float)
+    start = None if x0 is None else np.asarray(x0, dtype=float)
     results = []
     for k, step in enumerate(plan):
         sub, index = _step_problem(problem, step, mean, cov, first=not results)
@@ -364,7 +367,7 @@ def stepwise(problem, x0=None, callback=None, executor=None, steps=None, inner="
                         ", ".join(step.streams), ", ".join(step.held), sensitivity,
                         INACTIVE_TOL)
         # the checkpoint is step 0's (a resumed run repeats the later steps)
-        res = minimise(sub, inner, x0=start[index] if k == 0 and x0 is not None else None,
+        res = minimise(sub, inner, x0=None if k or start is None else start[index],
                        callback=callback, executor=executor,
                        checkpoint=checkpoint if k == 0 else None, **kwargs)
         res["streams"], res["parameters"] = list(step.streams), list(step.parameters)
@@ -386,7 +389,7 @@ def stepwise(problem, x0=None, callback=None, executor=None, steps=None, inner="
             step_start[index] = res.get("x0", mean[index])
             mean, cov = condition(mean, cov, index, np.asarray(res["x"], dtype=float),
                                   np.asarray(res["posterior_covariance"], dtype=float))
-            res = _record(res, step, index, names, mean, cov, step_start,
+            res = _record(res, index, names, mean, cov, step_start,
                           problem.prior.transform)
         results.append(res)
     out = chain(results, problem)

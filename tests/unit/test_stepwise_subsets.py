@@ -270,3 +270,31 @@ def test_result_file_and_summary_record_each_steps_parameters(tmp_path):
     assert "step 0 (p): J_step" in text and "; estimates a, b\n" in text
     assert "; estimates b, c, d\n" in text and "step 2 (r)" in text
     assert "estimates a, b, c, d, e" not in text
+
+
+def test_streams_in_another_order_with_operator_parameters():
+    """A step's streams in another order than the problem's, both with a bias: the step's
+    parameters, its held-parameter check and the records follow the problem's names."""
+    b7 = np.eye(7) * 0.5 + 0.1
+    prior = pdaframe.GaussianPrior(np.r_[XB, 0.2], covariance=b7,
+                                   names=NAMES + ["q:bias", "r:bias"])
+    streams = [pdaframe.DataStream("p", "p", Y["p"], std=STD["p"])]
+    streams += [pdaframe.DataStream(k, k, Y[k], std=STD[k],
+                                    operator=Bias(Identity(k), name="bias")) for k in "qr"]
+    prob = pdaframe.Problem(Outputs(), prior, streams)
+    steps = [{"streams": ["r", "q"], "parameters": ["a", "b", "c", "d", "r:bias", "q:bias"]},
+             {"streams": ["p"]}]
+    res = stepwise(prob, steps=steps, inner=gauss_newton)
+    assert res.steps[0].parameters == ["a", "b", "c", "d", "q:bias", "r:bias"]
+    assert res.steps[1].parameters == NAMES
+    assert res.parameter_names == NAMES + ["q:bias", "r:bias"]
+    # step 0 holds e, which r reads: one σ_e moves r's whitened equivalents by this
+    expect = np.linalg.norm(H["r"][:, 4] / STD["r"]) * np.sqrt(b7[4, 4])
+    assert res.steps[0].inactive_sensitivity == pytest.approx(expect, rel=1e-6)
+    # step 1 holds the biases (p has none) and estimates e: its record moved them
+    # through their correlation with a..e only
+    assert np.all(res.steps[1].x[5:] != res.steps[0].x[5:])
+    # the step's x is the full vector; x[held] of step 0 (e) is moved by correlation
+    assert res.steps[0].x[4] != prior.mean[4]
+    np.testing.assert_array_equal(res.x, res.steps[1].x)
+    assert res.fun == pytest.approx(prob.cost(res.x), rel=1e-14)
