@@ -298,3 +298,24 @@ def test_streams_in_another_order_with_operator_parameters():
     assert res.steps[0].x[4] != prior.mean[4]
     np.testing.assert_array_equal(res.x, res.steps[1].x)
     assert res.fun == pytest.approx(prob.cost(res.x), rel=1e-14)
+
+
+def test_config_run_with_per_step_parameters_writes_them(tmp_path, capsys):
+    """LG2 with its stream given twice (y1, y2): ``pdaframe run`` of a chain whose first
+    step estimates a only; result.nc and the printed summary name each step's set."""
+    import netCDF4
+    from pdaframe import cli
+    from tests.unit.test_bad_input_table import LG2, edit
+    stream = LG2[LG2.index("[[streams]]"):LG2.index("[method]")]
+    path = edit(("[[streams]]\nname = \"y\"", "[[streams]]\nname = \"y1\""),
+                ("[method]", stream.replace('name = "y"', 'name = "y2"') + "[method]"),
+                ('name = "lbfgsb"', 'name = "stepwise"\noptions = { steps = [{ streams = '
+                                    '["y1"], parameters = ["a"] }, { streams = ["y2"] }] }'))(
+        tmp_path)
+    assert cli.main(["run", str(path), "-q"]) == 0
+    out = capsys.readouterr().out
+    with netCDF4.Dataset(tmp_path / "out" / "result.nc") as ds:
+        assert list(ds["step_streams"][:]) == ["y1", "y2"]
+        assert list(ds["step_parameters"][:]) == ["a", "a,b"]
+        assert ds["posterior_covariance"][:].shape == (2, 2)
+    assert "step 0 (y1)" in out and "; estimates a\n" in out and "step 1 (y2)" in out
