@@ -40,14 +40,11 @@ class Step:
     available : list of str
         What it could estimate: the model's parameters and its streams' operator
         parameters, in the problem's order.
-    given : bool
-        Whether the step named its ``parameters``.
     """
 
     streams: list
     parameters: list
     available: list
-    given: bool
 
     @property
     def held(self) -> list:
@@ -122,8 +119,9 @@ def plan_steps(problem, steps) -> list[Step]:
     raw = [([n], None) for n in known] if steps is None else _read(steps)
     names = list(problem.parameter_names)
     model_names = names[:problem.n_model]
-    op_names, _ = operator_parameter_layout(problem.streams, model_names)
-    owner = {n: n.split(":", 1)[0] for n in op_names}
+    _, slices = operator_parameter_layout(problem.streams, model_names)
+    owner = {names[i]: s.name for s, sl in zip(problem.streams, slices) if sl is not None
+             for i in range(sl.start, sl.stop)}            # operator parameter -> stream
     seen, out = {}, []
     for k, (streams, params) in enumerate(raw):
         for name in streams:
@@ -146,7 +144,7 @@ def plan_steps(problem, steps) -> list[Step]:
             raise ConfigError(f"stepwise: steps[{k}] parameters {params} name no model "
                               f"parameter; a step estimates at least one of {model_names}")
         active = available if params is None else [n for n in names if n in params]
-        out.append(Step(list(streams), active, available, params is not None))
+        out.append(Step(list(streams), active, available))
     unused = [n for n in known if n not in seen]
     estimated = {n for s in out for n in s.parameters}
     missing = [n for n in names if n not in estimated]
