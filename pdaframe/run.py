@@ -35,7 +35,8 @@ def summary_table(result, problem, truth=None) -> str:
     summary; the kinds with an estimate the table below. Multi-site problems list every
     parameter (site-specific copies as ``name@site``) and add a line per site with its
     observation count and cost at the analysis. A `SampleResult` adds R-hat and bulk/tail
-    ESS columns. A stepwise result adds a line per step;
+    ESS columns. A stepwise result adds a line per step (with the parameters it estimates
+    when not all);
     ``result["diagnostics"]`` (`pdaframe.analysis.diagnostics`) adds the χ² check, the parameters at a bound and the per-stream residual statistics. A method
     that gives no posterior (DE, GA without ``posterior = true``) shows σ as "-" with a
     footnote saying how to get one. Failed ensemble members add the `failed_members` line.
@@ -77,8 +78,11 @@ def summary_table(result, problem, truth=None) -> str:
             lines.append(f"  site {site}: {m} observations" +
                          (f"; J_o = {jo:.6g} (2J_o/m = {2 * jo / m:.3g})" if terms else ""))
     for k, step in enumerate(result.get("steps", ())):
+        active = step.get("parameters", result["parameter_names"])
         lines.append(f"  step {k} ({', '.join(step.get('streams', ()))}): J_step = "
-                     f"{step['fun']:.6g}, {step['nit']} iterations, {step['nfev']} model runs")
+                     f"{step['fun']:.6g}, {step['nit']} iterations, {step['nfev']} model runs"
+                     + (f"; estimates {', '.join(active)}"
+                        if len(active) < len(result["parameter_names"]) else ""))
     if "diagnostics" in result:
         lines += ["", format_diagnostics(result["diagnostics"])]
     if "evaluation" in result:

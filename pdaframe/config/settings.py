@@ -97,7 +97,12 @@ def _max_memory(w, data) -> float:
 
 
 def _check_method(w, settings, problem):
-    """The method options' types and the members' memory, before any model run."""
+    """The method options' types and the members' memory, before any model run; and a
+    method's own check of its options against the problem, its ``check_problem(problem,
+    options)`` attribute where it has one (``stepwise``: its steps)."""
     settings.method_options = w.wrap("method", lambda: check_method_options(
         settings.method, settings.method_options, problem.n_param, problem.n_obs,
         settings.max_memory_gb))
+    check = getattr(get_method(settings.method), "check_problem", None)
+    if check is not None:
+        w.wrap("method", lambda: check(problem, settings.method_options))

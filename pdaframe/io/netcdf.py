@@ -34,8 +34,9 @@ Diagnostics (``result["diagnostics"]``, `pdaframe.analysis.diagnostics`) add::
     stream_cost, stream_cost_per_obs                                       (stream)
 
 and global attributes ``chi2_two_j chi2_dof chi2_low chi2_high chi2_verdict``. A stepwise
-result adds ``step(step)`` with ``step_streams`` (comma-separated) and ``step_cost`` (J of
-each step's own cost at its minimum); ``cost(iteration)`` is then the full J per step.
+result adds ``step(step)`` with ``step_streams`` and ``step_parameters`` (each step's active
+parameters; both comma-separated) and ``step_cost`` (J of each step's own cost at its
+minimum); ``cost(iteration)`` is then the full J per step.
 
 Global attributes carry the result summary and provenance: the config text (secrets hidden:
 `pdaframe.io.output.public_config_text`), the package and plugin versions, the seed, the git
@@ -294,5 +295,8 @@ def _diagnostics(ds, result):
         ds.createDimension("step", len(steps))
         _strings(ds, "step_streams", "step", [",".join(s.get("streams", ())) for s in steps],
                  "streams assimilated in each step")
+        _strings(ds, "step_parameters", "step",
+                 [",".join(s.get("parameters", result["parameter_names"])) for s in steps],
+                 "parameters estimated in each step (the others held at the chain's mean)")
         _var(ds, "step_cost", ("step",), [s["fun"] for s in steps], units="1",
              long_name="J of each step's own cost at its minimum")
