@@ -1,5 +1,5 @@
 """Command line: ``pdaframe run CONFIG``, ``pdaframe check CONFIG``, ``pdaframe sweep SWEEP``,
-``pdaframe predict RESULT``, ``pdaframe plugins``, ``pdaframe methods``, ``pdaframe new-plugin NAME --lang LANG``,
+``pdaframe predict RESULT``, ``pdaframe merge OUTDIR``, ``pdaframe plugins``, ``pdaframe methods``, ``pdaframe new-plugin NAME --lang LANG``,
 ``pdaframe --version``.
 
 ``pdaframe sweep SWEEP.toml`` runs a base config over a grid of overrides
@@ -66,10 +66,17 @@ def _cmd_run(args):
 
 
 def _run(args):
+    from .batch import is_batch_config
     from .config.loader import load_config
     from .parallel import get_executor, is_root
     from .run import run_problem, summary_table
 
+    if is_batch_config(args.config):
+        return _run_batch(args)
+    if args.task is not None:
+        from .errors import ConfigError
+        raise ConfigError(f"--task goes with a batch config (a [batch] table); "
+                          f"{args.config} has none")
     executor = get_executor(None if args.executor == "auto" else args.executor)
     root = is_root()
     problem, settings = load_config(args.config, output_dir=args.output)
@@ -89,6 +96,62 @@ def _run(args):
     return 0
 
 
+def _run_batch(args):
+    """``pdaframe run`` of a config with ``[batch]``: one calibration per site
+    (`pdaframe.batch`)."""
+    from .batch import parse_task, run_batch
+    from .errors import ConfigError
+    from .parallel import get_executor, is_root
+
+    if args.resume:
+        raise ConfigError("--resume does not go with a batch: a batch run always continues "
+                          "(finished sites are skipped, failed and unfinished ones run)")
+    task = None if args.task is None else parse_task(args.task)
+    executor = get_executor(None if args.executor == "auto" else args.executor)
+    run = run_batch(args.config, args.output, task, executor, progress=not args.quiet)
+    if not is_root():
+        return 0
+    print(run.summary())
+    if getattr(executor, "size", 1) > 1:
+        print(f"{executor.size} MPI ranks (dynamic schedule)")
+    for label, path in run.merged.items():
+        if label != "counts":
+            print(f"wrote {label}: {_shown(path)}")
+    if task is not None:
+        print(f"task {task[0]}/{task[1]} finished; after the whole array: pdaframe merge "
+              f"{_shown(run.batch.output_dir)}")
+    if run.failed:
+        print(f"warning: {len(run.failed)} of {len(run.share)} sites failed (run again to "
+              f"retry them)", file=sys.stderr)
+    return 0
+
+
+def _cmd_merge(args):
+    from .batch import merge_batch
+
+    paths = merge_batch(args.output_dir, lock=True)
+    counts = paths.pop("counts")
+    print(f"merged {args.output_dir}: {counts['done']} sites done, {counts['failed']} "
+          f"failed, {counts['not run']} not run")
+    for label, path in paths.items():
+        print(f"wrote {label}: {_shown(path)}")
+    return 0
+
+
+def _check_batch(args):
+    """``pdaframe check`` of a batch config: every site's files and config."""
+    from .batch import load_batch
+    from .batch.runner import prepare
+
+    batch = load_batch(args.config, args.output)
+    share, to_run = prepare(batch, None)
+    print(f"{args.config}: OK (batch)")
+    print(f"  {len(batch.sites)} sites from {batch.table.source}; {len(share) - len(to_run)} "
+          f"already done in {batch.output_dir}, {len(to_run)} checked (configs load, files "
+          f"present)")
+    return 0
+
+
 def _shown(path):
     """``path`` relative to the working directory when it lies below it."""
     from pathlib import Path
@@ -102,8 +165,11 @@ def _cmd_check(args):
     from .config.loader import load_config
     from .interfaces import declared_outputs
 
+    from .batch import is_batch_config
     if args.prior_predictive:
         return _prior_predictive(args)
+    if is_batch_config(args.config):
+        return _check_batch(args)
     if args.members is not None:
         from .errors import ConfigError
         raise ConfigError("--members goes with --prior-predictive")
@@ -278,6 +344,10 @@ def build_parser() -> argparse.ArgumentParser:
                           "<output dir>/checkpoint.npz if there is one (numbers and JSON: "
                           "loading it runs no code); checkpoints every round unless the "
                           "method option checkpoint_every says otherwise")
+    run.add_argument("--task", metavar="I/N",
+                     help="a batch config only: run task I of N (1-based, I = 1..N), every "
+                          "N-th site from the I-th, for a job array (Slurm: --array=1-N and "
+                          "--task $SLURM_ARRAY_TASK_ID/N); merge with 'pdaframe merge' after")
     run.set_defaults(func=_cmd_run)
     check = sub.add_parser("check", help="validate a config without running the model")
     check.add_argument("config")
@@ -302,6 +372,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="how cases are spread (auto: MPI when launched by mpiexec with "
                             "more than one rank)")
     sweep.set_defaults(func=_cmd_sweep)
+    merge = sub.add_parser("merge", help="gather a batch's per-site results into batch.nc "
+                                         "(and a lat/lon map for grid cells)")
+    merge.add_argument("output_dir", help="the batch's output folder")
+    merge.set_defaults(func=_cmd_merge)
     pred = sub.add_parser("predict", help="run a finished run's prior and posterior draws "
                                           "on other drivers or scenarios")
     pred.add_argument("result", help="the run's output folder (or its result.nc)")
