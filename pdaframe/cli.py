@@ -113,7 +113,7 @@ def _run_batch(args):
         return 0
     print(run.summary())
     if getattr(executor, "size", 1) > 1:
-        print(f"{executor.size} MPI ranks (dynamic schedule)")
+        print(f"{executor.size} MPI ranks (dynamic schedule); sites per rank: {run.ranks}")
     for label, path in run.merged.items():
         if label != "counts":
             print(f"wrote {label}: {_shown(path)}")

@@ -129,13 +129,16 @@ def merge_batch(output_dir, lock=False) -> dict:
         No ``batch.json`` (not a batch folder), or a run of the batch is in progress.
     """
     output_dir = Path(output_dir)
-    manifest = read_json(output_dir / MANIFEST)
-    if manifest is None:
-        raise OutputError(f"{output_dir}: no readable {MANIFEST}; not the output folder of "
-                          f"a batch run (pdaframe run CONFIG with a [batch] table)")
+    if not (output_dir / MANIFEST).is_file():
+        raise OutputError(f"{output_dir}: no {MANIFEST}; not the output folder of a batch run "
+                          f"(pdaframe run CONFIG with a [batch] table)")
     if lock:
         with batch_lock(output_dir, "merge"):
             return merge_batch(output_dir)
+    manifest = read_json(output_dir / MANIFEST)
+    if manifest is None:
+        raise OutputError(f"{output_dir}: cannot read {MANIFEST}; run the batch again to "
+                          f"rewrite it")
     status, errors, summaries, names = _variables(output_dir, manifest)
     paths = {"batch": _write_batch(output_dir / "batch.nc", manifest, status, errors,
                                    summaries, names)}

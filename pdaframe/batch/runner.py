@@ -86,6 +86,8 @@ class BatchRun:
         ``seconds``, ``error``.
     merged : dict
         Files of the merge (empty unless this run merged).
+    ranks : list of int
+        Sites each MPI rank ran (one entry serially).
     """
 
     batch: object
@@ -94,6 +96,7 @@ class BatchRun:
     skipped: list
     statuses: list = field(default_factory=list)
     merged: dict = field(default_factory=dict)
+    ranks: list = field(default_factory=list)
 
     @property
     def failed(self) -> list:
@@ -378,6 +381,9 @@ def run_batch(path, output_dir=None, task=None, executor=None, progress=True,
         finally:
             prog.close()
         run = BatchRun(batch, task, share, skipped, [s for s in statuses if s])
+        assigned = getattr(executor, "assignment", None) if mpi else None
+        run.ranks = [len(to_run)] if not mpi else \
+            [list(assigned).count(r) for r in range(executor.size)]
         do_merge = batch.merge if merge is None else merge
         if root and task is None and do_merge and not run.failed:
             from .merge import merge_batch
