@@ -114,6 +114,7 @@ def _run_batch(args):
     print(run.summary())
     if getattr(executor, "size", 1) > 1:
         print(f"{executor.size} MPI ranks (dynamic schedule); sites per rank: {run.ranks}")
+    print(f"peak memory per rank: {', '.join(f'{m:.0f}' for m in run.peak_rss_mb)} MiB")
     for label, path in run.merged.items():
         if label != "counts":
             print(f"wrote {label}: {_shown(path)}")

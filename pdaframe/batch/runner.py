@@ -32,6 +32,7 @@ import json
 import logging
 import os
 import re
+import resource
 import shutil
 import socket
 import sys
@@ -88,6 +89,8 @@ class BatchRun:
         Files of the merge (empty unless this run merged).
     ranks : list of int
         Sites each MPI rank ran (one entry serially).
+    peak_rss_mb : list of float
+        Peak resident memory of each rank's process (MiB, ``getrusage``).
     """
 
     batch: object
@@ -97,6 +100,7 @@ class BatchRun:
     statuses: list = field(default_factory=list)
     merged: dict = field(default_factory=dict)
     ranks: list = field(default_factory=list)
+    peak_rss_mb: list = field(default_factory=list)
 
     @property
     def failed(self) -> list:
@@ -384,6 +388,8 @@ def run_batch(path, output_dir=None, task=None, executor=None, progress=True,
         assigned = getattr(executor, "assignment", None) if mpi else None
         run.ranks = [len(to_run)] if not mpi else \
             [list(assigned).count(r) for r in range(executor.size)]
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0     # KiB on Linux
+        run.peak_rss_mb = executor.comm.allgather(rss) if mpi else [rss]
         do_merge = batch.merge if merge is None else merge
         if root and task is None and do_merge and not run.failed:
             from .merge import merge_batch
