@@ -8,6 +8,10 @@ data (`pdaframe.analysis.prior_predictive`); ``pdaframe predict RESULT`` runs a 
 run's prior and posterior draws on other drivers or scenarios (`pdaframe.prediction`). All
 three spread their runs over MPI ranks like ``run``.
 
+A config with a ``[batch]`` table runs one calibration per site of its site table
+(`pdaframe.batch`): ``run --task I/N`` runs task I of N (1-based) of a job array, ``merge
+OUTDIR`` gathers the per-site results, ``check`` checks every site's files and config.
+
 ``pdaframe check`` validates a config without running the model: a twin's synthetic
 observations are not drawn and stream variables are checked against the outputs the model
 declares (`pdaframe.interfaces.declared_outputs`). Output piped into a program that stops
@@ -97,60 +101,13 @@ def _run(args):
 
 
 def _run_batch(args):
-    """``pdaframe run`` of a config with ``[batch]``: one calibration per site
-    (`pdaframe.batch`)."""
-    from .batch import parse_task, run_batch
-    from .errors import ConfigError
-    from .parallel import get_executor, is_root
-
-    if args.resume:
-        raise ConfigError("--resume does not go with a batch: a batch run always continues "
-                          "(finished sites are skipped, failed and unfinished ones run)")
-    task = None if args.task is None else parse_task(args.task)
-    executor = get_executor(None if args.executor == "auto" else args.executor)
-    run = run_batch(args.config, args.output, task, executor, progress=not args.quiet)
-    if not is_root():
-        return 0
-    print(run.summary())
-    if getattr(executor, "size", 1) > 1:
-        print(f"{executor.size} MPI ranks (dynamic schedule); sites per rank: {run.ranks}")
-    print(f"peak memory per rank: {', '.join(f'{m:.0f}' for m in run.peak_rss_mb)} MiB")
-    for label, path in run.merged.items():
-        if label != "counts":
-            print(f"wrote {label}: {_shown(path)}")
-    if task is not None:
-        print(f"task {task[0]}/{task[1]} finished; after the whole array: pdaframe merge "
-              f"{_shown(run.batch.output_dir)}")
-    if run.failed:
-        print(f"warning: {len(run.failed)} of {len(run.share)} sites failed (run again to "
-              f"retry them)", file=sys.stderr)
-    return 0
+    from .batch.command import run_command
+    return run_command(args, _shown)
 
 
 def _cmd_merge(args):
-    from .batch import merge_batch
-
-    paths = merge_batch(args.output_dir, lock=True)
-    counts = paths.pop("counts")
-    print(f"merged {args.output_dir}: {counts['done']} sites done, {counts['failed']} "
-          f"failed, {counts['not run']} not run")
-    for label, path in paths.items():
-        print(f"wrote {label}: {_shown(path)}")
-    return 0
-
-
-def _check_batch(args):
-    """``pdaframe check`` of a batch config: every site's files and config."""
-    from .batch import load_batch
-    from .batch.runner import prepare
-
-    batch = load_batch(args.config, args.output)
-    share, to_run = prepare(batch, None)
-    print(f"{args.config}: OK (batch)")
-    print(f"  {len(batch.sites)} sites from {batch.table.source}; {len(share) - len(to_run)} "
-          f"already done in {batch.output_dir}, {len(to_run)} checked (configs load, files "
-          f"present)")
-    return 0
+    from .batch.command import merge_command
+    return merge_command(args, _shown)
 
 
 def _shown(path):
@@ -170,7 +127,8 @@ def _cmd_check(args):
     if args.prior_predictive:
         return _prior_predictive(args)
     if is_batch_config(args.config):
-        return _check_batch(args)
+        from .batch.command import check_command
+        return check_command(args)
     if args.members is not None:
         from .errors import ConfigError
         raise ConfigError("--members goes with --prior-predictive")
