@@ -8,7 +8,7 @@
    in that folder for a site the table does not list is a `DataError` naming the files.
 3. Every site's config loads (`pdaframe.config.loader.load_config` with
    ``run_model=False``: the model is built and the data read, nothing is run), each site
-   once; an error names the site.
+   once, spread over an executor's ranks (`check_sites`); an error names the site.
 
 The placeholders themselves (unknown columns, empty or missing values) are checked when the
 batch is read (`pdaframe.batch.spec.load_batch`).
@@ -72,33 +72,43 @@ def _check_listing(batch, key, pattern) -> None:
                         f"list: {strays[:SHOWN]}; add them to the table or move the files")
 
 
-def check_sites(batch, sites=None, log=None) -> float:
-    """Step 3: load every site's config without running the model; return the seconds.
+class SiteCheck:
+    """Step 3 for one site (an executor's ``func``): load its config without running the
+    model; a failure raises the loader's error with ``site <name>:`` in front."""
+
+    def __init__(self, batch):
+        self.batch = batch
+
+    def __call__(self, site) -> bool:
+        with tempfile.TemporaryDirectory(prefix="pdaframe-batch-") as tmp:
+            path = Path(tmp) / f"{site}.toml"
+            path.write_text(site_config_text(self.batch, site))
+            try:
+                load_config(path, run_model=False,
+                            output_dir=self.batch.output_dir / "sites" / site)
+            except PdaframeError as err:
+                raise type(err)(f"site {site}: " + str(err).replace(str(path),
+                                                                     "its config")) from None
+        return True
+
+
+def check_sites(batch, sites=None, executor=None) -> float:
+    """Step 3 for every site of ``sites`` (default: all), spread over ``executor`` (e.g. the
+    MPI ranks); return the seconds.
 
     Raises
     ------
     PdaframeError
-        The first site that does not load, its error prefixed by ``site <name>:``.
+        For the first site (in table order) that does not load, of the loader's type, on
+        every rank alike.
     """
+    from .. import errors
+    from ..parallel import Failed, SerialExecutor
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="pdaframe-batch-") as tmp:
-        for site in batch.sites if sites is None else sites:
-            path = Path(tmp) / f"{site}.toml"
-            path.write_text(site_config_text(batch, site))
-            try:
-                load_config(path, run_model=False,
-                            output_dir=batch.output_dir / "sites" / site)
-            except PdaframeError as err:
-                raise type(err)(f"site {site}: " + str(err).replace(str(path), "its config")) \
-                    from None
-    seconds = time.perf_counter() - start
-    if log is not None:
-        log(f"checked {len(batch.sites if sites is None else sites)} site configs in "
-            f"{seconds:.1f} s")
-    return seconds
-
-
-def check_batch(batch, sites=None) -> None:
-    """All checks of the module docstring (`check_files`, then `check_sites`)."""
-    check_files(batch)
-    check_sites(batch, sites)
+    sites = batch.sites if sites is None else sites
+    results = (executor or SerialExecutor()).map(SiteCheck(batch), sites)
+    failed = next((r for r in results if isinstance(r, Failed)), None)
+    if failed is not None:
+        kind, _, message = failed.error.partition(": ")
+        raise getattr(errors, kind, PdaframeError)(message)
+    return time.perf_counter() - start

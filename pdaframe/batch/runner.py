@@ -24,7 +24,8 @@ SIGTERM and ``SystemExit`` stop it: the site being built is removed.
 Under ``mpiexec -n N`` the sites are shared out by `pdaframe.parallel.MPIExecutor`'s dynamic
 schedule (a one-sided counter on rank 0, which also computes; its progress thread serves the
 others): sites differ in cost by seconds, far above the schedule's 1-2 ms per site. Rank 0
-checks, locks and writes the manifest before any rank runs a site.
+locks the folder and checks the files; then all ranks share out the loading of the site
+configs (`pdaframe.batch.checks`), before any rank runs a site.
 """
 from __future__ import annotations
 
@@ -309,7 +310,8 @@ def write_manifest(batch) -> Path:
                for c, v in batch.table.columns.items() if c != "site"}
     manifest = {"config": str(Path(batch.path).resolve()), "config_text": batch.text,
                 "title": str(batch.template.get("title", "")), "sites": list(batch.sites),
-                "columns": columns, "grid": batch.grid, "site_table": batch.table.source}
+                "columns": columns, "grid": batch.grid,
+                "site_table": os.path.relpath(batch.table.source, Path(batch.path).parent)}
     path = Path(batch.output_dir) / MANIFEST
     text = json.dumps(manifest, indent=1)
     if not path.is_file() or path.read_text() != text:
@@ -318,9 +320,9 @@ def write_manifest(batch) -> Path:
     return path
 
 
-def prepare(batch, task) -> tuple[list, list]:
-    """The checks before any run (rank 0): files of every site, the method, the configs
-    of the sites to run. Returns ``(share, to_run)``."""
+def prepare(batch, task, load=True) -> tuple[list, list]:
+    """The checks before any run (rank 0): files of every site, the method and (``load``)
+    the configs of the sites to run (`pdaframe.batch.checks`). Returns ``(share, to_run)``."""
     check_files(batch)
     method = batch.template.get("method", {}).get("name", "lbfgsb") \
         if isinstance(batch.template.get("method"), dict) else "lbfgsb"
@@ -334,7 +336,8 @@ def prepare(batch, task) -> tuple[list, list]:
     share = task_sites(batch.sites, task)
     texts = {s: site_config_text(batch, s) for s in share}
     to_run = [s for s in share if not is_done(batch.output_dir, s, texts[s])]
-    check_sites(batch, to_run)
+    if load:
+        check_sites(batch, to_run)
     return share, to_run
 
 
@@ -378,8 +381,10 @@ def run_batch(path, output_dir=None, task=None, executor=None, progress=True,
         raise ConfigError(f"--task {task[0]}/{task[1]}: {task[1]} tasks for "
                           f"{len(batch.sites)} sites; use at most {len(batch.sites)} tasks")
     with _locked(batch, task, root, executor) as (share, to_run, skipped):
-        show = progress
-        prog = Progress(len(to_run), show, executor)
+        check_sites(batch, to_run, executor)          # every rank checks a share of them
+        if root:
+            write_manifest(batch)
+        prog = Progress(len(to_run), progress, executor)
         try:
             statuses = executor.map(SiteTask(batch, to_run, prog), range(len(to_run)))
         finally:
@@ -398,8 +403,8 @@ def run_batch(path, output_dir=None, task=None, executor=None, progress=True,
 
 
 class _locked:
-    """Rank 0 checks, locks, cleans up and writes the manifest; every rank learns the
-    sites to run (or the same error)."""
+    """Rank 0 locks, checks the files and cleans up; every rank learns the sites to run (or
+    the same error)."""
 
     def __init__(self, batch, task, root, executor):
         self.batch, self.task, self.root, self.executor = batch, task, root, executor
@@ -414,9 +419,8 @@ class _locked:
                 lock = batch_lock(self.batch.output_dir, self.task or "all")
                 lock.__enter__()
                 self.lock = lock
-                share, to_run = prepare(self.batch, self.task)
+                share, to_run = prepare(self.batch, self.task, load=False)
                 _remove_leftovers(self.batch.output_dir, share)
-                write_manifest(self.batch)
                 payload = (share, to_run, [s for s in share if s not in set(to_run)])
             except PdaframeError as err:
                 error = err

@@ -123,7 +123,7 @@ def test_serial_tasks_and_reruns_give_identical_merged_files(tmp_path, capsys):
     assert (tmp_path / "serial" / "batch.nc").read_bytes() == before
 
 
-def test_interrupted_run_resumes_only_unfinished_sites(tmp_path, monkeypatch):
+def test_interrupted_run_resumes_only_unfinished_sites(tmp_path, monkeypatch, caplog):
     config = toy_batch(tmp_path)
     run_batch(config, tmp_path / "whole", progress=False)
     out = tmp_path / "cut"
@@ -148,7 +148,11 @@ def test_interrupted_run_resumes_only_unfinished_sites(tmp_path, monkeypatch):
     dead.wait()
     (out / ".locks" / "all.lock").write_text(json.dumps(
         {"host": os.uname().nodename, "pid": dead.pid, "started": "earlier"}))
-    run = run_batch(config, out, progress=False)
+    with caplog.at_level("WARNING", logger="pdaframe.batch"):
+        run = run_batch(config, out, progress=False)
+    assert f"taking over the stale batch lock {out / '.locks' / 'all.lock'}" in caplog.text
+    assert f"pid {dead.pid} on host" in caplog.text
+    assert "removed 1 unfinished site folder(s) of an interrupted run: .s05." in caplog.text
     assert [s["site"] for s in run.statuses] == [f"s{k:02d}" for k in range(4, 10)]
     assert run.skipped == ["s00", "s01", "s02", "s03"]
     assert not (sites / ".s05.abcd1234.tmp").exists()

@@ -35,3 +35,13 @@ def test_batch_under_mpiexec_equals_serial_and_tasks(tmp_path):
         reference = (tmp_path / "serial" / name).read_bytes()
         assert (tmp_path / "mpi" / name).read_bytes() == reference, name
         assert (tmp_path / "tasks" / name).read_bytes() == reference, name
+
+
+def test_a_site_that_does_not_load_stops_every_rank_before_any_run(tmp_path):
+    config = toy_batch(tmp_path, stream='times = [0, 1, 2]\nstd = "{elevation}"')   # s00: 0
+    mpi = launch(2, *PDAFRAME, "run", config, "-o", tmp_path / "mpi", "-q")
+    assert mpi.returncode == 2, mpi.stderr
+    assert "error (DataError): site s00: its config: [streams.0]" in mpi.stderr
+    assert "rank 1/2: error (DataError): site s00" in mpi.stderr       # the same on rank 1
+    assert not (tmp_path / "mpi" / "sites").exists()
+    assert not list((tmp_path / "mpi" / ".locks").iterdir())
