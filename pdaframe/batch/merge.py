@@ -61,10 +61,13 @@ def grid_axes(table_or_columns, sites, required=None):
             raise ConfigError(f"{required}: [batch] grid = true needs 'lat' and 'lon' columns "
                               f"in the site table")
         return None
-    order = [list(getattr(table_or_columns, "sites", sites)).index(s) for s in sites] \
-        if hasattr(table_or_columns, "sites") else range(len(sites))
-    lat = np.asarray(columns["lat"], dtype=float)[list(order)]
-    lon = np.asarray(columns["lon"], dtype=float)[list(order)]
+    if hasattr(table_or_columns, "sites"):
+        rows = {name: k for k, name in enumerate(table_or_columns.sites)}
+        order = [rows[s] for s in sites]
+    else:
+        order = list(range(len(sites)))
+    lat = np.asarray(columns["lat"], dtype=float)[order]
+    lon = np.asarray(columns["lon"], dtype=float)[order]
     axes, why = [], None
     for name, values in (("lat", lat), ("lon", lon)):
         axis = np.unique(values)

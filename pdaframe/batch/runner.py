@@ -305,8 +305,8 @@ def _remove_leftovers(output_dir, share) -> list:
 
 def write_manifest(batch) -> Path:
     """``batch.json``: the sites (in order), their attributes, grid flag and config."""
-    columns = {c: [float(x) if v.dtype.kind == "f" else str(x) for x in
-                   (v[batch.table.sites.index(s)] for s in batch.sites)]
+    rows = [batch.position(s) for s in batch.sites]
+    columns = {c: [float(x) if v.dtype.kind == "f" else str(x) for x in v[rows]]
                for c, v in batch.table.columns.items() if c != "site"}
     manifest = {"config": str(Path(batch.path).resolve()), "config_text": batch.text,
                 "title": str(batch.template.get("title", "")), "sites": list(batch.sites),
@@ -421,7 +421,8 @@ class _locked:
                 self.lock = lock
                 share, to_run = prepare(self.batch, self.task, load=False)
                 _remove_leftovers(self.batch.output_dir, share)
-                payload = (share, to_run, [s for s in share if s not in set(to_run)])
+                running = set(to_run)
+                payload = (share, to_run, [s for s in share if s not in running])
             except PdaframeError as err:
                 error = err
             except BaseException:

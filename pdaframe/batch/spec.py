@@ -40,7 +40,7 @@ import math
 import re
 import tomllib
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -91,10 +91,17 @@ class Batch:
     grid: bool | None = None
     reports: bool = False
     columns: frozenset = frozenset()
+    _rows: dict | None = field(default=None, repr=False)
+
+    def position(self, site) -> int:
+        """Row of ``site`` in the table (a dict built once: O(1) for 10^5 sites)."""
+        if self._rows is None:
+            self._rows = {name: k for k, name in enumerate(self.table.sites)}
+        return self._rows[site]
 
     def row(self, site) -> dict:
         """``{column: value}`` of ``site`` (numbers as float, text as str)."""
-        k = self.table.sites.index(site)
+        k = self.position(site)
         return {c: (float(v[k]) if v.dtype.kind == "f" else str(v[k]))
                 for c, v in self.table.columns.items()}
 
