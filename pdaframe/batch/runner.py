@@ -389,7 +389,9 @@ def run_batch(path, output_dir=None, task=None, executor=None, progress=True,
             statuses = executor.map(SiteTask(batch, to_run, prog), range(len(to_run)))
         finally:
             prog.close()
-        run = BatchRun(batch, task, share, skipped, [s for s in statuses if s])
+        run = BatchRun(batch, task, share, skipped, [
+            s if s else {"site": to_run[s.index], "status": "failed", "attempts": 0,
+                         "seconds": 0.0, "error": s.error} for s in statuses])
         assigned = getattr(executor, "assignment", None) if mpi else None
         run.ranks = [len(to_run)] if not mpi else \
             [list(assigned).count(r) for r in range(executor.size)]
