@@ -300,3 +300,17 @@ def test_cli_batch_run_check_and_merge(tmp_path):
     code, out, err = cli("run", str(tmp_path / "out" / "sites" / "s01" /
                                              "config.toml"), "--task", "1/2")
     assert code == 2 and "--task goes with a batch config" in err
+
+
+def test_reports_option_and_no_map(tmp_path):
+    config = toy_batch(tmp_path, n=2, batch="reports = true\ngrid = false")
+    run = run_batch(config, progress=False)
+    folder = tmp_path / "out" / "sites" / "s01"
+    assert (folder / "report.html").stat().st_size > 1000
+    assert (folder / "streams.png").is_file() and (folder / "parameters.png").is_file()
+    assert set(run.merged) == {"batch", "counts"}               # grid = false: no map
+    assert not (tmp_path / "out" / "batch_map.nc").exists()
+    bare = toy_batch(tmp_path / "bare", n=2)
+    run_batch(bare, progress=False)
+    assert sorted(p.name for p in (tmp_path / "bare" / "out" / "sites" / "s01").iterdir()) \
+        == ["config.toml", "result.nc", "summary.json"]
