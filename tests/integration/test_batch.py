@@ -314,3 +314,37 @@ def test_reports_option_and_no_map(tmp_path):
     run_batch(bare, progress=False)
     assert sorted(p.name for p in (tmp_path / "bare" / "out" / "sites" / "s01").iterdir()) \
         == ["config.toml", "result.nc", "summary.json"]
+
+
+@pytest.mark.parametrize("sig, status", [("SIGKILL", -9), ("SIGTERM", 143)])
+def test_killed_cli_run_resumes_to_the_same_merged_file(tmp_path, sig, status):
+    import re
+    import signal
+    config = toy_batch(tmp_path)
+    run_batch(config, tmp_path / "whole", progress=False)
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "pdaframe.cli", "run", str(config), "-o",
+                             str(out)], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                            text=True)
+    for line in proc.stderr:                     # kill it after its third site
+        if "(3/10," in line:
+            proc.send_signal(getattr(signal, sig))
+            break
+    assert proc.wait(timeout=120) == status
+    proc.stderr.close()
+    sites = out / "sites"
+    done = [p.name for p in sites.iterdir() if not p.name.startswith(".")]
+    assert 3 <= len(done) < 10
+    assert all((sites / s / "summary.json").is_file() for s in done)   # no half site counts
+    if sig == "SIGTERM":                         # cleaned up on the way out
+        assert not [p for p in sites.iterdir() if p.name.startswith(".")]
+        assert not list((out / ".locks").iterdir())
+    rerun = subprocess.run([sys.executable, "-m", "pdaframe.cli", "run", str(config), "-o",
+                            str(out), "-q"], capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    if sig == "SIGKILL":                         # its lock file stayed behind
+        assert "taking over the stale batch lock" in rerun.stderr
+    m = re.search(r"(\d+) already done, (\d+) ran, 0 failed", rerun.stdout)
+    assert m and int(m.group(1)) == len(done) and int(m.group(2)) == 10 - len(done)
+    assert (out / "batch.nc").read_bytes() == (tmp_path / "whole" / "batch.nc").read_bytes()
+    assert not [p for p in sites.iterdir() if p.name.startswith(".")]
