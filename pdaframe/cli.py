@@ -1,5 +1,5 @@
 """Command line: ``pdaframe run CONFIG``, ``pdaframe check CONFIG``, ``pdaframe sweep SWEEP``,
-``pdaframe predict RESULT``, ``pdaframe plugins``, ``pdaframe methods``, ``pdaframe new-plugin NAME --lang LANG``,
+``pdaframe predict RESULT``, ``pdaframe merge OUTDIR``, ``pdaframe plugins``, ``pdaframe methods``, ``pdaframe new-plugin NAME --lang LANG``,
 ``pdaframe --version``.
 
 ``pdaframe sweep SWEEP.toml`` runs a base config over a grid of overrides
@@ -7,6 +7,10 @@
 data (`pdaframe.analysis.prior_predictive`); ``pdaframe predict RESULT`` runs a finished
 run's prior and posterior draws on other drivers or scenarios (`pdaframe.prediction`). All
 three spread their runs over MPI ranks like ``run``.
+
+A config with a ``[batch]`` table runs one calibration per site of its site table
+(`pdaframe.batch`): ``run --task I/N`` runs task I of N (1-based) of a job array, ``merge
+OUTDIR`` gathers the per-site results, ``check`` checks every site's files and config.
 
 ``pdaframe check`` validates a config without running the model: a twin's synthetic
 observations are not drawn and stream variables are checked against the outputs the model
@@ -66,10 +70,17 @@ def _cmd_run(args):
 
 
 def _run(args):
+    from .batch import is_batch_config
     from .config.loader import load_config
     from .parallel import get_executor, is_root
     from .run import run_problem, summary_table
 
+    if is_batch_config(args.config):
+        return _run_batch(args)
+    if args.task is not None:
+        from .errors import ConfigError
+        raise ConfigError(f"--task goes with a batch config (a [batch] table); "
+                          f"{args.config} has none")
     executor = get_executor(None if args.executor == "auto" else args.executor)
     root = is_root()
     problem, settings = load_config(args.config, output_dir=args.output)
@@ -89,6 +100,16 @@ def _run(args):
     return 0
 
 
+def _run_batch(args):
+    from .batch.command import run_command
+    return run_command(args, _shown)
+
+
+def _cmd_merge(args):
+    from .batch.command import merge_command
+    return merge_command(args, _shown)
+
+
 def _shown(path):
     """``path`` relative to the working directory when it lies below it."""
     from pathlib import Path
@@ -102,8 +123,12 @@ def _cmd_check(args):
     from .config.loader import load_config
     from .interfaces import declared_outputs
 
+    from .batch import is_batch_config
     if args.prior_predictive:
         return _prior_predictive(args)
+    if is_batch_config(args.config):
+        from .batch.command import check_command
+        return check_command(args)
     if args.members is not None:
         from .errors import ConfigError
         raise ConfigError("--members goes with --prior-predictive")
@@ -278,6 +303,10 @@ def build_parser() -> argparse.ArgumentParser:
                           "<output dir>/checkpoint.npz if there is one (numbers and JSON: "
                           "loading it runs no code); checkpoints every round unless the "
                           "method option checkpoint_every says otherwise")
+    run.add_argument("--task", metavar="I/N",
+                     help="a batch config only: run task I of N (1-based, I = 1..N), every "
+                          "N-th site from the I-th, for a job array (Slurm: --array=1-N and "
+                          "--task $SLURM_ARRAY_TASK_ID/N); merge with 'pdaframe merge' after")
     run.set_defaults(func=_cmd_run)
     check = sub.add_parser("check", help="validate a config without running the model")
     check.add_argument("config")
@@ -302,6 +331,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="how cases are spread (auto: MPI when launched by mpiexec with "
                             "more than one rank)")
     sweep.set_defaults(func=_cmd_sweep)
+    merge = sub.add_parser("merge", help="gather a batch's per-site results into batch.nc "
+                                         "(and a lat/lon map for grid cells)")
+    merge.add_argument("output_dir", help="the batch's output folder")
+    merge.set_defaults(func=_cmd_merge)
     pred = sub.add_parser("predict", help="run a finished run's prior and posterior draws "
                                           "on other drivers or scenarios")
     pred.add_argument("result", help="the run's output folder (or its result.nc)")
