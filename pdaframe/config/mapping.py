@@ -34,6 +34,7 @@ from ..errors import PdaframeError
 from ..problem.mapping import Grouped, MapContext, PerSite, Scaled, Shared, SiteMap
 from ..sites import read_site_table
 from .hierarchical import read_hierarchical
+from .transfer import read_transfer
 
 MAPPING_KEYS = {"site_table", "site_table_extra", "groups", "scaled", "scale_std", "scale_lower", "scale_upper",
                 "site_defaults"}
@@ -41,6 +42,7 @@ MAPPING_KEYS = {"site_table", "site_table_extra", "groups", "scaled", "scale_std
 #: rule's ``outputs`` are estimated local parameters, taken out of the shared ones).
 READERS: dict = {}
 READERS["hierarchical"] = read_hierarchical     # [parameters.hierarchical]: partial pooling
+READERS["transfer"] = read_transfer             # [[parameters.transfer]]: transfer functions
 
 
 def mapping_keys() -> set:

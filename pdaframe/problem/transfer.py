@@ -51,12 +51,13 @@ def standardised_inputs(ctx: MapContext, inputs, what) -> np.ndarray:
     """
     out = []
     for name in inputs:
-        values = np.asarray(ctx.column(name, what), dtype=float)
-        try:
-            full = np.asarray(ctx.table.column(name), dtype=float)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{what}: input column {name!r} of {ctx.table.source} is not "
-                              f"numeric") from None
+        values = ctx.column(name, what)
+        if values.dtype.kind not in "fiu":
+            raise ConfigError(f"{what}: input column {name!r} of {ctx.table.source} is "
+                              f"text; inputs must be numeric columns (for a PFT, add a 0/1 "
+                              f"column, or use [parameters] groups)")
+        values = values.astype(float)
+        full = np.asarray(ctx.table.column(name), dtype=float)
         mean, std = float(np.mean(full)), float(np.std(full))
         if not (np.isfinite(mean) and np.isfinite(std)):
             raise ConfigError(f"{what}: input column {name!r} of {ctx.table.source} has "
@@ -112,7 +113,8 @@ class Transfer(Rule):
         n_sites, m = len(ctx.sites), len(self.outputs)
         ent = [[ctx.entry(k, n) for n in self.outputs] for k in range(n_sites)]
         self.transform = ParameterTransform(
-            [e["lower"] for row in ent for e in row], [e["upper"] for row in ent for e in row],
+            [e.get("lower", -np.inf) for row in ent for e in row],
+            [e.get("upper", np.inf) for row in ent for e in row],
             [e.get("transform") for row in ent for e in row],
             [f"{n} at site {s}" for s in ctx.sites for n in self.outputs])
         defaults = np.array([float(e["mean"]) for row in ent for e in row])
