@@ -91,12 +91,24 @@ class Transfer(Rule):
     name : str
         Prefix of the weights' names.
 
+    Attributes
+    ----------
+    a : ndarray, shape (n_sites, n_inputs)
+        The standardised attributes of the sites.
+    phi0 : ndarray, shape (n_sites, n_outputs)
+        Each site's defaults in its bound transforms' space.
+    sizes : list of int
+        Units per layer, inputs to outputs.
+    entries : list of dict
+        The weights (global entries), layer by layer: ``W`` row by row, then ``b``.
+
     Raises
     ------
     ConfigError
-        Empty or repeated inputs/outputs, an unknown kind, hidden sizes < 1 (or any for a
-        linear kind, none for an mlp), ``weight_std <= 0``, a bad name, an input column the
-        table lacks or that is constant, a site default outside its bounds.
+        Empty or repeated inputs/outputs, an output without per-site entries, an unknown
+        kind, hidden sizes < 1 (or any for a linear kind, none for an mlp),
+        ``weight_std <= 0``, a bad name, an input column the table lacks, a text or
+        constant column, a site default outside its bounds.
     """
 
     def __init__(self, ctx: MapContext, outputs: Sequence[str], inputs: Sequence[str],
@@ -108,7 +120,11 @@ class Transfer(Rule):
         self.weight_std, self.seed = weight_std, seed
         what = f"transfer function {name!r}"
         self._check(what)
-        self.ctx = ctx
+        missing = [n for n in self.outputs if any(n not in p for p in ctx.parameters)]
+        if missing or not ctx.parameters:
+            raise ConfigError(f"{what}: output(s) {missing or self.outputs} have no per-site "
+                              f"entry (default, bounds); the sites' parameters are "
+                              f"{list(ctx.parameters[0]) if ctx.parameters else []}")
         self.a = standardised_inputs(ctx, self.inputs, what)
         n_sites, m = len(ctx.sites), len(self.outputs)
         ent = [[ctx.entry(k, n) for n in self.outputs] for k in range(n_sites)]

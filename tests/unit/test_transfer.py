@@ -234,6 +234,8 @@ def test_bad_contexts_are_named_errors():
         Transfer(MapContext(ctx.sites, ctx.parameters), ["p"], ["lat"])
     with pytest.raises(ConfigError, match=r"not in the site table"):
         Transfer(MapContext(["s1", "zz"], ctx.parameters[:2], ctx.table), ["p"], ["lat"])
+    with pytest.raises(ConfigError, match=r"output\(s\) \['zz'\] have no per-site entry"):
+        Transfer(ctx, ["p", "zz"], ["lat"])
     ctx.parameters[3]["p"] = {**ctx.parameters[3]["p"], "mean": 1.0}
     with pytest.raises(ConfigError, match=r"'p at site s3' = 1.0 is not strictly inside"):
         Transfer(ctx, ["p"], ["lat"])
