@@ -207,6 +207,13 @@ class Transfer(Rule):
         return Transfer(ctx, self.outputs, self.inputs, self.kind, self.hidden,
                         self.weight_std, self.seed, self.name)
 
+    def new_site_values(self, xs, ctx: MapContext, rng=None) -> np.ndarray:
+        """A new site's parameters (``ctx``: that site alone, same site table) for each draw
+        of the weights ``xs`` ``(n_draws, n_entries)``: ``(n_draws, n_outputs)``. The hook of
+        `pdaframe.analysis.leave_out` (leave-site-out scores); deterministic (no ``rng``)."""
+        new = self.for_sites(ctx)
+        return np.array([new.values(x)[0] for x in np.atleast_2d(xs)])
+
     # --- the network -------------------------------------------------------------------------
     def _layers(self, x) -> list[tuple[np.ndarray, np.ndarray]]:
         """``[(W_l, b_l)]`` from the rule's slice ``x`` of the global vector."""

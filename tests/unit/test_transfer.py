@@ -206,6 +206,33 @@ def test_calibration_recovers_a_linear_transfer_function():
     assert err < 0.3 * err0
 
 
+def test_leave_site_out_predicts_the_new_site_with_the_function():
+    """`pdaframe.analysis.leave_out` through a transfer function: the left-out site's draws
+    are the function at its attributes for each draw of the weights, and its predictive
+    beats the defaults' on the left-out site's observations."""
+    from pdaframe.analysis.leave_out import leave_site_out, new_site_parameters, restrict
+    problem, truth = linear_problem("linear", n=9, seed=3)
+    ctx, local = problem.mapping.ctx, problem.mapping.local
+
+    def rules(c):
+        return [transfer(c, "linear", weight_std=0.5), Shared(c, ["c"])]
+    out = leave_site_out(problem.sites, ctx, local, rules, "s4", n_draws=40, seed=1)
+    sub = out["problem"]
+    assert "s4" not in sub.site_names and sub.n_param == problem.n_param
+    draws = out["result"].posterior_sample(5, seed=2)
+    thetas = new_site_parameters(sub.mapping, draws, restrict(ctx, ["s4"]))
+    full = transfer(ctx, "linear", weight_std=0.5)
+    n_w = len(full.entries)
+    want = np.array([full.values(x[:n_w])[4] for x in draws])
+    np.testing.assert_allclose(thetas[:, :4], want, rtol=1e-14)
+    np.testing.assert_array_equal(thetas[:, 4], draws[:, n_w])
+    from pdaframe.analysis.leave_out import score_site
+    default = score_site(problem.sites[4], ctx.parameters[4],
+                         [[ctx.parameters[4][n]["mean"] for n in local]])
+    print(f"left-out s4: RMSE {out['score']['rmse']:.3f} (defaults {default['rmse']:.3f})")
+    assert out["score"]["rmse"] < 0.5 * default["rmse"]
+
+
 @pytest.mark.parametrize("change, message", [
     ({"inputs": ["lat", "nope"]}, "no column 'nope'"),
     ({"inputs": ["lat", "const"]}, "'const' of sites.csv is constant"),
