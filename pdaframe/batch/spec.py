@@ -45,6 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config.toml_file import read_toml
 from ..errors import ConfigError
 from ..io.output import dumps_toml
 from ..problem.multisite import SITE_NAME
@@ -130,15 +131,7 @@ def load_batch(path, output_dir=None) -> Batch:
         or non-numeric value, ...).
     """
     path = Path(path)
-    try:
-        text = path.read_text()
-        data = tomllib.loads(text)
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"cannot read config file {path}: {err}") from None
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{path}: malformed TOML: {err}") from None
+    text, data = read_toml(path)
     tab = data.pop("batch", None)
     if not isinstance(tab, dict):
         raise ConfigError(f"{path}: [batch] must be a table")

@@ -120,7 +120,6 @@ table, ``[parameters]`` and the site's ``parameters``.
 """
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import NamedTuple
 
@@ -135,6 +134,7 @@ from .settings import RunSettings, _check_method, _max_memory, _method_output
 from ..problem.fixed import FixedParameters, fix_operator_parameters
 from ..problem.multisite import (SEP, SITE_NAME, MultiSiteProblem, Site, site_parameter_name,
                                  split_parameter_name, stream_name)
+from .toml_file import read_toml
 from .mapping import apply_site_defaults, build_mapping, site_table, uses_mapping
 from ..interfaces import declared_outputs
 from ..plugins import registry
@@ -243,16 +243,7 @@ def load_config(path, run_model=True, output_dir=None) -> LoadedConfig:
         Naming the file, the table and the field at fault.
     """
     path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"cannot read config file {path}: {err}") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{path}: malformed TOML: {err}") from None
+    text, data = read_toml(path)
     w = _Where(path)
     w.keys(data, TOP, "top level")
     base = path.parent.resolve()

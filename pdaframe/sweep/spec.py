@@ -31,11 +31,11 @@ import copy
 import hashlib
 import itertools
 import json
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config.loader import PATH_SUFFIXES
+from ..config.toml_file import read_toml
 from ..errors import ConfigError
 
 TOP = {"title", "base", "axes", "cases", "output"}
@@ -90,14 +90,14 @@ def load_sweep(path, output_dir=None) -> Sweep:
         of the base config (naming the sweep file, the axis or case and the key).
     """
     path = Path(path)
-    data = _read_toml(path, "sweep file")
+    data = read_toml(path, "sweep file")[1]
     unknown = sorted(set(data) - TOP)
     if unknown:
         raise ConfigError(f"{path}: unknown key(s) {unknown}; allowed: {sorted(TOP)}")
     if not isinstance(data.get("base"), str):
         raise ConfigError(f"{path}: 'base' must name the base config file (a string)")
     base = (path.parent / data["base"]).resolve()
-    base_data = _read_toml(base, f"base config of {path}")
+    base_data = read_toml(base, f"base config of {path}")[1]
     axes = _axes(path, data.get("axes", []))
     named = _named_cases(path, data.get("cases", []))
     if not axes and len(named) == 1 and not named[0][1]:
@@ -147,17 +147,6 @@ def case_config(sweep_path, base, base_data, case) -> dict:
                               f"{sorted(tables)}")
         _set(data, parts, [tables[n] for n in names])
     return _absolute_paths(data, base.parent)
-
-
-def _read_toml(path, what) -> dict:
-    try:
-        return tomllib.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{what} not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"cannot read {what} {path}: {err}") from None
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{path}: malformed TOML: {err}") from None
 
 
 def _axes(path, tables) -> list[tuple[str, list]]:

@@ -17,21 +17,22 @@ Y = {"s1": [2.1, 1.4, 1.6], "s2": [1.9, -0.3, 0.2], "s3": [0.7, 1.1, 2.5]}
 TABLE = "site,pft,lat,lon,cdef\ns1,tree,45,5,0.5\ns2,grass,46,6,1.5\ns3,tree,47,7,-0.5\n"
 
 
-def config(extra="", parameters='groups = { b = "pft" }\nscaled = ["c"]\n'
-           'scale_lower = -inf\nsite_defaults = { c = "cdef" }'):
+def linear_sites(h, parameters, extra="", title="Linear sites, groups and a scaling"):
+    """A multi-site config of linear models ``y = H_k (a, b, c)``, one [[sites]] per ``h``
+    entry (observations in ``<site>.csv``, the table ``sites.csv``: `write_sites`)."""
     sites = "".join(f"""
 [[sites]]
 name = "{s}"
-options = {{ matrix = {h} }}
+options = {{ matrix = {m} }}
 
 [[sites.streams]]
 name = "y"
 variable = "y"
 file = "{s}.csv"
 std = 0.5
-""" for s, h in H.items())
+""" for s, m in h.items())
     return f"""
-title = "Linear sites, groups and a scaling"
+title = "{title}"
 seed = 4
 
 [model]
@@ -55,13 +56,23 @@ directory = "out"
 """
 
 
+def write_sites(folder, y, table):
+    """The sites' observation files (from ``y``) and ``sites.csv`` in ``folder``."""
+    for s, values in y.items():
+        (folder / f"{s}.csv").write_text("time,y\n" + "".join(f"{i},{v}\n"
+                                                               for i, v in enumerate(values)))
+    (folder / "sites.csv").write_text(table)
+    return folder
+
+
+def config(extra="", parameters='groups = { b = "pft" }\nscaled = ["c"]\n'
+           'scale_lower = -inf\nsite_defaults = { c = "cdef" }'):
+    return linear_sites(H, parameters, extra)
+
+
 @pytest.fixture
 def folder(tmp_path):
-    for s, y in Y.items():
-        (tmp_path / f"{s}.csv").write_text("time,y\n" + "".join(f"{i},{v}\n"
-                                                                for i, v in enumerate(y)))
-    (tmp_path / "sites.csv").write_text(TABLE)
-    return tmp_path
+    return write_sites(tmp_path, Y, TABLE)
 
 
 def write(folder, text, name="map.toml"):

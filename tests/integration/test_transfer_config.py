@@ -10,6 +10,7 @@ import pdaframe
 from pdaframe.cli import main
 from pdaframe.errors import ConfigError, DataError
 from pdaframe.run import run_problem
+from tests.integration.test_mapping_config import linear_sites, write_sites
 
 H = {"s1": [[1.0, 0.0, 1.0], [0.0, 1.0, 1.0], [1.0, 1.0, 0.0]],
      "s2": [[2.0, 0.0, 1.0], [0.0, 1.0, -1.0], [1.0, -1.0, 0.5]],
@@ -24,46 +25,13 @@ TRANSFER = ('[[parameters.transfer]]\nname = "tf"\ninputs = ["lat", "elev"]\n'
 
 
 def config(transfer=TRANSFER, parameters=""):
-    sites = "".join(f"""
-[[sites]]
-name = "{s}"
-options = {{ matrix = {h} }}
-
-[[sites.streams]]
-name = "y"
-variable = "y"
-file = "{s}.csv"
-std = 0.5
-""" for s, h in H.items())
-    return f"""
-title = "Linear sites, a transfer function"
-seed = 4
-
-[model]
-name = "linear"
-options = {{ names = ["a", "b", "c"] }}
-
-[parameters]
-site_table = "sites.csv"
-a = {{ mean = 1.0, std = 1.0 }}
-b = {{ mean = 0.5, std = 2.0 }}
-c = {{ mean = 1.0, std = 1.0 }}
-{parameters}
-{transfer}
-{sites}
-[method]
-name = "lbfgsb"
-options = {{ ftol = 1e-15, gtol = 1e-12 }}
-"""
+    return linear_sites(H, f"{parameters}\n{transfer}",
+                        title="Linear sites, a transfer function")
 
 
 @pytest.fixture
 def folder(tmp_path):
-    for s, y in Y.items():
-        (tmp_path / f"{s}.csv").write_text("time,y\n" + "".join(f"{i},{v}\n"
-                                                                for i, v in enumerate(y)))
-    (tmp_path / "sites.csv").write_text(TABLE)
-    return tmp_path
+    return write_sites(tmp_path, Y, TABLE)
 
 
 def write(folder, text, name="tf.toml"):

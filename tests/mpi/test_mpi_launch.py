@@ -31,6 +31,18 @@ def serial_and_mpi(args, tmp_path, n=2):
     assert mpi.stdout == serial.stdout.replace("serial", "mpi")
 
 
+def assert_run_same_on_ranks(config, tmp_path, ranks=2):
+    """``pdaframe run config`` serially (into ``tmp_path/serial``) and under ``mpiexec -n
+    ranks`` (``tmp_path/mpi``): both succeed and write the same result.nc."""
+    serial = subprocess.run([*PDAFRAME, "run", config, "-q", "-o", tmp_path / "serial"],
+                            capture_output=True, text=True, timeout=300)
+    assert serial.returncode == 0, serial.stderr
+    mpi = launch(ranks, *PDAFRAME, "run", config, "-q", "-o", tmp_path / "mpi")
+    assert mpi.returncode == 0, mpi.stderr
+    assert f"{ranks} MPI ranks" in mpi.stdout
+    assert_same_netcdf(tmp_path / "serial" / "result.nc", tmp_path / "mpi" / "result.nc")
+
+
 def test_mpiexec_is_detected_and_only_rank_0_is_root():
     code = ("from pdaframe.parallel import get_executor, is_root; ex = get_executor(); "
             "rows = ex.comm.gather((type(ex).__name__, ex.rank, ex.size, is_root())); "

@@ -3,14 +3,13 @@ cost, gradient (adjoint through the network) and Jacobian with the sites spread 
 ranks are bit-identical to a serial evaluation (collective, see conftest.py); and a
 ``pdaframe run`` of an MLP transfer config launched on 2 ranks writes the serial result.nc
 bit for bit."""
-import subprocess
-
 import numpy as np
 import pytest
 
 from pdaframe.parallel import MPIExecutor
 from tests.integration.test_transfer_config import TRANSFER, Y, TABLE, config
-from tests.mpi.test_mpi_launch import PDAFRAME, assert_same_netcdf, launch
+from tests.integration.test_mapping_config import write_sites
+from tests.mpi.test_mpi_launch import assert_run_same_on_ranks
 from tests.unit.test_transfer import linear_problem
 
 
@@ -32,16 +31,7 @@ def test_transfer_problem_same_bits_on_any_number_of_ranks(which, comm):
 @pytest.mark.slow
 @pytest.mark.launches_mpiexec
 def test_transfer_config_run_is_the_same_on_two_ranks(tmp_path):
-    for s, y in Y.items():
-        (tmp_path / f"{s}.csv").write_text("time,y\n" + "".join(f"{i},{v}\n"
-                                                                for i, v in enumerate(y)))
-    (tmp_path / "sites.csv").write_text(TABLE)
+    write_sites(tmp_path, Y, TABLE)
     mlp = TRANSFER + 'kind = "mlp"\nhidden = [3]\nseed = 2\n'
     (tmp_path / "tf.toml").write_text(config(mlp))
-    serial = subprocess.run([*PDAFRAME, "run", tmp_path / "tf.toml", "-q", "-o",
-                             tmp_path / "serial"], capture_output=True, text=True, timeout=300)
-    assert serial.returncode == 0, serial.stderr
-    mpi = launch(2, *PDAFRAME, "run", tmp_path / "tf.toml", "-q", "-o", tmp_path / "mpi")
-    assert mpi.returncode == 0, mpi.stderr
-    assert "2 MPI ranks" in mpi.stdout
-    assert_same_netcdf(tmp_path / "serial" / "result.nc", tmp_path / "mpi" / "result.nc")
+    assert_run_same_on_ranks(tmp_path / "tf.toml", tmp_path)
