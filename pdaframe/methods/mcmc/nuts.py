@@ -191,6 +191,7 @@ class HamiltonianState(EnsembleState):
                  max_delta_h=1000.0, steps_per_round=100):
         from ...io.state_format import register
         register(HMCChain)
+        register(GradientTarget)
         super().__init__(problem)
         name = self.name
         self.seed = _seed(seed)
