@@ -203,7 +203,7 @@ def hmc_transition(integ, z0: Point, eps, rng, n_steps, max_delta_h=1000.0):
             divergent = True
             break
     dh = H0 - z.energy(inv)
-    accept = 0.0 if divergent else min(1.0, math.exp(dh))
+    accept = 0.0 if divergent else 1.0 if dh > 0 else math.exp(dh)
     take = not divergent and rng.random() < accept
     return (z if take else z0), {"accept_stat": accept, "tree_depth": 0,
                                  "n_leapfrog": n_steps, "divergent": divergent,

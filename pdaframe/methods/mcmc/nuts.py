@@ -60,11 +60,11 @@ class HMCChain:
         self.da_mu = self.da_s_bar = self.da_x_bar = 0.0
         self.da_count = 0
         d = u0.size
-        self.warm = np.empty((n_warmup, d))
-        self.u = np.empty((n_samples, d))
-        self.draw_J = np.empty(n_samples)
+        self.warm = np.zeros((n_warmup, d))          # zeros, not empty: MPI hashes items
+        self.u = np.zeros((n_samples, d))
+        self.draw_J = np.zeros(n_samples)
         stats = ("accept_stat", "energy")
-        self.stats = {k: np.empty(n_samples) for k in stats}
+        self.stats = {k: np.zeros(n_samples) for k in stats}
         for k in ("tree_depth", "n_leapfrog"):
             self.stats[k] = np.zeros(n_samples, dtype=np.int64)
         for k in ("divergent", "moved"):
