@@ -40,6 +40,7 @@ from ...errors import ConfigError, ModelError, check_int
 from ...parallel import Failed, member_rng
 from ...result import Result
 from ..ensemble import EnsembleState, drive, failure_error
+from ..scipy_minimisers import _gradient_used
 from ..search.shared import _check_x0, _seed
 from . import hamiltonian as hm
 from .chains import MIN_DRAWS, sample_result
@@ -291,7 +292,8 @@ class HamiltonianState(EnsembleState):
             n_leapfrog=stats["n_leapfrog"], accept_stat=stats["accept_stat"],
             energy=stats["energy"], n_gradient=n_grad,
             n_adjoint=sum(c.nadjoint for c in chains),
-            n_tangent=sum(c.ntangent for c in chains), gradient=self.gradient,
+            n_tangent=sum(c.ntangent for c in chains),
+            gradient=_gradient_used(self.problem, self.mode),
             mean_accept_stat=stats["accept_stat"].mean(axis=1) if k else np.zeros(
                 len(chains)), **self._extra(stats))
         res.njev = n_grad
