@@ -193,7 +193,7 @@ class HamiltonianState(EnsembleState):
 
     # --- one chain -------------------------------------------------------------------------
     def _start(self, chain, integ):
-        for attempt in range(100):
+        for _ in range(100):
             chain.logp, chain.grad, chain.J = integ.evaluate(chain.q)
             if math.isfinite(chain.logp):
                 break
