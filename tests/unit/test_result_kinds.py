@@ -30,6 +30,8 @@ METHODS = {
     "adaptive-metropolis": ("sample", {"n_samples": 40, "burn_in": 40, "n_chains": 2}, False),
     "dream-zs": ("sample", {"n_samples": 40, "burn_in": 40}, False),
     "emcee": ("sample", {"n_samples": 20, "burn_in": 20}, False),
+    "nuts": ("sample", {"n_samples": 20, "burn_in": 20, "n_chains": 2}, False),
+    "hmc": ("sample", {"n_samples": 20, "burn_in": 20, "n_chains": 2}, False),
     "ces": ("sample", {"n_steps": 60, "n_check": 2, "n_chains": 4, "seed": 1}, False),
     "4denvar": ("ensemble", {"n_members": 8}, False),
     "es-mda": ("ensemble", {"n_members": 8}, False),

@@ -43,3 +43,5 @@ emcee_sampler.option_docs = (ChainState,)       # the options it shares with the
 
 METHODS = {"adaptive-metropolis": adaptive_metropolis, "dream-zs": dream_zs,
            "emcee": emcee_sampler}
+from .nuts import hmc, nuts  # noqa: E402  (NUTS and HMC: gradient-based, own options)
+METHODS.update(nuts=nuts, hmc=hmc)
