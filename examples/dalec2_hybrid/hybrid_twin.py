@@ -67,13 +67,14 @@ def observations(truth_run):
 
 
 def calibrate(model, streams, maxiter):
-    """4D-Var from the prior mean (the model's table): the optimum and its result."""
+    """4D-Var (lbfgsb) from the prior mean (the model's parameter table): its result."""
     problem = pdaframe.Problem(model, pdaframe.GaussianPrior.from_model(model), streams)
     res = pdaframe.minimise(problem, method="lbfgsb", maxiter=maxiter, posterior=False)
     return res
 
 
 def rmse(a, b):
+    """Root-mean-square difference of two series."""
     return float(np.sqrt(np.mean((np.asarray(a) - np.asarray(b)) ** 2)))
 
 
