@@ -98,7 +98,8 @@ def main(maxiter=3000, verbose=True):
                       "rmse_held_out": rmse(nee[held], true_run["nee"][held])}
     temps = np.arange(-10.0, 26.0, 5.0)
     x_h = out["hybrid"]["x"]
-    learned = x_h[1] * hybrid.response(x_h, temps[:, None] / 20.0)
+    from pdaframe_dalec2_jax.hybrid import T_SCALE            # the MLP's input scaling
+    learned = x_h[1] * hybrid.response(x_h, temps[:, None] / T_SCALE)
     out["curve"] = {"t_mean": temps, "true": TRUTH["f_auto"] * true_multiplier(temps),
                     "learned": learned,
                     "dalec2": np.full(temps.size, out["dalec2"]["x"][1])}
