@@ -9,10 +9,14 @@ parameter table and option checks it uses), the run written once in JAX
                                end="2007-12-31")
     g = model.adjoint(model.defaults, {"nee": model.run(model.defaults)["nee"]})
 
+``"dalec2-hybrid"`` (`Dalec2Hybrid`) is DALEC2 with a neural-network temperature response
+of autotrophic respiration whose weights are parameters (`pdaframe_dalec2_jax.hybrid`).
+
 Needs JAX: ``pip install "pdaframe[jax]"``.
 """
+from .hybrid import Dalec2Hybrid
 from .model import Dalec2Jax
 
 __version__ = "0.1.0"
 
-__all__ = ["Dalec2Jax"]
+__all__ = ["Dalec2Hybrid", "Dalec2Jax"]

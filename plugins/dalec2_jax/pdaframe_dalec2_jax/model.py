@@ -84,7 +84,11 @@ class Dalec2Jax(JaxModel):
         """The run in JAX (`pdaframe_dalec2_jax.physics.run`)."""
         from . import physics
         return physics.run(theta, self.forcing, self._daily, self._cardamom_offset,
-                           self.scan_unroll)
+                           self.scan_unroll, **self.f_auto_jax(theta))
+
+    def f_auto_jax(self, theta):
+        """``{}``: DALEC2's constant f_auto (a hybrid returns ``{"f_auto": array (n,)}``)."""
+        return {}
 
     def end_state(self, theta) -> np.ndarray:
         """The pools after the last step, shape (6,), as `pdaframe_dalec2.Dalec2.end_state`
@@ -94,7 +98,8 @@ class Dalec2Jax(JaxModel):
             jax, _ = self.jax()
             from . import physics
             self._end_state = jax.jit(lambda t: physics.end_state(
-                t, self.forcing, self._daily, self._cardamom_offset, self.scan_unroll))
+                t, self.forcing, self._daily, self._cardamom_offset, self.scan_unroll,
+                **self.f_auto_jax(t)))
         return np.array(self._end_state(self.check_theta(theta)))
 
     def check_theta(self, theta, what="theta"):
@@ -108,7 +113,7 @@ class Dalec2Jax(JaxModel):
                 why = "must be a finite number"
             elif p.name in _POSITIVE and value <= _POSITIVE[p.name][0]:
                 why = _POSITIVE[p.name][1]
-            elif i >= 17 and value < 0:
+            elif 17 <= i < 23 and value < 0:
                 why = "must not be negative (an initial pool)"
             else:
                 continue

@@ -125,8 +125,9 @@ def step(c, f, r, theta):
     c_lab, c_fol, c_roo, c_woo, c_lit, c_som = c
     dt = f["dt"]
     gpp = acm(c_fol / theta[16], theta[10], f)
-    # allocation of NPP (daily rates): each fraction of what is left
-    npp = (1.0 - theta[1]) * gpp
+    # allocation of NPP (daily rates): each fraction of what is left; a hybrid model
+    # (`pdaframe_dalec2_jax.hybrid`) puts a per-step f_auto in r
+    npp = (1.0 - (r["f_auto"] if "f_auto" in r else theta[1])) * gpp
     a_fol = npp * theta[2]
     rest = npp * (1.0 - theta[2])
     a_lab = rest * theta[12]
@@ -153,23 +154,29 @@ def scan(theta, forcing, r, unroll=1):
                         unroll=unroll)
 
 
-def run(theta, forcing, daily, cardamom_offset, unroll=1):
+def run(theta, forcing, daily, cardamom_offset, unroll=1, f_auto=None):
     """The whole run: ``{output: array (n,)}`` from ``theta`` (23,) and the per-step
     ``forcing`` (day, temp, sw, dt, co2, hours, g_c, kappa). Only the pools' recursion and
-    GPP (which needs the foliage) are scanned; the rest is computed for all steps at once."""
+    GPP (which needs the foliage) are scanned; the rest is computed for all steps at once.
+    ``f_auto`` (n,), when given, replaces the constant ``theta[1]`` (a hybrid model's)."""
     r, phi_on, phi_off = rates(theta, forcing, daily, cardamom_offset)
+    if f_auto is not None:
+        r["f_auto"] = f_auto
     _, (gpp, c) = scan(theta, forcing, r, unroll)
     c_lab, c_fol, c_roo, c_woo, c_lit, c_som = c
-    ra = theta[1] * gpp
+    f_a = theta[1] if f_auto is None else f_auto
+    ra = f_a * gpp
     rh = (theta[7] * (r["e_t"] * c_lit * r["rho"]) + r["l_som"] * c_som) / forcing["dt"]
     return {"gpp": gpp, "ra": ra, "rh": rh, "rtot": ra + rh,
-            "nee": -((1.0 - theta[1]) * gpp) + rh, "lai": c_fol / theta[16],
+            "nee": -((1.0 - f_a) * gpp) + rh, "lai": c_fol / theta[16],
             "c_lab": c_lab, "c_fol": c_fol, "c_roo": c_roo, "c_woo": c_woo, "c_lit": c_lit,
             "c_som": c_som, "day_length": jnp.asarray(forcing["hours"]), "phi_onset": phi_on,
             "phi_fall": phi_off}
 
 
-def end_state(theta, forcing, daily, cardamom_offset, unroll=1):
+def end_state(theta, forcing, daily, cardamom_offset, unroll=1, f_auto=None):
     """The pools after the last step, shape (6,) (as `run`'s arguments)."""
     r, _, _ = rates(theta, forcing, daily, cardamom_offset)
+    if f_auto is not None:
+        r["f_auto"] = f_auto
     return jnp.stack(scan(theta, forcing, r, unroll)[0])

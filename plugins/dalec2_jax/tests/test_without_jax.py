@@ -25,10 +25,11 @@ SCRIPT = textwrap.dedent("""
     print("dalec2 nee sum", round(float(dalec2.run(dalec2.defaults)["nee"].sum()), 6))
     hymod = pdaframe.get_model("hymod")
     print("hymod runs", sorted(hymod.run(hymod.defaults))[:1])
-    try:
-        pdaframe.get_model("dalec2-jax", site="US-Me2")
-    except PluginError as err:
-        print("dalec2-jax:", err)
+    for name in ("dalec2-jax", "dalec2-hybrid"):
+        try:
+            pdaframe.get_model(name, site="US-Me2")
+        except PluginError as err:
+            print(f"{name}:", err)
     print("jax imported:", any(m == "jax" or m.startswith("jax.") for m, v in
                               sys.modules.items() if v is not None))
 """)
@@ -39,11 +40,12 @@ def test_pdaframe_and_compiled_plugins_without_jax():
                          timeout=600)
     assert run.returncode == 0, run.stderr
     out = run.stdout
-    assert "dalec2_jax  (pdaframe-dalec2-jax" in out and "models: dalec2-jax" in out
+    assert "dalec2_jax  (pdaframe-dalec2-jax" in out and "models: dalec2-hybrid, dalec2-jax" in out
     assert "models: dalec2\n" in out and "models: hymod" in out
     total = float(out.split("dalec2 nee sum ")[1].split()[0])
     assert total < 0                                   # a sink, as the run with JAX
     assert "hymod runs ['" in out
-    assert ('dalec2-jax: JAX models need JAX, which is not installed' in out
-            and 'install the extra: pip install "pdaframe[jax]"' in out), out
+    for name in ("dalec2-jax", "dalec2-hybrid"):
+        assert (f'{name}: JAX models need JAX, which is not installed' in out
+                and 'install the extra: pip install "pdaframe[jax]"' in out), out
     assert "jax imported: False" in out
