@@ -74,8 +74,8 @@ def main(argv=None):
     print(f"DALEC2 twin (US-Me2 2004-2007), estimating {names}; seed {args.seed}")
     for name, (_, _, runs, t, res) in out.items():
         if name == "laplace":
-            extra = (f"{res.njev} adjoint gradients, {res.get('nfev_posterior', 0)} runs for "
-                     f"the Gauss-Newton Jacobian")
+            extra = (f"{res.njev} adjoint gradients; Gauss-Newton covariance (nfev_posterior "
+                     f"{res.get('nfev_posterior', 0)})")
         elif name == "vi":
             extra = (f"K = {res.n_draws} draws, {res.nit} L-BFGS-B iterations, {res.njev} "
                      f"adjoint gradients, {res.n_samples * res.n_chains} draws from q; ELBO "

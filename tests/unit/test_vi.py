@@ -52,10 +52,13 @@ def test_base_draws_are_centred_and_whitened_exactly():
 
 
 @pytest.mark.parametrize("d", [2, 10])
-def test_vi_is_exact_on_a_linear_gaussian_problem(d):
+@pytest.mark.parametrize("start", ["prior", "laplace"])
+def test_vi_is_exact_on_a_linear_gaussian_problem(d, start):
+    """From the prior, the fit has to find the posterior; from the Laplace start (exact
+    here) it has to stay there."""
     problem, (B, R, y) = lg_problem(d)
     mu, A = closed_form(problem, B, R, y)
-    res = pdaframe.minimise(problem, "vi", seed=1)
+    res = pdaframe.minimise(problem, "vi", seed=1, start=start)
     assert res.success and res.status == 0, res.message
     assert rel(res.q_mean, mu) <= 1e-6
     assert rel(res.q_covariance, A) <= 1e-6
@@ -71,7 +74,8 @@ def test_vi_is_exact_on_a_linear_gaussian_problem(d):
     assert np.all(np.abs(res.x - mu) < 5 * se)
     assert np.all(np.abs(res.rhat - 1) < 0.05) and res.ess_bulk.min() > 500
     assert np.all(np.diff(res.history["elbo"]) >= -1e-12)        # L-BFGS-B: never worse
-    assert res.nfev == res.n_draws * (res.njev // res.n_draws) + 1000 + 1
+    assert res.nfev == res.n_draws * (res.njev // res.n_draws) + 1000 + 1 + res.nfev_start
+    assert (res.nfev_start > 0) == (start == "laplace")
 
 
 def test_the_exactness_check_fails_without_whitened_draws(monkeypatch):
@@ -81,7 +85,7 @@ def test_the_exactness_check_fails_without_whitened_draws(monkeypatch):
     mu, A = closed_form(problem, B, R, y)
     monkeypatch.setattr(vimod, "base_draws", lambda K, d, seed: np.random.default_rng(
         seed).standard_normal((K, d)))
-    res = pdaframe.minimise(problem, "vi", seed=1)
+    res = pdaframe.minimise(problem, "vi", seed=1, start="prior")
     assert rel(res.q_mean, mu) > 1e-3 and rel(res.q_covariance, A) > 1e-2
 
 
@@ -180,11 +184,14 @@ class NaNModel(Decay):
 
 def test_a_diverging_fit_is_a_named_error_with_the_last_elbo_values():
     with pytest.raises(VIDivergenceError, match=r"did not increase.*last ELBO values \[") as e:
-        pdaframe.minimise(decay_problem(WrongAdjoint()), "vi", seed=0)
+        pdaframe.minimise(decay_problem(WrongAdjoint()), "vi", seed=0, start="prior")
     assert e.value.elbo.size >= 1 and np.all(e.value.elbo <= e.value.elbo[0])
     with pytest.raises(VIDivergenceError, match="not finite.*draw 0") as e:
-        pdaframe.minimise(decay_problem(NaNModel()), "vi", seed=0)
+        pdaframe.minimise(decay_problem(NaNModel()), "vi", seed=0, start="prior")
     assert isinstance(e.value, pdaframe.ModelError)
+    # from the Laplace start, the minimiser meets the failing model first
+    with pytest.raises(pdaframe.ModelError, match="fails at the start point"):
+        pdaframe.minimise(decay_problem(NaNModel()), "vi", seed=0)
 
 
 def vi_config(folder, options="{ n_samples = 40 }"):
@@ -199,10 +206,27 @@ def vi_config(folder, options="{ n_samples = 40 }"):
 
 def test_pdaframe_run_writes_samples_nc_and_nothing_when_the_fit_diverges(tmp_path):
     from pdaframe.run import run_problem
-    problem, settings = pdaframe.load_config(vi_config(tmp_path))
+    problem, settings = pdaframe.load_config(vi_config(tmp_path, '{ n_samples = 40, start = '
+                                                                 '"prior" }'))
     result, paths = run_problem(problem, settings, tmp_path / "ok", progress=False)
     assert paths["samples"].name == "samples.nc" and paths["netcdf"].exists()
     assert result.success and result.method == "vi"
     with pytest.raises(VIDivergenceError):
-        run_problem(decay_problem(WrongAdjoint()), settings, tmp_path / "bad", progress=False)
+        run_problem(decay_problem(NaNModel()), settings, tmp_path / "bad", progress=False)
     assert not any(p.suffix in (".nc", ".png", ".html") for p in (tmp_path / "bad").rglob("*"))
+
+
+def test_a_callback_sees_each_iteration_and_can_stop_the_fit():
+    problem, _ = lg_problem(3)
+    seen = []
+
+    def callback(state):
+        seen.append(state.fun)
+        if state.nit == 3:
+            raise StopIteration
+
+    res = pdaframe.minimise(problem, "vi", seed=1, n_samples=40, callback=callback,
+                            start="prior")
+    assert res.status == 3 and not res.success and "stopped by the callback" in res.message
+    assert len(seen) == 3 and res.history["elbo"].size == 4
+    assert np.allclose(-res.history["elbo"][1:], seen)
