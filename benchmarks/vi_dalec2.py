@@ -74,11 +74,11 @@ def main(argv=None):
     print(f"DALEC2 twin (US-Me2 2004-2007), estimating {names}; seed {args.seed}")
     for name, (_, _, runs, t, res) in out.items():
         if name == "laplace":
-            extra = (f"{res.njev} adjoint gradients; Gauss-Newton covariance (nfev_posterior "
-                     f"{res.get('nfev_posterior', 0)})")
+            extra = f"{res.njev} adjoint gradients, then the Gauss-Newton covariance"
         elif name == "vi":
             extra = (f"K = {res.n_draws} draws, {res.nit} L-BFGS-B iterations, {res.njev} "
-                     f"adjoint gradients, {res.n_samples * res.n_chains} draws from q; ELBO "
+                     f"adjoint gradients, {res.nfev_start} runs of its Laplace start, "
+                     f"{res.n_samples * res.n_chains} draws from q; ELBO "
                      f"{res.elbo:.4f}; {res.message}")
         else:
             extra = f"R-hat max {np.max(res.rhat):.3f}, ESS bulk min {np.min(res.ess_bulk):.0f}"
