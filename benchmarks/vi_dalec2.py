@@ -15,8 +15,8 @@ Printed: model runs (VI: ``K`` runs with adjoint per ELBO evaluation, plus the d
 and per parameter the mean and sd of each, with ``|mean - mean_dz| / sd_dz`` and the sd ratio
 to DREAM(ZS).
 
-Measured (2-core machine shared with 4 other jobs, 2026-12-05), defaults: see the README
-section "Variational inference".
+Measured (2-core machine shared with 4 other jobs, 2026-12-05): the table in the README's
+"Uncertainty" section (variational inference), 4, 8 and 23 parameters.
 
 Run: ``.venv/bin/python benchmarks/vi_dalec2.py [--estimate f_auto c_lma d_onset d_fall]
 [--draws 20] [--samples 1500] [--seed 1]``.
