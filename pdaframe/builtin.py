@@ -15,6 +15,7 @@ from .methods.mcmc import METHODS as MCMC
 from .methods.sequential import METHODS as SEQUENTIAL
 from .methods.scipy_minimisers import METHODS
 from .methods.stepwise import METHODS as STEPWISE
+from .methods.vi import METHODS as VI
 from .models.external import make_external
 from .observations.operators import BASIC_FACTORIES
 from .observations.operators import FACTORIES as OPERATORS
@@ -81,7 +82,7 @@ def pdaframe_register_priors(registry):
 def pdaframe_register_methods(registry):
     for name, method in {**METHODS, **FOURDENVAR, **DE, **GA, **STEPWISE, **MCMC,
                          **IMPORTANCE, **SEQUENTIAL, **EMULATOR, **SENSITIVITY,
-                         **HISTORY_MATCHING}.items():
+                         **HISTORY_MATCHING, **VI}.items():
         registry.add(name, method)
 
 

@@ -97,7 +97,8 @@ FAMILY = {"lbfgsb": "minimiser", "lbfgsb-fd": "minimiser", "nelder-mead": "minim
           "es-mda": "kalman", "enkf": "kalman", "particle-filter": "weighting",
           "importance": "weighting", "glue": "weighting", "ces": "emulation",
           "history-matching": "emulation", "oat": "sensitivity", "morris": "sensitivity",
-          "sobol": "sensitivity", "efast": "sensitivity", "stepwise": "stepwise"}
+          "sobol": "sensitivity", "efast": "sensitivity", "stepwise": "stepwise",
+          "vi": "variational"}
 
 
 def test_methods_lists_every_registered_method_with_its_family(capsys):
