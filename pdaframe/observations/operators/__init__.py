@@ -93,7 +93,8 @@ class Select(ObservationOperator):
 from .aggregation import TemporalAggregation, mean_error_variance, window_edges  # noqa: E402
 from .bias import Bias  # noqa: E402
 from .cdf import CDFMatching, fit_cdf_matching  # noqa: E402
-from .mlp import MLP, MLPOperator, mlp_operator  # noqa: E402
+from .mlp import MLP, MLPOperator  # noqa: E402
+from .mlp_train import mlp_operator, train_mlp  # noqa: E402
 from .seasonality import NormalisedSeasonality  # noqa: E402
 from .sif import SIF  # noqa: E402
 from .spatial import SpatialMean  # noqa: E402

@@ -9,8 +9,9 @@ needs no ML library and runs inside any method with gradients. It is trained by
 CSV file and saved to an ``.npz`` (no pickle) holding the weights, the input names, the
 scalings, the training range and the SHA-256 of the training file.
 
-Config: ``operator = "mlp"`` with ``operator_options = { file = "sif_mlp.npz" }`` (a
-trained file), or ``{ train = "pairs.csv", inputs = ["gpp", "lai"], target = "sif" }`` to
+Config (factory `pdaframe.observations.operators.mlp_train.mlp_operator`):
+``operator = "mlp"`` with ``operator_options = { file = "sif_mlp.npz" }`` (a trained file),
+or ``{ train = "pairs.csv", inputs = ["gpp", "lai"], target = "sif" }`` to
 train when the config is loaded (``save = "sif_mlp.npz"`` keeps it). Inputs outside the
 training range are extrapolation: a warning gives the distance (in training standard
 deviations) beyond the range.
@@ -18,7 +19,6 @@ deviations) beyond the range.
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import warnings
 from pathlib import Path
@@ -28,8 +28,6 @@ import numpy as np
 from ...errors import ConfigError, DataError
 from ...interfaces import ObservationOperator
 from .times import time_indices
-
-log = logging.getLogger(__name__)
 
 FORMAT = "pdaframe-mlp-operator-1"
 
@@ -224,38 +222,3 @@ class MLPOperator(ObservationOperator):
             out[name] = arr
         return out
 
-
-def mlp_operator(variable, times=None, file=None, train=None, inputs=None, target=None,
-                 save=None, **train_options):
-    """Config factory of ``operator = "mlp"`` (see the module docstring).
-
-    ``file``: a trained ``.npz``; with ``inputs`` given too they must be its input names.
-    ``train``: a CSV of pairs trained now (``inputs``, ``target`` (default the stream's
-    variable), and the options of `train_mlp`); ``save`` writes the trained file.
-    """
-    what = f"mlp operator for {variable!r}"
-    if (file is None) == (train is None):
-        raise ConfigError(f"{what}: give exactly one of 'file' (a trained .npz) or 'train' "
-                          f"(a CSV of pairs)")
-    if file is not None:
-        if train_options or save is not None or target is not None:
-            extra = sorted(set(train_options) | {k for k, v in (("save", save),
-                                                 ("target", target)) if v is not None})
-            raise ConfigError(f"{what}: options {extra} only go with 'train'")
-        net = MLP.load(file)
-        if inputs is not None and list(inputs) != list(net.inputs):
-            raise ConfigError(f"{what}: the config's inputs {list(inputs)} differ from the "
-                              f"input names {list(net.inputs)} the file {file} was trained "
-                              f"on (same names, same order)")
-    else:
-        from .mlp_train import train_mlp
-        if not inputs:
-            raise ConfigError(f"{what}: 'train' needs 'inputs' (the CSV columns that are "
-                              f"model outputs)")
-        net = train_mlp(train, inputs, target or variable, **train_options)
-        if save is not None:
-            net.save(save)
-    log.info("%s: validation RMSE %.4g, R2 %.4f (%s)", what,
-             net.info.get("validation_rmse", np.nan), net.info.get("validation_r2", np.nan),
-             net.info.get("source", "?"))
-    return MLPOperator(net, times=times, variable=variable)

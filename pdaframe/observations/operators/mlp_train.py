@@ -1,4 +1,5 @@
-"""Training of the MLP observation operator (`pdaframe.observations.operators.mlp.MLP`).
+"""Training of the MLP observation operator (`pdaframe.observations.operators.mlp.MLP`) and
+its config factory `mlp_operator`.
 
 The loss is the standardised least squares ``½ mean((f(x_s) − y_s)²) + ½ λ Σ‖W‖²``
 (``λ``: ``weight_decay``; biases not decayed) over a seeded training split; the gradient is
@@ -9,10 +10,14 @@ and R², stored with the network and in its file.
 """
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from ...errors import ConfigError, DataError
-from .mlp import MLP, file_sha256
+from .mlp import MLP, MLPOperator, file_sha256
+
+log = logging.getLogger(__name__)
 
 
 def read_pairs(path, inputs, target):
@@ -130,3 +135,38 @@ def train_mlp(path, inputs, target, hidden=(16,), weight_decay=1e-4, validation=
                 "n_train": int(tr.size), "n_validation": int(n_val),
                 "weight_decay": float(weight_decay), "iterations": int(res.nit)}
     return net
+
+
+def mlp_operator(variable, times=None, file=None, train=None, inputs=None, target=None,
+                 save=None, **train_options):
+    """Config factory of ``operator = "mlp"`` (see the module docstring).
+
+    ``file``: a trained ``.npz``; with ``inputs`` given too they must be its input names.
+    ``train``: a CSV of pairs trained now (``inputs``, ``target`` (default the stream's
+    variable), and the options of `train_mlp`); ``save`` writes the trained file.
+    """
+    what = f"mlp operator for {variable!r}"
+    if (file is None) == (train is None):
+        raise ConfigError(f"{what}: give exactly one of 'file' (a trained .npz) or 'train' "
+                          f"(a CSV of pairs)")
+    if file is not None:
+        if train_options or save is not None or target is not None:
+            extra = sorted(set(train_options) | {k for k, v in (("save", save),
+                                                 ("target", target)) if v is not None})
+            raise ConfigError(f"{what}: options {extra} only go with 'train'")
+        net = MLP.load(file)
+        if inputs is not None and list(inputs) != list(net.inputs):
+            raise ConfigError(f"{what}: the config's inputs {list(inputs)} differ from the "
+                              f"input names {list(net.inputs)} the file {file} was trained "
+                              f"on (same names, same order)")
+    else:
+        if not inputs:
+            raise ConfigError(f"{what}: 'train' needs 'inputs' (the CSV columns that are "
+                              f"model outputs)")
+        net = train_mlp(train, inputs, target or variable, **train_options)
+        if save is not None:
+            net.save(save)
+    log.info("%s: validation RMSE %.4g, R2 %.4f (%s)", what,
+             net.info.get("validation_rmse", np.nan), net.info.get("validation_r2", np.nan),
+             net.info.get("source", "?"))
+    return MLPOperator(net, times=times, variable=variable)
