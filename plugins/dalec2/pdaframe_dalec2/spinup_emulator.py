@@ -108,21 +108,22 @@ class SpinupEmulator:
                 [0 if r.ndim == 1 else slice(None)])
 
     def residual(self, x) -> np.ndarray:
-        """The trees' mean prediction at log rates ``x`` (n, 17); shape (n, 6)."""
+        """The trees' mean prediction at log rates ``x`` (n, 17); shape (n, 6).
+
+        All trees descend together (one numpy step per level, not per tree and level).
+        """
         x = x.astype(np.float32)                     # the features scikit-learn compares
-        a, rows = self.a, np.arange(x.shape[0])
-        total = np.zeros((x.shape[0], a["value"].shape[1]))
-        for root in a["roots"]:
-            node = np.full(x.shape[0], root)
-            while True:
-                inner = a["left"][node] >= 0
-                if not inner.any():
-                    break
-                go_left = x[rows, np.maximum(a["feature"][node], 0)] <= a["threshold"][node]
-                node = np.where(inner, np.where(go_left, a["left"][node], a["right"][node]),
-                                node)
-            total += a["value"][node]
-        return total / a["roots"].size
+        a = self.a
+        node = np.broadcast_to(a["roots"], (x.shape[0], a["roots"].size)).copy()
+        rows = np.arange(x.shape[0])[:, None]
+        while True:
+            left = a["left"][node]
+            inner = left >= 0
+            if not inner.any():
+                break
+            go_left = x[rows, np.maximum(a["feature"][node], 0)] <= a["threshold"][node]
+            node = np.where(inner, np.where(go_left, left, a["right"][node]), node)
+        return a["value"][node].mean(axis=1)
 
     def outside(self, rates) -> float:
         """Largest distance of ``rates`` beyond the design box, as a fraction of its width."""
