@@ -7,7 +7,7 @@ over a design of full cycling spin-ups: a least-squares log-log trend (steady po
 close to products of powers of the rates: input flux over turnover) plus an extremely
 randomised tree ensemble (scikit-learn ``ExtraTreesRegressor``) on its residuals. Trees
 alone cannot follow the smooth 17-dimensional trend from a few hundred runs (on US-Me2
-2004-2005 their start saved a quarter of the cycles, the trend plus trees 40 %;
+2004-2005 their start saved 23 % of the cycles, the trend plus trees 42 %;
 ``benchmarks/spinup_emulation.py``). Designs whose ecosystem collapses (a spun-up pool
 below `COLLAPSED`) are left out of the fit (`train_spinup_emulator`; the design points
 come from
