@@ -176,7 +176,8 @@ def train_spinup_emulator(spinup, design, n_trees=100, seed=0) -> SpinupEmulator
     SpinupEmulator
         ``info``: ``drivers_sha256``, ``n_design`` (points used), ``n_collapsed`` (points
         whose spun-up ecosystem collapsed: a pool below `COLLAPSED`, left out),
-        ``n_failed`` (spin-ups that did not converge, left out), ``mean_cycles``, ``spinup_tol``, ``train_seconds``.
+        ``n_failed`` (spin-ups that did not converge, left out), ``mean_cycles``,
+        ``spinup_tol``, ``train_seconds``.
     """
     design = np.atleast_2d(np.asarray(design, dtype=float))
     defaults = np.array([p.default for p in spinup.parameters])
@@ -185,6 +186,9 @@ def train_spinup_emulator(spinup, design, n_trees=100, seed=0) -> SpinupEmulator
     if design.shape[1] != defaults.size:
         raise ConfigError(f"spin-up emulator design: {design.shape[1]} columns, expected "
                           f"{N_RATES} rates or all {defaults.size} parameters")
+    if not np.all(design[:, :N_RATES] > 0):
+        raise ConfigError("spin-up emulator design: the rates must be positive (the "
+                          "regression is on their logarithms)")
     t0, rates, pools, cycles, collapsed = time.perf_counter(), [], [], [], 0
     for theta in design:
         try:
@@ -199,9 +203,11 @@ def train_spinup_emulator(spinup, design, n_trees=100, seed=0) -> SpinupEmulator
         cycles.append(spinup.cycles)
     if len(rates) < 10:
         raise ModelError(f"spin-up emulator: only {len(rates)} of {design.shape[0]} design "
-                         f"spin-ups converged; narrow the design box")
+                         f"spin-ups converged to a viable ecosystem (10 needed); narrow the "
+                         f"design box")
     info = {"drivers_sha256": drivers_sha256(spinup.model), "n_design": len(rates),
-            "n_collapsed": collapsed, "n_failed": design.shape[0] - len(rates) - collapsed, "mean_cycles": float(np.mean(cycles)),
+            "n_collapsed": collapsed, "n_failed": design.shape[0] - len(rates) - collapsed,
+            "mean_cycles": float(np.mean(cycles)),
             "spinup_tol": spinup.tol, "train_seconds": time.perf_counter() - t0}
     names = [p.name for p in spinup.parameters][:N_RATES]
     return SpinupEmulator.fit(rates, pools, names, n_trees=n_trees, seed=seed, info=info)
