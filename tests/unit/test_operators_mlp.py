@@ -108,6 +108,8 @@ def test_bad_factory_options(pairs, tmp_path):
         FACTORIES["mlp"]("sif")
     with pytest.raises(ConfigError, match="'train' needs 'inputs'"):
         FACTORIES["mlp"]("sif", train=str(pairs))
+    with pytest.raises(ConfigError, match=r"unknown option\(s\) \['hiden'\]; training takes"):
+        FACTORIES["mlp"]("sif", train=str(pairs), inputs=["gpp"], hiden=[3])
     with pytest.raises(ConfigError, match=r"options \['hidden'\] only go with 'train'"):
         FACTORIES["mlp"]("sif", file="x.npz", hidden=[3])
     with pytest.raises(DataError, match="MLP operator file not found"):

@@ -19,6 +19,9 @@ from .mlp import MLP, MLPOperator, file_sha256
 
 log = logging.getLogger(__name__)
 
+#: keyword options of `train_mlp` a config may give
+TRAIN_OPTIONS = frozenset({"hidden", "weight_decay", "validation", "seed", "max_iter"})
+
 
 def read_pairs(path, inputs, target):
     """The ``inputs`` columns ``(n, n_in)`` and ``target`` ``(n,)`` of a CSV file.
@@ -163,6 +166,10 @@ def mlp_operator(variable, times=None, file=None, train=None, inputs=None, targe
         if not inputs:
             raise ConfigError(f"{what}: 'train' needs 'inputs' (the CSV columns that are "
                               f"model outputs)")
+        unknown = sorted(set(train_options) - TRAIN_OPTIONS)
+        if unknown:
+            raise ConfigError(f"{what}: unknown option(s) {unknown}; training takes "
+                              f"{sorted(TRAIN_OPTIONS)}")
         net = train_mlp(train, inputs, target or variable, **train_options)
         if save is not None:
             net.save(save)
