@@ -14,7 +14,7 @@ Config (factory `pdaframe.observations.operators.mlp_train.mlp_operator`):
 or ``{ train = "pairs.csv", inputs = ["gpp", "lai"], target = "sif" }`` to
 train when the config is loaded (``save = "sif_mlp.npz"`` keeps it). Inputs outside the
 training range are extrapolation: a warning gives the distance (in training standard
-deviations) beyond the range.
+deviations) beyond the range (each operator warns again only farther out than before).
 """
 from __future__ import annotations
 
