@@ -17,8 +17,9 @@ point or used directly from a script) finds everything here:
 - the errors a plugin raises: `ConfigError` (bad options), `DataError` (bad input files),
   `ModelError` (a run that failed: minimisers reject that trial point), `PluginError` (the
   plugin itself is broken or lacks a dependency: stops the run);
-- the eight built-in observation operators (`Identity`, `Select`, `TemporalAggregation`,
-  `SpatialMean`, `SIF`, `NormalisedSeasonality`, `CDFMatching`, `Bias`) to wrap or subclass,
+- the nine built-in observation operators (`Identity`, `Select`, `TemporalAggregation`,
+  `SpatialMean`, `SIF`, `NormalisedSeasonality`, `CDFMatching`, `Bias`, `MLPOperator`) to
+  wrap or subclass,
   and `OPERATOR_FACTORIES`, the config factories they are registered with (name ->
   ``factory(variable, times=None, **options)``);
 - the derivative checks of `pdaframe.testing` for a plugin's own tests (`check_model`,
@@ -87,8 +88,8 @@ from .models.driver_file import DriverTable, read_driver_file
 from .models.fluxnet_drivers import drivers_from_fluxnet, read_site_drivers
 from .tables import MISSING, open_text, read_columns, read_header
 from .observations.operators import (BASIC_FACTORIES, FACTORIES, SIF, Bias, CDFMatching,
-                                     Identity, NormalisedSeasonality, Select, SpatialMean,
-                                     TemporalAggregation)
+                                     Identity, MLPOperator, NormalisedSeasonality, Select,
+                                     SpatialMean, TemporalAggregation)
 from .observations.readers import ReadResult
 from .plugins import Registry, get_plugins, hookimpl, reset_plugins
 from .conformance import ModelConformance
@@ -110,8 +111,8 @@ __all__ = [
     # errors a plugin raises
     "ConfigError", "DataError", "ModelError", "PluginError",
     # the built-in observation operators and their config factories
-    "Bias", "CDFMatching", "Identity", "NormalisedSeasonality", "OPERATOR_FACTORIES", "SIF",
-    "Select", "SpatialMean", "TemporalAggregation",
+    "Bias", "CDFMatching", "Identity", "MLPOperator", "NormalisedSeasonality",
+    "OPERATOR_FACTORIES", "SIF", "Select", "SpatialMean", "TemporalAggregation",
     # derivative checks (pdaframe.testing)
     "TaylorReport", "check_gradient", "check_model", "dot_product_test",
     "operator_dot_product_test", "taylor_test",

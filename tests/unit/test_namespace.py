@@ -27,7 +27,7 @@ PLUGIN_NAMES = {
     "KernelModel", "load_parameter_table", "time_axis",
     "ConfigError", "DataError", "ModelError", "PluginError",
     "Identity", "Select", "TemporalAggregation", "SpatialMean", "SIF",
-    "NormalisedSeasonality", "CDFMatching", "Bias", "OPERATOR_FACTORIES",
+    "NormalisedSeasonality", "CDFMatching", "Bias", "MLPOperator", "OPERATOR_FACTORIES",
     "check_model", "check_gradient", "taylor_test", "dot_product_test",
     "operator_dot_product_test", "TaylorReport", "ModelConformance",
     "read_columns", "MISSING", "open_text", "read_header",
@@ -45,6 +45,7 @@ OPERATOR_OPTIONS = {
     "normalised_seasonality": {"times": [0, 1, 2], "years": [2000, 2000, 2000]},
     "cdf_matching": {},
     "bias": {"std": 1.0},
+    "mlp": {},                        # + a file written by the test
 }
 
 
@@ -105,16 +106,19 @@ def test_unknown_attribute_is_still_an_attribute_error():
     assert not hasattr(pdaframe, "check_model")
 
 
-def test_every_builtin_operator_factory_and_class_is_in_pdaframe_plugin():
+def test_every_builtin_operator_factory_and_class_is_in_pdaframe_plugin(tmp_path):
+    from pdaframe.observations.operators import MLP
+    mlp = MLP(["x"], [np.ones((1, 1))], [np.zeros(1)], [0.0], [1.0], [0.0], [1.0], 0.0, 1.0)
+    options = {**OPERATOR_OPTIONS, "mlp": {"file": str(mlp.save(tmp_path / "m.npz"))}}
     reg = registry("operator")
     builtin = {n for n in reg.names() if reg.sources[n][0] == "pdaframe"}
-    assert builtin == set(OPERATOR_OPTIONS) and len(builtin) == 8
+    assert builtin == set(OPERATOR_OPTIONS) and len(builtin) == 9
     assert set(pdaframe.plugin.OPERATOR_FACTORIES) == builtin
     built = set()
     for name in sorted(builtin):
         factory = reg.get(name)
         assert pdaframe.plugin.OPERATOR_FACTORIES[name] is factory, name
-        op = factory("y", **OPERATOR_OPTIONS[name])
+        op = factory("y", **options[name])
         cls = type(op)
         assert getattr(pdaframe.plugin, cls.__name__, None) is cls, (name, cls)
         assert cls.__name__ in pdaframe.plugin.__all__
@@ -123,7 +127,7 @@ def test_every_builtin_operator_factory_and_class_is_in_pdaframe_plugin():
     operators = {c for c in exported if isinstance(c, type)
                  and issubclass(c, pdaframe.plugin.ObservationOperator)
                  and c is not pdaframe.plugin.ObservationOperator}
-    assert built == operators and len(operators) == 8
+    assert built == operators and len(operators) == 9
     with pytest.raises(TypeError):
         pdaframe.plugin.OPERATOR_FACTORIES["mine"] = factory          # read-only
 

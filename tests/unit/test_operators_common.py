@@ -5,7 +5,7 @@ import pytest
 import pdaframe
 import pdaframe.plugin
 from pdaframe.errors import ConfigError
-from pdaframe.observations.operators import FACTORIES, Identity, Select
+from pdaframe.observations.operators import FACTORIES, MLP, Identity, Select
 from pdaframe.testing import operator_dot_product_test, taylor_test
 
 
@@ -51,7 +51,9 @@ def test_package_keeps_old_imports():
     assert pdaframe.plugin.Identity is I2 is Identity and pdaframe.plugin.Select is S2 is Select
 
 
-def test_factories_build_every_operator():
+def test_factories_build_every_operator(tmp_path):
+    mlp = MLP(["gpp"], [np.ones((1, 2)), np.ones((2, 1))], [np.zeros(2), np.zeros(1)], [0.0],
+              [1.0], [0.0], [9.0], 0.0, 1.0, "sif").save(tmp_path / "m.npz")
     dates = {"start": "2004-01-01", "n_steps": 366}
     ops = {
         "aggregate": FACTORIES["aggregate"]("nee", period="monthly", **dates),
@@ -62,12 +64,15 @@ def test_factories_build_every_operator():
         "cdf_matching": FACTORIES["cdf_matching"]("sm", knots=[[0, 1], [2, 5]]),
         "bias": FACTORIES["bias"]("gpp", times=[1, 2], kind="multiplicative",
                                   operator="sif", operator_options={"a": 2.0}),
+        "mlp": FACTORIES["mlp"]("sif", times=[2], file=str(mlp)),
     }
     assert ops["aggregate"].edges.size == 13 and ops["aggregate"].edges[-1] == 366
     assert [p.name for p in ops["sif"].parameters] == ["sif_a", "sif_b"]
     assert [p.name for p in ops["bias"].parameters] == ["bias_beta1"]
     np.testing.assert_array_equal(
         ops["bias"].apply({"gpp": np.arange(4.0)}, params=[2.0]), [4.0, 8.0])
+    np.testing.assert_allclose(ops["mlp"].apply({"gpp": np.arange(4.0)}), [2 * np.tanh(2.0)],
+                               rtol=1e-15)
     assert sorted(ops) == sorted(FACTORIES)
 
 

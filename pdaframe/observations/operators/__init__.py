@@ -1,5 +1,5 @@
 """Observation operators: identity, selection by time index, and the operators of the
-submodules (`aggregation`, `spatial`, `sif`, `seasonality`, `cdf`, `bias`) with their config
+submodules (`aggregation`, `spatial`, `sif`, `seasonality`, `cdf`, `bias`, `mlp`) with their config
 factories: ``identity`` and ``select`` in `BASIC_FACTORIES`, the others in `FACTORIES`.
 
 Identity and Select are linear, so ``tangent`` is ``apply`` on the perturbation and ``adjoint`` scatters the
@@ -93,6 +93,8 @@ class Select(ObservationOperator):
 from .aggregation import TemporalAggregation, mean_error_variance, window_edges  # noqa: E402
 from .bias import Bias  # noqa: E402
 from .cdf import CDFMatching, fit_cdf_matching  # noqa: E402
+from .mlp import MLP, MLPOperator  # noqa: E402
+from .mlp_train import mlp_operator, train_mlp  # noqa: E402
 from .seasonality import NormalisedSeasonality  # noqa: E402
 from .sif import SIF  # noqa: E402
 from .spatial import SpatialMean  # noqa: E402
@@ -186,6 +188,7 @@ FACTORIES = {
     "normalised_seasonality": _seasonality,
     "cdf_matching": CDFMatching,
     "bias": _bias,
+    "mlp": mlp_operator,
 }
 """Config factories ``name -> factory(variable, times=None, **options)``.
 
@@ -204,4 +207,7 @@ FACTORIES = {
   ``nbins`` (100), ``minobs`` (20), ``linear_edge_scaling`` (true).
 - ``bias``: ``kind`` (additive/multiplicative), ``std``, ``name``, ``lower``, ``upper``,
   ``operator`` (inner operator name, default select/identity) and its ``operator_options``.
+- ``mlp``: ``file`` (a trained .npz) or ``train`` (a CSV of pairs) with ``inputs``,
+  ``target``, ``hidden``, ``weight_decay``, ``validation``, ``seed``, ``max_iter``, ``save``
+  (`pdaframe.observations.operators.mlp`).
 """

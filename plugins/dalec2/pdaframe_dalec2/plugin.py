@@ -12,8 +12,8 @@ READERS = {"US-Me2": read_us_me2, "DE-Hai": read_de_hai}
 
 def make_dalec2(drivers=None, site=None, drivers_file=None, start=None, end=None,
                 latitude=None, format=None, variant="P16", spinup=None, spinup_tol=1e-4,
-                spinup_max_cycles=2000, spinup_derivatives="fd", pool_scalars=False, edc=None,
-                edc_checks=None, edc_eqf=2.0, **switches):
+                spinup_max_cycles=2000, spinup_derivatives="fd", spinup_start=None,
+                pool_scalars=False, edc=None, edc_checks=None, edc_eqf=2.0, **switches):
     """Factory registered as ``"dalec2"``: `Dalec2` over given, bundled or any site's drivers.
 
     Give exactly one of ``drivers``, ``site`` or ``drivers_file`` (without ``site``).
@@ -44,7 +44,9 @@ def make_dalec2(drivers=None, site=None, drivers_file=None, start=None, end=None
         (`pdaframe_dalec2.spinup.SpinUp`) until each changes by less than ``spinup_tol``
         (relative) per cycle, at most ``spinup_max_cycles``; ``spinup_derivatives`` is
         ``"fd"`` (no tangent/adjoint: finite differences through the spin-up) or ``"fixed"``
-        (spun-up pools treated as constants when differentiating).
+        (spun-up pools treated as constants when differentiating). ``spinup_start``: a
+        spin-up emulator file (`pdaframe_dalec2.spinup_emulator`) whose predicted pools
+        start the cycling (fewer cycles, the same test).
     pool_scalars : bool
         Estimate ``scale_c_lab0 ... scale_c_som0`` (times the default pools) instead of the
         six initial pools (`pdaframe_dalec2.spinup.PoolScalars`). Not with ``spinup``.
@@ -98,7 +100,13 @@ def make_dalec2(drivers=None, site=None, drivers_file=None, start=None, end=None
     if spinup and pool_scalars:
         raise ConfigError("dalec2: spinup and pool_scalars both set the initial pools; "
                           "choose one")
-    if spinup:
+    if spinup_start is not None and not spinup:
+        raise ConfigError("dalec2: spinup_start (an emulator file) goes with spinup = 'cycle'")
+    if spinup_start is not None:
+        from .spinup_emulator import EmulatedSpinUp
+        model = EmulatedSpinUp(model, spinup_start, spinup_tol, spinup_max_cycles,
+                               spinup_derivatives)
+    elif spinup:
         model = SpinUp(model, spinup_tol, spinup_max_cycles, spinup_derivatives)
     elif pool_scalars:
         model = PoolScalars(model)
