@@ -85,7 +85,7 @@ def _read(steps) -> list[tuple[object, object]]:
         if unknown or "streams" not in step:
             raise ConfigError(f"stepwise: steps[{k}] " + (f"has unknown key(s) {unknown}"
                               if unknown else "has no 'streams'") +
-                              f"; a step table has 'streams' and optionally 'parameters'")
+                              "; a step table has 'streams' and optionally 'parameters'")
         params = step.get("parameters")
         if params is not None:
             params = _names(k, params, " 'parameters'")
