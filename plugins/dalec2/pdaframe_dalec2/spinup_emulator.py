@@ -28,6 +28,8 @@ import time
 import warnings
 from pathlib import Path
 
+import os
+
 import numpy as np
 
 from pdaframe.plugin import ConfigError, DataError, ModelError
@@ -135,8 +137,13 @@ class SpinupEmulator:
         """Write to ``path`` (``.npz``, no pickled objects)."""
         path = Path(path)
         info = {f"info_{k}": np.array(v) for k, v in self.info.items()}
-        with open(path, "wb") as fh:
-            np.savez(fh, format=np.array(FORMAT), **self.a, **info)
+        tmp = path.with_name(f".{path.name}.tmp")      # whole file or none: temp + rename
+        try:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, format=np.array(FORMAT), **self.a, **info)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
         return path
 
     @classmethod
