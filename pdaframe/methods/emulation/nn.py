@@ -16,7 +16,8 @@ error of the standardised scores plus a small weight decay, full batch, with
 no stochastic minibatches, and no new dependency such as optax, as the issue's one-ML-stack
 rule asks). Early stopping: the validation loss is evaluated at every iteration, and
 training stops when it has not improved for ``patience`` iterations; the weights with the
-lowest validation loss are kept. The predictive variance is the validation mean squared
+lowest validation loss are kept. The loss weighs each PCA score's error by the score's
+variance (the mean squared error of the standardised outputs). The predictive variance is the validation mean squared
 error of each score (a constant per component, not a function of ``θ``: an MLP gives no
 local uncertainty), plus the discarded PCA variance.
 
@@ -183,12 +184,16 @@ class NNEmulator(GPEmulator):
         from scipy.optimize import minimize
         shapes, n_w, lam = self.shapes, w0.size, self.weight_decay
         U, S, Uv, Sv = (jnp.asarray(a) for a in (U, S, Uv, Sv))
+        # each score's error weighs as its variance: the loss is the squared error of the
+        # standardised outputs (PCA space), not of the unit-variance scores
+        c = jnp.asarray(self.s_std ** 2 / np.sum(self.s_std ** 2) * len(self.s_std))
 
         def loss(w):
-            return jnp.mean((mlp(jnp, w, U, shapes) - S) ** 2) + lam * jnp.sum(w * w) / n_w
+            r = mlp(jnp, w, U, shapes) - S
+            return jnp.mean(r * r * c) + lam * jnp.sum(w * w) / n_w
 
         value_grad = jax.jit(jax.value_and_grad(loss))
-        val_loss = jax.jit(lambda w: jnp.mean((mlp(jnp, w, Uv, shapes) - Sv) ** 2))
+        val_loss = jax.jit(lambda w: jnp.mean((mlp(jnp, w, Uv, shapes) - Sv) ** 2 * c))
         hist = {"loss": [], "val_loss": []}
         best = [np.inf, w0.copy(), 0]
 
