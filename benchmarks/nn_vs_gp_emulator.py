@@ -12,14 +12,24 @@ emulated ``z`` (obs-error sds), the median over test runs of ``|J_emulated − J
 The NN: `pdaframe.methods.emulation.nn.NNEmulator` (2 x 32 tanh, 20 % of the runs held out
 for early stopping); the GP: `GPEmulator` (Matérn-5/2, ARD, 2 restarts).
 
-Measured (2-core shared machine, 2026-12-05; seed 1, box ± 2 prior sd, 200 test runs,
-one real run 0.5 ms):
+Measured (2-core machine shared by 5 sessions, load ~9, 2026-12-05; seed 1, box ± 2
+prior sd, 200 test runs, one real run 0.77 ms under that load; times are inflated alike):
 
-    n_train   NN rmse  GP rmse   NN med|dJ|  GP med|dJ|   NN fit s  GP fit s  NN pred s  GP pred s
-    (filled in by the run below; see README "Neural-network emulators")
+    n_train  NN rmse  GP rmse  NN med|dJ|  GP med|dJ|  NN fit s  GP fit s  NN pred s  GP pred s  NN iters (best)
+         50    0.715    0.295     693.253     239.277     19.99     11.02     0.1881     0.7775  154 (54), 20 / 20 components
+        100    0.242    0.146     133.059     161.074     45.15     10.25     0.1759     0.6274  1062 (962), 20 / 20 components
+        200    0.204    0.073     111.638      68.786     30.82     57.62     0.1755     0.6828  648 (548), 20 / 20 components
+        400    0.157    0.058      64.302      26.879     72.76    417.78     0.1079     1.1679  1679 (1579), 20 / 20 components
+
+The GP is 2-3 times more accurate at every n on these 4 smooth inputs (the NN is ahead only
+in median |ΔJ| at 100 runs); the NN predicts 4-10 times faster (its MLP scores alone ~35
+times faster; the shared PCA reconstruction of 1336 values dominates) and fits in time
+growing with iterations, not runs cubed (400 runs: 73 s against 418 s). Before the loss
+weighed each PCA score by its variance (unit-variance scores weighed alike): NN rmse 1.98,
+0.61 at 50, 100 runs.
 
 Run: ``.venv/bin/python benchmarks/nn_vs_gp_emulator.py [--n 50 100 200 400] [--n-test 200]
-[--width 2] [--seed 1]`` (about 2 minutes).
+[--width 2] [--seed 1]`` (about 3 minutes unloaded; 12 under the load above).
 """
 import argparse
 import sys
