@@ -190,6 +190,7 @@ def dalec2_problem(tmp_path_factory):
 TRUTH = np.array([0.45, 90.0, 122.0, 240.0])
 
 
+@pytest.mark.slow
 def test_ces_with_nn_emulator_covers_the_truth(dalec2_problem):
     res = pdaframe.minimise(dalec2_problem, method="ces", seed=1, n_steps=300, n_chains=8,
                             emulator="nn", nn={"hidden": [32, 32], "patience": 50})
@@ -204,6 +205,7 @@ def test_ces_with_nn_emulator_covers_the_truth(dalec2_problem):
         pdaframe.minimise(dalec2_problem, method="ces", emulator="svm")
 
 
+@pytest.mark.slow
 def test_4dvar_on_the_emulator_model(dalec2_problem):
     p = dalec2_problem
     lo, up = gp.prior_box(p.prior, 2.0, use_bounds=False)
