@@ -34,21 +34,17 @@ from ...errors import ConfigError, DataError, ModelError, PluginError
 from .gp import EXTRAPOLATION_WARN, GPEmulator
 
 EXTRAPOLATION_LIMIT = 0.5     # unit-cube distance beyond the training runs that is refused
-INSTALL_HINT = ('pip install "pdaframe[jax]" (pinned in .ci/constraints.txt: jax==0.10.2, '
-                'jaxlib==0.10.2)')
+INSTALL_HINT = "jax==0.10.2, jaxlib==0.10.2 in .ci/constraints.txt"
 
 
 def import_jax():
-    """``(jax, jax.numpy)`` with float64 enabled; `PluginError` naming what to install."""
+    """``(jax, jax.numpy)`` with float64 enabled (`pdaframe.models.jax_model.import_jax`);
+    without JAX a `PluginError` naming what to install."""
+    from ...models.jax_model import import_jax as jax_model_import
     try:
-        import jax
-        import jax.numpy as jnp
-    except ImportError as err:
-        raise PluginError(f"NN emulators need JAX, which is not installed ({err}); "
-                          f"install it: {INSTALL_HINT}") from None
-    if not jax.config.read("jax_enable_x64"):
-        jax.config.update("jax_enable_x64", True)
-    return jax, jnp
+        return jax_model_import()
+    except PluginError as err:
+        raise PluginError(f"NN emulators: {err}; pinned: {INSTALL_HINT}") from None
 
 
 def layer_shapes(n_in, hidden, n_out) -> list[tuple[int, int]]:
