@@ -10,6 +10,7 @@ from .methods.search.ga import METHODS as GA
 from .methods.fourdenvar import METHODS as FOURDENVAR
 from .methods.emulation.ces import METHODS as EMULATOR
 from .methods.emulation.history_matching import METHODS as HISTORY_MATCHING
+from .methods.emulation.nn_model import load_emulator
 from .methods.importance import METHODS as IMPORTANCE
 from .methods.mcmc import METHODS as MCMC
 from .methods.sequential import METHODS as SEQUENTIAL
@@ -29,6 +30,7 @@ from .analysis.sensitivity import CONFIG_METHODS as SENSITIVITY
 def pdaframe_register_models(registry):
     registry.add("linear", LinearModel)
     registry.add("external", make_external)
+    registry.add("nn-emulator", load_emulator)
 
 
 @hookimpl

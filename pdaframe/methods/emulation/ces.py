@@ -187,7 +187,7 @@ def ces(problem, x0=None, callback=None, executor=None, seed=None, n_design=None
         box_width=4.0, n_refine=None, max_refine=4, refine_tol=1.0, local_prob=1 - 1e-5,
         n_chains=16, n_steps=2000, n_burn=None, n_check=5, nugget=1e-6,
         pca_variance=0.99, pca_tol=0.01, max_components=None, kernel="matern52",
-        box_pad=0.25, checkpoint=None, **_) -> Result:
+        box_pad=0.25, emulator="gp", nn=None, checkpoint=None, **_) -> Result:
     """Calibrate–emulate–sample on ``problem`` (Cleary et al. 2021).
 
     1. Calibrate: ES-MDA (``calibrate="es-mda"``; ensemble of ``n_design`` prior draws,
@@ -256,6 +256,14 @@ def ces(problem, x0=None, callback=None, executor=None, seed=None, n_design=None
         their variance (and those ``pca_tol`` keeps).
     nugget, pca_tol, max_components, kernel
         Of the `GPEmulator` (with ``standardise=False``: a common output scale).
+    emulator : {"gp", "nn"}
+        The emulator of step 2: a `GPEmulator`, or an `pdaframe.methods.emulation.nn.
+        NNEmulator` (a JAX MLP on the same PCA outputs, trained with early stopping on a
+        held-out part of the runs; its variance is the held-out error, constant in ``θ``;
+        needs JAX).
+    nn : dict, optional
+        Options of the `NNEmulator` (``hidden``, ``validation``, ``patience``,
+        ``weight_decay``, ``max_iter``), e.g. ``nn = { hidden = [32, 32] }`` in a config.
     box_pad : float
         The sampler stays in the training runs' bounding box widened by ``box_pad`` of its
         width on each side (and inside the prior's bounds).
@@ -289,6 +297,11 @@ def ces(problem, x0=None, callback=None, executor=None, seed=None, n_design=None
             raise ConfigError(f"ces: {name}={val!r} must be an integer ≥ {low}")
     if not 0 < local_prob < 1:
         raise ConfigError(f"ces: local_prob={local_prob!r} must be in (0, 1)")
+    if emulator not in ("gp", "nn"):
+        raise ConfigError(f"ces: emulator={emulator!r}: expected 'gp' or 'nn'")
+    if nn is not None and (emulator != "nn" or not isinstance(nn, dict)):
+        raise ConfigError(f"ces: nn={nn!r}: a table of NNEmulator options, with emulator = "
+                          f"'nn'")
     if calibrate not in ("es-mda", "design"):
         raise ConfigError(f"ces: calibrate={calibrate!r}: expected 'es-mda' or 'design'")
     # with a checkpoint, every batch of real runs is logged; a resumed run replays them
@@ -319,11 +332,18 @@ def ces(problem, x0=None, callback=None, executor=None, seed=None, n_design=None
         blo = np.maximum(lo - box_pad * width, prior.lower)
         bup = np.minimum(up + box_pad * width, prior.upper)
         t0 = time.perf_counter()
-        em = GPEmulator(lo, lo + width, nugget=nugget, pca_variance=pca_variance,
-                        seed=int(rng.integers(2 ** 31)), extrapolation_tol=np.inf,
-                        standardise=False, pca_tol=pca_tol,
-                        max_components=max_components, kernel=kernel).fit(
-                            Xk, Zk, warm=em if r else None)     # refits start from the last
+        if emulator == "nn":
+            from .nn import NNEmulator
+            em = NNEmulator(lo, lo + width, pca_variance=pca_variance,
+                            seed=int(rng.integers(2 ** 31)), extrapolation_tol=np.inf,
+                            extrapolation_limit=np.inf, standardise=False, pca_tol=pca_tol,
+                            max_components=max_components, **(nn or {})).fit(Xk, Zk)
+        else:
+            em = GPEmulator(lo, lo + width, nugget=nugget, pca_variance=pca_variance,
+                            seed=int(rng.integers(2 ** 31)), extrapolation_tol=np.inf,
+                            standardise=False, pca_tol=pca_tol,
+                            max_components=max_components, kernel=kernel).fit(
+                                Xk, Zk, warm=em if r else None)  # refits start from the last
         timing["fit"] += time.perf_counter() - t0
 
         def logp(T, em=em, blo=blo, bup=bup):

@@ -165,9 +165,11 @@ class GPEmulator:
         with _one_blas_thread():
             return self._fit(X, Y, warm)
 
-    def _fit(self, X, Y, warm=None) -> "GPEmulator":
-        from sklearn.gaussian_process import GaussianProcessRegressor
-        from sklearn.gaussian_process.kernels import RBF, ConstantKernel, Matern
+    def _targets(self, X, Y):
+        """Scaled inputs and the standardised targets ``S`` ``(n_run, n_components)``:
+        outputs standardised, reduced by PCA, each score centred and scaled (sets the
+        output attributes: ``y_mean``, ``y_std``, ``basis``, ``s_mean``, ...). Shared by
+        every emulator built on this class (`pdaframe.methods.emulation.nn`)."""
         X = self._scale(X)
         Y = np.asarray(Y, dtype=float)
         self.scalar = Y.ndim == 1
@@ -205,6 +207,12 @@ class GPEmulator:
         self.s_std = scores.std(axis=0)
         self.s_std[self.s_std == 0] = 1.0
         S = (scores - self.s_mean) / self.s_std
+        return X, S
+
+    def _fit(self, X, Y, warm=None) -> "GPEmulator":
+        from sklearn.gaussian_process import GaussianProcessRegressor
+        from sklearn.gaussian_process.kernels import RBF, ConstantKernel, Matern
+        X, S = self._targets(X, Y)
         d = X.shape[1]
         self.gps, self._pred = [], []
         warm_kernels = [] if warm is None or warm.kernel != self.kernel or \
