@@ -170,6 +170,13 @@ class ExponentialCovariance:
         x = self._factor_times(rng.standard_normal(self.size))
         return self._unsort(x * self.std[self.order])
 
+    def log_scales(self) -> np.ndarray:
+        """``log |L_kk|`` per observation, in the observations' own order (``L`` the Cholesky
+        factor of the time-sorted R: ``sigma_k / c_k``); their sum is half of `logdet`.
+        With `whiten`'s ``z``, ``-z_k^2/2 - log|L_kk| - log(2 pi)/2`` is the log density of
+        observation ``k`` given the earlier ones."""
+        return self._unsort(np.log(self.std[self.order]) - np.log(self.c))
+
     def logdet(self) -> float:
         """``log det R`` = ``2 sum log sigma + sum log(1 - a_k^2)``."""
         return 2.0 * self._half_logdet

@@ -84,10 +84,15 @@ class ErrorCovariance:
         z = rng.standard_normal(self.size)
         return self.std * z if self._chol is None else self._chol @ z
 
+    def log_scales(self) -> np.ndarray:
+        """``log |L_ii|`` per observation (``R = L L^T``, lower ``L``); their sum is half of
+        `logdet`. With `whiten`'s ``z``, ``-z_i^2/2 - log|L_ii| - log(2 pi)/2`` is the log
+        density of observation ``i`` given the ones before it."""
+        return np.log(self.std if self._chol is None else np.abs(np.diag(self._chol)))
+
     def logdet(self) -> float:
         """``log det R``."""
-        d = self.std if self._chol is None else np.abs(np.diag(self._chol))
-        return 2.0 * float(np.sum(np.log(d)))
+        return 2.0 * float(np.sum(self.log_scales()))
 
     def matrix(self) -> np.ndarray:
         """R as a dense matrix (for results and diagnostics only)."""

@@ -31,6 +31,7 @@ import numpy as np
 
 from ..errors import ConfigError, DataError, ModelError
 from ..interfaces import has_adjoint, has_tangent, selects_outputs
+from ..observations.likelihoods import gaussian_log_density
 from ..observations.streams import DataStream
 from ..parallel.base import current_member
 from ..prior.priors import Prior
@@ -308,6 +309,22 @@ class Problem(BaseProblem):
         if not self.prior.inside(theta):
             return np.inf
         return float(sum(self._terms(theta)))
+
+    def log_likelihood(self, theta, pointwise=False):
+        """Normalised ``log p(y | theta)`` of the valid observations (streams in order).
+
+        Unlike `cost` it keeps the constant terms (``log det R``, ``log 2 pi``), as model
+        comparison needs; a stream's weight ``w`` makes its errors ``R / w``. With
+        ``pointwise``, one value per valid observation (stream order; correlated errors:
+        each given the earlier ones, `pdaframe.observations.likelihoods`). ``-inf`` (every
+        value) outside the prior's bounds.
+        """
+        theta = np.asarray(theta, dtype=float)
+        if not self.prior.inside(theta):
+            return np.full(self.n_obs, -np.inf) if pointwise else -np.inf
+        parts = [gaussian_log_density(s.error, r, s.weight)
+                 for s, r in zip(self.streams, self._residuals(theta))]
+        return np.concatenate(parts) if pointwise else float(sum(p.sum() for p in parts))
 
     def _mode(self, mode):
         if mode in (None, "auto"):
