@@ -77,7 +77,8 @@ class Problem(BaseProblem):
     prior : Prior
         Prior over the full vector: the model's parameters (order of
         ``model.parameter_names``), then each stream's operator parameters, then each
-        stream's estimated likelihood hyperparameters (see the module docstring). The problem keeps a named copy; ``prior`` itself is not changed.
+        stream's estimated likelihood hyperparameters (see the module docstring). The
+        problem keeps a named copy; ``prior`` itself is not changed.
     streams : sequence of DataStream
         Observation streams.
     fd_scheme : {"forward", "central"}
