@@ -131,8 +131,9 @@ def stream_likelihood_from(w, where, tab, table, stream):
     stream (independent errors, regular times for ``ar1``) before any model run."""
     from ..observations.likelihoods import make_likelihood
     if table != "streams":
-        raise w.error(where, f"'likelihood' is taken in [[streams]] only (not [[{table}]]: "
-                             f"held-out and multi-site streams keep the Gaussian likelihood)")
+        kind = "evaluate" if table == "evaluate" else "sites.streams"
+        raise w.error(where, f"'likelihood' is taken in [[streams]] only, not in [[{kind}]] "
+                             f"(held-out and multi-site streams keep the Gaussian likelihood)")
     name = w.get(tab, "likelihood", (str,), where, "gaussian")
     options = w.get(tab, "likelihood_options", (dict,), where, {})
     lik = w.wrap(where, lambda: make_likelihood(name, options, f"stream {stream.name!r}"))

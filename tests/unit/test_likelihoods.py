@@ -375,3 +375,27 @@ def test_multisite_refuses_other_likelihoods():
     prior = pdaframe.GaussianPrior([0.0, 0.0], std=[1.0, 1.0], names=["a", "b"])
     with pytest.raises(ConfigError, match="site 'x': multi-site problems take fixed Gaussian"):
         MultiSiteProblem(sites, prior, ["a", "b"], [])
+
+
+def test_config_refuses_likelihoods_in_site_and_evaluate_streams(tmp_path):
+    pytest.importorskip("pdaframe_dalec2")
+    example = Path(__file__).parents[2] / "examples" / "dalec2_multisite" / "config.toml"
+    text = example.read_text().replace("../../plugins", str(example.parents[2] / "plugins"))
+    text = text.replace('std = 0.71                      # g C m-2 d-1 (P16\'s sigma_o for NEE)',
+                        'std = 0.71\nlikelihood = "laplace"', 1)
+    assert 'likelihood = "laplace"' in text
+    for f in example.parent.glob("*.csv"):
+        (tmp_path / f.name).write_bytes(f.read_bytes())
+    (tmp_path / "m.toml").write_text(text)
+    with pytest.raises(ConfigError, match=r"m.toml: \[sites.0\] \[US-Me2\] \[streams.0\] \[nee\] "
+                                          r"'likelihood' is taken in \[\[streams\]\] only, not "
+                                          r"in \[\[sites.streams\]\]"):
+        pdaframe.load_config(tmp_path / "m.toml", run_model=False)
+    (tmp_path / "held.csv").write_text("time,nee\n1,0.5\n2,0.4\n")
+    toy = TOY + '\n[[evaluate]]\nname = "held"\nvariable = "nee"\nfile = "held.csv"\n' \
+                'std = 0.5\nlikelihood = "laplace"\n'
+    (tmp_path / "e.toml").write_text(toy.replace('directory = "../../results/toy_twin"',
+                                                 'directory = "out"'))
+    with pytest.raises(ConfigError, match=r"\[evaluate.0\] \[held\].*'likelihood' is taken in "
+                                          r"\[\[streams\]\] only, not in \[\[evaluate\]\]"):
+        pdaframe.load_config(tmp_path / "e.toml", run_model=False)
