@@ -112,7 +112,7 @@ def test_bad_factory_options(pairs, tmp_path):
         FACTORIES["mlp"]("sif", train=str(pairs), inputs=["gpp"], hiden=[3])
     with pytest.raises(ConfigError, match=r"options \['hidden'\] only go with 'train'"):
         FACTORIES["mlp"]("sif", file="x.npz", hidden=[3])
-    with pytest.raises(DataError, match="MLP operator file not found"):
+    with pytest.raises(DataError, match=r"file not found \(expected an MLP operator file\)"):
         FACTORIES["mlp"]("sif", file=str(tmp_path / "none.npz"))
     np.savez(tmp_path / "other.npz", a=np.zeros(2))
     with pytest.raises(DataError, match="not an MLP operator file"):

@@ -28,11 +28,9 @@ import time
 import warnings
 from pathlib import Path
 
-import os
-
 import numpy as np
 
-from pdaframe.plugin import ConfigError, DataError, ModelError
+from pdaframe.plugin import ConfigError, ModelError, read_npz, write_npz
 
 from .spinup import N_RATES, SpinUp
 
@@ -134,33 +132,14 @@ class SpinupEmulator:
         return float(((np.maximum(lo - r, 0) + np.maximum(r - up, 0)) / (up - lo)).max())
 
     def save(self, path) -> Path:
-        """Write to ``path`` (``.npz``, no pickled objects)."""
-        path = Path(path)
+        """Write to ``path`` (``.npz``, no pickled objects; whole or none)."""
         info = {f"info_{k}": np.array(v) for k, v in self.info.items()}
-        tmp = path.with_name(f".{path.name}.tmp")      # whole file or none: temp + rename
-        try:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, format=np.array(FORMAT), **self.a, **info)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
-        return path
+        return write_npz(path, FORMAT, {**self.a, **info})
 
     @classmethod
     def load(cls, path) -> "SpinupEmulator":
         """Read a file written by `save` (a `DataError` naming it otherwise)."""
-        path = Path(path)
-        if not path.is_file():
-            raise DataError(f"dalec2: spinup_start file not found: {path}")
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                d = {k: z[k] for k in z.files}
-        except (ValueError, OSError) as err:
-            raise DataError(f"{path}: not a spin-up emulator (.npz without pickles): "
-                            f"{err}") from None
-        if str(d.pop("format", "")) != FORMAT:
-            raise DataError(f"{path}: not a DALEC2 spin-up emulator file (format "
-                            f"{FORMAT!r} expected)")
+        d = read_npz(path, FORMAT, "a DALEC2 spin-up emulator file (spinup_start)")
         info = {k[5:]: d.pop(k).item() for k in list(d) if k.startswith("info_")}
         return cls(d, info)
 

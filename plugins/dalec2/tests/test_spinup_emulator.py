@@ -82,7 +82,8 @@ def test_bad_emulator_input(trained, tmp_path):
     with pytest.raises(ConfigError, match=r"spinup_start \(an emulator file\) goes with "
                                           r"spinup = 'cycle'"):
         pdaframe.get_model("dalec2", spinup_start=str(path), **SITE)
-    with pytest.raises(DataError, match=r"spinup_start file not found"):
+    with pytest.raises(DataError, match=r"file not found \(expected a DALEC2 spin-up "
+                                        r"emulator file \(spinup_start\)\)"):
         pdaframe.get_model("dalec2", spinup="cycle", spinup_start=str(tmp_path / "x.npz"),
                            **SITE)
     np.savez(tmp_path / "other.npz", a=np.zeros(3))
