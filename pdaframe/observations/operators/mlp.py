@@ -11,8 +11,8 @@ scalings, the training range and the SHA-256 of the training file.
 
 Config (factory `pdaframe.observations.operators.mlp_train.mlp_operator`):
 ``operator = "mlp"`` with ``operator_options = { file = "sif_mlp.npz" }`` (a trained file),
-or ``{ train = "pairs.csv", inputs = ["gpp", "lai"], target = "sif" }`` to
-train when the config is loaded (``save = "sif_mlp.npz"`` keeps it). Inputs outside the
+or ``{ train_file = "pairs.csv", inputs = ["gpp", "lai"], target = "sif" }`` to
+train when the config is loaded (``save_file = "sif_mlp.npz"`` keeps it). Inputs outside the
 training range are extrapolation: a warning gives the distance (in training standard
 deviations) beyond the range (each operator warns again only farther out than before).
 """

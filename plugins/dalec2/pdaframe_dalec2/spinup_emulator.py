@@ -12,7 +12,7 @@ alone cannot follow the smooth 17-dimensional trend from a few hundred runs (on 
 below `COLLAPSED`) are left out of the fit (`train_spinup_emulator`; the design points
 come from
 `pdaframe.methods.emulation.gp.design`, LHS or Sobol). `EmulatedSpinUp` (``spinup =
-"cycle"``, ``spinup_start = "emulated.npz"``) starts the cycling from the predicted pools,
+"cycle"``, ``spinup_start_file = "emulated.npz"``) starts the cycling from the predicted pools,
 so it stops after fewer cycles at the same test (every pool changing by less than
 ``spinup_tol`` per cycle); it is not a replacement: the cycling still decides the pools.
 
@@ -139,7 +139,7 @@ class SpinupEmulator:
     @classmethod
     def load(cls, path) -> "SpinupEmulator":
         """Read a file written by `save` (a `DataError` naming it otherwise)."""
-        d = read_npz(path, FORMAT, "a DALEC2 spin-up emulator file (spinup_start)")
+        d = read_npz(path, FORMAT, "a DALEC2 spin-up emulator file (spinup_start_file)")
         info = {k[5:]: d.pop(k).item() for k in list(d) if k.startswith("info_")}
         return cls(d, info)
 
@@ -218,10 +218,10 @@ class EmulatedSpinUp(SpinUp):
             emulator = SpinupEmulator.load(emulator)
         names = [p.name for p in model.parameters][:N_RATES]
         if list(emulator.names) != names:
-            raise ConfigError(f"dalec2: spinup_start {source}: trained on parameters "
+            raise ConfigError(f"dalec2: spinup_start_file {source}: trained on parameters "
                               f"{list(emulator.names)}, the model's rates are {names}")
         if emulator.info.get("drivers_sha256") != drivers_sha256(model):
-            raise ConfigError(f"dalec2: spinup_start {source}: trained on other drivers "
+            raise ConfigError(f"dalec2: spinup_start_file {source}: trained on other drivers "
                               f"(or variant/switches) than this model's "
                               f"({model.drivers.site or model.drivers.source}); train it on "
                               f"these drivers")
