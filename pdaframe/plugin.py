@@ -37,7 +37,10 @@ point or used directly from a script) finds everything here:
   returning a `DriverTable` (dates, columns in documented units, latitude, site), and
   `read_site_drivers`, either of them by the file's header (a model's ``drivers_file``);
 - for an observation reader (hook ``pdaframe_register_readers``, a stream's ``reader``):
-  `ReadResult`, what it returns (dates, values, std, units and a record of what was kept).
+  `ReadResult`, what it returns (dates, values, std, units and a record of what was kept);
+- for a plugin that saves something it trained (an emulator, a network): `write_npz` (an
+  ``.npz`` of plain arrays with a format tag, written whole or not at all) and `read_npz`
+  (refuses a missing file, pickles or another format with a `DataError` naming the file).
 
 Not to be confused with `pdaframe.plugins`, the plugin *registry* (discovery of entry points
 and the registries); this module only re-exports names and defines nothing.
@@ -86,6 +89,7 @@ from .models.time_axis import time_axis
 from .models.parameter_table import load_parameter_table
 from .models.driver_file import DriverTable, read_driver_file
 from .models.fluxnet_drivers import drivers_from_fluxnet, read_site_drivers
+from .npz_file import read_npz, write_npz
 from .tables import MISSING, open_text, read_columns, read_header
 from .observations.operators import (BASIC_FACTORIES, FACTORIES, SIF, Bias, CDFMatching,
                                      Identity, MLPOperator, NormalisedSeasonality, Select,
@@ -124,4 +128,6 @@ __all__ = [
     "DriverTable", "drivers_from_fluxnet", "read_driver_file", "read_site_drivers",
     # what an observation reader returns (hook pdaframe_register_readers)
     "ReadResult",
+    # files of trained pieces (pdaframe.npz_file)
+    "read_npz", "write_npz",
 ]

@@ -20,7 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..config.loader import PATH_SUFFIXES, load_config
+from ..config.loader import load_config
+from ..config.toml_file import PATH_SUFFIXES
 from ..errors import DataError, PdaframeError
 from .spec import PLACEHOLDER, _fill, _walk, site_config_text
 

@@ -134,7 +134,7 @@ from .settings import RunSettings, _check_method, _max_memory, _method_output
 from ..problem.fixed import FixedParameters, fix_operator_parameters
 from ..problem.multisite import (SEP, SITE_NAME, MultiSiteProblem, Site, site_parameter_name,
                                  split_parameter_name, stream_name)
-from .toml_file import read_toml
+from .toml_file import read_toml, resolve_paths
 from .mapping import apply_site_defaults, build_mapping, site_table, uses_mapping
 from ..interfaces import declared_outputs
 from ..plugins import registry
@@ -145,7 +145,6 @@ from ..problem.twin import check_stream_outputs
 TOP = {"title", "seed", "model", "parameters", "prior", "streams", "evaluate", "twin", "method",
        "output", "sites", "predict"}
 SITE_KEYS = {"name", "options", "parameters", "streams", "evaluate"}
-PATH_SUFFIXES = ("file", "path", "dir", "directory")
 
 
 class LoadedConfig(NamedTuple):
@@ -259,10 +258,10 @@ def load_config(path, run_model=True, output_dir=None) -> LoadedConfig:
     model_tab = w.table(data, "model", "top level")
     w.keys(model_tab, {"name", "options"}, "model")
     settings.model_name = w.get(model_tab, "name", (str,), "model")
-    options = _resolve_paths(w.get(model_tab, "options", (dict,), "model", {}), base)
+    options = resolve_paths(w.get(model_tab, "options", (dict,), "model", {}), base)
     settings.predict = read_predict_table(data, path, base, settings.model_name, options,
                                           "sites" in data)       # [predict]: pdaframe.predict
-    settings.predict.model = _resolve_paths(settings.predict.model, base)
+    settings.predict.model = resolve_paths(settings.predict.model, base)
     if "sites" in data:
         return LoadedConfig(_load_sites(w, data, settings, base, options, run_model), settings)
     model = w.wrap("model", lambda: registry("model").get(settings.model_name)(**options))
@@ -364,7 +363,7 @@ def _load_sites(w, data, settings, base, model_options, run_model=True) -> Multi
             raise w.error(where, f"duplicate site name {name!r} (also [sites.{seen[name]}])")
         seen[name] = j
         where = f"sites.{j}] [{name}"
-        opts = _resolve_paths(w.get(tab, "options", (dict,), where, {}), base)
+        opts = resolve_paths(w.get(tab, "options", (dict,), where, {}), base)
         model = w.wrap(where, lambda: registry("model").get(settings.model_name)(
             **{**model_options, **opts}))
         entries.append({"name": name, "where": where, "tab": tab, "model": model})
@@ -471,7 +470,3 @@ def _load_sites(w, data, settings, base, model_options, run_model=True) -> Multi
                       settings.truth, naming)
     return problem
 
-
-def _resolve_paths(options, base):
-    return {k: str(base / v) if isinstance(v, str) and k.endswith(PATH_SUFFIXES) else v
-            for k, v in options.items()}

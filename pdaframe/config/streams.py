@@ -20,6 +20,7 @@ from ..tables import read_columns
 from ..observations.readers.common import canonical_units
 from ..observations.streams import DataStream
 from ..plugins import registry
+from .toml_file import resolve_paths
 
 STREAM_KEYS = {"name", "variable", "file", "time_column", "value_column", "std",
                "std_column", "covariance", "fill_value", "weight", "operator",
@@ -110,7 +111,7 @@ def stream_from_table(w, tab, i, base, twin, model, table="streams"):
     else:
         op_name = w.get(tab, "operator", (str,), where,
                         "select" if times is not None else "identity")
-        op_opts = w.get(tab, "operator_options", (dict,), where, {})
+        op_opts = resolve_paths(w.get(tab, "operator_options", (dict,), where, {}), base)
         operator = w.wrap(where, lambda: registry("operator").get(op_name)(
             variable=variable, times=None if times is None else times.astype(int), **op_opts))
     stream = w.wrap(where, lambda: DataStream(

@@ -34,7 +34,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config.loader import PATH_SUFFIXES
+from ..config.toml_file import PATH_SUFFIXES
 from ..config.toml_file import read_toml
 from ..errors import ConfigError
 

@@ -32,6 +32,7 @@ PLUGIN_NAMES = {
     "operator_dot_product_test", "TaylorReport", "ModelConformance",
     "read_columns", "MISSING", "open_text", "read_header",
     "DriverTable", "read_driver_file", "drivers_from_fluxnet", "read_site_drivers", "ReadResult",
+    "read_npz", "write_npz",
 }
 #: in both: the errors a plugin raises are the ones users catch; get_plugins lists both sides
 SHARED = {"ConfigError", "DataError", "ModelError", "PluginError", "get_plugins"}

@@ -69,7 +69,7 @@ def test_taylor_and_dot_product(net, times):
 
 
 def test_one_input_operator(pairs):
-    op = FACTORIES["mlp"]("sif", train=str(pairs), inputs=["gpp"], hidden=[4, 4], seed=0)
+    op = FACTORIES["mlp"]("sif", train_file=str(pairs), inputs=["gpp"], hidden=[4, 4], seed=0)
     assert op.inputs == ("gpp",) and len(op.net.weights) == 3
     check_operator(op, {"gpp": OUT["gpp"]}, first_step=0.5)
 
@@ -106,13 +106,13 @@ def test_input_names_differ_from_the_file(net, tmp_path):
 def test_bad_factory_options(pairs, tmp_path):
     with pytest.raises(ConfigError, match="exactly one of 'file'"):
         FACTORIES["mlp"]("sif")
-    with pytest.raises(ConfigError, match="'train' needs 'inputs'"):
-        FACTORIES["mlp"]("sif", train=str(pairs))
+    with pytest.raises(ConfigError, match="'train_file' needs 'inputs'"):
+        FACTORIES["mlp"]("sif", train_file=str(pairs))
     with pytest.raises(ConfigError, match=r"unknown option\(s\) \['hiden'\]; training takes"):
-        FACTORIES["mlp"]("sif", train=str(pairs), inputs=["gpp"], hiden=[3])
-    with pytest.raises(ConfigError, match=r"options \['hidden'\] only go with 'train'"):
+        FACTORIES["mlp"]("sif", train_file=str(pairs), inputs=["gpp"], hiden=[3])
+    with pytest.raises(ConfigError, match=r"options \['hidden'\] only go with 'train_file'"):
         FACTORIES["mlp"]("sif", file="x.npz", hidden=[3])
-    with pytest.raises(DataError, match="MLP operator file not found"):
+    with pytest.raises(DataError, match=r"file not found \(expected an MLP operator file\)"):
         FACTORIES["mlp"]("sif", file=str(tmp_path / "none.npz"))
     np.savez(tmp_path / "other.npz", a=np.zeros(2))
     with pytest.raises(DataError, match="not an MLP operator file"):

@@ -27,6 +27,7 @@ import numpy as np
 
 from ...errors import ConfigError, DataError, ModelError
 from ...interfaces import Parameter, check_parameter_vector
+from ...npz_file import read_npz, write_npz
 from .gp import design, run_design
 from .nn import NNEmulator, import_jax
 
@@ -151,7 +152,7 @@ class EmulatorModel:
     def save(self, path) -> Path:
         """Write the emulator to ``path`` (``.npz``, no pickle); returns the path."""
         p = self.parameters
-        meta = {"format": FORMAT, "model_id": self.model_id, "fixed": self.fixed,
+        meta = {"model_id": self.model_id, "fixed": self.fixed,
                 "outputs": {k: list(v) for k, v in self.output_shapes.items()},
                 "output_order": list(self.output_names), "output_units": self.output_units,
                 "parameters": [{"name": q.name, "default": q.default, "lower": q.lower,
@@ -161,10 +162,7 @@ class EmulatorModel:
         arrays.update(meta=np.array(json.dumps(meta)), scales=self.scales)
         if self.time is not None:
             arrays["time"] = np.asarray(self.time)
-        path = Path(path)
-        with open(path, "wb") as fh:            # savez would append .npz to a str path
-            np.savez(fh, **arrays)
-        return path
+        return write_npz(path, FORMAT, arrays)
 
 
 def load_emulator(file, model=None, parameters=None, fixed=None) -> EmulatorModel:
@@ -190,14 +188,11 @@ def load_emulator(file, model=None, parameters=None, fixed=None) -> EmulatorMode
         Trained for another model, parameter set, fixed values or time axis.
     """
     file = Path(file)
+    a = read_npz(file, FORMAT, "a pdaframe NN-emulator file")
     try:
-        with np.load(file, allow_pickle=False) as z:
-            a = {k: z[k] for k in z.files}
         meta = json.loads(str(a["meta"]))
-        if meta.get("format") != FORMAT:
-            raise ValueError(f"format {meta.get('format')!r}")
-    except (OSError, ValueError, KeyError) as err:
-        raise DataError(f"{file}: not a pdaframe NN-emulator file ({FORMAT}): {err}") from None
+    except (ValueError, KeyError) as err:
+        raise DataError(f"{file}: not a pdaframe NN-emulator file (metadata: {err})") from None
     params = tuple(Parameter(**q) for q in meta["parameters"])
     em = EmulatorModel(NNEmulator.from_arrays(a), params,
                        {k: meta["outputs"][k] for k in meta["output_order"]}, a["scales"],

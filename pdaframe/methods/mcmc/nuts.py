@@ -311,21 +311,18 @@ class NUTSState(HamiltonianState):
 
     Parameters
     ----------
-    problem, x0, seed, n_samples, n_chains, burn_in, rhat_max, target_accept, dense_mass
-        As `HamiltonianState`.
-    gradient, max_delta_h, steps_per_round
-        As `HamiltonianState`.
     max_tree_depth : int
         Most trajectory doublings per iteration (at most ``2**max_tree_depth`` leapfrogs).
+    problem, x0, seed, **options
+        As `HamiltonianState`.
     """
 
     name = "nuts"
 
-    def __init__(self, problem, x0=None, seed=0, n_samples=1000, n_chains=4, burn_in=1000,
-                 max_tree_depth=10, **options):
+    def __init__(self, problem, max_tree_depth=10, **options):
         self.max_tree_depth = check_int(max_tree_depth, "nuts: max_tree_depth", 1,
                                         "a trajectory of at least 2 leapfrog steps")
-        super().__init__(problem, x0, seed, n_samples, n_chains, burn_in, **options)
+        super().__init__(problem, **options)
 
     def _transition(self, integ, z0, eps, rng):
         return hm.nuts_transition(integ, z0, eps, rng, self.max_tree_depth,
@@ -340,21 +337,18 @@ class HMCState(HamiltonianState):
 
     Parameters
     ----------
-    problem, x0, seed, n_samples, n_chains, burn_in, rhat_max, target_accept, dense_mass
-        As `HamiltonianState`.
-    gradient, max_delta_h, steps_per_round
-        As `HamiltonianState`.
     n_steps : int
         Leapfrog steps per iteration (the trajectory length is ``n_steps`` times the
         adapted step size).
+    problem, **options
+        As `HamiltonianState`.
     """
 
     name = "hmc"
 
-    def __init__(self, problem, x0=None, seed=0, n_samples=1000, n_chains=4, burn_in=1000,
-                 n_steps=16, **options):
+    def __init__(self, problem, n_steps=16, **options):
         self.n_steps = check_int(n_steps, "hmc: n_steps", 1, "leapfrog steps")
-        super().__init__(problem, x0, seed, n_samples, n_chains, burn_in, **options)
+        super().__init__(problem, **options)
 
     def _transition(self, integ, z0, eps, rng):
         return hm.hmc_transition(integ, z0, eps, rng, self.n_steps, self.max_delta_h)
@@ -399,9 +393,8 @@ def nuts(problem, x0=None, callback=None, executor=None, seed=0, n_samples=1000,
         ``n_max_tree_depth`` (iterations that hit it), and per draw ``tree_depth``,
         ``n_leapfrog``, ``diverging``, ``accept_stat``, ``energy``.
     """
-    state = NUTSState(problem, x0=x0, seed=seed, n_samples=n_samples, n_chains=n_chains,
-                      burn_in=burn_in, **options)
-    return drive(state, executor, callback, checkpoint, report=lambda s: s.progress())
+    return _sample(NUTSState, problem, x0, callback, executor, seed, n_samples, n_chains,
+                   burn_in, checkpoint, options)
 
 
 def hmc(problem, x0=None, callback=None, executor=None, seed=0, n_samples=1000, n_chains=4,
@@ -421,8 +414,15 @@ def hmc(problem, x0=None, callback=None, executor=None, seed=0, n_samples=1000, 
     Result
         As `nuts` (``tree_depth`` is 0; ``accepted`` is the Metropolis decision).
     """
-    state = HMCState(problem, x0=x0, seed=seed, n_samples=n_samples, n_chains=n_chains,
-                     burn_in=burn_in, **options)
+    return _sample(HMCState, problem, x0, callback, executor, seed, n_samples, n_chains,
+                   burn_in, checkpoint, options)
+
+
+def _sample(state_class, problem, x0, callback, executor, seed, n_samples, n_chains, burn_in,
+            checkpoint, options) -> Result:
+    """Run a `HamiltonianState` subclass to the end (`nuts`, `hmc`)."""
+    state = state_class(problem, x0=x0, seed=seed, n_samples=n_samples, n_chains=n_chains,
+                        burn_in=burn_in, **options)
     return drive(state, executor, callback, checkpoint, report=lambda s: s.progress())
 
 

@@ -11,15 +11,14 @@ scalings, the training range and the SHA-256 of the training file.
 
 Config (factory `pdaframe.observations.operators.mlp_train.mlp_operator`):
 ``operator = "mlp"`` with ``operator_options = { file = "sif_mlp.npz" }`` (a trained file),
-or ``{ train = "pairs.csv", inputs = ["gpp", "lai"], target = "sif" }`` to
-train when the config is loaded (``save = "sif_mlp.npz"`` keeps it). Inputs outside the
+or ``{ train_file = "pairs.csv", inputs = ["gpp", "lai"], target = "sif" }`` to
+train when the config is loaded (``save_file = "sif_mlp.npz"`` keeps it). Inputs outside the
 training range are extrapolation: a warning gives the distance (in training standard
 deviations) beyond the range (each operator warns again only farther out than before).
 """
 from __future__ import annotations
 
 import hashlib
-import os
 import warnings
 from pathlib import Path
 
@@ -27,6 +26,7 @@ import numpy as np
 
 from ...errors import ConfigError, DataError
 from ...interfaces import ObservationOperator
+from ...npz_file import read_npz, write_npz
 from .times import time_indices
 
 FORMAT = "pdaframe-mlp-operator-1"
@@ -124,40 +124,21 @@ class MLP:
 
     # --- files ---------------------------------------------------------------------------
     def save(self, path) -> Path:
-        """Write the network to ``path`` (``.npz``, no pickled objects)."""
+        """Write the network to ``path`` (``.npz``, no pickled objects; whole or none)."""
         arrays = {f"w{k}": w for k, w in enumerate(self.weights)}
         arrays.update({f"b{k}": b for k, b in enumerate(self.biases)})
-        arrays.update(format=np.array(FORMAT), inputs=np.array(self.inputs, dtype=str),
+        arrays.update(inputs=np.array(self.inputs, dtype=str),
                       target=np.array(self.target), n_layers=np.array(len(self.weights)),
                       x_mean=self.x_mean, x_std=self.x_std, x_min=self.x_min, x_max=self.x_max,
                       y_mean=np.array(self.y_mean), y_std=np.array(self.y_std))
         for k, v in self.info.items():
             arrays[f"info_{k}"] = np.array(v)
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")   # whole file or none
-        try:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, **arrays)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
-        return path
+        return write_npz(path, FORMAT, arrays)
 
     @classmethod
     def load(cls, path) -> "MLP":
         """Read a network written by `save`; a `DataError` names the file otherwise."""
-        path = Path(path)
-        if not path.is_file():
-            raise DataError(f"MLP operator file not found: {path}")
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                d = {k: z[k] for k in z.files}
-        except (ValueError, OSError) as err:
-            raise DataError(f"{path}: not an MLP operator file (.npz without pickles): "
-                            f"{err}") from None
-        if str(d.get("format", "")) != FORMAT:
-            raise DataError(f"{path}: not an MLP operator file (format "
-                            f"{str(d.get('format', 'missing'))!r}, expected {FORMAT!r})")
+        d = read_npz(path, FORMAT, "an MLP operator file")
         n = int(d["n_layers"])
         info = {k[5:]: v.item() for k, v in d.items() if k.startswith("info_")}
         return cls(list(d["inputs"]), [d[f"w{k}"] for k in range(n)],

@@ -140,23 +140,24 @@ def train_mlp(path, inputs, target, hidden=(16,), weight_decay=1e-4, validation=
     return net
 
 
-def mlp_operator(variable, times=None, file=None, train=None, inputs=None, target=None,
-                 save=None, **train_options):
+def mlp_operator(variable, times=None, file=None, train_file=None, inputs=None, target=None,
+                 save_file=None, **train_options):
     """Config factory of ``operator = "mlp"`` (see the module docstring).
 
     ``file``: a trained ``.npz``; with ``inputs`` given too they must be its input names.
-    ``train``: a CSV of pairs trained now (``inputs``, ``target`` (default the stream's
-    variable), and the options of `train_mlp`); ``save`` writes the trained file.
+    ``train_file``: a CSV of pairs trained now (``inputs``, ``target`` (default the stream's
+    variable), and the options of `train_mlp`); ``save_file`` writes the trained file. In a
+    config, the paths are relative to the config's folder (option names ending in ``file``).
     """
     what = f"mlp operator for {variable!r}"
-    if (file is None) == (train is None):
-        raise ConfigError(f"{what}: give exactly one of 'file' (a trained .npz) or 'train' "
-                          f"(a CSV of pairs)")
+    if (file is None) == (train_file is None):
+        raise ConfigError(f"{what}: give exactly one of 'file' (a trained .npz) or "
+                          f"'train_file' (a CSV of pairs)")
     if file is not None:
-        if train_options or save is not None or target is not None:
-            extra = sorted(set(train_options) | {k for k, v in (("save", save),
+        if train_options or save_file is not None or target is not None:
+            extra = sorted(set(train_options) | {k for k, v in (("save_file", save_file),
                                                  ("target", target)) if v is not None})
-            raise ConfigError(f"{what}: options {extra} only go with 'train'")
+            raise ConfigError(f"{what}: options {extra} only go with 'train_file'")
         net = MLP.load(file)
         if inputs is not None and list(inputs) != list(net.inputs):
             raise ConfigError(f"{what}: the config's inputs {list(inputs)} differ from the "
@@ -164,15 +165,15 @@ def mlp_operator(variable, times=None, file=None, train=None, inputs=None, targe
                               f"on (same names, same order)")
     else:
         if not inputs:
-            raise ConfigError(f"{what}: 'train' needs 'inputs' (the CSV columns that are "
+            raise ConfigError(f"{what}: 'train_file' needs 'inputs' (the CSV columns that are "
                               f"model outputs)")
         unknown = sorted(set(train_options) - TRAIN_OPTIONS)
         if unknown:
             raise ConfigError(f"{what}: unknown option(s) {unknown}; training takes "
                               f"{sorted(TRAIN_OPTIONS)}")
-        net = train_mlp(train, inputs, target or variable, **train_options)
-        if save is not None:
-            net.save(save)
+        net = train_mlp(train_file, inputs, target or variable, **train_options)
+        if save_file is not None:
+            net.save(save_file)
     log.info("%s: validation RMSE %.4g, R2 %.4f (%s)", what,
              net.info.get("validation_rmse", np.nan), net.info.get("validation_r2", np.nan),
              net.info.get("source", "?"))

@@ -12,7 +12,7 @@ READERS = {"US-Me2": read_us_me2, "DE-Hai": read_de_hai}
 
 def make_dalec2(drivers=None, site=None, drivers_file=None, start=None, end=None,
                 latitude=None, format=None, variant="P16", spinup=None, spinup_tol=1e-4,
-                spinup_max_cycles=2000, spinup_derivatives="fd", spinup_start=None,
+                spinup_max_cycles=2000, spinup_derivatives="fd", spinup_start_file=None,
                 pool_scalars=False, edc=None, edc_checks=None, edc_eqf=2.0, **switches):
     """Factory registered as ``"dalec2"``: `Dalec2` over given, bundled or any site's drivers.
 
@@ -44,7 +44,7 @@ def make_dalec2(drivers=None, site=None, drivers_file=None, start=None, end=None
         (`pdaframe_dalec2.spinup.SpinUp`) until each changes by less than ``spinup_tol``
         (relative) per cycle, at most ``spinup_max_cycles``; ``spinup_derivatives`` is
         ``"fd"`` (no tangent/adjoint: finite differences through the spin-up) or ``"fixed"``
-        (spun-up pools treated as constants when differentiating). ``spinup_start``: a
+        (spun-up pools treated as constants when differentiating). ``spinup_start_file``: a
         spin-up emulator file (`pdaframe_dalec2.spinup_emulator`) whose predicted pools
         start the cycling (fewer cycles, the same test).
     pool_scalars : bool
@@ -100,11 +100,11 @@ def make_dalec2(drivers=None, site=None, drivers_file=None, start=None, end=None
     if spinup and pool_scalars:
         raise ConfigError("dalec2: spinup and pool_scalars both set the initial pools; "
                           "choose one")
-    if spinup_start is not None and not spinup:
-        raise ConfigError("dalec2: spinup_start (an emulator file) goes with spinup = 'cycle'")
-    if spinup_start is not None:
+    if spinup_start_file is not None and not spinup:
+        raise ConfigError("dalec2: spinup_start_file (an emulator file) goes with spinup = 'cycle'")
+    if spinup_start_file is not None:
         from .spinup_emulator import EmulatedSpinUp
-        model = EmulatedSpinUp(model, spinup_start, spinup_tol, spinup_max_cycles,
+        model = EmulatedSpinUp(model, spinup_start_file, spinup_tol, spinup_max_cycles,
                                spinup_derivatives)
     elif spinup:
         model = SpinUp(model, spinup_tol, spinup_max_cycles, spinup_derivatives)

@@ -12,7 +12,7 @@ alone cannot follow the smooth 17-dimensional trend from a few hundred runs (on 
 below `COLLAPSED`) are left out of the fit (`train_spinup_emulator`; the design points
 come from
 `pdaframe.methods.emulation.gp.design`, LHS or Sobol). `EmulatedSpinUp` (``spinup =
-"cycle"``, ``spinup_start = "emulated.npz"``) starts the cycling from the predicted pools,
+"cycle"``, ``spinup_start_file = "emulated.npz"``) starts the cycling from the predicted pools,
 so it stops after fewer cycles at the same test (every pool changing by less than
 ``spinup_tol`` per cycle); it is not a replacement: the cycling still decides the pools.
 
@@ -28,11 +28,9 @@ import time
 import warnings
 from pathlib import Path
 
-import os
-
 import numpy as np
 
-from pdaframe.plugin import ConfigError, DataError, ModelError
+from pdaframe.plugin import ConfigError, ModelError, read_npz, write_npz
 
 from .spinup import N_RATES, SpinUp
 
@@ -134,33 +132,14 @@ class SpinupEmulator:
         return float(((np.maximum(lo - r, 0) + np.maximum(r - up, 0)) / (up - lo)).max())
 
     def save(self, path) -> Path:
-        """Write to ``path`` (``.npz``, no pickled objects)."""
-        path = Path(path)
+        """Write to ``path`` (``.npz``, no pickled objects; whole or none)."""
         info = {f"info_{k}": np.array(v) for k, v in self.info.items()}
-        tmp = path.with_name(f".{path.name}.tmp")      # whole file or none: temp + rename
-        try:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, format=np.array(FORMAT), **self.a, **info)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
-        return path
+        return write_npz(path, FORMAT, {**self.a, **info})
 
     @classmethod
     def load(cls, path) -> "SpinupEmulator":
         """Read a file written by `save` (a `DataError` naming it otherwise)."""
-        path = Path(path)
-        if not path.is_file():
-            raise DataError(f"dalec2: spinup_start file not found: {path}")
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                d = {k: z[k] for k in z.files}
-        except (ValueError, OSError) as err:
-            raise DataError(f"{path}: not a spin-up emulator (.npz without pickles): "
-                            f"{err}") from None
-        if str(d.pop("format", "")) != FORMAT:
-            raise DataError(f"{path}: not a DALEC2 spin-up emulator file (format "
-                            f"{FORMAT!r} expected)")
+        d = read_npz(path, FORMAT, "a DALEC2 spin-up emulator file (spinup_start_file)")
         info = {k[5:]: d.pop(k).item() for k in list(d) if k.startswith("info_")}
         return cls(d, info)
 
@@ -239,10 +218,10 @@ class EmulatedSpinUp(SpinUp):
             emulator = SpinupEmulator.load(emulator)
         names = [p.name for p in model.parameters][:N_RATES]
         if list(emulator.names) != names:
-            raise ConfigError(f"dalec2: spinup_start {source}: trained on parameters "
+            raise ConfigError(f"dalec2: spinup_start_file {source}: trained on parameters "
                               f"{list(emulator.names)}, the model's rates are {names}")
         if emulator.info.get("drivers_sha256") != drivers_sha256(model):
-            raise ConfigError(f"dalec2: spinup_start {source}: trained on other drivers "
+            raise ConfigError(f"dalec2: spinup_start_file {source}: trained on other drivers "
                               f"(or variant/switches) than this model's "
                               f"({model.drivers.site or model.drivers.source}); train it on "
                               f"these drivers")

@@ -81,9 +81,12 @@ def twin(tmp_path_factory):
     y = true_sif(out["gpp"][steps], out["lai"][steps]) + NOISE * rng.standard_normal(steps.size)
     np.savetxt(folder / "sif_obs.csv", np.c_[steps, y], delimiter=",", header="step,sif",
                comments="", fmt=["%d", "%.6f"])
-    path = config(folder, {"train": f"{folder}/pairs.csv", "inputs": ["gpp", "lai"],
-                           "hidden": [16], "save": f"{folder}/sif_mlp.npz"})
-    problem, _ = pdaframe.load_config(path)
+    # paths relative to the config's folder, loaded from another working directory
+    path = config(folder, {"train_file": "pairs.csv", "inputs": ["gpp", "lai"],
+                           "hidden": [16], "save_file": "sif_mlp.npz"})
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(tmp_path_factory.mktemp("elsewhere"))
+        problem, _ = pdaframe.load_config(path)
     return folder, problem, truth, model
 
 
@@ -93,7 +96,7 @@ def test_operator_learns_the_relation(twin):
     assert net.info["n_train"] == 1952 and net.info["n_validation"] == 488
     assert net.info["validation_r2"] > 0.99
     assert 0.8 * NOISE < net.info["validation_rmse"] < 1.3 * NOISE
-    assert (folder / "sif_mlp.npz").is_file()           # `save` wrote the trained file
+    assert (folder / "sif_mlp.npz").is_file()      # `save_file` wrote it beside the config
 
 
 def test_gradients_through_dalec2(twin):
@@ -132,7 +135,7 @@ def test_operator_on_outputs_the_model_lacks(twin, tmp_path):
     (tmp_path / "sif_obs.csv").write_text((folder / "sif_obs.csv").read_text())
     text = (folder / "pairs.csv").read_text().replace("gpp,lai,sif", "gpp,fapar,sif", 1)
     (tmp_path / "pairs.csv").write_text(text)
-    path = config(tmp_path, {"train": f"{tmp_path}/pairs.csv", "inputs": ["gpp", "fapar"],
+    path = config(tmp_path, {"train_file": "pairs.csv", "inputs": ["gpp", "fapar"],
                              "hidden": [4], "max_iter": 50})
     with pytest.raises(ConfigError, match=r"stream 'sif'.*needs model output\(s\) "
                                           r"\['fapar'\], which the model does not produce"):

@@ -51,7 +51,7 @@ def test_numpy_trees_are_scikit_learn_and_the_file_round_trips(trained):
 
 def test_emulated_start_converges_to_the_same_pools_in_fewer_cycles(trained):
     model, _, path = trained
-    emulated = pdaframe.get_model("dalec2", spinup="cycle", spinup_start=str(path), **SITE)
+    emulated = pdaframe.get_model("dalec2", spinup="cycle", spinup_start_file=str(path), **SITE)
     assert isinstance(emulated, EmulatedSpinUp)
     tight = SpinUp(model.model, tol=1e-9, max_cycles=20000)
     c0, c1, d0, d1 = [], [], [], []
@@ -79,11 +79,12 @@ def test_bad_emulator_input(trained, tmp_path):
     other = pdaframe.get_model("dalec2", site="US-Me2", start="2005-01-01", end="2005-12-31")
     with pytest.raises(ConfigError, match=r"trained on other drivers"):
         EmulatedSpinUp(other, path)
-    with pytest.raises(ConfigError, match=r"spinup_start \(an emulator file\) goes with "
+    with pytest.raises(ConfigError, match=r"spinup_start_file \(an emulator file\) goes with "
                                           r"spinup = 'cycle'"):
-        pdaframe.get_model("dalec2", spinup_start=str(path), **SITE)
-    with pytest.raises(DataError, match=r"spinup_start file not found"):
-        pdaframe.get_model("dalec2", spinup="cycle", spinup_start=str(tmp_path / "x.npz"),
+        pdaframe.get_model("dalec2", spinup_start_file=str(path), **SITE)
+    with pytest.raises(DataError, match=r"file not found \(expected a DALEC2 spin-up "
+                                        r"emulator file \(spinup_start_file\)\)"):
+        pdaframe.get_model("dalec2", spinup="cycle", spinup_start_file=str(tmp_path / "x.npz"),
                            **SITE)
     np.savez(tmp_path / "other.npz", a=np.zeros(3))
     with pytest.raises(DataError, match=r"not a DALEC2 spin-up emulator file"):

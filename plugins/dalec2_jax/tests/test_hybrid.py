@@ -108,3 +108,55 @@ def test_twin_hybrid_beats_plain_dalec2_on_the_held_out_year(capsys):
     assert np.ptp(c["dalec2"]) == 0.0
     printed = capsys.readouterr().out
     assert "2006 held out" in printed and "ra/GPP" in printed
+
+
+@pytest.mark.slow
+def test_hybrid_runs_from_a_config_on_real_data(tmp_path):
+    """A modelling group's route: `[model] name = "dalec2-hybrid"` in a TOML config on the
+    site's own NEE/LAI file, 4D-Var through the JAX adjoint, the weights in result.nc."""
+    import subprocess
+    import sys
+
+    import xarray as xr
+
+    data = ROOT / "plugins/dalec2/pdaframe_dalec2/data/US-Me2/US-Me2_daily.csv"
+    config = tmp_path / "config.toml"
+    config.write_text(f"""title = "hybrid DALEC2 on US-Me2 2005"
+[model]
+name = "dalec2-hybrid"
+options = {{ site = "US-Me2", start = "2005-01-01", end = "2005-12-31", hidden = [2] }}
+[prior]
+family = "gaussian"
+[[streams]]
+name = "nee"
+variable = "nee"
+file = "{data}"
+time_column = "date"
+value_column = "nee_gC_m2_d"
+std = 0.71
+[[streams]]
+name = "lai"
+variable = "lai"
+file = "{data}"
+time_column = "date"
+value_column = "lai_modis_m2_m2"
+std = 0.3
+[method]
+name = "lbfgsb"
+options = {{ maxiter = 15 }}
+""")
+    cli = [sys.executable, "-m", "pdaframe.cli"]
+    check = subprocess.run([*cli, "check", str(config)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+    out = tmp_path / "res"
+    proc = subprocess.run([*cli, "run", str(config), "--output", str(out), "--quiet"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "gradient: adjoint" in proc.stdout
+    with xr.open_dataset(out / "result.nc") as ds:
+        names = [str(p) for p in ds.param.values]
+        assert len(names) == 23 + 2 + 2 + 2 + 1 and names[23] == "nn.W1[h0,t_mean]"
+        cost = ds.cost.values
+        assert cost[-1] < 0.8 * cost[0]                 # 15 iterations fit the data
+        weights = ds.analysis.values[23:]
+        assert np.all(np.isfinite(weights)) and np.any(weights[-3:] != 0)   # output layer moved
