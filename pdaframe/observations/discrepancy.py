@@ -183,14 +183,15 @@ class DiscrepancyLikelihood:
     -----
     `bind` checks the stream: explicit ``times`` (no two equal among the valid values) and
     a diagonal R (``std``, no ``correlation`` or full ``covariance``): each a `DataError`
-    or `ConfigError` naming the stream. The estimated hyperparameters (`parameters`) are
+    naming the stream. The estimated hyperparameters (`parameters`) are
     known once bound, as their default priors follow the stream.
     """
 
     name = "discrepancy"
     gaussian = False
 
-    def __init__(self, amplitude=None, length=None, estimate=None, priors=None):
+    def __init__(self, amplitude=None, length=None, estimate=None, priors=None,
+                 what="likelihood 'discrepancy'"):
         self.fixed = {k: _positive(v, f"discrepancy: {k}") for k, v in
                       (("amplitude", amplitude), ("length", length)) if v is not None}
         estimate = [k for k in NAMES if k not in self.fixed] if estimate is None \
@@ -221,13 +222,13 @@ class DiscrepancyLikelihood:
         priors; named errors for a stream without times, equal times or a correlated R."""
         what = f"stream {stream.name!r}: likelihood 'discrepancy'"
         if stream.times is None:
-            raise ConfigError(f"{what} needs the stream's times (the model step of each "
-                              f"value): give `times` (a GP in time needs them)")
+            raise DataError(f"{what} needs the stream's times (the model step of each "
+                            f"value): give `times` (a GP in time needs them)")
         error = stream.error
         if getattr(error, "_chol", None) is not None or not hasattr(error, "_inv_var"):
-            raise ConfigError(f"{what} needs a diagonal observation error (std only), found "
-                              f"{type(error).__name__} with correlations; the discrepancy "
-                              f"is the correlated part: drop `correlation`/`covariance`")
+            raise DataError(f"{what} needs a diagonal observation error (std only), found "
+                            f"{type(error).__name__} with correlations; the discrepancy "
+                            f"is the correlated part: drop `correlation`/`covariance`")
         times = np.asarray(stream.times, dtype=float)[stream.mask]
         order = np.argsort(times, kind="stable")
         dt = np.diff(times[order])
@@ -308,6 +309,18 @@ class DiscrepancyLikelihood:
         m = self.marginal(h)
         mu = m.smooth(np.asarray(r, float)[self.order])
         return self._unsort(-mu), self._unsort(np.sqrt(m.inverse_band()[0]))
+
+    def sample(self, h, rng) -> np.ndarray:
+        """One draw of ``delta + eps`` at the valid observations (their own order), from a
+        `numpy.random.Generator` (the OU recursion, O(n))."""
+        m = self.marginal(h)
+        e = rng.standard_normal((2, m.n))
+        innov = np.sqrt(np.concatenate([[1.0], m.one_m]) * m.a2) * e[0]
+        delta = np.empty(m.n)
+        prev = 0.0
+        for k, (f, z) in enumerate(zip(np.concatenate([[0.0], m.phi]).tolist(), innov.tolist())):
+            prev = delta[k] = f * prev + z
+        return self._unsort(delta + np.sqrt(m.noise_var) * e[1])
 
     def _unsort(self, v):
         out = np.empty_like(v)
