@@ -15,7 +15,7 @@ Layout (dimensions ``param``, ``param_j``, ``iteration`` and ``<stream>_obs``)::
     <s>_discrepancy, <s>_discrepancy_std, <s>_predictive_std               (<s>_obs)
                                       a stream with a model discrepancy: the posterior mean
                                       and std of delta at the estimate, and the std of a new
-                                      observation (discrepancy + observation error;
+                                      observation (signal + observation error;
                                       `pdaframe.prediction.discrepancy`)
 
 ``<s>_time`` is a CF time coordinate when the model has dates (``days since`` its first date,
@@ -281,7 +281,8 @@ def _discrepancy(ds, parts):
         _var(ds, f"{name}_discrepancy_std", dim, p["discrepancy_std"], long_name=f"posterior "
              f"std of the model discrepancy of {name}", **extra)
         _var(ds, f"{name}_predictive_std", dim, p["predictive_std"], long_name=f"std of a new "
-             f"observation of {name}: parameter, discrepancy and observation error", **extra)
+             f"observation of {name}: model and discrepancy (the signal) and observation "
+             f"error", **extra)
 
 
 def _diagnostics(ds, result):

@@ -11,8 +11,12 @@ For a stream with a model discrepancy (``likelihood = "discrepancy"``,
   by the law of total variance (mean of the variances plus variance of the means);
 * **observation error**: the stream's std divided by ``sqrt(weight)``;
 
-and ``predictive_std`` = the root of the sum of the three variances, the spread of a new
-observation at that time. ``pdaframe run`` writes the parts at the estimate into
+and ``signal_std``, the spread of their sum ``h + delta`` (the true signal), by the law of
+total variance over the draws: ``E[Var(delta | theta)] + Var(h(theta) + E[delta | theta])``.
+It is not the root of the sum of the squares of ``model_std`` and ``discrepancy_std``: the
+two parts trade off (a parameter that shifts the model level is compensated by the
+discrepancy's mean), so their spreads overlap. ``predictive_std`` adds the observation
+error: the spread of a new observation at that time. ``pdaframe run`` writes the parts at the estimate into
 ``result.nc`` (`pdaframe.io.netcdf`: ``<s>_discrepancy``, ``<s>_discrepancy_std``,
 ``<s>_predictive_std``).
 """
@@ -20,8 +24,8 @@ from __future__ import annotations
 
 import numpy as np
 
-PARTS = ("model", "model_std", "discrepancy", "discrepancy_std", "observation_std",
-         "predictive_std")
+PARTS = ("model", "model_std", "discrepancy", "discrepancy_std", "signal_std",
+         "observation_std", "predictive_std")
 
 
 def discrepancy_streams(problem) -> list[int]:
@@ -61,11 +65,10 @@ def decompose(problem, theta, draws=None, weights=None) -> dict:
     per = {i: {"model": [], "mean": [], "var": []} for i in which}
     for th in thetas:
         eqs = problem.equivalents(th)
-        hyper = problem.hyperparameters(th)
         for i in which:
             s, lik = problem.streams[i], problem.likelihoods[i]
             eq = np.asarray(eqs[s.name], dtype=float).reshape(-1)
-            mean, sd = lik.posterior(s.residual(eq), hyper[i])
+            mean, sd = lik.posterior(s.residual(eq), th[problem._hyper_slices[i]])
             per[i]["model"].append(eq[s.mask])
             per[i]["mean"].append(mean)
             per[i]["var"].append(sd * sd)
@@ -73,12 +76,16 @@ def decompose(problem, theta, draws=None, weights=None) -> dict:
     for i in which:
         s, p = problem.streams[i], per[i]
         model, mean = (w @ np.array(p[k]) for k in ("model", "mean"))
-        model_var = w @ (np.array(p["model"]) - model) ** 2
-        disc_var = w @ np.array(p["var"]) + w @ (np.array(p["mean"]) - mean) ** 2
+        runs, means = np.array(p["model"]), np.array(p["mean"])
+        within = w @ np.array(p["var"])                   # E[Var(delta | theta)]
+        model_var = w @ (runs - model) ** 2
+        disc_var = within + w @ (means - mean) ** 2
+        signal_var = within + w @ (runs + means - model - mean) ** 2
         obs_std = np.asarray(s.error.std, dtype=float) / np.sqrt(s.weight)
         valid = {"model": model, "model_std": np.sqrt(model_var), "discrepancy": mean,
-                 "discrepancy_std": np.sqrt(disc_var), "observation_std": obs_std,
-                 "predictive_std": np.sqrt(model_var + disc_var + obs_std ** 2)}
+                 "discrepancy_std": np.sqrt(disc_var), "signal_std": np.sqrt(signal_var),
+                 "observation_std": obs_std,
+                 "predictive_std": np.sqrt(signal_var + obs_std ** 2)}
         out[s.name] = {k: _on_all(s, v) for k, v in valid.items()}
     return out
 
