@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from .errors import ConfigError, check_memory
 from .methods.contract import check_method_options as _check_declared
-from .methods.contract import check_x0, draw_seed, method_options, takes_checkpoint
-from .plugins import get_method
+from .methods.contract import (check_likelihood, check_x0, draw_seed, method_options,
+                               takes_checkpoint)
+from .plugins import get_method, registry
 from .result import Result, as_kind
 
 MAX_MEMORY_GB = 8.0
@@ -139,6 +140,7 @@ def minimise(problem, method="lbfgsb", x0=None, callback=None, executor=None,
                                    getattr(problem, "n_param", None),
                                    getattr(problem, "n_obs", None), max_memory_gb)
     check_x0(name, func, x0, getattr(problem, "n_param", None))
+    check_likelihood(name, func, problem, registry("method").names())
     if checkpoint is not None:
         if not takes_checkpoint(func):
             raise ConfigError(f"method {name!r} cannot checkpoint (it takes no checkpoint "

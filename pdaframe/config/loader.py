@@ -138,6 +138,7 @@ from .toml_file import read_toml
 from .mapping import apply_site_defaults, build_mapping, site_table, uses_mapping
 from ..interfaces import declared_outputs
 from ..plugins import registry
+from ..problem.layout import likelihood_parameters
 from ..problem.single import Problem, operator_parameter_layout
 from ..problem.twin import check_stream_outputs
 
@@ -275,15 +276,17 @@ def load_config(path, run_model=True, output_dir=None) -> LoadedConfig:
     op_names, slices = w.wrap("streams", lambda: operator_parameter_layout(streams,
                                                                              model_names))
     op_params = [p for s in streams for p in getattr(s.operator, "parameters", None) or ()]
+    hyper = likelihood_parameters(streams)           # estimated error hyperparameters
     extra = [{"name": n, "mean": p.default, "std": p.std, "lower": p.lower, "upper": p.upper,
-              "units": p.units, "long_name": p.long_name} for n, p in zip(op_names, op_params)]
+              "units": p.units, "long_name": p.long_name}
+             for n, p in [*zip(op_names, op_params), *hyper]]
 
     params, free = _parameter_table(w, model, data, extra)
     free_model = [n for n in free if n in model_names]
     if not free_model:
         raise w.error("parameters", "'estimate' must name at least one model parameter "
                                     f"(of {model_names})")
-    free = free_model + [n for n in op_names if n in free]       # the Problem's order
+    free = free_model + [n for n in op_names if n in free] + [n for n, _ in hyper]
     streams = [fix_operator_parameters(s, sl, free, [params[n]["mean"] for n in op_names],
                                         len(model_names)) for s, sl in zip(streams, slices)]
     prior_tab = w.table(data, "prior", "top level", required=False)

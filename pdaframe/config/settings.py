@@ -10,9 +10,9 @@ import numpy as np
 
 from ..errors import OutputError
 from ..io.output import check_folder, hide_secrets
-from ..methods.contract import check_x0
+from ..methods.contract import check_likelihood, check_x0
 from ..minimise import check_method_options, default_memory_gb
-from ..plugins import get_method
+from ..plugins import get_method, registry
 
 
 @dataclass
@@ -103,6 +103,8 @@ def _check_method(w, settings, problem):
     settings.method_options = w.wrap("method", lambda: check_method_options(
         settings.method, settings.method_options, problem.n_param, problem.n_obs,
         settings.max_memory_gb))
+    w.wrap("method", lambda: check_likelihood(settings.method, get_method(settings.method),
+                                              problem, registry("method").names()))
     check = getattr(get_method(settings.method), "check_problem", None)
     if check is not None:
         w.wrap("method", lambda: check(problem, settings.method_options))

@@ -25,7 +25,7 @@ STREAM_KEYS = {"name", "variable", "file", "time_column", "value_column", "std",
                "std_column", "covariance", "fill_value", "weight", "operator",
                "operator_options", "times", "units", "start", "end", "index_base",
                "correlation_length", "model_error_std", "aggregate", "reader",
-               "reader_options", "thin", "superob"}
+               "reader_options", "thin", "superob", "likelihood", "likelihood_options"}
 AGGREGATE_KEYS = {"period", "windows", "statistic", "min_fraction", "sums"}
 SUPEROB_KEYS = {"period", "floor", "min_count"}
 OBS_BYTES = 128     # per observation: times, values, errors, mask, operator index and the
@@ -120,7 +120,24 @@ def stream_from_table(w, tab, i, base, twin, model, table="streams"):
         model_error_std=model_error_std))
     stream.n_outside = n_outside
     stream.attrs = attrs
+    if "likelihood" in tab or "likelihood_options" in tab:
+        stream.likelihood = stream_likelihood_from(w, where, tab, table, stream)
     return stream
+
+
+def stream_likelihood_from(w, where, tab, table, stream):
+    """The stream's ``likelihood`` with ``likelihood_options`` (fixed values, ``estimate``,
+    ``priors``; `pdaframe.observations.likelihoods.make_likelihood`), checked against the
+    stream (independent errors, regular times for ``ar1``) before any model run."""
+    from ..observations.likelihoods import make_likelihood
+    if table != "streams":
+        raise w.error(where, f"'likelihood' is taken in [[streams]] only (not [[{table}]]: "
+                             f"held-out and multi-site streams keep the Gaussian likelihood)")
+    name = w.get(tab, "likelihood", (str,), where, "gaussian")
+    options = w.get(tab, "likelihood_options", (dict,), where, {})
+    lik = w.wrap(where, lambda: make_likelihood(name, options, f"stream {stream.name!r}"))
+    w.wrap(where, lambda: lik.bind(stream))
+    return lik
 
 
 def from_reader(w, where, tab, base, model):

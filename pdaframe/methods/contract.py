@@ -269,3 +269,28 @@ def draw_seed() -> int:
     """A seed drawn from fresh entropy (a 32-bit whole number), for a run given ``seed=None``:
     used for every member and recorded in the result, so the run can be repeated."""
     return int(np.random.SeedSequence().generate_state(1)[0])
+
+
+#: built-in methods that assume each stream's fixed Gaussian likelihood (they whiten with
+#: R, or update with a Kalman gain, instead of evaluating ``problem.cost``); a plugin's
+#: method says the same with the attribute ``gaussian_likelihood_only = True``
+GAUSSIAN_ONLY = frozenset({"es-mda", "enkf", "particle-filter", "4denvar", "importance",
+                           "glue", "ces", "history-matching", "stepwise"})
+
+
+def check_likelihood(name, func, problem, available=()):
+    """A `ConfigError` when the method ``name`` (callable ``func``) assumes fixed Gaussian
+    likelihoods (`GAUSSIAN_ONLY`) and a stream of ``problem`` has another likelihood or
+    estimated error hyperparameters; the error lists the methods of ``available`` (names)
+    that accept it."""
+    if name not in GAUSSIAN_ONLY and not getattr(func, "gaussian_likelihood_only", False):
+        return
+    bad = [f"{s.name!r} ({lik.name})" for s, lik in
+           zip(getattr(problem, "streams", ()), getattr(problem, "likelihoods", ()))
+           if not lik.gaussian]
+    if bad:
+        ok = sorted(n for n in available if n not in GAUSSIAN_ONLY)
+        raise ConfigError(f"method {name!r} assumes fixed Gaussian errors (the streams' own R), "
+                          f"but stream(s) {', '.join(bad)} have another likelihood or "
+                          f"estimated error hyperparameters; methods that evaluate the full "
+                          f"likelihood: {', '.join(ok)}")

@@ -171,6 +171,9 @@ class MultiSiteProblem(BaseProblem):
                                   f"do not estimate operator parameters yet: fix them in the "
                                   f"operator options (e.g. sif estimate = false), or calibrate "
                                   f"the site alone")
+            if not all(getattr(getattr(t, "likelihood", 0), "gaussian", 1) for t in s.streams):
+                raise ConfigError(f"site {s.name!r}: multi-site problems take fixed Gaussian "
+                                  f"likelihoods only (yet); calibrate the site alone")
             try:
                 p = Problem(s.model, bounds, renamed, fd_scheme=fd_scheme)
             except PdaframeError as err:

@@ -2,6 +2,10 @@
 
     J(theta) = sum_k w_k/2 (h_k(M(theta)) - y_k)^T R_k^-1 (h_k(M(theta)) - y_k) + J_b(theta)
 
+for Gaussian streams (the default); a stream with another likelihood
+(`pdaframe.observations.likelihoods`) contributes its ``-log p(r_k | h_k)`` instead, with
+its estimated error hyperparameters ``h_k`` (`pdaframe.problem.likelihood_terms`).
+
 `Problem` works in physical space (``theta``); the control space ``u`` (`ControlSpace`),
 ``cost_u``/``gradient_u`` and the posterior covariance come from
 `pdaframe.problem.base.BaseProblem`.
@@ -10,7 +14,8 @@ Operator parameters (bias, SIF slope/offset) are estimated with the model's: an 
 with a non-empty ``parameters`` tuple (of `pdaframe.plugin.Parameter`) has them appended to
 theta after the model's, stream by stream, named ``"<stream>:<name>"``::
 
-    theta = [model parameters..., stream_1 operator parameters..., stream_2 ...]
+    theta = [model parameters..., stream_1 operator parameters..., stream_2 ...,
+             stream_1 likelihood hyperparameters..., stream_2 ...]
 
 Such an operator implements ``apply(outputs, params)``, ``tangent(outputs, d_outputs,
 params)``, ``adjoint(outputs, d_obs, params)``, ``param_tangent(outputs, params, d_params)``
@@ -31,11 +36,13 @@ import numpy as np
 
 from ..errors import ConfigError, DataError, ModelError
 from ..interfaces import has_adjoint, has_tangent, selects_outputs
-from ..observations.likelihoods import gaussian_log_density
 from ..observations.streams import DataStream
 from ..parallel.base import current_member
 from ..prior.priors import Prior
 from .base import BaseProblem, ControlSpace  # noqa: F401  (ControlSpace: re-exported)
+from .layout import (bind_likelihoods, needed_outputs,  # noqa: F401  (re-exported)
+                     operator_parameter_layout)
+from .likelihood_terms import cost_hessian, resample_noise
 from .twin import check_stream_outputs, synthetic_streams
 
 log = logging.getLogger(__name__)
@@ -60,56 +67,6 @@ class _Bound:
         return self.operator.apply(outputs, params=self.params)
 
 
-def needed_outputs(streams) -> tuple[str, ...] | None:
-    """The model outputs the streams' operators read, sorted; None when an operator does not
-    list its ``inputs`` (None or empty: then it may read any output)."""
-    inputs = [getattr(s.operator, "inputs", None) for s in streams]
-    if any(not i for i in inputs):
-        return None
-    return tuple(sorted({name for i in inputs for name in i}))
-
-
-def operator_parameter_layout(streams, model_names) -> tuple[list[str], list]:
-    """Names ``"<stream>:<name>"`` of the streams' operator parameters and their slices.
-
-    Parameters
-    ----------
-    streams : sequence of DataStream
-    model_names : sequence of str
-        The model's parameter names (the operator parameters follow them).
-
-    Returns
-    -------
-    names : list of str
-    slices : list of slice or None
-        Per stream, where its operator's parameters sit in theta (None: it has none).
-
-    Raises
-    ------
-    ConfigError
-        A name that clashes with another parameter (of the model or another operator).
-    """
-    names, slices = [], []
-    taken = {n: "the model" for n in model_names}
-    start = len(model_names)
-    for s in streams:
-        params = tuple(getattr(s.operator, "parameters", None) or ())
-        if not params:
-            slices.append(None)
-            continue
-        for p in params:
-            name = f"{s.name}:{getattr(p, 'name', p)}"
-            if name in taken:
-                raise ConfigError(f"stream {s.name!r}: operator parameter {name!r} clashes "
-                                  f"with a parameter of {taken[name]}; operator parameters "
-                                  f"need distinct names")
-            taken[name] = f"stream {s.name!r}'s operator"
-            names.append(name)
-        slices.append(slice(start, start + len(params)))
-        start += len(params)
-    return names, slices
-
-
 class Problem(BaseProblem):
     """Cost function, gradient and linearisation of a parameter-estimation problem.
 
@@ -119,8 +76,9 @@ class Problem(BaseProblem):
         Has ``parameter_names`` and ``run(theta)``; ``tangent``/``adjoint`` optional.
     prior : Prior
         Prior over the full vector: the model's parameters (order of
-        ``model.parameter_names``), then each stream's operator parameters (see the module
-        docstring). The problem keeps a named copy; ``prior`` itself is not changed.
+        ``model.parameter_names``), then each stream's operator parameters, then each
+        stream's estimated likelihood hyperparameters (see the module docstring). The
+        problem keeps a named copy; ``prior`` itself is not changed.
     streams : sequence of DataStream
         Observation streams.
     fd_scheme : {"forward", "central"}
@@ -134,7 +92,10 @@ class Problem(BaseProblem):
     nrun, ntangent, nadjoint : int
         Counts of model runs, tangent-linear and adjoint calls.
     parameter_names : list of str
-        Model parameters, then operator parameters ``"<stream>:<name>"``.
+        Model parameters, then operator parameters ``"<stream>:<name>"``, then likelihood
+        hyperparameters ``"<stream>:<name>"``.
+    likelihoods : list of Likelihood
+        Per stream, its likelihood bound to it (`pdaframe.observations.likelihoods`).
     n_model : int
         Number of model parameters (``theta[:n_model]`` goes to the model).
     needed_outputs : tuple of str or None
@@ -158,8 +119,11 @@ class Problem(BaseProblem):
             seen.add(s.name)
         self.n_model = len(names)
         op_names, self._op_slices = operator_parameter_layout(streams, names)
-        names = names + op_names
-        extra = f" and {len(op_names)} operator parameters {op_names}" if op_names else ""
+        lik_names, self._hyper_slices, self.likelihoods = bind_likelihoods(
+            streams, names + op_names)
+        names = names + op_names + lik_names
+        extra = "".join(f" and {len(n)} {k} {n}" for k, n in (
+            ("operator parameters", op_names), ("likelihood hyperparameters", lik_names)) if n)
         self._use_prior(prior, names, f"the problem {len(names)}: the model's "
                         f"{self.n_model}{extra}", f"the problem's {names}")
         if fd_scheme not in ("forward", "central"):
@@ -175,6 +139,9 @@ class Problem(BaseProblem):
         self._select_tangent = selects_outputs(getattr(model, "tangent", None))
         self._inputs_checked = False
         self._op_slices_any = any(sl is not None for sl in self._op_slices)
+        self.n_hyper = len(lik_names)
+        self._extra = self._op_slices_any or bool(lik_names)    # theta longer than the model's
+        self._gaussian = [lik.gaussian for lik in self.likelihoods]
 
     # --- model runs ------------------------------------------------------------------------
     def run(self, theta, outputs=None) -> Mapping[str, np.ndarray]:
@@ -206,7 +173,7 @@ class Problem(BaseProblem):
             outputs = sorted(names)
         # a stochastic model gives each member its own run (`current_member`); read the
         # cache once (executor threads share it)
-        if self._op_slices_any:
+        if self._extra:
             theta = theta[:self.n_model]
         key = (theta.tobytes(), current_member())
         last = self._last
@@ -294,10 +261,30 @@ class Problem(BaseProblem):
     def _terms(self, theta) -> list[float]:
         """``[J_b, J_o,1, ...]`` (streams in order)."""
         terms = [self.prior.cost(theta)]
-        for s, r in zip(self.streams, self._residuals(theta)):
-            z = s.error.whiten(r)
-            terms.append(0.5 * s.weight * float(np.dot(z, z)))
+        for s, r, lik, sl, gauss in zip(self.streams, self._residuals(theta), self.likelihoods,
+                                         self._hyper_slices, self._gaussian):
+            if gauss:
+                z = s.error.whiten(r)
+                terms.append(0.5 * s.weight * float(np.dot(z, z)))
+            else:
+                terms.append(lik.cost(r, theta[sl]))
         return terms
+
+    def _cost_gradients(self, theta, res) -> tuple[list[np.ndarray], np.ndarray | None]:
+        """Per stream ``d J_o,k / d r_k``, and ``d J_o / d theta`` through the likelihood
+        hyperparameters (shape ``(n_param,)``; None when nothing is estimated)."""
+        dh_all = np.zeros(self.n_param) if self.n_hyper else None
+        out = []
+        for s, r, lik, sl, gauss in zip(self.streams, res, self.likelihoods,
+                                         self._hyper_slices, self._gaussian):
+            if gauss:
+                out.append(s.weight * s.error.solve(r))
+                continue
+            dr, dh = lik.cost_gradient(r, theta[sl])
+            if dh.size:
+                dh_all[sl] += dh
+            out.append(dr)
+        return out, dh_all
 
     def cost_terms(self, theta) -> dict[str, float]:
         """``{"prior": J_b, <stream name>: J_o,k, ...}``; their sum is `cost`."""
@@ -314,7 +301,8 @@ class Problem(BaseProblem):
         """Normalised ``log p(y | theta)`` of the valid observations (streams in order).
 
         Unlike `cost` it keeps the constant terms (``log det R``, ``log 2 pi``), as model
-        comparison needs; a stream's weight ``w`` makes its errors ``R / w``. With
+        comparison needs; a stream's weight ``w`` makes its errors ``R / w``. Each stream's
+        likelihood gives it (``log_density``, at theta's hyperparameters). With
         ``pointwise``, one value per valid observation (stream order; correlated errors:
         each given the earlier ones, `pdaframe.observations.likelihoods`). ``-inf`` (every
         value) outside the prior's bounds.
@@ -322,8 +310,8 @@ class Problem(BaseProblem):
         theta = np.asarray(theta, dtype=float)
         if not self.prior.inside(theta):
             return np.full(self.n_obs, -np.inf) if pointwise else -np.inf
-        parts = [gaussian_log_density(s.error, r, s.weight)
-                 for s, r in zip(self.streams, self._residuals(theta))]
+        parts = [lik.log_density(r, theta[sl]) for lik, r, sl in
+                 zip(self.likelihoods, self._residuals(theta), self._hyper_slices)]
         return np.concatenate(parts) if pointwise else float(sum(p.sum() for p in parts))
 
     def _mode(self, mode):
@@ -351,12 +339,15 @@ class Problem(BaseProblem):
         mode = self._mode(mode)
         res = self._residuals(theta)
         grad = np.array(self.prior.gradient(theta), dtype=float)
+        d_res, dh = self._cost_gradients(theta, res)
+        if dh is not None:
+            grad += dh
         if mode == "adjoint":
             outputs = self._run(theta)
             d_out: dict[str, np.ndarray] = {}
-            for s, r, p, sl in zip(self.streams, res, self.operator_parameters(theta),
+            for s, d, p, sl in zip(self.streams, d_res, self.operator_parameters(theta),
                                    self._op_slices):
-                d_obs = s.on_all(s.weight * s.error.solve(r))
+                d_obs = s.on_all(d)
                 for name, v in _call(s.operator.adjoint, p, outputs, d_obs).items():
                     d_out[name] = d_out[name] + v if name in d_out else v
                 if sl is not None:
@@ -366,8 +357,23 @@ class Problem(BaseProblem):
             theta_m = theta[:self.n_model].copy()
             grad[:self.n_model] += np.asarray(self.model.adjoint(theta_m, d_out), dtype=float)
             return grad
-        w = np.concatenate([s.weight * s.error.solve(r) for s, r in zip(self.streams, res)])
-        return grad + self.jacobian(theta, mode).T @ w
+        return grad + self.jacobian(theta, mode).T @ np.concatenate(d_res)
+
+    def data_hessian(self, theta, jacobian=None, mode=None) -> np.ndarray:
+        """Hessian of the observation term at ``theta``, for the Laplace posterior
+        (`BaseProblem.posterior_covariance`).
+
+        With only fixed Gaussian streams, Gauss–Newton ``sum_k w_k G_k^T R_k^-1 G_k``
+        (`BaseProblem.data_hessian`). With a non-Gaussian likelihood or estimated error
+        hyperparameters Gauss–Newton is wrong (the hyperparameters are not in ``G``, and
+        ``-log p`` is not quadratic in ``r``): the Hessian of the cost is then taken by
+        central differences of the exact gradient (``2 n_param`` gradients in ``mode``),
+        symmetrised (`pdaframe.problem.likelihood_terms.cost_hessian`); ``jacobian`` is
+        not used.
+        """
+        if all(self._gaussian):
+            return super().data_hessian(theta, jacobian, mode)
+        return cost_hessian(self, np.asarray(theta, dtype=float), mode)
 
     # --- linearisation ---------------------------------------------------------------------
     def observation_vector(self, theta) -> np.ndarray:
@@ -465,7 +471,10 @@ class Problem(BaseProblem):
         Each stream's equivalents at ``truth`` (operator parameters included) plus noise
         drawn as in `pdaframe.synthetic_streams` (same seeds, so without operator
         parameters the values are those of ``synthetic_streams(model, truth, streams,
-        seed)``). The model run is not counted in ``nrun``.
+        seed)``); a stream whose likelihood is not a fixed Gaussian draws its noise from
+        its likelihood at the true hyperparameters instead
+        (`pdaframe.problem.likelihood_terms.resample_noise`). The model run is not counted
+        in ``nrun``.
 
         Parameters
         ----------
@@ -487,4 +496,5 @@ class Problem(BaseProblem):
         streams = synthetic_streams(self.model, truth[:self.n_model], bound, seed)
         for new, s in zip(streams, self.streams):
             new.operator = s.operator
+        resample_noise(self, streams, truth, seed)
         return Problem(self.model, self.prior, streams, fd_scheme=self.fd_scheme)
