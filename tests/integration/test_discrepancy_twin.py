@@ -173,3 +173,84 @@ def test_result_file_keeps_the_parts_apart(fits, tmp_path):
         total = ds["y_posterior"] + ds["y_discrepancy"]
         # observed = model + discrepancy + observation error: the rest is noise-sized
         assert float(np.std(ds["y_observed"] - total)) < 1.5 * SIGMA
+
+
+CONFIG = """
+[model]
+name = "driven"
+
+[parameters]
+p0 = { mean = 0.0, std = 2.0 }
+p1 = { mean = 1.5, std = 1.0 }
+
+[[streams]]
+name = "y"
+variable = "y"
+file = "obs.csv"
+time_column = "step"
+value_column = "y"
+std = 0.3
+likelihood = "discrepancy"
+{options}
+
+[method]
+name = "lbfgsb"
+"""
+
+
+class DrivenTwin(Driven):
+    """`Driven` on the twin's driver (as a registered model takes options only)."""
+
+    def __init__(self, seed=0):
+        super().__init__(twin(seed)[0].x)
+
+
+@pytest.fixture
+def driven_plugin():
+    pdaframe.plugin.reset_plugins()
+    pdaframe.plugins.registry("model").add("driven", DrivenTwin)
+    yield
+    pdaframe.plugin.reset_plugins()
+
+
+def write_config(tmp_path, options=""):
+    _, t, y, _ = twin()
+    rows = "\n".join(f"{int(a)},{float(b)!r}" for a, b in zip(t, y))
+    (tmp_path / "obs.csv").write_text("step,y\n" + rows + "\n")
+    path = tmp_path / "c.toml"
+    path.write_text(CONFIG.replace("{options}", options))
+    return path
+
+
+def test_config_run_writes_the_discrepancy(tmp_path, driven_plugin):
+    """``likelihood = "discrepancy"`` in [[streams]]: default priors on log a and log l
+    join the prior, ``pdaframe run`` fits them and writes the parts into result.nc."""
+    import xarray as xr
+    from pdaframe.run import run_problem
+    problem, settings = pdaframe.load_config(write_config(tmp_path))
+    assert problem.parameter_names == ["p0", "p1", "y:log_amplitude", "y:log_length"]
+    assert problem.prior.mean[2:] == pytest.approx([np.log(SIGMA), np.log(364 / 10)])
+    result, paths = run_problem(problem, settings, tmp_path / "out", progress=False)
+    assert np.abs(result.x[:2] - TRUTH)[1] < 0.05          # the slope, unbiased
+    with xr.open_dataset(paths["netcdf"]) as ds:
+        parts = decompose(problem, result.x)["y"]
+        assert np.allclose(ds["y_discrepancy"].values, parts["discrepancy"])
+
+
+def test_config_fixed_length_and_named_errors(tmp_path, driven_plugin):
+    problem, _ = pdaframe.load_config(write_config(
+        tmp_path, "likelihood_options = { length = 60.0, priors = { amplitude = { mean = 0.0, "
+                  "std = 1.0 } } }"))
+    assert problem.parameter_names == ["p0", "p1", "y:log_amplitude"]
+    assert (problem.prior.mean[2], np.sqrt(problem.prior.scale[2, 2])) == (0.0, 1.0)
+    with pytest.raises(pdaframe.ConfigError, match="unknown likelihood 'discrepency'.*"
+                                                   "discrepancy"):
+        pdaframe.load_config(_replace(write_config(tmp_path), '"discrepancy"', '"discrepency"'))
+    with pytest.raises(pdaframe.ConfigError, match="cannot estimate.*'sigma'"):
+        pdaframe.load_config(write_config(tmp_path, 'likelihood_options = { estimate = '
+                                                    '["sigma"] }'))
+
+
+def _replace(path, old, new):
+    path.write_text(path.read_text().replace(old, new))
+    return path
