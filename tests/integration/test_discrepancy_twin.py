@@ -156,6 +156,27 @@ def test_taylor_full_cost_in_theta_and_hyperparameters(fits):
                        rtol=1e-10, atol=1e-8)
 
 
+def test_problem_log_likelihood_and_synthetic(fits):
+    """``Problem.log_likelihood`` (for WAIC/LOO/evidence) is ``log N(y - h; 0, R + K)``, its
+    pointwise terms the chain rule in time; a twin draws delta + eps from the OU process."""
+    from scipy.stats import multivariate_normal
+    out, _ = fits
+    problem, x, _ = out["with"]
+    s = problem.streams[0]
+    a, ell = np.exp(x[2:])
+    t = s.times.astype(float)
+    cov = SIGMA ** 2 * np.eye(N) + a * a * np.exp(-np.abs(t[:, None] - t[None, :]) / ell)
+    r = s.residual(problem.equivalents(x)["y"])
+    ref = multivariate_normal(np.zeros(N), cov).logpdf(r)
+    assert problem.log_likelihood(x) == pytest.approx(ref, abs=1e-8)
+    assert problem.log_likelihood(x, pointwise=True).shape == (N,)
+    twin_problem = problem.synthetic(x, seed=4)
+    noise = twin_problem.streams[0].values - problem.equivalents(x)["y"]
+    # OU noise with l ~ 85 days: neighbouring days correlated (white noise would give ~0)
+    lag1 = np.corrcoef(noise[:-1], noise[1:])[0, 1]
+    assert lag1 > 0.5, lag1
+
+
 def test_result_file_keeps_the_parts_apart(fits, tmp_path):
     import xarray as xr
     from pdaframe.io.netcdf import write_result
