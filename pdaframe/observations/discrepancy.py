@@ -168,6 +168,12 @@ def _positive(value, what):
 class DiscrepancyLikelihood:
     """``likelihood = "discrepancy"``: Gaussian errors plus an OU discrepancy in time.
 
+    Follows the interface of `pdaframe.observations.likelihoods.Likelihood` (``name``,
+    ``parameters``, ``gaussian``, ``bind``, ``cost``, ``cost_gradient``, ``log_density``,
+    ``sample``) without subclassing it: its default priors follow the stream, so its
+    ``parameters`` are known only once bound. ``posterior`` adds the discrepancy's posterior
+    (`pdaframe.prediction.discrepancy`).
+
     Parameters
     ----------
     amplitude, length : float, optional
