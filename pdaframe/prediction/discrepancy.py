@@ -68,7 +68,8 @@ def decompose(problem, theta, draws=None, weights=None) -> dict:
         for i in which:
             s, lik = problem.streams[i], problem.likelihoods[i]
             eq = np.asarray(eqs[s.name], dtype=float).reshape(-1)
-            mean, sd = lik.posterior(s.residual(eq), th[problem._hyper_slices[i]])
+            hyper = th[problem._hyper_slices[i]]        # the stream's hyperparameters
+            mean, sd = lik.posterior(s.residual(eq), hyper)
             per[i]["model"].append(eq[s.mask])
             per[i]["mean"].append(mean)
             per[i]["var"].append(sd * sd)

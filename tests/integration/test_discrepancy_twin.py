@@ -177,6 +177,21 @@ def test_problem_log_likelihood_and_synthetic(fits):
     assert lag1 > 0.5, lag1
 
 
+def test_sampler_takes_the_discrepancy():
+    """Adaptive Metropolis on the twin with the discrepancy: the slope's posterior holds the
+    truth (within 2.5 sd), the amplitude's is of the injected error's size."""
+    model, t, y, delta = twin()
+    problem = problem_for(model, t, y, True)
+    res = pdaframe.minimise(problem, "adaptive-metropolis", seed=1, n_samples=1500, n_chains=2)
+    s = np.asarray(res["samples"]).reshape(-1, 4)
+    s = s[len(s) // 2:]
+    mean, sd = s.mean(0), s.std(0)
+    print(f"\nadaptive Metropolis: p1 {mean[1]:.3f} +- {sd[1]:.3f} (truth 2), amplitude "
+          f"{np.exp(mean[2]):.3f}, length {np.exp(mean[3]):.0f}")
+    assert abs(mean[1] - TRUTH[1]) < 2.5 * sd[1]
+    assert 0.5 * np.sqrt(np.mean(delta ** 2)) < np.exp(mean[2]) < 2.0 * np.sqrt(np.mean(delta ** 2))
+
+
 def test_result_file_keeps_the_parts_apart(fits, tmp_path):
     import xarray as xr
     from pdaframe.io.netcdf import write_result
@@ -267,6 +282,9 @@ def test_config_fixed_length_and_named_errors(tmp_path, driven_plugin):
     with pytest.raises(pdaframe.ConfigError, match="unknown likelihood 'discrepency'.*"
                                                    "discrepancy"):
         pdaframe.load_config(_replace(write_config(tmp_path), '"discrepancy"', '"discrepency"'))
+    with pytest.raises(pdaframe.DataError, match=r"\[streams.0\] \[y\].*discrepancy.*needs a "
+                                                 r"diagonal observation error"):
+        pdaframe.load_config(write_config(tmp_path, "correlation_length = 5.0"))
     with pytest.raises(pdaframe.ConfigError, match="cannot estimate.*'sigma'"):
         pdaframe.load_config(write_config(tmp_path, 'likelihood_options = { estimate = '
                                                     '["sigma"] }'))
