@@ -20,6 +20,7 @@ from .methods.contract import takes_checkpoint
 from .minimise import minimise
 from .problem.multisite import MultiSiteProblem
 from .parallel import SerialExecutor
+from .prediction.discrepancy import decompose, discrepancy_streams
 from .plots import plot_parameters, plot_streams, posterior_band
 from .plugins import get_method, get_plugins
 from .report import write_report
@@ -239,6 +240,8 @@ def _run(problem, cfg, out, run_id, progress, executor, write, resume):
         equivalents["truth"] = truth_eq
     if multisite:
         result["cost_terms"] = problem.cost_terms(result["x"])
+    elif discrepancy_streams(problem):      # model discrepancy at the estimate (result.nc)
+        result["discrepancy"] = decompose(problem, result["x"])
     result["diagnostics"] = diagnose(problem, result)
     if cfg.evaluate:
         estimates = {"prior": start, "posterior": result["x"]}

@@ -12,6 +12,11 @@ Layout (dimensions ``param``, ``param_j``, ``iteration`` and ``<stream>_obs``)::
     cost(iteration)                   J per iteration (0 = start)
     <s>_time, <s>_observed, <s>_obs_std                                  (<s>_obs)
     <s>_prior, <s>_posterior, <s>_truth   model equivalents              (<s>_obs)
+    <s>_discrepancy, <s>_discrepancy_std, <s>_predictive_std               (<s>_obs)
+                                      a stream with a model discrepancy: the posterior mean
+                                      and std of delta at the estimate, and the std of a new
+                                      observation (signal + observation error;
+                                      `pdaframe.prediction.discrepancy`)
 
 ``<s>_time`` is a CF time coordinate when the model has dates (``days since`` its first date,
 decoded to datetime64 by xarray; the 0-based model step is then ``<s>_step``), else the step
@@ -213,6 +218,7 @@ def write_result(path, result, problem=None, equivalents=None, truth=None, confi
                 _var(ds, "upper_bound", ("param",), np.where(np.isfinite(prior.upper),
                                                              prior.upper, np.nan))
                 _streams(ds, problem, problem.streams, equivalents or {})
+                _discrepancy(ds, result.get("discrepancy") or {})
                 evaluation = result.get("evaluation", {})
                 _streams(ds, problem, evaluation_streams, {
                     label: {name: rows[label]["equivalent"] for name, rows in
@@ -260,6 +266,23 @@ def _streams(ds, problem, streams, equivalents, scores=None):
                      **coords)
         for key, value in getattr(s, "attrs", {}).items():   # reader, thinning, superobs
             ds.variables[f"{s.name}_observed"].setncattr(key, value)
+
+
+def _discrepancy(ds, parts):
+    """``<s>_discrepancy``, ``<s>_discrepancy_std``, ``<s>_predictive_std`` of the streams
+    in ``parts`` (`pdaframe.prediction.discrepancy.decompose`)."""
+    for name, p in parts.items():
+        obs = ds.variables[f"{name}_observed"]
+        extra = {k: obs.getncattr(k) for k in ("units", "coordinates") if k in obs.ncattrs()}
+        dim = (f"{name}_obs",)
+        _var(ds, f"{name}_discrepancy", dim, p["discrepancy"], long_name=f"posterior mean of "
+             f"the model discrepancy of {name} (observed minus model, structural error)",
+             **extra)
+        _var(ds, f"{name}_discrepancy_std", dim, p["discrepancy_std"], long_name=f"posterior "
+             f"std of the model discrepancy of {name}", **extra)
+        _var(ds, f"{name}_predictive_std", dim, p["predictive_std"], long_name=f"std of a new "
+             f"observation of {name}: model and discrepancy (the signal) and observation "
+             f"error", **extra)
 
 
 def _diagnostics(ds, result):

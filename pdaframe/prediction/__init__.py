@@ -9,6 +9,8 @@ periods, other drivers or scenarios (``pdaframe predict RESULT``, ``pdaframe.pre
 - `pdaframe.prediction.scenario`: driver changes and the driver files they give;
 - `pdaframe.prediction.runner`: the runs and the credible / predictive bands;
 - `pdaframe.prediction.output`: the NetCDF files and plots.
+- `pdaframe.prediction.discrepancy`: model, discrepancy and observation error kept apart at
+  the observation times of a stream with a model discrepancy.
 """
 from __future__ import annotations
 

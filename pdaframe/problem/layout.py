@@ -108,6 +108,8 @@ def bind_likelihoods(streams, names) -> tuple[list[str], list[slice], list]:
 
 def likelihood_parameters(streams) -> list:
     """``(name, Parameter)`` of every estimated likelihood hyperparameter, in theta's order
-    (``name`` = ``"<stream>:<name>"``): their default priors, to build a problem's prior."""
+    (``name`` = ``"<stream>:<name>"``): their default priors, to build a problem's prior
+    (of the likelihood bound to the stream: a default prior may follow the stream's errors
+    and times, as the discrepancy's do)."""
     return [(f"{s.name}:{p.name}", p) for s in streams
-            for p in stream_likelihood(s).parameters]
+            for p in stream_likelihood(s).bind(s).parameters]

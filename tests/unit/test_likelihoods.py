@@ -46,7 +46,8 @@ CASES = {
 
 
 def test_registry_names():
-    assert sorted(LIKELIHOODS) == ["ar1", "gaussian", "heteroscedastic", "laplace", "student-t"]
+    assert sorted(LIKELIHOODS) == ["ar1", "discrepancy", "gaussian", "heteroscedastic", "laplace",
+                                   "student-t"]
 
 
 @pytest.mark.parametrize("weight", [1.0, 2.5])
@@ -263,7 +264,8 @@ def test_twin_noise_comes_from_the_likelihood():
 
 # --- bad input -------------------------------------------------------------------------
 @pytest.mark.parametrize("name, options, match", [
-    ("normal", {}, r"unknown likelihood 'normal'; known: ar1, gaussian, heteroscedastic, "
+    ("normal", {}, r"unknown likelihood 'normal'; known: ar1, discrepancy, gaussian, "
+                   r"heteroscedastic, "
                    r"laplace, student-t"),
     ("gaussian", {"nu": 4}, r"takes no option 'nu'; its options are"),
     ("ar1", {"rho": 1.0}, r"rho = 1.0 must be a number in \(-1, 1\)"),
@@ -331,7 +333,7 @@ def test_config_estimates_hyperparameters(tmp_path):
 
 @pytest.mark.parametrize("lines, match", [
     ('likelihood = "normal"', r"\[streams.0\] \[nee\].*unknown likelihood 'normal'; known: ar1, "
-                              r"gaussian, heteroscedastic, laplace, student-t"),
+                              r"discrepancy, gaussian, heteroscedastic, laplace, student-t"),
     ('likelihood = "ar1"\nlikelihood_options = { rho = 1.2 }', r"rho = 1.2 must be a number in"),
     ('likelihood = "student-t"\nlikelihood_options = { nu = 2.0 }', r"nu = 2.0 must be"),
     ('likelihood = "laplace"\nlikelihood_options = { rho = 0.5 }', r"takes no option 'rho'"),

@@ -15,13 +15,15 @@ from ...errors import ConfigError
 from .base import HALF_LOG_2PI, Hyper, Likelihood, gaussian_log_density
 from .gaussian import AR1, Gaussian, regular_steps
 from .independent import Heteroscedastic, Laplace, StudentT
+from ..discrepancy import DiscrepancyLikelihood
 
 __all__ = ["AR1", "Gaussian", "HALF_LOG_2PI", "Heteroscedastic", "Hyper", "LIKELIHOODS",
            "Laplace", "Likelihood", "StudentT", "gaussian_log_density", "make_likelihood",
            "register", "regular_steps", "stream_likelihood"]
 
 #: registered likelihoods: name -> class (or factory taking the options as keywords)
-LIKELIHOODS = {cls.name: cls for cls in (Gaussian, StudentT, Laplace, AR1, Heteroscedastic)}
+LIKELIHOODS = {cls.name: cls for cls in (Gaussian, StudentT, Laplace, AR1, Heteroscedastic,
+                                          DiscrepancyLikelihood)}
 
 
 def register(name, factory):
