@@ -17,9 +17,10 @@ carry the emulator check (``emulator_check_*``: coverage, RMSE, and the real and
 emulated costs of the check runs). Tempered SMC (``smc``) writes its final particles as one
 chain, the log evidence as posterior attributes (``log_evidence``, ``log_evidence_se``,
 ``log_evidence_se_method``) and its stages as ``sample_stats`` variables of dimension
-``stage`` (``stage_beta``, ``stage_ess``, ``stage_acceptance``, ...). Only a sample result (``kind == "sample"``,
-`pdaframe.result.SampleResult`) is written: a weighted sample (importance sampling, GLUE: an
-ensemble result) is not a chain and is refused, see `pdaframe.io.ensembles`.
+``stage`` (``stage_beta``, ``stage_ess``, ``stage_acceptance``, ...). Only a sample result
+(``kind == "sample"``, `pdaframe.result.SampleResult`) is written: a weighted sample
+(importance sampling, GLUE: an ensemble result) is not a chain and is refused, see
+`pdaframe.io.ensembles`.
 """
 from __future__ import annotations
 
