@@ -284,3 +284,29 @@ def test_bounded_prior_through_its_transform_gives_the_truncated_evidence():
     sd = np.sqrt((grid ** 2 * dens).sum() / dens.sum() - mean ** 2)
     assert abs(res.x[0] - mean) < 0.15 * sd and res.posterior_std[0] == pytest.approx(
         sd, rel=0.12)
+
+
+class FailsAbove:
+    """``y = a``, but the run fails (`ModelError`) for ``a > 1``."""
+
+    parameter_names = ("a",)
+    output_names = ("y",)
+
+    def run(self, theta):
+        if theta[0] > 1.0:
+            raise ModelError("no run above 1")
+        return {"y": np.array([theta[0]])}
+
+
+def test_failed_runs_have_zero_likelihood_and_are_counted():
+    problem = pdaframe.Problem(FailsAbove(), pdaframe.GaussianPrior([0.0], std=[1.0],
+                                                                    names=["a"]),
+                               [pdaframe.DataStream("y", "y", [0.8], std=0.3)])
+    res = pdaframe.minimise(problem, "smc", seed=0, n_particles=200, n_moves=3)
+    assert res.success and np.all(res.samples <= 1.0)
+    assert res.n_failed > 0 and "no run above 1" in res.first_failure
+    # the evidence of the likelihood truncated to a <= 1 (a grid)
+    grid = np.linspace(-6, 1, 70001)
+    dens = stats.norm(0, 1).pdf(grid) * stats.norm(grid, 0.3).pdf(0.8)
+    log_z = np.log(dens.sum() * (grid[1] - grid[0]))
+    assert abs(res.log_evidence - log_z) < 3 * res.log_evidence_se
