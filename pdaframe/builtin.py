@@ -14,6 +14,7 @@ from .methods.emulation.nn_model import load_emulator
 from .methods.importance import METHODS as IMPORTANCE
 from .methods.mcmc import METHODS as MCMC
 from .methods.sequential import METHODS as SEQUENTIAL
+from .methods.smc import METHODS as SMC
 from .methods.scipy_minimisers import METHODS
 from .methods.stepwise import METHODS as STEPWISE
 from .methods.vi import METHODS as VI
@@ -84,7 +85,7 @@ def pdaframe_register_priors(registry):
 def pdaframe_register_methods(registry):
     for name, method in {**METHODS, **FOURDENVAR, **DE, **GA, **STEPWISE, **MCMC,
                          **IMPORTANCE, **SEQUENTIAL, **EMULATOR, **SENSITIVITY,
-                         **HISTORY_MATCHING, **VI}.items():
+                         **HISTORY_MATCHING, **VI, **SMC}.items():
         registry.add(name, method)
 
 

@@ -20,7 +20,8 @@ Layout (dimensions ``param``, ``param_j``, ``iteration`` and ``<stream>_obs``)::
 
 ``<s>_time`` is a CF time coordinate when the model has dates (``days since`` its first date,
 decoded to datetime64 by xarray; the 0-based model step is then ``<s>_step``), else the step
-index (units "1"); see `pdaframe.io.cf_time`.
+index (units "1"); see `pdaframe.io.cf_time`. Tempered SMC adds the global attributes
+``log_evidence`` and ``log_evidence_se`` (`pdaframe.methods.smc`).
 
 Multi-site problems (`pdaframe.problem.multisite`) name site-specific parameters ``name@site`` and
 streams ``<site>_<stream>``, and add::
@@ -82,7 +83,8 @@ def provenance(ds, result, title="", seed=None, config_text="", plugin_versions=
     ds.method = str(result.get("method", ""))
     ds.success = int(bool(result.get("success", False)))
     ds.message = str(result.get("message", ""))
-    for key in ("fun", "nit", "nfev", "njev", "n_failed", "n_rejected"):
+    for key in ("fun", "nit", "nfev", "njev", "n_failed", "n_rejected", "log_evidence",
+                "log_evidence_se"):
         if key in result:
             setattr(ds, key, result[key])
     seed = result.get("seed") if seed is None else seed

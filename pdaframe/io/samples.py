@@ -14,9 +14,13 @@ chain ``k % C``: ``chain.reshape(-1, n_param)`` of an ``(n_step, C, n_param)`` a
 etc.) follow the same layout. ``lp`` is then the emulated log posterior
 (``log_posterior``), and the posterior group's attributes say so (``emulated = 1``) and
 carry the emulator check (``emulator_check_*``: coverage, RMSE, and the real and
-emulated costs of the check runs). Only a sample result (``kind == "sample"``,
-`pdaframe.result.SampleResult`) is written: a weighted sample (importance sampling, GLUE: an
-ensemble result) is not a chain and is refused, see `pdaframe.io.ensembles`.
+emulated costs of the check runs). Tempered SMC (``smc``) writes its final particles as one
+chain, the log evidence as posterior attributes (``log_evidence``, ``log_evidence_se``,
+``log_evidence_se_method``) and its stages as ``sample_stats`` variables of dimension
+``stage`` (``stage_beta``, ``stage_ess``, ``stage_acceptance``, ...). Only a sample result
+(``kind == "sample"``, `pdaframe.result.SampleResult`) is written: a weighted sample
+(importance sampling, GLUE: an ensemble result) is not a chain and is refused, see
+`pdaframe.io.ensembles`.
 """
 from __future__ import annotations
 
@@ -125,6 +129,12 @@ def samples_to_inference_data(result, problem=None, n_prior=1000, seed=0):
             groups["posterior"].attrs["acceptance_rate"] = float(rate[0])
         elif rate.size == shape[0]:
             stats["acceptance_rate"] = (("chain",), rate)
+    for key, values in (result.get("stage_stats") or {}).items():     # smc: per stage
+        stats[f"stage_{key}"] = (("stage",), np.asarray(values, dtype=float))
+    for key in ("log_evidence", "log_evidence_se", "log_evidence_se_method"):   # smc
+        if key in result:
+            value = result[key]
+            groups["posterior"].attrs[key] = value if isinstance(value, str) else float(value)
     if stats:
         groups["sample_stats"] = _ds(stats, None)
     if problem is not None:

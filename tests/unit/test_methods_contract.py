@@ -93,7 +93,7 @@ def test_every_builtin_option_has_a_type_and_a_description(name, capsys):
 FAMILY = {"lbfgsb": "minimiser", "lbfgsb-fd": "minimiser", "nelder-mead": "minimiser",
           "4denvar": "variational", "de": "search", "ga": "search",
           "adaptive-metropolis": "mcmc", "dream-zs": "mcmc", "emcee": "mcmc",
-          "nuts": "mcmc", "hmc": "mcmc",
+          "nuts": "mcmc", "hmc": "mcmc", "smc": "mcmc",
           "es-mda": "kalman", "enkf": "kalman", "particle-filter": "weighting",
           "importance": "weighting", "glue": "weighting", "ces": "emulation",
           "history-matching": "emulation", "oat": "sensitivity", "morris": "sensitivity",

@@ -34,6 +34,7 @@ METHODS = {
     "hmc": ("sample", {"n_samples": 20, "burn_in": 20, "n_chains": 2}, False),
     "ces": ("sample", {"n_steps": 60, "n_check": 2, "n_chains": 4, "seed": 1}, False),
     "vi": ("sample", {"n_samples": 40, "seed": 1}, False),
+    "smc": ("sample", {"n_particles": 40, "n_moves": 2, "seed": 1}, False),
     "4denvar": ("ensemble", {"n_members": 8}, False),
     "es-mda": ("ensemble", {"n_members": 8}, False),
     "enkf": ("ensemble", {"n_members": 8}, False),
