@@ -209,6 +209,7 @@ def plot_front(result, path):
     hypervolume reference point; one panel per pair of objectives."""
     f, rank = np.asarray(result["front_objectives"]), np.asarray(result["front_rank"])
     names, knee = list(result["objective_names"]), int(result["knee"])
+    terms = list(result["objective_terms"])
     pairs = [(i, j) for i in range(len(names)) for j in range(i + 1, len(names))]
     plt, (fig, axes) = _figure(1, len(pairs), figsize=(5 * len(pairs), 4.5), squeeze=False)
     for ax, (i, j) in zip(axes[0], pairs):
@@ -222,8 +223,8 @@ def plot_front(result, path):
         ax.plot(f[knee, i], f[knee, j], "*", ms=14, color="tab:red", label="knee (analysis)")
         ref = result["reference_point"]
         ax.plot(ref[i], ref[j], "k+", ms=10, label="reference point")
-        ax.set_xlabel(f"J_o {names[i]}")
-        ax.set_ylabel(f"J_o {names[j]}")
+        ax.set_xlabel(f"{names[i]}: J of {terms[i]}")
+        ax.set_ylabel(f"{names[j]}: J of {terms[j]}")
         ax.set_title(f"hypervolume {result['hypervolume']:.4g}", fontsize="small")
         ax.legend(loc="best", fontsize="small")
     fig.tight_layout()

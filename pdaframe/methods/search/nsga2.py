@@ -336,7 +336,8 @@ def nsga2(problem, x0=None, callback=None, executor=None, seed=0, max_runs=None,
         added to every objective) or ``"objective"`` (``J_b`` its own objective ``prior``).
     reference_point : list of float, optional
         Hypervolume reference point, one value per objective, worse than every front member
-        (else a `ConfigError`); default the final front's nadir + 10 % of its range.
+        (members not below it add no volume: a warning); default the final front's nadir
+        + 10 % of its range.
 
     Returns
     -------
