@@ -274,3 +274,34 @@ def test_a_reference_point_inside_the_final_front_is_reported(caplog):
                                 reference_point=[0.2, 0.2])
     assert res.front_outside_reference == res.front_size > 0
     assert res.hypervolume == 0.0 and "not below the reference point" in caplog.text
+
+
+@pytest.mark.parametrize("options, words", [
+    ("{}", ["needs at least 2 objectives, got 1 (y)", "use method 'ga' or 'de'"]),
+    ('{ objectives = ["y", "lai"] }', ["no stream named 'lai'", "streams are y"]),
+    ('{ prior_term = "objective", reference_point = [1.0] }',
+     ["reference_point must hold 2 finite values", "y, prior"]),
+])
+def test_config_errors_found_by_check_and_run_before_the_model_runs(
+        options, words, tmp_path, capsys, monkeypatch):
+    import shutil
+    from pathlib import Path
+
+    from pdaframe import cli
+    data = Path(__file__).parents[1] / "data"
+    shutil.copy(data / "lg2_obs.csv", tmp_path)
+    config = tmp_path / "lg2.toml"
+    config.write_text((data / "lg2.toml").read_text().replace(
+        'name = "lbfgsb"', f'name = "nsga2"\noptions = {options}'))
+
+    def no_model_run(self, theta):
+        raise AssertionError("the model ran before the bad input was found")
+
+    monkeypatch.setattr(pdaframe.LinearModel, "run", no_model_run)
+    for argv in (["check", str(config)], ["run", str(config), "-q"]):
+        capsys.readouterr()
+        assert cli.main(argv) == 2
+        err = capsys.readouterr().err
+        assert "error (ConfigError)" in err and "Traceback" not in err
+        assert all(w in err for w in words), err
+    assert not list(tmp_path.rglob("result.nc"))

@@ -126,6 +126,49 @@ def objective_layout(problem, objectives=None, prior_term="none"):
     return names, np.array(select)
 
 
+def check_problem(problem, options, warn=False) -> dict:
+    """``nsga2``'s options checked against ``problem`` before any model run
+    (`pdaframe.load_config` calls it, so ``pdaframe check`` finds bad objectives).
+
+    Returns the options with their defaults (other keys, e.g. ``seed``, left out),
+    ``pop_size`` rounded up to a multiple of 4 (``warn``: with a warning), ``p_mutation``
+    set, ``reference_point`` an array (or None) and ``layout`` = `objective_layout`'s
+    ``(names, select)``.
+
+    Raises
+    ------
+    ConfigError
+        See `objective_layout`; a probability outside [0, 1], a negative distribution
+        index, a reference point without one finite value per objective, a population too
+        large for an exact hypervolume (`pareto.check_hypervolume_size`).
+    """
+    o = {**NSGA2_DEFAULTS, **{k: v for k, v in options.items() if k in NSGA2_DEFAULTS}}
+    if o["p_mutation"] is None:
+        o["p_mutation"] = 1.0 / problem.n_param
+    n = o["pop_size"]
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < POP_MULTIPLE:
+        raise ConfigError(f"nsga2: pop_size must be an integer >= {POP_MULTIPLE}, got {n!r}")
+    if n % POP_MULTIPLE:
+        o["pop_size"] = n + POP_MULTIPLE - n % POP_MULTIPLE
+        if warn:
+            log.warning("nsga2: pop_size %d is not a multiple of %d (two binary tournaments "
+                        "per pair of children); using %d", n, POP_MULTIPLE, o["pop_size"])
+    for key, low, high in (("p_crossover", 0, 1), ("p_mutation", 0, 1),
+                           ("eta_crossover", 0, np.inf), ("eta_mutation", 0, np.inf)):
+        if not low <= o[key] <= high:
+            raise ConfigError(f"nsga2: {key} must be in [{low}, {high}], got {o[key]!r}")
+    names, select = o["layout"] = objective_layout(problem, o["objectives"], o["prior_term"])
+    pareto.check_hypervolume_size(o["pop_size"], len(names), "nsga2")
+    if o["reference_point"] is not None:
+        ref = np.asarray(o["reference_point"], dtype=float).reshape(-1)
+        if ref.size != len(names) or not np.all(np.isfinite(ref)):
+            raise ConfigError(f"nsga2: reference_point must hold {len(names)} finite values "
+                              f"(one per objective: {', '.join(names)}), got "
+                              f"{o['reference_point']!r}")
+        o["reference_point"] = ref
+    return o
+
+
 class NSGA2State(GAState):
     """NSGA-II as an ask/tell state (see the module docstring and `nsga2`).
 
@@ -155,32 +198,9 @@ class NSGA2State(GAState):
         if unknown:
             raise ConfigError(f"nsga2: unknown option(s) {unknown}; expected some of "
                               f"{', '.join(NSGA2_DEFAULTS)}")
-        o = {**NSGA2_DEFAULTS, **options}
-        if o["p_mutation"] is None:
-            o["p_mutation"] = 1.0 / problem.n_param
-        n = o["pop_size"]
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < POP_MULTIPLE:
-            raise ConfigError(f"nsga2: pop_size must be an integer >= {POP_MULTIPLE}, got {n!r}")
-        if n % POP_MULTIPLE:
-            o["pop_size"] = n + POP_MULTIPLE - n % POP_MULTIPLE
-            log.warning("nsga2: pop_size %d is not a multiple of %d (two binary tournaments "
-                        "per pair of children); using %d", n, POP_MULTIPLE, o["pop_size"])
-        for key, low, high in (("p_crossover", 0, 1), ("p_mutation", 0, 1),
-                               ("eta_crossover", 0, np.inf), ("eta_mutation", 0, np.inf)):
-            if not low <= o[key] <= high:
-                raise ConfigError(f"nsga2: {key} must be in [{low}, {high}], got {o[key]!r}")
-        self.objective_names, self.select = objective_layout(problem, o["objectives"],
-                                                             o["prior_term"])
-        m = len(self.objective_names)
-        pareto.check_hypervolume_size(o["pop_size"], m, "nsga2")
-        self.reference_point = None
-        if o["reference_point"] is not None:
-            ref = np.asarray(o["reference_point"], dtype=float).reshape(-1)
-            if ref.size != m or not np.all(np.isfinite(ref)):
-                raise ConfigError(f"nsga2: reference_point must hold {m} finite values (one "
-                                  f"per objective: {', '.join(self.objective_names)}), got "
-                                  f"{o['reference_point']!r}")
-            self.reference_point = ref
+        o = check_problem(problem, options, warn=True)
+        self.objective_names, self.select = o.pop("layout")
+        self.reference_point = o["reference_point"]
         self.options = o
         self.box = box = _Box(problem, "nsga2", x0, seed, max_runs)
         self.seed = box.seed
@@ -370,5 +390,6 @@ nsga2.option_defaults = dict(NSGA2_DEFAULTS)
 nsga2.option_counts = {"pop_size": (4, "members (a multiple of 4)"),
                        "maxiter": (1, "generations"), "max_runs": (1, "model runs")}
 nsga2.family = "search"
+nsga2.check_problem = check_problem
 
 METHODS = {"nsga2": nsga2}
