@@ -107,6 +107,9 @@ NOT_RUN = {
     ("dalec2_batch", "config"): "a batch over the site network that make_network.py writes "
                                 "(generated, not committed); plugins/dalec2/tests/"
                                 "test_batch.py runs it on 3 sites",
+    ("dalec2_pareto", "config"): "NSGA-II, 9 746 DALEC2 runs (about 25 s), added after the "
+                                 "recorded set: tests/integration/"
+                                 "test_pareto_dalec2.py runs it with a smaller budget",
 }
 
 # Attributes that legitimately differ between two runs of the same code (or of the same

@@ -7,6 +7,7 @@ from .errors import ConfigError
 from .models.linear import LinearModel
 from .methods.search.de import METHODS as DE
 from .methods.search.ga import METHODS as GA
+from .methods.search.nsga2 import METHODS as NSGA2
 from .methods.fourdenvar import METHODS as FOURDENVAR
 from .methods.emulation.ces import METHODS as EMULATOR
 from .methods.emulation.history_matching import METHODS as HISTORY_MATCHING
@@ -85,7 +86,7 @@ def pdaframe_register_priors(registry):
 def pdaframe_register_methods(registry):
     for name, method in {**METHODS, **FOURDENVAR, **DE, **GA, **STEPWISE, **MCMC,
                          **IMPORTANCE, **SEQUENTIAL, **EMULATOR, **SENSITIVITY,
-                         **HISTORY_MATCHING, **VI, **SMC}.items():
+                         **HISTORY_MATCHING, **VI, **SMC, **NSGA2}.items():
         registry.add(name, method)
 
 

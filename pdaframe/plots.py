@@ -201,3 +201,31 @@ def plot_parameters(result, prior, path, truth=None):
     ax.legend(loc="best", fontsize="small")
     fig.tight_layout()
     return _save(plt, fig, path)
+
+
+def plot_front(result, path):
+    """Pareto front of a multi-objective result (``nsga2``): the final population's
+    objectives coloured by front rank, the front (rank 0) joined, the knee and the
+    hypervolume reference point; one panel per pair of objectives."""
+    f, rank = np.asarray(result["front_objectives"]), np.asarray(result["front_rank"])
+    names, knee = list(result["objective_names"]), int(result["knee"])
+    terms = list(result["objective_terms"])
+    pairs = [(i, j) for i in range(len(names)) for j in range(i + 1, len(names))]
+    plt, (fig, axes) = _figure(1, len(pairs), figsize=(5 * len(pairs), 4.5), squeeze=False)
+    for ax, (i, j) in zip(axes[0], pairs):
+        later = rank > 0
+        ax.scatter(f[later, i], f[later, j], s=12, c="tab:gray", alpha=0.6,
+                   label="dominated (rank ≥ 1)")
+        front = np.flatnonzero(rank == 0)
+        front = front[np.argsort(f[front, i], kind="stable")]
+        ax.plot(f[front, i], f[front, j], "o-" if len(pairs) == 1 else "o", ms=4,
+                color="tab:blue", label=f"Pareto front ({front.size})")
+        ax.plot(f[knee, i], f[knee, j], "*", ms=14, color="tab:red", label="knee (analysis)")
+        ref = result["reference_point"]
+        ax.plot(ref[i], ref[j], "k+", ms=10, label="reference point")
+        ax.set_xlabel(f"{names[i]}: J of {terms[i]}")
+        ax.set_ylabel(f"{names[j]}: J of {terms[j]}")
+        ax.set_title(f"hypervolume {result['hypervolume']:.4g}", fontsize="small")
+        ax.legend(loc="best", fontsize="small")
+    fig.tight_layout()
+    return _save(plt, fig, path)

@@ -20,8 +20,9 @@ from .methods.contract import takes_checkpoint
 from .minimise import minimise
 from .problem.multisite import MultiSiteProblem
 from .parallel import SerialExecutor
+from .io.pareto import front_summary
 from .prediction.discrepancy import decompose, discrepancy_streams
-from .plots import plot_parameters, plot_streams, posterior_band
+from .plots import plot_front, plot_parameters, plot_streams, posterior_band
 from .plugins import get_method, get_plugins
 from .report import write_report
 from .result import AnalysisResult, SampleResult, as_kind
@@ -71,6 +72,8 @@ def summary_table(result, problem, truth=None) -> str:
                      f"(an optimiser); ask for the Gauss–Newton covariance at the optimum "
                      f"with option posterior = true (minimisers, de, ga) or use a sampler "
                      f"(adaptive-metropolis, dream-zs, emcee)")
+    if front_summary(result):                  # nsga2: front size, hypervolume, knee
+        lines.append(front_summary(result))
     if isinstance(problem, MultiSiteProblem):
         terms = result.get("cost_terms", {})
         for site, site_problem in zip(problem.site_names, problem.site_problems):
@@ -269,6 +272,8 @@ def _write_estimate(out, result, problem, cfg, equivalents, run_id) -> dict:
                                              band=posterior_band(problem, result))
         paths["parameters_plot"] = plot_parameters(result, problem.prior,
                                                    out / "parameters.png", truth=cfg.truth)
+        if "front_objectives" in result:
+            paths["front_plot"] = plot_front(result, out / "front.png")
     if cfg.report:
         paths.update(write_report(out, result, problem, summary=summary_table(
             result, problem, cfg.truth), provenance=prov, figures=paths, truth=cfg.truth,

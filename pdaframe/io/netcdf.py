@@ -42,7 +42,8 @@ Diagnostics (``result["diagnostics"]``, `pdaframe.analysis.diagnostics`) add::
 and global attributes ``chi2_two_j chi2_dof chi2_low chi2_high chi2_verdict``. A stepwise
 result adds ``step(step)`` with ``step_streams`` and ``step_parameters`` (each step's active
 parameters; both comma-separated) and ``step_cost`` (J of each step's own cost at its
-minimum); ``cost(iteration)`` is then the full J per step.
+minimum); ``cost(iteration)`` is then the full J per step. A multi-objective result
+(``nsga2``) adds its Pareto front (`pdaframe.io.pareto`).
 
 Global attributes carry the result summary and provenance: the config text (secrets hidden:
 `pdaframe.io.output.public_config_text`), the package and plugin versions, the seed, the git
@@ -62,6 +63,7 @@ import numpy as np
 
 from .atomic import atomic_path
 from .cf_time import step_attrs, stream_dates, time_variable
+from .pareto import write_front
 from .provenance import data_files_json, dependency_versions, git_revision
 
 FILL = netCDF4.default_fillvals["f8"]
@@ -227,6 +229,7 @@ def write_result(path, result, problem=None, equivalents=None, truth=None, confi
                             evaluation.items()} for label in ("prior", "posterior")},
                     scores=evaluation)
             _diagnostics(ds, result)
+            write_front(ds, result, _var, _strings)     # nsga2: `pdaframe.io.pareto`
             hist = result.get("history", {}).get("cost")
             if hist is not None:
                 ds.createDimension("iteration", len(hist))

@@ -41,6 +41,8 @@ KNOWN = {
     "nelder-mead": ("maxiter", "maxfev", "xatol", "fatol", "adaptive", "posterior"),
     "de": ("popsize", "strategy", "mutation", "max_runs", "posterior", "polish"),
     "ga": ("pop_size", "p_crossover", "max_runs", "posterior", "polish"),
+    "nsga2": ("pop_size", "maxiter", "objectives", "prior_term", "reference_point",
+              "max_runs"),
 }
 
 
@@ -92,6 +94,7 @@ def test_every_builtin_option_has_a_type_and_a_description(name, capsys):
 
 FAMILY = {"lbfgsb": "minimiser", "lbfgsb-fd": "minimiser", "nelder-mead": "minimiser",
           "4denvar": "variational", "de": "search", "ga": "search",
+          "nsga2": "search",
           "adaptive-metropolis": "mcmc", "dream-zs": "mcmc", "emcee": "mcmc",
           "nuts": "mcmc", "hmc": "mcmc", "smc": "mcmc",
           "es-mda": "kalman", "enkf": "kalman", "particle-filter": "weighting",
