@@ -5,6 +5,7 @@ import numpy as np
 
 from .errors import ConfigError
 from .models.linear import LinearModel
+from .models.lorenz96 import Lorenz96
 from .methods.search.de import METHODS as DE
 from .methods.search.ga import METHODS as GA
 from .methods.fourdenvar import METHODS as FOURDENVAR
@@ -12,6 +13,7 @@ from .methods.emulation.ces import METHODS as EMULATOR
 from .methods.emulation.history_matching import METHODS as HISTORY_MATCHING
 from .methods.emulation.nn_model import load_emulator
 from .methods.importance import METHODS as IMPORTANCE
+from .methods.joint_enkf import METHODS as JOINT_ENKF
 from .methods.mcmc import METHODS as MCMC
 from .methods.sequential import METHODS as SEQUENTIAL
 from .methods.scipy_minimisers import METHODS
@@ -29,6 +31,7 @@ from .analysis.sensitivity import CONFIG_METHODS as SENSITIVITY
 @hookimpl
 def pdaframe_register_models(registry):
     registry.add("linear", LinearModel)
+    registry.add("lorenz96", Lorenz96)
     registry.add("external", make_external)
     registry.add("nn-emulator", load_emulator)
 
@@ -84,7 +87,7 @@ def pdaframe_register_priors(registry):
 def pdaframe_register_methods(registry):
     for name, method in {**METHODS, **FOURDENVAR, **DE, **GA, **STEPWISE, **MCMC,
                          **IMPORTANCE, **SEQUENTIAL, **EMULATOR, **SENSITIVITY,
-                         **HISTORY_MATCHING, **VI}.items():
+                         **HISTORY_MATCHING, **VI, **JOINT_ENKF}.items():
         registry.add(name, method)
 
 
