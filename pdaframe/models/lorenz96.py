@@ -96,9 +96,10 @@ class Lorenz96(Model):
         if x.shape != (self.n,):
             raise ModelError(f"lorenz96: state needs {self.n} values, got {x.shape}")
         traj = np.empty((stop - start, self.n))
-        for k in range(stop - start):
-            x = rk4_step(x, forcing, self.dt)
-            traj[k] = x
+        with np.errstate(over="ignore", invalid="ignore"):     # a blow-up: ModelError below
+            for k in range(stop - start):
+                x = rk4_step(x, forcing, self.dt)
+                traj[k] = x
         if not np.isfinite(traj).all():
             raise ModelError(f"lorenz96: the state is not finite (F = {forcing})",
                              theta=np.asarray(theta, dtype=float))
