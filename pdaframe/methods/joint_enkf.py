@@ -151,7 +151,7 @@ def observation_table(problem, model):
         names += [op.variable] * t.size
         times.append(t.astype(np.intp))
         scales.append(np.sqrt(s.weight) / s.error.std)
-    return np.array(names, dtype=object), np.concatenate(times), np.concatenate(scales)
+    return np.array(names, dtype=str), np.concatenate(times), np.concatenate(scales)
 
 
 def check_state_model(problem):
@@ -426,13 +426,15 @@ class JointEnKFState(EnsembleState):
         return out.attach_transform(self.problem.prior.transform)
 
 
-def joint_enkf(problem, x0=None, callback=None, executor=None, seed=0, **options):
+def joint_enkf(problem, x0=None, callback=None, executor=None, seed=0, checkpoint=None,
+               **options):
     """Joint state–parameter EnKF of ``problem`` (`JointEnKFState`; its model exposes a state).
 
     Options: ``n_members`` (50), ``n_cycles`` (one per observation time), ``inflation``
     (1), ``parameter_inflation`` (``inflation``), ``state_noise`` (0),
     ``initial_state_std`` (0), ``localisation_radius`` (None), ``update_parameters``
-    (True), ``true_parameters``, ``true_states``. ``x0`` is ignored.
+    (True), ``true_parameters``, ``true_states``. ``x0`` is ignored; ``checkpoint`` (a
+    `pdaframe.io.checkpoint.Checkpoint`) saves and resumes the cycles as for ``enkf``.
 
     Returns
     -------
@@ -445,7 +447,8 @@ def joint_enkf(problem, x0=None, callback=None, executor=None, seed=0, **options
         analysis) and, with a truth, ``state_rmse``/``parameter_rmse``: their mean over the
         last half of the cycles.
     """
-    return drive(JointEnKFState(problem, seed=seed, **options), executor, callback)
+    return drive(JointEnKFState(problem, seed=seed, **options), executor, callback,
+                 checkpoint)
 
 
 joint_enkf.option_sources = (JointEnKFState,)

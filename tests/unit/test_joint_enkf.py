@@ -6,6 +6,7 @@ import xarray as xr
 import pdaframe
 from pdaframe.errors import ConfigError
 from pdaframe.interfaces import has_state
+from pdaframe.io.checkpoint import Checkpoint, read_header
 from pdaframe.io.ensembles import write_outputs
 from pdaframe.methods.joint_enkf import JointEnKFState, enkf_analysis, gaspari_cohn
 from pdaframe.methods.sequential import kalman_increment
@@ -173,6 +174,79 @@ def test_same_bits_with_any_executor_and_failed_members_redrawn():
         state.tell(SerialExecutor().map(state.evaluate, state.ask()))
     assert state.n_failed >= 1 and state.n_redrawn >= 1
     assert np.isfinite(state.X).all() and abs(state.U[3, 0]) < 100
+
+
+def test_checkpoint_and_resume_give_the_same_bits(tmp_path):
+    options = dict(n_members=8, seed=2, initial_state_std=1.0, inflation=1.05,
+                   localisation_radius=3.0, n_cycles=6)
+    reference = pdaframe.minimise(lorenz96_twin(n_steps=12)[0], "joint-enkf", **options)
+
+    def stop_after_3(result):
+        if result["nit"] >= 3:
+            raise StopIteration
+
+    path = tmp_path / "cp.npz"
+    cut = pdaframe.minimise(lorenz96_twin(n_steps=12)[0], "joint-enkf",
+                            callback=stop_after_3, checkpoint=Checkpoint(path), **options)
+    assert cut.nit == 3 and not cut.success and read_header(path)["round"] == 3
+    res = pdaframe.minimise(lorenz96_twin(n_steps=12)[0], "joint-enkf",
+                            checkpoint=Checkpoint(path, resume=True), **options)
+    for key in ("x", "fun", "posterior_ensemble", "state_ensemble", "nfev"):
+        np.testing.assert_array_equal(res[key], reference[key], err_msg=key)
+    np.testing.assert_array_equal(res.history["state_mean"], reference.history["state_mean"])
+
+
+def lorenz96_config(folder, options="n_members = 10, initial_state_std = 0.5, "
+                                    "inflation = 1.02, localisation_radius = 4.0"):
+    """A config (``folder/l96.toml`` and ``x0.csv``, ``x4.csv``): Lorenz-96 (20 steps) from
+    a spun-up state, x0 and x4 observed every other step, ``joint-enkf`` with ``options``."""
+    spin = Lorenz96(n_steps=500)
+    x0 = np.round(spin.advance([8.0], spin.initial_state([8.0]), 0, 500)[0], 4)
+    out = Lorenz96(n_steps=20, x0=x0).run([8.0])
+    rng = np.random.default_rng(0)
+    streams = ""
+    for name in ("x0", "x4"):
+        rows = [f"{t},{out[name][t] + rng.standard_normal():.6f}" for t in range(0, 20, 2)]
+        (folder / f"{name}.csv").write_text("time,value\n" + "\n".join(rows) + "\n")
+        streams += (f'[[streams]]\nname = "{name}"\nvariable = "{name}"\nfile = '
+                    f'"{name}.csv"\nvalue_column = "value"\nstd = 1.0\n')
+    config = folder / "l96.toml"
+    config.write_text(f"""title = "Lorenz-96 joint EnKF"
+seed = 2
+[model]
+name = "lorenz96"
+options = {{ n = 40, n_steps = 20, x0 = {x0.tolist()} }}
+[parameters]
+F = {{ mean = 6.0, std = 2.0 }}
+[prior]
+family = "gaussian"
+{streams}[method]
+name = "joint-enkf"
+options = {{ {options} }}
+[output]
+directory = "out"
+plots = false
+""")
+    return config
+
+
+def test_a_config_run_writes_result_and_ensemble_files(tmp_path):
+    from pdaframe.run import run_problem
+    config = lorenz96_config(tmp_path)
+    problem, settings = pdaframe.load_config(config)
+    result, paths = run_problem(problem, settings, tmp_path / "out", progress=False)
+    assert result.nit == 10 and result.n_members == 10 and result.success
+    assert {"netcdf", "ensemble"} <= set(paths)
+    with xr.open_dataset(paths["ensemble"]) as ds:
+        assert ds["cycle_state_mean"].shape == (10, 40)
+        assert ds["trajectory_mean"].shape == (10, 1)
+        assert ds["cycle_time"].values.tolist() == list(range(0, 20, 2))
+    with xr.open_dataset(paths["netcdf"]) as ds:
+        assert float(ds["analysis"].values[0]) == pytest.approx(result.x[0])
+    # a misspelt option is found when the config is loaded
+    bad = lorenz96_config(tmp_path, "n_members = 10, localization_radius = 4.0")
+    with pytest.raises(ConfigError, match="localization_radius"):
+        pdaframe.load_config(bad)
 
 
 class NoDistance(Lorenz96):

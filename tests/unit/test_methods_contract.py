@@ -94,7 +94,7 @@ FAMILY = {"lbfgsb": "minimiser", "lbfgsb-fd": "minimiser", "nelder-mead": "minim
           "4denvar": "variational", "de": "search", "ga": "search",
           "adaptive-metropolis": "mcmc", "dream-zs": "mcmc", "emcee": "mcmc",
           "nuts": "mcmc", "hmc": "mcmc",
-          "es-mda": "kalman", "enkf": "kalman", "particle-filter": "weighting",
+          "es-mda": "kalman", "enkf": "kalman", "joint-enkf": "kalman", "particle-filter": "weighting",
           "importance": "weighting", "glue": "weighting", "ces": "emulation",
           "history-matching": "emulation", "oat": "sensitivity", "morris": "sensitivity",
           "sobol": "sensitivity", "efast": "sensitivity", "stepwise": "stepwise",
