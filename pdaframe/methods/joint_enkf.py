@@ -22,6 +22,8 @@ Cycles
         K = (rho_zy o P_zy) (rho_yy o P_yy + I)^-1,    E_i <- E_i + K (y + e_i - Y_i)
 
     ``e_i`` centred over the members and rescaled to unit variance (DAPPER ``mean0``).
+    ``analysis = "sqrt"``: the deterministic square root instead (`sqrt_analysis`, DAPPER's
+    'Sqrt'; global, so no localisation).
     Then multiplicative inflation of the anomalies (DAPPER's post-analysis ``infl``):
     ``X <- mean + inflation (X - mean)`` and ``U <- mean + parameter_inflation (U -
     mean)`` (parameters have no model noise; 1.01–1.1 keeps their spread alive).
@@ -74,6 +76,7 @@ from ..parallel import Failed, member_rng
 from ..result import EnsembleResult
 from .ensemble import EnsembleState, drive, too_few_error
 from .importance import weighted_moments, weighted_quantile
+from .kalman_analysis import enkf_analysis, gaspari_cohn, sqrt_analysis
 from .sequential import TRAJECTORY_QUANTILES, time_batches
 
 log = logging.getLogger(__name__)
@@ -82,36 +85,15 @@ README_SECTION = 'README section "Joint state–parameter estimation (EnKF)"'
 MIN_MEMBERS = 3
 
 
-def gaspari_cohn(distance, radius) -> np.ndarray:
-    """Gaspari–Cohn taper (their eq. 4.10) of ``distance``, half-width ``radius``: 1 at 0,
-    0 from ``2 radius`` on."""
-    r = np.abs(np.asarray(distance, dtype=float)) / radius
-    out = np.zeros_like(r)
-    near, far = r <= 1.0, (r > 1.0) & (r < 2.0)
-    x = r[near]
-    out[near] = (((-0.25 * x + 0.5) * x + 0.625) * x - 5.0 / 3.0) * x ** 2 + 1.0
-    x = r[far]
-    out[far] = ((((x / 12.0 - 0.5) * x + 0.625) * x + 5.0 / 3.0) * x - 5.0) * x + 4.0 \
-        - 2.0 / (3.0 * x)
-    return out
-
-
-def enkf_analysis(E, G, D, rho_zy=None, rho_yy=None) -> np.ndarray:
-    """Perturbed-observation analysis of the members ``E`` ``(N, n)``, shape ``(N, n)``.
-
-    ``G`` ``(N, m)`` whitened predictions, ``D`` ``(N, m)`` whitened perturbed
-    observations (``R = I``); ``rho_zy`` ``(n, m)`` and ``rho_yy`` ``(m, m)`` optional
-    localisation (Schur products with ``P_zy`` and ``P_yy``; module docstring).
-    """
-    N = E.shape[0]
-    A = E - E.mean(axis=0)
-    Y = G - G.mean(axis=0)
-    p_zy = A.T @ Y / (N - 1)
-    p_yy = Y.T @ Y / (N - 1)
-    if rho_zy is not None:
-        p_zy, p_yy = p_zy * rho_zy, p_yy * rho_yy
-    gain = np.linalg.solve(p_yy + np.eye(p_yy.shape[0]), p_zy.T).T          # (n, m)
-    return E + (D - G) @ gain.T
+def _check_std(value, name, n) -> np.ndarray:
+    """A standard deviation: a number or one per state variable, each >= 0, as ``(n,)``
+    (None: zeros)."""
+    arr = np.asarray(0.0 if value is None else value, dtype=float)
+    if arr.ndim > 1 or arr.ndim == 1 and arr.size != n or \
+            not np.all(np.isfinite(arr) & (arr >= 0)):
+        raise ConfigError(f"joint-enkf: {name} must be a number >= 0 or {n} of them (one per "
+                          f"state variable), got {value!r}")
+    return np.broadcast_to(arr, (n,)).copy()
 
 
 def _check_factor(value, name, minimum=1.0, strict=False):
@@ -186,13 +168,18 @@ class JointEnKFState(EnsembleState):
         default 1).
     parameter_inflation : float
         The same for the parameters (>= 1; default: ``inflation``).
-    state_noise : float
-        Standard deviation of the additive noise put on every forecast state (default 0).
-    initial_state_std : float
-        Standard deviation of the perturbations of the initial states (default 0).
+    state_noise : float or sequence of float
+        Standard deviation of the additive noise put on every forecast state, one number or
+        one per state variable; default None: none.
+    initial_state_std : float or sequence of float
+        Standard deviation of the perturbations of the initial states, one number or one
+        per state variable; default None: none.
     localisation_radius : float
         Gaspari–Cohn half-width in the units of the model's ``state_distance`` (> 0);
         default None: no localisation.
+    analysis : str
+        ``"perturbed"`` (stochastic EnKF with perturbed observations; default) or
+        ``"sqrt"`` (deterministic square root, `sqrt_analysis`; no localisation).
     update_parameters : bool
         False: members keep the prior's parameters (state-only EnKF; default True).
     true_parameters : sequence of float
@@ -206,9 +193,9 @@ class JointEnKFState(EnsembleState):
     method = "joint-enkf"
 
     def __init__(self, problem, n_members=50, seed=0, n_cycles=None, inflation=1.0,
-                 parameter_inflation=None, state_noise=0.0, initial_state_std=0.0,
+                 parameter_inflation=None, state_noise=None, initial_state_std=None,
                  localisation_radius=None, update_parameters=True, true_parameters=None,
-                 true_states=None):
+                 true_states=None, analysis="perturbed"):
         super().__init__(problem)
         self.model = check_state_model(problem)
         N = int(n_members)
@@ -218,14 +205,21 @@ class JointEnKFState(EnsembleState):
         self.inflation = _check_factor(inflation, "inflation")
         self.parameter_inflation = self.inflation if parameter_inflation is None else \
             _check_factor(parameter_inflation, "parameter_inflation")
-        self.state_noise = _check_factor(state_noise, "state_noise", 0.0)
-        initial_state_std = _check_factor(initial_state_std, "initial_state_std", 0.0)
+        self.n_state = len(self.model.state_names)
+        self.state_noise = _check_std(state_noise, "state_noise", self.n_state)
+        initial_state_std = _check_std(initial_state_std, "initial_state_std", self.n_state)
+        if analysis not in ("perturbed", "sqrt"):
+            raise ConfigError(f"joint-enkf: analysis {analysis!r}: expected 'perturbed' or "
+                              f"'sqrt'")
+        if analysis == "sqrt" and localisation_radius is not None:
+            raise ConfigError("joint-enkf: the 'sqrt' analysis is global (ensemble space); "
+                              "localisation_radius needs analysis = 'perturbed'")
+        self.analysis = analysis
         self.update_parameters = bool(update_parameters)
         self.outputs, self.times, self.scales = observation_table(problem, self.model)
         self.y_white = np.concatenate([s.observed for s in problem.streams]) * self.scales
         self.batches = time_batches(self.times, len(np.unique(self.times))
                                     if n_cycles is None else n_cycles)
-        self.n_state = len(self.model.state_names)
         self.distances = None
         if localisation_radius is not None:
             self.radius = _check_factor(localisation_radius, "localisation_radius", 0.0,
@@ -322,18 +316,20 @@ class JointEnKFState(EnsembleState):
             raise too_few_error(f"joint EnKF cycle {self.cycle + 1}", len(ok),
                                 self.n_members, MIN_MEMBERS, results)
         X = np.array([results[i]["state"] for i in ok])
-        if self.state_noise:
+        if self.state_noise.any():
             X = X + self.state_noise * np.array([self.rngs[i].standard_normal(self.n_state)
                                                  for i in ok])
         G = np.array([results[i]["obs"] for i in ok]) * self.scales[rows]
         y = self.y_white[rows]
         self.hist["cost"].append(float(np.mean(0.5 * np.sum((G - y) ** 2, axis=1))))
-        k = len(ok)
-        Z = np.array([self.rngs[i].standard_normal(rows.size) for i in ok])
-        Z = (Z - Z.mean(axis=0)) * np.sqrt(k / (k - 1))
         E = np.hstack([X, self.U[ok]]) if self.update_parameters else X
-        rho_zy, rho_yy = self._localisation(rows, E.shape[1])
-        E = enkf_analysis(E, G, y + Z, rho_zy, rho_yy)
+        if self.analysis == "sqrt":
+            E = sqrt_analysis(E, G, y)
+        else:
+            k = len(ok)
+            Z = np.array([self.rngs[i].standard_normal(rows.size) for i in ok])
+            Z = (Z - Z.mean(axis=0)) * np.sqrt(k / (k - 1))
+            E = enkf_analysis(E, G, y + Z, *self._localisation(rows, E.shape[1]))
         self.X[ok] = E[:, :self.n_state]
         if self.update_parameters:
             self.U[ok] = E[:, self.n_state:]
@@ -433,7 +429,7 @@ def joint_enkf(problem, x0=None, callback=None, executor=None, seed=0, checkpoin
     Options: ``n_members`` (50), ``n_cycles`` (one per observation time), ``inflation``
     (1), ``parameter_inflation`` (``inflation``), ``state_noise`` (0),
     ``initial_state_std`` (0), ``localisation_radius`` (None), ``update_parameters``
-    (True), ``true_parameters``, ``true_states``. ``x0`` is ignored; ``checkpoint`` (a
+    (True), ``analysis`` ("perturbed"), ``true_parameters``, ``true_states``. ``x0`` is ignored; ``checkpoint`` (a
     `pdaframe.io.checkpoint.Checkpoint`) saves and resumes the cycles as for ``enkf``.
 
     Returns

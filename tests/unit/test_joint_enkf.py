@@ -8,7 +8,8 @@ from pdaframe.errors import ConfigError
 from pdaframe.interfaces import has_state
 from pdaframe.io.checkpoint import Checkpoint, read_header
 from pdaframe.io.ensembles import write_outputs
-from pdaframe.methods.joint_enkf import JointEnKFState, enkf_analysis, gaspari_cohn
+from pdaframe.methods.joint_enkf import JointEnKFState
+from pdaframe.methods.kalman_analysis import enkf_analysis, gaspari_cohn, sqrt_analysis
 from pdaframe.methods.sequential import kalman_increment
 from pdaframe.models.linear import LinearModel
 from pdaframe.models.lorenz96 import Lorenz96
@@ -100,6 +101,23 @@ def test_analysis_matches_the_parameter_enkf_and_the_kalman_filter():
     np.testing.assert_allclose(np.cov(Ea.T), (np.eye(2) - K @ H) @ P, atol=0.03)
 
 
+def test_square_root_analysis_is_the_kalman_update_of_the_ensemble_exactly():
+    rng = np.random.default_rng(1)
+    N, n = 12, 5
+    E = rng.standard_normal((N, n)) @ rng.standard_normal((n, n))
+    H = rng.standard_normal((3, n))
+    y = rng.standard_normal(3)
+    Ea = sqrt_analysis(E, E @ H.T, y)
+    P = np.cov(E.T)                                   # the ensemble's covariance
+    K = P @ H.T @ np.linalg.inv(H @ P @ H.T + np.eye(3))
+    np.testing.assert_allclose(Ea.mean(0), E.mean(0) + K @ (y - H @ E.mean(0)), atol=1e-12)
+    np.testing.assert_allclose(np.cov(Ea.T), (np.eye(n) - K @ H) @ P, atol=1e-12)
+    # and the perturbed-observation update is only right on average
+    D = y + rng.standard_normal((N, 3))
+    assert np.abs(np.cov(enkf_analysis(E, E @ H.T, D).T) - (np.eye(n) - K @ H) @ P).max() \
+        > 1e-3
+
+
 @pytest.fixture(scope="module")
 def twin_runs():
     problem, states = lorenz96_twin()
@@ -167,6 +185,14 @@ def test_same_bits_with_any_executor_and_failed_members_redrawn():
     for key in ("posterior_ensemble", "state_ensemble"):
         assert np.array_equal(a[key], b[key])
     assert np.array_equal(a.history["state_mean"], b.history["state_mean"])
+    # the square root: no observation perturbations, the same bits again; per-variable
+    # noise and initial spread
+    sq = dict(options, analysis="sqrt", localisation_radius=None,
+              state_noise=np.linspace(0.0, 0.2, 40), initial_state_std=[1.0] * 40)
+    c = pdaframe.minimise(problem, "joint-enkf", executor=SerialExecutor(), **sq)
+    d = pdaframe.minimise(problem, "joint-enkf", executor=Threads(), **sq)
+    assert np.array_equal(c.state_ensemble, d.state_ensemble) and c.success
+    assert not np.array_equal(c.state_ensemble, a.state_ensemble)
     # a member whose forcing blows up fails; it is redrawn from the good members' fit
     state = JointEnKFState(problem, **options)
     state.U[3] = 1e6
@@ -262,7 +288,7 @@ class NoDistance(Lorenz96):
     (None, {"parameter_inflation": 0.5}, "parameter_inflation must be >= 1.0, got 0.5"),
     (None, {"localisation_radius": 0.0}, "localisation_radius must be > 0.0, got 0.0"),
     (None, {"localisation_radius": -2}, "localisation_radius must be > 0.0, got -2"),
-    (None, {"state_noise": -1}, "state_noise must be >= 0.0"),
+    (None, {"state_noise": -1}, "state_noise must be a number >= 0 or 40 of them"),
     ("no-distance", {"localisation_radius": 2}, "localisation_radius needs a model with "
                                                 "state_distance(output)"),
     ("off-axis", {}, "stream 'late': observation time index 12 is not on the model's time "
@@ -271,6 +297,11 @@ class NoDistance(Lorenz96):
                       "'identity' or 'select'"),
     ("correlated", {}, "stream 'x0' has correlated errors"),
     (None, {"n_members": 2}, "option 'n_members' = 2: at least 3 needed"),
+    (None, {"state_noise": [0.1, 0.2]}, "state_noise must be a number >= 0 or 40 of them"),
+    (None, {"initial_state_std": [-1.0] * 40}, "initial_state_std must be a number >= 0"),
+    (None, {"analysis": "etkf"}, "analysis 'etkf': expected 'perturbed' or 'sqrt'"),
+    (None, {"analysis": "sqrt", "localisation_radius": 2.0},
+     "the 'sqrt' analysis is global (ensemble space); localisation_radius needs"),
     (None, {"true_states": np.zeros((3, 40))}, "true_states must have shape (12, 40)"),
 ])
 def test_bad_input_is_a_named_config_error_before_any_run(change, options, message):
