@@ -38,7 +38,8 @@ and the global attributes ``likelihood``, ``likelihood_shape``, ``threshold`` (N
 none), ``top_fraction`` (NaN when none) and ``n_behavioural``.
 
 The joint EnKF (``joint-enkf``) adds ``state(state)``, ``cycle_state_mean(cycle, state)``,
-``cycle_state_std(cycle, state)`` and, with a truth, ``cycle_state_rmse(cycle)`` and
+``cycle_state_std(cycle, state)``, ``cycle_theta(cycle, member, param)`` (the parameter
+ensemble after each cycle) and, with a truth, ``cycle_state_rmse(cycle)`` and
 ``cycle_parameter_rmse(cycle)``.
 
 ES-MDA, EnKF and the particle filter add, per assimilation round (``cycle``)::
@@ -257,6 +258,10 @@ def _states(data, coords, result, hist):
         for key, what in (("state_mean", "ensemble mean"), ("state_std", "ensemble std")):
             data[f"cycle_{key}"] = (("cycle", "state"), np.asarray(hist[key], dtype=float),
                                     {"long_name": f"state analysis {what} after each cycle"})
+    if "theta_ensemble" in hist:
+        data["cycle_theta"] = (("cycle", "member", "param"),
+                               np.asarray(hist["theta_ensemble"], dtype=float),
+                               {"long_name": "parameter ensemble after each cycle"})
     for key in ("state_rmse", "parameter_rmse"):
         if key in hist:
             data[f"cycle_{key}"] = (("cycle",), np.asarray(hist[key], dtype=float), {

@@ -256,8 +256,8 @@ class JointEnKFState(EnsembleState):
         self.cycle, self.start, self.n_redrawn = 0, 0, 0
         self.x = self.fun = None
         self.hist = {k: [] for k in ("cost", "spread", "time", "theta_mean", "theta_quantiles",
-                                     "state_mean", "state_std", "state_rmse",
-                                     "parameter_rmse")}
+                                     "theta_ensemble", "state_mean", "state_std",
+                                     "state_rmse", "parameter_rmse")}
 
     def thetas(self, U=None) -> np.ndarray:
         U = self.U if U is None else U
@@ -382,6 +382,7 @@ class JointEnKFState(EnsembleState):
         self.hist["spread"].append(float(np.trace(np.atleast_2d(np.cov(self.U.T)))))
         self.hist["time"].append(float(stop - 1))
         self.hist["theta_mean"].append(theta_mean)
+        self.hist["theta_ensemble"].append(thetas)
         self.hist["theta_quantiles"].append(weighted_quantile(thetas, w, TRAJECTORY_QUANTILES))
         self.hist["state_mean"].append(state_mean)
         self.hist["state_std"].append(self.X.std(axis=0, ddof=1))
@@ -437,7 +438,7 @@ def joint_enkf(problem, x0=None, callback=None, executor=None, seed=0, checkpoin
     EnsembleResult
         As ``enkf`` (``x``: the final mean parameters, ``posterior_ensemble``, ``ensemble``,
         ``history`` per cycle: ``cost``, ``spread``, ``time``, ``theta_mean``,
-        ``theta_quantiles``, ``state_mean`` and ``state_std`` ``(cycle, n_state)``, and
+        ``theta_quantiles``, ``theta_ensemble`` ``(cycle, member, param)``, ``state_mean`` and ``state_std`` ``(cycle, n_state)``, and
         ``state_rmse``/``parameter_rmse`` with a truth), plus ``state_names``,
         ``state_ensemble`` ``(member, n_state)``, ``state_mean``, ``state_std`` (final
         analysis) and, with a truth, ``state_rmse``/``parameter_rmse``: their mean over the

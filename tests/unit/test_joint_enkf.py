@@ -161,6 +161,10 @@ def test_ensemble_file_holds_the_cycles_and_the_states(twin_runs, tmp_path):
         assert ds["theta"].shape == (40, 1)
         assert ds["trajectory_mean"].shape == (200, 1)
         assert ds["cycle_state_mean"].shape == (200, 40)
+        assert ds["cycle_theta"].shape == (200, 40, 1)
+        np.testing.assert_array_equal(ds["cycle_theta"].values[-1], joint.posterior_ensemble)
+        np.testing.assert_allclose(ds["cycle_theta"].values.mean(axis=1),
+                                   ds["trajectory_mean"].values, rtol=1e-12)
         assert list(ds["state"].values[:2]) == ["x0", "x1"]
         np.testing.assert_array_equal(ds["cycle_state_rmse"].values,
                                       joint.history["state_rmse"])
