@@ -69,7 +69,7 @@ import logging
 import numpy as np
 
 from ..errors import ConfigError, ModelError
-from ..interfaces import STATE_CAPABILITIES, has_state
+from ..interfaces import STATE_CAPABILITIES, declared_outputs, has_state
 from ..observations.operators import Identity, Select
 from ..observations.streams import ErrorCovariance
 from ..parallel import Failed, member_rng
@@ -96,7 +96,8 @@ def _check_std(value, name, n) -> np.ndarray:
     return np.broadcast_to(arr, (n,)).copy()
 
 
-def _check_factor(value, name, minimum=1.0, strict=False):
+def _check_factor(value, name, minimum=1.0, strict=False) -> float:
+    """``value`` as a float, or a `ConfigError` unless finite and ``>= minimum`` (``>``)."""
     ok = np.isfinite(value) and (value > minimum if strict else value >= minimum)
     if not ok:
         raise ConfigError(f"joint-enkf: {name} must be {'>' if strict else '>='} {minimum}, "
@@ -111,6 +112,7 @@ def observation_table(problem, model):
     cannot use (module docstring, "Observations").
     """
     names, times, scales = [], [], []
+    declared = declared_outputs(model)
     for s in problem.streams:
         op = s.operator
         if type(op) not in (Identity, Select):
@@ -120,6 +122,9 @@ def observation_table(problem, model):
         if not isinstance(s.error, ErrorCovariance) or s.error._chol is not None:
             raise ConfigError(f"joint-enkf: stream {s.name!r} has correlated errors; the "
                               f"joint EnKF needs independent errors (std per value)")
+        if declared is not None and op.variable not in declared:
+            raise ConfigError(f"joint-enkf: stream {s.name!r} observes {op.variable!r}, not "
+                              f"an output of the model (outputs {declared})")
         t = np.arange(s.values.size) if type(op) is Identity else op.index
         if t.size != s.values.size:
             raise ConfigError(f"joint-enkf: stream {s.name!r}: {s.values.size} values for "
@@ -253,6 +258,9 @@ class JointEnKFState(EnsembleState):
         self.X = np.array([np.asarray(self.model.initial_state(t), dtype=float).reshape(-1)
                            + initial_state_std * r.standard_normal(self.n_state)
                            for t, r in zip(self.thetas(), self.rngs)])
+        if self.X.shape != (N, self.n_state):
+            raise ConfigError(f"joint-enkf: initial_state gave {self.X.shape[1:]} values, the "
+                              f"model has {self.n_state} state_names")
         self.cycle, self.start, self.n_redrawn = 0, 0, 0
         self.x = self.fun = None
         self.hist = {k: [] for k in ("cost", "spread", "time", "theta_mean", "theta_quantiles",
@@ -285,6 +293,9 @@ class JointEnKFState(EnsembleState):
         x_stop, outputs = self.model.advance(theta.copy(), x.copy(), start, stop)
         eq = np.empty(rows.size)
         for k, (name, t) in enumerate(zip(self.outputs[rows], self.times[rows])):
+            if name not in outputs:
+                raise ModelError(f"joint-enkf: advance gave no output {name!r} (it gave "
+                                 f"{sorted(outputs)})")
             values = np.asarray(outputs[name], dtype=float)
             if values.ndim != 1 or values.shape[0] != stop - start:
                 raise ModelError(f"joint-enkf: advance gave output {name!r} the shape "

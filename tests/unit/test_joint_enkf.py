@@ -300,6 +300,7 @@ class NoDistance(Lorenz96):
     ("aggregate", {}, "stream 'mean' has a SpatialMean operator; the joint EnKF applies "
                       "'identity' or 'select'"),
     ("correlated", {}, "stream 'x0' has correlated errors"),
+    ("no-output", {}, "stream 'y' observes 'y', not an output of the model"),
     (None, {"n_members": 2}, "option 'n_members' = 2: at least 3 needed"),
     (None, {"state_noise": [0.1, 0.2]}, "state_noise must be a number >= 0 or 40 of them"),
     (None, {"initial_state_std": [-1.0] * 40}, "initial_state_std must be a number >= 0"),
@@ -320,6 +321,8 @@ def test_bad_input_is_a_named_config_error_before_any_run(change, options, messa
     elif change == "aggregate":
         streams.append(DataStream("mean", "x1", np.ones(12), std=1.0,
                                   operator=SpatialMean(["x1", "x3"], [1.0, 1.0])))
+    elif change == "no-output":
+        streams.append(DataStream("y", "y", [1.0], times=[3], std=1.0))
     elif change == "correlated":
         streams[0] = DataStream("x0", "x0", streams[0].values, times=np.arange(12),
                                 std=1.0, correlation={"kind": "exponential", "length": 2.0})
