@@ -6,6 +6,7 @@ import numpy as np
 from .errors import ConfigError
 from .models.linear import LinearModel
 from .models.lorenz96 import Lorenz96
+from .models.periods import PerPeriodModel
 from .methods.search.de import METHODS as DE
 from .methods.search.ga import METHODS as GA
 from .methods.fourdenvar import METHODS as FOURDENVAR
@@ -32,6 +33,7 @@ from .analysis.sensitivity import CONFIG_METHODS as SENSITIVITY
 def pdaframe_register_models(registry):
     registry.add("linear", LinearModel)
     registry.add("lorenz96", Lorenz96)
+    registry.add("per-period", per_period_model)
     registry.add("external", make_external)
     registry.add("nn-emulator", load_emulator)
 
@@ -40,6 +42,13 @@ def pdaframe_register_models(registry):
 def pdaframe_register_operators(registry):
     for name, factory in {**BASIC_FACTORIES, **OPERATORS}.items():
         registry.add(name, factory)
+
+
+def per_period_model(model, varying, starts, labels=None, **options):
+    """Config factory ``per-period``: `PerPeriodModel` of the registered model ``model``
+    (built with ``options``) with ``varying`` parameters per period from ``starts``."""
+    from .plugins import get_model
+    return PerPeriodModel(get_model(model, **options), varying, starts, labels)
 
 
 def _field(params, key, default=np.nan):

@@ -85,3 +85,30 @@ def test_bad_periods_are_config_errors(make, message, spun_up):
     with pytest.raises(ConfigError) as err:
         make(spun_up)
     assert message in str(err.value)
+
+
+def test_per_period_from_a_config(tmp_path, spun_up):
+    """``[model] name = "per-period"`` wraps a registered model: its options plus
+    ``model``, ``varying``, ``starts`` and ``labels``; priors per period by name."""
+    from tests.unit.test_joint_enkf import lorenz96_config
+    config = lorenz96_config(tmp_path)
+    text = config.read_text().replace('name = "lorenz96"\noptions = { ', (
+        'name = "per-period"\noptions = { model = "lorenz96", varying = ["F"], '
+        'starts = [0, 10], labels = ["a", "b"], ')).replace(
+        "F = { mean = 6.0, std = 2.0 }",
+        '"F@a" = { mean = 7.0, std = 2.0 }\n"F@b" = { mean = 9.0, std = 2.0 }').replace(
+        'name = "joint-enkf"', 'name = "lbfgsb-fd"').replace(
+        "n_members = 10, initial_state_std = 0.5, inflation = 1.02, "
+        "localisation_radius = 4.0", "maxiter = 50")
+    config.write_text(text)
+    problem, settings = pdaframe.load_config(config)
+    assert isinstance(problem.model, PerPeriodModel)
+    assert problem.parameter_names == ["F@a", "F@b"]
+    np.testing.assert_array_equal(problem.prior.mean, [7.0, 9.0])
+    out = problem.model.run(np.array([8.0, 8.0]))
+    x0 = problem.model.model.x0
+    assert np.array_equal(out["x0"], Lorenz96(n_steps=20, x0=x0).run([8.0])["x0"])
+    bad = config.read_text().replace('varying = ["F"]', 'varying = ["G"]')
+    config.write_text(bad)
+    with pytest.raises(ConfigError, match="'G'"):
+        pdaframe.load_config(config)

@@ -63,3 +63,23 @@ def test_joint_enkf_on_the_dalec2_twin(twin):
     assert joint.state_rmse < 0.75 * fixed.state_rmse
     assert np.all(np.abs(z) < 2) and closer.sum() >= 14
     assert joint.n_failed < 0.01 * joint.nfev and joint.n_redrawn == joint.n_failed
+
+
+def test_joint_enkf_from_a_dalec2_config(tmp_path):
+    from pdaframe.errors import ConfigError
+    from pdaframe.run import run_problem
+    text = (CONFIG.read_text().replace("../../", str(CONFIG.parents[2]) + "/")
+            .replace('end = "2007-12-31" }', 'end = "2007-12-31", state = true }')
+            .replace('name = "lbfgsb"\noptions = { maxiter = 2000 }',
+                     'name = "joint-enkf"\noptions = { n_members = 20, n_cycles = 8 }')
+            .replace('directory = "../../results/dalec2_twin"', 'plots = false'))
+    (tmp_path / "c.toml").write_text(text)
+    problem, settings = pdaframe.load_config(tmp_path / "c.toml")
+    assert isinstance(problem.model, Dalec2Pools)
+    result, paths = run_problem(problem, settings, tmp_path / "out", progress=False)
+    assert result.nit == 8 and result.success and "ensemble" in paths
+    assert result.state_names == ["c_lab", "c_fol", "c_roo", "c_woo", "c_lit", "c_som"]
+    (tmp_path / "bad.toml").write_text(text.replace("state = true", "state = true, "
+                                                    "spinup = 'cycle'"))
+    with pytest.raises(ConfigError, match="state = true .* goes with none of spinup"):
+        pdaframe.load_config(tmp_path / "bad.toml")
