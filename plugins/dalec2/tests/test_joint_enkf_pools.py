@@ -83,3 +83,25 @@ def test_joint_enkf_from_a_dalec2_config(tmp_path):
                                                     "spinup = 'cycle'"))
     with pytest.raises(ConfigError, match="state = true .* goes with none of spinup"):
         pdaframe.load_config(tmp_path / "bad.toml")
+
+
+def test_per_year_f_auto_on_dalec2_pools(twin):
+    from pdaframe.models.periods import PerPeriodModel
+    problem, truth = twin
+    model = pdaframe.get_model("per-period", model="dalec2", site="US-Me2",
+                               start="2004-01-01", end="2007-12-31", state=True,
+                               varying=["f_auto"], starts=[0, 366, 731],
+                               labels=[2004, 2005, 2006])
+    assert isinstance(model, PerPeriodModel) and model.n_steps == 1461
+    names = list(model.parameter_names)
+    assert names[:4] == ["theta_min", "f_auto@2004", "f_auto@2005", "f_auto@2006"]
+    assert [p.default for p in model.parameters][1:4] == [model.parameters[1].default] * 3
+    i = problem.parameter_names.index("f_auto")
+    theta = np.r_[truth[:i], [truth[i]] * 3, truth[i + 1:]]
+    same = model.run(theta)
+    full = problem.model.run(truth)
+    assert all(np.array_equal(same[k], full[k]) for k in full)
+    theta[i + 1] = 0.3                     # 2005 only: 2004 unchanged, later years differ
+    other = model.run(theta)
+    assert np.array_equal(other["nee"][:366], full["nee"][:366])
+    assert not np.allclose(other["nee"][366:731], full["nee"][366:731])
