@@ -65,6 +65,7 @@ def test_joint_enkf_on_the_dalec2_twin(twin):
     assert joint.n_failed < 0.01 * joint.nfev and joint.n_redrawn == joint.n_failed
 
 
+@pytest.mark.slow
 def test_joint_enkf_from_a_dalec2_config(tmp_path):
     from pdaframe.errors import ConfigError
     from pdaframe.run import run_problem
