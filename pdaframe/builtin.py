@@ -5,6 +5,8 @@ import numpy as np
 
 from .errors import ConfigError
 from .models.linear import LinearModel
+from .models.lorenz96 import Lorenz96
+from .models.periods import PerPeriodModel
 from .methods.search.de import METHODS as DE
 from .methods.search.ga import METHODS as GA
 from .methods.search.nsga2 import METHODS as NSGA2
@@ -13,6 +15,7 @@ from .methods.emulation.ces import METHODS as EMULATOR
 from .methods.emulation.history_matching import METHODS as HISTORY_MATCHING
 from .methods.emulation.nn_model import load_emulator
 from .methods.importance import METHODS as IMPORTANCE
+from .methods.joint_enkf import METHODS as JOINT_ENKF
 from .methods.mcmc import METHODS as MCMC
 from .methods.sequential import METHODS as SEQUENTIAL
 from .methods.smc import METHODS as SMC
@@ -31,6 +34,8 @@ from .analysis.sensitivity import CONFIG_METHODS as SENSITIVITY
 @hookimpl
 def pdaframe_register_models(registry):
     registry.add("linear", LinearModel)
+    registry.add("lorenz96", Lorenz96)
+    registry.add("per-period", per_period_model)
     registry.add("external", make_external)
     registry.add("nn-emulator", load_emulator)
 
@@ -39,6 +44,13 @@ def pdaframe_register_models(registry):
 def pdaframe_register_operators(registry):
     for name, factory in {**BASIC_FACTORIES, **OPERATORS}.items():
         registry.add(name, factory)
+
+
+def per_period_model(model, varying, starts, labels=None, **options):
+    """Config factory ``per-period``: `PerPeriodModel` of the registered model ``model``
+    (built with ``options``) with ``varying`` parameters per period from ``starts``."""
+    from .plugins import get_model
+    return PerPeriodModel(get_model(model, **options), varying, starts, labels)
 
 
 def _field(params, key, default=np.nan):
@@ -86,7 +98,7 @@ def pdaframe_register_priors(registry):
 def pdaframe_register_methods(registry):
     for name, method in {**METHODS, **FOURDENVAR, **DE, **GA, **STEPWISE, **MCMC,
                          **IMPORTANCE, **SEQUENTIAL, **EMULATOR, **SENSITIVITY,
-                         **HISTORY_MATCHING, **VI, **SMC, **NSGA2}.items():
+                         **HISTORY_MATCHING, **VI, **SMC, **NSGA2, **JOINT_ENKF}.items():
         registry.add(name, method)
 
 

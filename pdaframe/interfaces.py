@@ -35,6 +35,16 @@ does not list its ``inputs``); diagnostics and `pdaframe.Problem.run` without ``
 for every output. Models without the keyword are called ``run(theta)`` as always
 (`selects_outputs`).
 
+**A model state** (optional; the joint state–parameter EnKF, ``method = "joint-enkf"``, needs
+it): a model that can restart from a saved state has ``state_names`` (one name per state
+variable), ``n_steps`` (the length of its time axis), ``initial_state(theta) -> x0`` and
+``advance(theta, x, start, stop) -> (x_stop, outputs)``: from state ``x`` before step
+``start``, run steps ``start .. stop - 1`` and return the state before step ``stop`` and the
+outputs of those steps (as ``run`` gives them, first axis ``stop - start`` long). Chaining
+``advance`` over any windows must give ``run(theta)`` bit for bit. Optional for
+localisation: ``state_distance(output) -> (n_state,)``, the distance of every state
+variable from where output ``output`` is observed (`StatefulModel`, `has_state`).
+
 A model may declare its outputs without a run (`declared_outputs`: an ``output_names``
 attribute, else the keys of a `Model`'s ``output_units``); then a stream whose variable names
 no output is a `ConfigError` when the config is loaded, before any run (``pdaframe check``).
@@ -90,6 +100,31 @@ class ModelProtocol(Protocol):
     def run(self, theta: np.ndarray) -> Mapping[str, np.ndarray]: ...
     # optional: run(theta, outputs=None), tangent(theta, dtheta, outputs=None): see the
     # module docstring ("Only the outputs that are needed")
+
+
+@runtime_checkable
+class StatefulModel(Protocol):
+    """A model that exposes its state (module docstring, "A model state")."""
+
+    state_names: Sequence[str]
+    n_steps: int
+
+    def initial_state(self, theta: np.ndarray) -> np.ndarray: ...
+
+    def advance(self, theta: np.ndarray, x: np.ndarray, start: int,
+                stop: int) -> tuple[np.ndarray, Mapping[str, np.ndarray]]: ...
+    # optional: state_distance(output) -> (n_state,) distances, for localisation
+
+
+#: what a model must provide to expose its state (`has_state`)
+STATE_CAPABILITIES = ("state_names", "n_steps", "initial_state", "advance")
+
+
+def has_state(model) -> bool:
+    """Whether ``model`` exposes its state: every one of `STATE_CAPABILITIES`, the last two
+    callable (see the module docstring)."""
+    return all(getattr(model, name, None) is not None for name in STATE_CAPABILITIES[:2]) \
+        and all(callable(getattr(model, name, None)) for name in STATE_CAPABILITIES[2:])
 
 
 class Model:

@@ -37,6 +37,11 @@ GLUE adds::
 and the global attributes ``likelihood``, ``likelihood_shape``, ``threshold`` (NaN when
 none), ``top_fraction`` (NaN when none) and ``n_behavioural``.
 
+The joint EnKF (``joint-enkf``) adds ``state(state)``, ``cycle_state_mean(cycle, state)``,
+``cycle_state_std(cycle, state)``, ``cycle_theta(cycle, member, param)`` (the parameter
+ensemble after each cycle) and, with a truth, ``cycle_state_rmse(cycle)`` and
+``cycle_parameter_rmse(cycle)``.
+
 ES-MDA, EnKF and the particle filter add, per assimilation round (``cycle``)::
 
     cycle(cycle), cycle_cost(cycle), cycle_spread(cycle), cycle_ess(cycle)  (PF only)
@@ -230,6 +235,7 @@ def _cycles(data, coords, result, problem=None):
             ("cycle", "trajectory_quantile", "param"),
             np.asarray(hist["theta_quantiles"], dtype=float),
             {"long_name": "(weighted) ensemble quantiles after each cycle"})
+    _states(data, coords, result, hist)
     if "time" in hist:            # a step index; a date when the problem's model has dates
         steps = np.asarray(hist["time"], dtype=float)
         what = "the last observation assimilated by the end of the cycle"
@@ -243,6 +249,24 @@ def _cycles(data, coords, result, problem=None):
             data["cycle_time"] = (("cycle",), steps, {
                 "long_name": "last observation time (model time index; the model has no "
                              "dates) assimilated by the end of the cycle"})
+
+
+def _states(data, coords, result, hist):
+    """The joint EnKF's state analysis per cycle (and the RMSEs when a truth was given)."""
+    if "state_mean" in hist:
+        coords["state"] = ("state", list(result["state_names"]))
+        for key, what in (("state_mean", "ensemble mean"), ("state_std", "ensemble std")):
+            data[f"cycle_{key}"] = (("cycle", "state"), np.asarray(hist[key], dtype=float),
+                                    {"long_name": f"state analysis {what} after each cycle"})
+    if "theta_ensemble" in hist:
+        data["cycle_theta"] = (("cycle", "member", "param"),
+                               np.asarray(hist["theta_ensemble"], dtype=float),
+                               {"long_name": "parameter ensemble after each cycle"})
+    for key in ("state_rmse", "parameter_rmse"):
+        if key in hist:
+            data[f"cycle_{key}"] = (("cycle",), np.asarray(hist[key], dtype=float), {
+                "long_name": f"RMSE of the {key.split('_')[0]} analysis mean against the "
+                             f"given truth"})
 
 
 def write_ensemble(path, result, problem=None, seed=0, options=None, run_id="",

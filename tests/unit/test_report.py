@@ -248,7 +248,11 @@ def test_every_method_writes_a_report_whose_images_decode(tmp_path, method):
     inline = "{ " + ", ".join(f"{k} = {v!r}" for k, v in options.items()) + " }"
     text = (DATA / "lg2.toml").read_text().replace(
         'name = "lbfgsb"', f'name = "{method}"\noptions = {inline}')
-    if box:                                          # DE and GA search the bounds' box
+    if box == "state":                  # the joint EnKF: Lorenz-96 (a model with a state)
+        from tests.unit.test_joint_enkf import lorenz96_config
+        text = lorenz96_config(tmp_path, inline[2:-2]).read_text().replace("plots = false\n",
+                                                                          "")
+    elif box:                                        # DE and GA search the bounds' box
         text = text.replace("std = 1.0 }", "std = 1.0, lower = -5.0, upper = 10.0 }") \
             .replace("std = 2.0 }", "std = 2.0, lower = -5.0, upper = 10.0 }")
     (tmp_path / "c.toml").write_text(text)
@@ -260,8 +264,9 @@ def test_every_method_writes_a_report_whose_images_decode(tmp_path, method):
     if kind != "analysis":
         table = page.table("parameter")
         assert table["estimate"] == list(result.x)
-        assert table["lower bound"] == ([-5.0, -5.0] if box else [-np.inf, -np.inf])
-        assert "−∞" in paths["report"].read_text(encoding="utf-8") or box
+        assert table["lower bound"] == ([-np.inf] if box == "state" else [-5.0, -5.0] if box
+                                        else [-np.inf, -np.inf])
+        assert "−∞" in paths["report"].read_text(encoding="utf-8") or box is True
     figures = {"optimisation": 2, "sample": 4, "ensemble": 3}.get(kind, 0)
     if method in ("oat", "morris", "sobol", "efast"):
         figures = 1

@@ -39,6 +39,7 @@ METHODS = {
     "4denvar": ("ensemble", {"n_members": 8}, False),
     "es-mda": ("ensemble", {"n_members": 8}, False),
     "enkf": ("ensemble", {"n_members": 8}, False),
+    "joint-enkf": ("ensemble", {"n_members": 5, "n_cycles": 2}, "state"),
     "particle-filter": ("ensemble", {"n_members": 20}, False),
     "importance": ("ensemble", {"n_members": 20}, False),
     "glue": ("ensemble", {"n_members": 20, "top_fraction": 0.5}, False),
@@ -52,6 +53,9 @@ METHODS = {
 
 
 def lg2(box=False):
+    if box == "state":                     # the joint EnKF needs a model with a state
+        from tests.unit.test_joint_enkf import lorenz96_twin
+        return lorenz96_twin(n_steps=6)[0]
     problem = pdaframe.load_config(DATA / "lg2.toml").problem
     if box:                                # DE and GA search a box
         problem = pdaframe.Problem(problem.model, pdaframe.UniformPrior(

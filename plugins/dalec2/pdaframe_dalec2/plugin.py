@@ -13,7 +13,8 @@ READERS = {"US-Me2": read_us_me2, "DE-Hai": read_de_hai}
 def make_dalec2(drivers=None, site=None, drivers_file=None, start=None, end=None,
                 latitude=None, format=None, variant="P16", spinup=None, spinup_tol=1e-4,
                 spinup_max_cycles=2000, spinup_derivatives="fd", spinup_start_file=None,
-                pool_scalars=False, edc=None, edc_checks=None, edc_eqf=2.0, **switches):
+                pool_scalars=False, edc=None, edc_checks=None, edc_eqf=2.0, state=False,
+                **switches):
     """Factory registered as ``"dalec2"``: `Dalec2` over given, bundled or any site's drivers.
 
     Give exactly one of ``drivers``, ``site`` or ``drivers_file`` (without ``site``).
@@ -54,6 +55,10 @@ def make_dalec2(drivers=None, site=None, drivers_file=None, start=None, end=None
         ``"reject"``: a run whose parameters and trajectory fail an EDC raises `ModelError`
         naming it (`pdaframe_dalec2.edc`); ``edc_checks`` lists the EDCs (default 1-13),
         ``edc_eqf`` is the steady-state factor of EDCs 7-12.
+    state : bool
+        True: the six pools are the model state (`pdaframe_dalec2.state.Dalec2Pools`), for
+        the joint state–parameter EnKF and per-period parameters; not with ``spinup``,
+        ``pool_scalars`` or ``edc``.
     **switches
         Switch overrides (see `Dalec2`).
 
@@ -93,6 +98,14 @@ def make_dalec2(drivers=None, site=None, drivers_file=None, start=None, end=None
         drivers = read_drivers_file(drivers_file, latitude=latitude, format=format,
                                     start=start, end=end, co2=co2)
     model = Dalec2(drivers, variant=variant, **switches)
+    if not isinstance(state, bool):
+        raise ConfigError(f"dalec2: state={state!r}: expected true or false")
+    if state:
+        if spinup or pool_scalars or edc:
+            raise ConfigError("dalec2: state = true (the pools as the model state) goes with "
+                              "none of spinup, pool_scalars or edc")
+        from .state import Dalec2Pools
+        return Dalec2Pools(model)
     if spinup not in (None, "cycle"):
         raise ConfigError(f"dalec2: spinup={spinup!r}: expected 'cycle' (or leave it out)")
     if not isinstance(pool_scalars, bool):
