@@ -7,6 +7,8 @@ from .errors import ConfigError
 from .models.linear import LinearModel
 from .methods.search.de import METHODS as DE
 from .methods.search.ga import METHODS as GA
+from .methods.search.sceua import METHODS as SCEUA
+from .methods.search.dds import METHODS as DDS
 from .methods.fourdenvar import METHODS as FOURDENVAR
 from .methods.emulation.ces import METHODS as EMULATOR
 from .methods.emulation.history_matching import METHODS as HISTORY_MATCHING
@@ -85,6 +87,8 @@ def pdaframe_register_methods(registry):
     for name, method in {**METHODS, **FOURDENVAR, **DE, **GA, **STEPWISE, **MCMC,
                          **IMPORTANCE, **SEQUENTIAL, **EMULATOR, **SENSITIVITY,
                          **HISTORY_MATCHING, **VI}.items():
+        registry.add(name, method)
+    for name, method in {**SCEUA, **DDS}.items():
         registry.add(name, method)
 
 
