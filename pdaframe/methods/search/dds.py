@@ -95,10 +95,11 @@ class DDSState(EnsembleState):
         self._members = members
 
     def ask(self) -> np.ndarray:
-        """Members to run, ``(n_member, n_param)``: the initial draws, then the candidates."""
+        """Members to run, ``(n_member, n_param)``: the initial draws, then the candidates
+        (never more than the budget left: `_candidates` is asked for no more)."""
         if self.done:
             raise RuntimeError("ask(): DDS has finished")
-        return self._members[:int(min(self.box.budget_left(self), len(self._members)))].copy()
+        return self._members.copy()
 
     def tell(self, results) -> None:
         """Costs of `ask`'s members, in order; keeps the best, draws the next candidates."""
