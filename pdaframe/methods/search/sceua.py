@@ -20,8 +20,12 @@ Defaults
     ``ngs = 20, kstop = 100, pcento = 1e-7, peps = 1e-7``, and its HYMOD tutorial ``ngs = 7,
     kstop = 3, pcento = 0.1, peps = 0.1``). The random point is drawn in the smallest box
     holding the complex (``mutation = "complex"``, Duan et al. 1994, step (v)) rather than
-    in the whole box (``"box"``: Duan's MATLAB code and SPOTPY): on HYMOD it reaches the
-    same RMSE in fewer runs (``benchmarks/sceua_dds_spotpy.py``).
+    in the whole box (``"box"``: Duan's MATLAB code and SPOTPY). On HYMOD
+    (``benchmarks/sceua_dds_spotpy.py``, medians of 10 seeds) the defaults reach RMSE 7.51
+    in 362 runs, ``mutation = "box"`` in 508, 7 complexes in 1190; with SPOTPY's tutorial
+    settings this code, like SPOTPY's, reaches it in 3 seeds of 10 within 2000 runs. Fewer
+    complexes explore less: on 10-d Griewank 2 complexes miss the global minimum for one
+    seed of five, 5 complexes for none (at twice the runs).
 Stopping
     After each loop: the budget ``max_runs`` is used (status 2); the population's normalised
     geometric range ``exp(mean(log((max - min) / (upper - lower))))`` is below ``peps``
