@@ -10,6 +10,8 @@ from .models.periods import PerPeriodModel
 from .methods.search.de import METHODS as DE
 from .methods.search.ga import METHODS as GA
 from .methods.search.nsga2 import METHODS as NSGA2
+from .methods.search.sceua import METHODS as SCEUA
+from .methods.search.dds import METHODS as DDS
 from .methods.fourdenvar import METHODS as FOURDENVAR
 from .methods.emulation.ces import METHODS as EMULATOR
 from .methods.emulation.history_matching import METHODS as HISTORY_MATCHING
@@ -98,7 +100,8 @@ def pdaframe_register_priors(registry):
 def pdaframe_register_methods(registry):
     for name, method in {**METHODS, **FOURDENVAR, **DE, **GA, **STEPWISE, **MCMC,
                          **IMPORTANCE, **SEQUENTIAL, **EMULATOR, **SENSITIVITY,
-                         **HISTORY_MATCHING, **VI, **SMC, **NSGA2, **JOINT_ENKF}.items():
+                         **HISTORY_MATCHING, **VI, **SMC, **NSGA2, **JOINT_ENKF, **SCEUA,
+                         **DDS}.items():
         registry.add(name, method)
 
 

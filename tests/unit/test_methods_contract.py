@@ -102,7 +102,8 @@ FAMILY = {"lbfgsb": "minimiser", "lbfgsb-fd": "minimiser", "nelder-mead": "minim
           "importance": "weighting", "glue": "weighting", "ces": "emulation",
           "history-matching": "emulation", "oat": "sensitivity", "morris": "sensitivity",
           "sobol": "sensitivity", "efast": "sensitivity", "stepwise": "stepwise",
-          "vi": "variational"}
+          "vi": "variational",
+          "sceua": "search", "dds": "search"}
 
 
 def test_methods_lists_every_registered_method_with_its_family(capsys):

@@ -28,6 +28,8 @@ METHODS = {
     "de": ("optimisation", {"maxiter": 2, "popsize": 2}, True),
     "ga": ("optimisation", {"pop_size": 8, "max_runs": 40}, True),
     "nsga2": ("optimisation", {"pop_size": 8, "maxiter": 2, "prior_term": "objective"}, True),
+    "sceua": ("optimisation", {"n_complexes": 1, "max_runs": 40}, True),
+    "dds": ("optimisation", {"max_runs": 40}, True),
     "adaptive-metropolis": ("sample", {"n_samples": 40, "burn_in": 40, "n_chains": 2}, False),
     "dream-zs": ("sample", {"n_samples": 40, "burn_in": 40}, False),
     "emcee": ("sample", {"n_samples": 20, "burn_in": 20}, False),

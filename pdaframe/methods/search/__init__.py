@@ -4,6 +4,8 @@
   evaluates through a map hook (scipy's ``workers=``) as an ask/tell ensemble state.
 * `de`: differential evolution (scipy's, through the adaptor).
 * `ga`: a genetic algorithm (bounded SBX, polynomial mutation, elitist survival).
-* `shared`: what both use: the member cost, seed and budget checks, the search box,
+* `sceua`: shuffled complex evolution (Duan, Sorooshian & Gupta 1992, 1994).
+* `dds`: dynamically dimensioned search (Tolson & Shoemaker 2007).
+* `shared`: what all use: the member cost, seed and budget checks, the search box,
   polish and posterior at the end.
 """
