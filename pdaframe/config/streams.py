@@ -335,6 +335,8 @@ def single_times(file, cells, lines, times, values, std=None, fill=None):
     with a warning. Missing values are left to the stream's mask.
     """
     import warnings
+    if std is not None and np.ndim(std) == 0:
+        std = None                  # one std for every row: rows differ by value only
     valid = np.isfinite(values)
     if fill is not None:
         valid &= values != fill
