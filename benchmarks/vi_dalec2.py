@@ -70,7 +70,6 @@ def main(argv=None):
     args = parser.parse_args(argv)
     out, problem = compare(args.estimate, args.draws, args.samples, args.chains, args.seed)
     names = list(problem.parameter_names)
-    vi, dz = out["vi"][4], out["dream-zs"][4]
     print(f"DALEC2 twin (US-Me2 2004-2007), estimating {names}; seed {args.seed}")
     for name, (_, _, runs, t, res) in out.items():
         if name == "laplace":

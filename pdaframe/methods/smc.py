@@ -359,7 +359,7 @@ class SMCState(EnsembleState):
 
     def result(self) -> Result:
         names = list(self.problem.parameter_names)
-        N, d = self.n_particles, self.d
+        N = self.n_particles
         complete = self.beta >= 1.0 and not self.stopped
         cov = np.atleast_2d(np.cov(self.theta, rowvar=False))
         log_z = self.log_z if complete else np.nan
