@@ -239,7 +239,8 @@ def _run(problem, cfg, out, run_id, progress, executor, write, resume):
         equivalents["truth"] = truth_eq
     if multisite:
         result["cost_terms"] = problem.cost_terms(result["x"])
-    result["diagnostics"] = diagnose(problem, result)
+    result["diagnostics"] = diagnose(problem, result,
+                                     options=getattr(cfg, "identifiability", None))
     if cfg.evaluate:
         estimates = {"prior": start, "posterior": result["x"]}
         result["evaluation"] = _evaluate_sites(problem, cfg.evaluate, estimates) if multisite \

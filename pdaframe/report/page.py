@@ -137,7 +137,8 @@ def write_report(folder, result, problem=None, *, summary="", provenance=None, f
             f"method {result.get('method', '?')} ({kind})"]
     body = [_summary(result, problem, summary)]
     if "x" in result:
-        body += [_parameters(result, problem, truth), _diagnostics(result)]
+        body += [_parameters(result, problem, truth), _diagnostics(result),
+                 _identifiability(result)]
     body.append(_section("Figures", "".join(_figure(c, p) for c, p in shown) if shown else
                          _note("No figures: plots are off ([output] plots = false)." if not
                                draw else "This run has no figures.")))
@@ -190,6 +191,9 @@ def _draw(folder, result, samples, truth, shown) -> dict:
     elif getattr(result, "kind", None) == "ensemble":
         made["members_plot"] = report_figures.plot_members(result, folder / "members.png",
                                                            truth)
+    if "correlation" in result.get("diagnostics", {}).get("identifiability", {}):
+        made["correlation_plot"] = report_figures.plot_correlation(
+            result["diagnostics"]["identifiability"], folder / "correlation.png")
     made = {k: v for k, v in made.items() if v is not None}
     shown += [(caption, path) for path, caption in made.values()]
     return {k: path for k, (path, _) in made.items()}
@@ -324,6 +328,29 @@ def _diagnostics(result) -> str:
             [(name, label, r["n"], r["rmse"], r["bias"], r["correlation"])
              for name, rows in scores.items() for label, r in rows.items()]))
     return _section("Diagnostics", "".join(parts) or _note("No diagnostics."))
+
+
+def _identifiability(result) -> str:
+    """Uncertainty reduction and strongest partner per parameter, the strong pairs, the
+    constrained directions and the sensitivities (`content.identifiability_rows`)."""
+    rows = content.identifiability_rows(result)
+    if rows is None:
+        return ""
+    parts = [_note(f"Not available: {rows['missing']}.")] if rows["missing"] else []
+    if rows["parameters"]:
+        parts.append(_table(("parameter", "uncertainty reduction", "most correlated with",
+                             "r"), rows["parameters"]))
+        parts.append("<h3>Strongly correlated pairs</h3>" + (
+            _table(("parameter", "parameter", "r"), rows["pairs"]) if rows["pairs"] else
+            _note("None.")))
+        if rows["directions"]:
+            parts.append("<h3>Constrained directions</h3>" + _table(
+                ("direction", "eigenvalue", "top parameters (prior-σ units)"),
+                rows["directions"]))
+    if rows["sensitivity"]:
+        parts.append("<h3>Local sensitivities</h3>" + _table(*rows["sensitivity"]))
+    parts += [_note(n) for n in rows["notes"]]
+    return _section("Identifiability", "".join(parts))
 
 
 def _provenance(prov) -> str:
