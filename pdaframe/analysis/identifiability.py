@@ -24,7 +24,9 @@ prior is ``N(0, I)`` and the Gauss–Newton posterior covariance is ``A = (I + H
 - **local sensitivities** ``d f / d theta_i * sigma_prior_i`` of scalar outputs ``f`` at
   the estimate: the change of ``f`` for a one-prior-σ change of each parameter. ``f`` is
   each stream's cost term ``J_o,k`` by default (``"cost:<stream>"``), or a reduction of a
-  model output: ``"<output>_sum"``, ``"<output>_mean"``, ``"<output>_last"``. One adjoint
+  model output: ``"<output>_sum"``, ``"<output>_mean"``, ``"<output>_last"``, or
+  ``"<output>_annual_sum"`` (365.25 times the mean of a per-day rate: an output whose
+  ``output_units`` end in ``day-1``, e.g. DALEC2's ``nee`` in g m-2 day-1). One adjoint
   per output when the model has one, else ``n_model`` tangent calls, else finite
   differences (forward, as the problem's own).
 
@@ -39,22 +41,27 @@ ensemble has fewer members than parameters). A result without a covariance gets
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import linalg
 
-from ..errors import ConfigError
+from ..errors import ConfigError, ModelError
 from ..interfaces import declared_outputs, has_adjoint, has_tangent
 from ..prior.priors import GaussianPrior
 
 STRONG = 0.7
 """Default threshold of ``|r|`` for a strongly correlated pair."""
-REDUCTIONS = ("sum", "mean", "last")
+REDUCTIONS = ("annual_sum", "sum", "mean", "last")
 """Scalar reductions of a model output named in ``sensitivity_outputs``."""
+DAYS = 365.25
+"""Days per year of ``annual_sum``."""
 TOP = 3
 """Parameters listed per leading eigenvector in the summary."""
 EPS = np.finfo(float).eps
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -130,8 +137,9 @@ def parse_outputs(problem, outputs=None, produced=None) -> list[tuple]:
                                   f"the streams are {streams}")
             out.append(("cost", spec[5:]))
             continue
-        name, _, reduction = spec.rpartition("_")
-        if not name or reduction not in REDUCTIONS:
+        reduction = next((r for r in REDUCTIONS if spec.endswith("_" + r)), None)
+        name = spec[:-len(reduction) - 1] if reduction else ""
+        if not name:
             raise ConfigError(f"sensitivity output {spec!r}: expected \"cost:<stream>\" or "
                               f"\"<output>_<reduction>\" with a reduction of "
                               f"{list(REDUCTIONS)}")
@@ -141,6 +149,11 @@ def parse_outputs(problem, outputs=None, produced=None) -> list[tuple]:
         if produced is not None and name not in produced:
             raise ConfigError(f"sensitivity output {spec!r}: the model produces no output "
                               f"{name!r}; its outputs are {sorted(produced)}")
+        unit = str(dict(getattr(problem.model, "output_units", None) or {}).get(name, ""))
+        if reduction == "annual_sum" and not unit.endswith("day-1"):
+            raise ConfigError(f"sensitivity output {spec!r}: annual_sum needs a per-day rate "
+                              f"(output_units ending in 'day-1'); {name!r} has units "
+                              f"{unit or 'none declared'}: use {name}_sum or {name}_mean")
         out.append(("output", name, reduction))
     return out
 
@@ -154,12 +167,13 @@ def _reduce(values, reduction, derivative=False):
     """A reduction of an output's values (or its derivative with respect to them)."""
     v = np.asarray(values, dtype=float).reshape(-1)
     if not derivative:
-        return {"sum": v.sum, "mean": v.mean, "last": lambda: v[-1]}[reduction]()
+        return {"sum": v.sum, "mean": v.mean, "last": lambda: v[-1],
+                "annual_sum": lambda: DAYS * v.mean()}[reduction]()
     d = np.zeros_like(v)
     if reduction == "last":
         d[-1] = 1.0
     else:
-        d[:] = 1.0 / v.size if reduction == "mean" else 1.0
+        d[:] = {"sum": 1.0, "mean": 1.0 / v.size, "annual_sum": DAYS / v.size}[reduction]
     return d.reshape(np.shape(values))
 
 
@@ -285,7 +299,11 @@ def _posterior_control(problem, result):
     scale = np.asarray(problem.prior.scale, dtype=float)
     laplace = getattr(result, "kind", None) == "optimisation"
     if laplace and not isinstance(problem.prior, GaussianPrior):
-        hess = scale.T @ problem.data_hessian(np.asarray(result["x"], dtype=float)) @ scale
+        try:
+            hess = scale.T @ problem.data_hessian(np.asarray(result["x"], dtype=float)) \
+                @ scale
+        except ModelError as err:
+            return f"the model failed at the estimate: {err}"
         lam, vec = linalg.eigh(0.5 * (hess + hess.T))
         lam, vec = np.maximum(lam[::-1], 0.0), vec[:, ::-1]
         a = (vec / (1.0 + lam)) @ vec.T
@@ -366,7 +384,11 @@ def identifiability(problem, result, options=None) -> dict:
                    dfs=float(np.sum(lam[finite] / (1.0 + lam[finite])) + np.sum(~finite)),
                    uncertainty_reduction=1.0 - std / prior_std)
     if hasattr(problem, "model"):
-        out["sensitivity"] = sensitivities(problem, result["x"], options.outputs)
+        try:
+            out["sensitivity"] = sensitivities(problem, result["x"], options.outputs)
+        except ModelError as err:           # the estimate is kept; say why they are missing
+            log.warning("identifiability: no sensitivities: %s", err)
+            out["sensitivity_missing"] = f"the model failed at the estimate: {err}"
     else:
         out["sensitivity_missing"] = ("local sensitivities are computed for single-site "
                                       "problems only")
@@ -409,6 +431,8 @@ def format_identifiability(ident, least=5) -> str:
         if ident["n_constrained"]:
             lines.append("leading directions (eigenvalue: top parameters, prior-σ units): " +
                          "; ".join(leading(ident, names)[:3]))
+    if "sensitivity_missing" in ident:
+        lines.append(f"sensitivities: not available: {ident['sensitivity_missing']}")
     sens = ident.get("sensitivity")
     if sens is not None:
         for label, row in zip(sens["outputs"], sens["values"]):
@@ -442,5 +466,7 @@ def netcdf_variables(ident) -> tuple[dict, list, dict]:
         variables.append(("sensitivity", ("output", "param"), sens["values"],
                           "d output / d parameter times the prior std of the parameter",
                           {"mode": sens["mode"]}))
-    attrs = {"identifiability_missing": ident["missing"]} if "missing" in ident else {}
+    attrs = {name: ident[key] for key, name in (("missing", "identifiability_missing"),
+                                                ("sensitivity_missing", "sensitivity_missing"))
+             if key in ident}
     return dims, variables, attrs

@@ -43,7 +43,8 @@ identifiability (`pdaframe.analysis.identifiability`) adds::
     uncertainty_reduction(param)            1 - posterior σ / prior σ
     output(output), sensitivity(output, param)   d output / d parameter * prior σ
 
-(or the global attribute ``identifiability_missing``: why there is no covariance). A stepwise
+(or the global attributes ``identifiability_missing``: why there is no covariance, and
+``sensitivity_missing``: why there are no sensitivities). A stepwise
 result adds ``step(step)`` with ``step_streams`` and ``step_parameters`` (each step's active
 parameters; both comma-separated) and ``step_cost`` (J of each step's own cost at its
 minimum); ``cost(iteration)`` is then the full J per step.

@@ -265,3 +265,56 @@ def test_diagnose_without_options_uses_defaults():
     diag = diagnose(problem, res)
     assert diag["identifiability"]["sensitivity"]["outputs"] == ["cost:y"]
     assert "identifiability" not in diagnose(problem, res, options=Options(enabled=False))
+
+
+def test_annual_sum_of_a_daily_rate():
+    class Rated(Decay):
+        output_units = {"y": "g m-2 day-1", "z": "g m-2"}
+    theta = np.array([0.15, 2.0, 0.7])
+    prior = pdaframe.GaussianPrior([0.1, 1.5, 0.5], std=[0.05, 0.5, 0.3])
+    y = Decay().run(theta)["y"]
+    problem = pdaframe.Problem(Rated(), prior, [pdaframe.DataStream("y", "y", y, std=0.2)])
+    sens = sensitivities(problem, theta, ["y_annual_sum", "y_mean"])
+    np.testing.assert_allclose(sens["values"][0], 365.25 * sens["values"][1], rtol=1e-14)
+    assert np.all(sens["values"][1] != 0)
+    with pytest.raises(pdaframe.ConfigError, match="annual_sum needs a per-day rate.*'z' has "
+                                                   "units g m-2: use z_sum or z_mean"):
+        parse_outputs(problem, ["z_annual_sum"])
+
+
+def test_model_failure_at_the_estimate_keeps_the_rest(tmp_path):
+    class Failing(Decay):
+        def adjoint(self, theta, d_outputs):
+            raise pdaframe.ModelError("adjoint diverged")
+    theta = np.array([0.15, 2.0, 0.7])
+    prior = pdaframe.GaussianPrior([0.1, 1.5, 0.5], std=[0.05, 0.5, 0.3])
+    problem = pdaframe.Problem(Failing(), prior, [pdaframe.DataStream(
+        "y", "y", Decay().run(theta)["y"], std=0.2)])
+    res = pdaframe.OptimisationResult(x=theta, fun=1.0, method="lbfgsb",
+                                      parameter_names=problem.parameter_names,
+                                      posterior_covariance=np.diag([1e-4, 0.01, 0.02]),
+                                      posterior_std=np.sqrt([1e-4, 0.01, 0.02]))
+    res["diagnostics"] = diagnose(problem, res)
+    ident = res["diagnostics"]["identifiability"]
+    assert "adjoint diverged" in ident["sensitivity_missing"] and "correlation" in ident
+    assert "sensitivities: not available: the model failed" in format_identifiability(ident)
+    path = res.to_netcdf(tmp_path / "r.nc", problem=problem)
+    with netCDF4.Dataset(path) as ds:
+        assert "adjoint diverged" in ds.sensitivity_missing
+        assert "sensitivity" not in ds.variables and "posterior_correlation" in ds.variables
+
+
+def test_multisite_has_covariance_diagnostics_but_no_sensitivities():
+    from pdaframe.problem.multisite import Site
+    from tests.models import Dated
+    sites = []
+    for name, start in (("A", "2004-01-01"), ("B", "2010-06-15")):
+        m = Dated(start=start)
+        y = m.run(np.array([1.0, 0.5]))["y"]
+        sites.append(Site(name, m, [pdaframe.DataStream("y", "y", y, std=0.3)]))
+    prior = pdaframe.GaussianPrior([0.0, 0.0], std=[10.0, 10.0], names=["a", "b"])
+    p = pdaframe.MultiSiteProblem(sites, prior, ["a", "b"], [])
+    ident = identifiability(p, pdaframe.minimise(p, "lbfgsb"))
+    assert ident["n_constrained"] == 2 and "single-site" in ident["sensitivity_missing"]
+    with pytest.raises(pdaframe.ConfigError, match="single-site problems only"):
+        parse_outputs(p, ["y_sum"])
