@@ -318,3 +318,19 @@ def test_multisite_has_covariance_diagnostics_but_no_sensitivities():
     assert ident["n_constrained"] == 2 and "single-site" in ident["sensitivity_missing"]
     with pytest.raises(pdaframe.ConfigError, match="single-site problems only"):
         parse_outputs(p, ["y_sum"])
+
+
+def test_taylor_second_order_of_the_sensitivity_gradients():
+    """The gradients behind the sensitivities (cost term and an output reduction, adjoint)
+    pass the Taylor test: remainder O(h^2) over 4 decades; a 1 % wrong gradient does not."""
+    from pdaframe.testing import taylor_test
+    theta = np.array([0.15, 2.0, 0.7])
+    prior = pdaframe.GaussianPrior([0.1, 1.5, 0.5], std=[0.05, 0.5, 0.3])
+    y = Decay().run(theta)["y"] + 0.1
+    problem = pdaframe.Problem(Decay(), prior, [pdaframe.DataStream("y", "y", y, std=0.2)])
+    grad = sensitivities(problem, theta, ["cost:y", "z_sum"])["gradient"]
+    h = prior.scale @ np.array([0.6, -0.5, 0.62])
+    funcs = [lambda t: problem.cost_terms(t)["y"], lambda t: Decay().run(t)["z"].sum()]
+    for f, g in zip(funcs, grad):
+        assert taylor_test(f, lambda x, d, g=g: g @ d, theta, h).passed
+        assert not taylor_test(f, lambda x, d, g=g: 1.01 * g @ d, theta, h).passed
