@@ -23,6 +23,7 @@ from .parallel import SerialExecutor
 from .plots import plot_parameters, plot_streams, posterior_band
 from .plugins import get_method, get_plugins
 from .report import write_report
+from .report.figures import plot_correlation
 from .result import AnalysisResult, SampleResult, as_kind
 
 log = logging.getLogger(__name__)
@@ -161,7 +162,8 @@ def run_problem(problem, settings, output_dir=None, progress=True, executor=None
         ``"sensitivity_plot"``; history matching ``"netcdf"`` (``history_matching.nc``).
         Every run adds ``"report"`` (``report.html``, `pdaframe.report`; not with
         ``[output] report = false``) and, with plots, samplers ``"trace_plot"`` and
-        ``"corner_plot"``, ensembles ``"members_plot"``.
+        ``"corner_plot"``, ensembles ``"members_plot"``, every estimate with a posterior
+        covariance ``"correlation_plot"`` (`pdaframe.analysis.identifiability`).
 
     Output folder (`pdaframe.io.output`): with ``write``, the folder is made, checked and
     locked before the first model run (`OutputError` if another run holds it), temporary
@@ -267,6 +269,9 @@ def _write_estimate(out, result, problem, cfg, equivalents, run_id) -> dict:
                                              band=posterior_band(problem, result))
         paths["parameters_plot"] = plot_parameters(result, problem.prior,
                                                    out / "parameters.png", truth=cfg.truth)
+        if "correlation" in result["diagnostics"].get("identifiability", {}):
+            paths["correlation_plot"] = plot_correlation(
+                result["diagnostics"]["identifiability"], out / "correlation.png")
     if cfg.report:
         paths.update(write_report(out, result, problem, summary=summary_table(
             result, problem, cfg.truth), provenance=prov, figures=paths, truth=cfg.truth,

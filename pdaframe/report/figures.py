@@ -137,7 +137,7 @@ def plot_members(result, path, truth=None):
 
 def plot_correlation(ident, path):
     """Heatmap of the posterior correlation in ``ident``
-    (`pdaframe.analysis.identifiability`); returns ``(path, caption)``."""
+    (`pdaframe.analysis.identifiability`) at ``path``; returns ``path``."""
     names = ident["names"]
     corr = np.asarray(ident["correlation"], dtype=float)
     size = 2.0 + 0.32 * len(names)
@@ -146,7 +146,7 @@ def plot_correlation(ident, path):
     ax.set_xticks(range(len(names)), names, rotation=90, fontsize="x-small")
     ax.set_yticks(range(len(names)), names, fontsize="x-small")
     fig.colorbar(image, ax=ax, shrink=0.8, label="r")
+    ax.set_title(f"{len(ident['strong_pairs'])} pairs with |r| >= {ident['strong']:g}",
+                 fontsize="small")
     fig.tight_layout()
-    return _save(plt, fig, path), \
-        f"Posterior correlation of the parameters (pairs with |r| >= {ident['strong']:g}: " \
-        f"{len(ident['strong_pairs'])})"
+    return _save(plt, fig, path)

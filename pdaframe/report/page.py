@@ -7,7 +7,7 @@ HTML-escaped. The page is written atomically (`pdaframe.io.atomic.atomic_path`).
 
 Sections: summary (key numbers and the text summary of ``pdaframe run``), parameters (prior,
 posterior, 90 % interval, bound hits), diagnostics (χ², residuals per stream, held-out
-scores), figures (streams with dates and posterior band, parameter changes, sampler traces and
+scores, identifiability), figures (streams with dates and posterior band, parameter changes, sampler traces and
 corner plot, ensemble members, sensitivity, extra figures), further sections, provenance
 (versions, data files' sha256, seed, config text). `add_section` appends a section to a
 written report (e.g. ``predict``'s figures).
@@ -39,6 +39,10 @@ FIGURES = {     # the run's figure files (keys of run_problem's paths) and their
     "parameters_plot": "Change of each parameter from the background, in prior standard "
                        "deviations, with the posterior standard deviation",
     "sensitivity_plot": "Sensitivity indices per parameter",
+}
+LATE_FIGURES = {    # shown after the sampler's or ensemble's own figures
+    "correlation_plot": "Posterior correlation of the parameters (identifiability; the "
+                        "strongly correlated pairs are listed under Diagnostics)",
 }
 
 CSS = """
@@ -128,6 +132,8 @@ def write_report(folder, result, problem=None, *, summary="", provenance=None, f
     shown = [(caption, figures[key]) for key, caption in FIGURES.items() if key in figures]
     if draw:
         paths.update(_draw(folder, result, figures.get("samples"), truth, shown))
+    shown += [(caption, figures[key]) for key, caption in LATE_FIGURES.items()
+              if key in figures]
     shown += [_captioned(item) for item in extra_figures]
     prov = provenance or {}
     title = prov.get("title") or "pdaframe run"
@@ -137,8 +143,7 @@ def write_report(folder, result, problem=None, *, summary="", provenance=None, f
             f"method {result.get('method', '?')} ({kind})"]
     body = [_summary(result, problem, summary)]
     if "x" in result:
-        body += [_parameters(result, problem, truth), _diagnostics(result),
-                 _identifiability(result)]
+        body += [_parameters(result, problem, truth), _diagnostics(result)]
     body.append(_section("Figures", "".join(_figure(c, p) for c, p in shown) if shown else
                          _note("No figures: plots are off ([output] plots = false)." if not
                                draw else "This run has no figures.")))
@@ -191,9 +196,6 @@ def _draw(folder, result, samples, truth, shown) -> dict:
     elif getattr(result, "kind", None) == "ensemble":
         made["members_plot"] = report_figures.plot_members(result, folder / "members.png",
                                                            truth)
-    if "correlation" in result.get("diagnostics", {}).get("identifiability", {}):
-        made["correlation_plot"] = report_figures.plot_correlation(
-            result["diagnostics"]["identifiability"], folder / "correlation.png")
     made = {k: v for k, v in made.items() if v is not None}
     shown += [(caption, path) for path, caption in made.values()]
     return {k: path for k, (path, _) in made.items()}
@@ -327,6 +329,7 @@ def _diagnostics(result) -> str:
             ("stream", "estimate", "n", "RMSE", "bias", "correlation"),
             [(name, label, r["n"], r["rmse"], r["bias"], r["correlation"])
              for name, rows in scores.items() for label, r in rows.items()]))
+    parts.append(_identifiability(result))
     return _section("Diagnostics", "".join(parts) or _note("No diagnostics."))
 
 
@@ -350,7 +353,7 @@ def _identifiability(result) -> str:
     if rows["sensitivity"]:
         parts.append("<h3>Local sensitivities</h3>" + _table(*rows["sensitivity"]))
     parts += [_note(n) for n in rows["notes"]]
-    return _section("Identifiability", "".join(parts))
+    return "<h3>Identifiability</h3>" + "".join(parts)
 
 
 def _provenance(prov) -> str:

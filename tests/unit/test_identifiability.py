@@ -251,7 +251,7 @@ def test_run_writes_netcdf_summary_and_report(tmp_path):
     assert "pairs (|r| >= 0.3)" in text
     page = paths["report"].read_text()
     assert "Identifiability" in page and "posterior correlation" in page.lower()
-    assert paths["correlation_plot"].is_file()
+    assert paths["correlation_plot"].is_file() and "Identifiability" in page
     # off: no variables
     settings.identifiability = read_options({"enabled": False})
     _, paths = run_problem(problem, settings, tmp_path / "off", progress=False)
