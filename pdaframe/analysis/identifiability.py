@@ -355,9 +355,10 @@ def identifiability(problem, result, options=None) -> dict:
     Returns
     -------
     dict
-        ``names`` (the parameters), ``strong`` (threshold); with a covariance: ``source``, ``correlation`` ``(n, n)``,
-        ``strong_pairs``, ``eigenvalues`` ``(n,)`` (descending), ``eigenvectors`` ``(n, n)``
-        (rows: directions, in prior-σ units per parameter), ``n_constrained``, ``dfs``,
+        ``names`` (the parameters), ``strong`` (threshold); with a covariance:
+        ``source``, ``correlation`` ``(n, n)``, ``strong_pairs``, ``eigenvalues`` ``(n,)``
+        (descending), ``eigenvectors`` ``(n, n)`` (rows: directions, in prior-σ units per
+        parameter), ``n_constrained``, ``dfs``,
         ``uncertainty_reduction`` ``(n,)``; else ``missing`` (why). ``sensitivity``
         (`sensitivities`) for a single-site `Problem`, else ``sensitivity_missing``.
     """

@@ -7,8 +7,9 @@ HTML-escaped. The page is written atomically (`pdaframe.io.atomic.atomic_path`).
 
 Sections: summary (key numbers and the text summary of ``pdaframe run``), parameters (prior,
 posterior, 90 % interval, bound hits), diagnostics (χ², residuals per stream, held-out
-scores, identifiability), figures (streams with dates and posterior band, parameter changes, sampler traces and
-corner plot, ensemble members, sensitivity, extra figures), further sections, provenance
+scores, identifiability), figures (streams with dates and posterior band, parameter changes,
+sampler traces and corner plot, ensemble members, sensitivity, correlation heatmap, extra
+figures), further sections, provenance
 (versions, data files' sha256, seed, config text). `add_section` appends a section to a
 written report (e.g. ``predict``'s figures).
 """
