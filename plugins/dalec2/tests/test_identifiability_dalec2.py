@@ -46,3 +46,14 @@ def test_twin_trade_offs_are_the_strong_correlations(tmp_path):
     assert sens["mode"] == "adjoint" and sens["outputs"] == ["cost:nee", "cost:lai",
                                                              "cost:c_woo"]
     assert np.all(np.isfinite(sens["values"]))
+    # a chosen output: the mean annual NEE, by one adjoint, against central differences
+    from pdaframe.analysis.identifiability import sensitivities
+    annual = sensitivities(problem, res.x, ["nee_annual_sum"])["gradient"][0]
+    for name in ("f_auto", "c_eff", "c_lma"):
+        i = names.index(name)
+        h = 1e-6 * abs(res.x[i])
+        up, down = res.x.copy(), res.x.copy()
+        up[i] += h
+        down[i] -= h
+        fd = 365.25 * (problem.run(up)["nee"].mean() - problem.run(down)["nee"].mean()) / (2 * h)
+        assert annual[i] == pytest.approx(fd, rel=1e-5), name
