@@ -25,6 +25,7 @@ from .prediction.discrepancy import decompose, discrepancy_streams
 from .plots import plot_front, plot_parameters, plot_streams, posterior_band
 from .plugins import get_method, get_plugins
 from .report import write_report
+from .report.figures import plot_correlation
 from .result import AnalysisResult, SampleResult, as_kind
 
 log = logging.getLogger(__name__)
@@ -165,7 +166,8 @@ def run_problem(problem, settings, output_dir=None, progress=True, executor=None
         ``"sensitivity_plot"``; history matching ``"netcdf"`` (``history_matching.nc``).
         Every run adds ``"report"`` (``report.html``, `pdaframe.report`; not with
         ``[output] report = false``) and, with plots, samplers ``"trace_plot"`` and
-        ``"corner_plot"``, ensembles ``"members_plot"``.
+        ``"corner_plot"``, ensembles ``"members_plot"``, every estimate with a posterior
+        covariance ``"correlation_plot"`` (`pdaframe.analysis.identifiability`).
 
     Output folder (`pdaframe.io.output`): with ``write``, the folder is made, checked and
     locked before the first model run (`OutputError` if another run holds it), temporary
@@ -245,7 +247,8 @@ def _run(problem, cfg, out, run_id, progress, executor, write, resume):
         result["cost_terms"] = problem.cost_terms(result["x"])
     elif discrepancy_streams(problem):      # model discrepancy at the estimate (result.nc)
         result["discrepancy"] = decompose(problem, result["x"])
-    result["diagnostics"] = diagnose(problem, result)
+    result["diagnostics"] = diagnose(problem, result,
+                                     options=getattr(cfg, "identifiability", None))
     if cfg.evaluate:
         estimates = {"prior": start, "posterior": result["x"]}
         result["evaluation"] = _evaluate_sites(problem, cfg.evaluate, estimates) if multisite \
@@ -274,6 +277,9 @@ def _write_estimate(out, result, problem, cfg, equivalents, run_id) -> dict:
                                                    out / "parameters.png", truth=cfg.truth)
         if "front_objectives" in result:
             paths["front_plot"] = plot_front(result, out / "front.png")
+        if "correlation" in result["diagnostics"].get("identifiability", {}):
+            paths["correlation_plot"] = plot_correlation(
+                result["diagnostics"]["identifiability"], out / "correlation.png")
     if cfg.report:
         paths.update(write_report(out, result, problem, summary=summary_table(
             result, problem, cfg.truth), provenance=prov, figures=paths, truth=cfg.truth,

@@ -10,6 +10,8 @@
 - **Per stream**: number of valid observations ``n``, mean and RMS of the residuals
   ``h(M(theta)) - y``, the normalised RMS (RMS of the whitened residuals ``L^-1 r``, ≈ 1
   when the errors are right), ``J_o,k`` (weighted) and ``J_o,k / m_k``.
+- **Identifiability** (`pdaframe.analysis.identifiability`): posterior correlations, the
+  data's eigen-spectrum, uncertainty reduction and local sensitivities.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from scipy import stats
 
 from ..errors import ConfigError
 from ..prior.priors import GaussianPrior
+from .identifiability import Options, format_identifiability, identifiability
 
 VERDICTS = {
     "consistent": "2J_min is inside the chi2 2.5-97.5% range: errors consistent",
@@ -116,15 +119,19 @@ def stream_statistics(problem, theta) -> dict[str, dict]:
     return out
 
 
-def diagnose(problem, result, fraction=0.01) -> dict:
+def diagnose(problem, result, fraction=0.01, options=None) -> dict:
     """All diagnostics of ``result`` (an estimate of ``problem``).
+
+    ``options``: the identifiability `Options` (default: on, each stream's cost term as
+    sensitivity output; ``enabled = false``: none).
 
     Returns
     -------
     dict
         ``{"edge": edge_hits(...), "edge_fraction": fraction, "chi2": chi2_check(...),
-        "streams": stream_statistics(...)}``.
+        "streams": stream_statistics(...), "identifiability": identifiability(...)}``.
     """
+    options = options or Options()
     prior = problem.prior
     x = np.asarray(result["x"], dtype=float)
     names = list(result.get("parameter_names", problem.parameter_names))
@@ -132,7 +139,9 @@ def diagnose(problem, result, fraction=0.01) -> dict:
             "edge_fraction": float(fraction),
             "chi2": chi2_check(result["fun"], problem.n_obs, len(names),
                                isinstance(prior, GaussianPrior)),
-            "streams": stream_statistics(problem, x)}
+            "streams": stream_statistics(problem, x),
+            **({"identifiability": identifiability(problem, result, options)}
+               if options.enabled else {})}
 
 
 def format_diagnostics(diag) -> str:
@@ -153,4 +162,6 @@ def format_diagnostics(diag) -> str:
     for name, st in diag["streams"].items():
         lines.append(f"{name:<{width}}{st['n']:>12d}" + "".join(
             f"{st[k]:>12.4g}" for k in ("mean", "rms", "nrms", "jo", "jo_per_obs")))
+    if "identifiability" in diag:
+        lines.append(format_identifiability(diag["identifiability"]))
     return "\n".join(lines)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..analysis.identifiability import parse_outputs, read_options
 from ..errors import OutputError
 from ..io.output import check_folder, hide_secrets
 from ..methods.contract import check_likelihood, check_x0
@@ -39,6 +40,7 @@ class RunSettings:
     data_files: dict | None = None      # {path: sha256} of the config and its data files
                                         # (set by load_config; None: hashed when written)
     predict: object = None              # PredictSpec of [predict] (pdaframe.prediction.spec)
+    identifiability: object = None      # Options of [output.identifiability]
 
 
 def _method_output(w, data, settings, base) -> str:
@@ -55,8 +57,10 @@ def _method_output(w, data, settings, base) -> str:
 
     out_tab = w.table(data, "output", "top level", required=False)
     w.keys(out_tab, {"directory", "plots", "report", "checkpoint_every", "max_memory_gb",
-                    "hide"},
+                    "hide", "identifiability"},
            "output")
+    settings.identifiability = w.wrap("output", lambda: read_options(
+        out_tab.get("identifiability", {})))
     settings.output_dir = base / w.get(out_tab, "directory", (str,), "output",
                                        f"results/{settings.path.stem}")
     if w.output_dir is not None:
@@ -105,6 +109,9 @@ def _check_method(w, settings, problem):
         settings.max_memory_gb))
     w.wrap("method", lambda: check_likelihood(settings.method, get_method(settings.method),
                                               problem, registry("method").names()))
+    options = settings.identifiability
+    if options is not None and options.enabled:        # sensitivity outputs, before a run
+        w.wrap("output", lambda: parse_outputs(problem, options.outputs))
     check = getattr(get_method(settings.method), "check_problem", None)
     if check is not None:
         w.wrap("method", lambda: check(problem, settings.method_options))

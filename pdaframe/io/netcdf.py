@@ -39,7 +39,18 @@ Diagnostics (``result["diagnostics"]``, `pdaframe.analysis.diagnostics`) add::
     stream_n_obs, stream_residual_mean, stream_residual_rms, stream_normalised_rms,
     stream_cost, stream_cost_per_obs                                       (stream)
 
-and global attributes ``chi2_two_j chi2_dof chi2_low chi2_high chi2_verdict``. A stepwise
+and global attributes ``chi2_two_j chi2_dof chi2_low chi2_high chi2_verdict``; their
+identifiability (`pdaframe.analysis.identifiability`) adds::
+
+    posterior_correlation(param, param_j)   correlation of the posterior covariance
+    hessian_eigenvalues(direction)          eigenvalues of B^1/2 H B^1/2 (descending;
+                                            attributes n_constrained, dfs)
+    hessian_eigenvectors(direction, param)  its eigenvectors, prior-σ units per parameter
+    uncertainty_reduction(param)            1 - posterior σ / prior σ
+    output(output), sensitivity(output, param)   d output / d parameter * prior σ
+
+(or the global attributes ``identifiability_missing``: why there is no covariance, and
+``sensitivity_missing``: why there are no sensitivities). A stepwise
 result adds ``step(step)`` with ``step_streams`` and ``step_parameters`` (each step's active
 parameters; both comma-separated) and ``step_cost`` (J of each step's own cost at its
 minimum); ``cost(iteration)`` is then the full J per step. A multi-objective result
@@ -290,6 +301,21 @@ def _discrepancy(ds, parts):
              f"error", **extra)
 
 
+def _identifiability(ds, ident):
+    """The identifiability variables (`pdaframe.analysis.identifiability.netcdf_variables`)."""
+    from ..analysis.identifiability import netcdf_variables
+    dims, variables, attrs = netcdf_variables(ident)
+    for dim, size in dims.items():
+        ds.createDimension(dim, size if isinstance(size, int) else len(size))
+        if not isinstance(size, int):
+            _strings(ds, dim, dim, size, f"{dim} name")
+    for name, vdims, data, long_name, extra in variables:
+        _var(ds, name, vdims, data, units="1", long_name=long_name, **extra)
+    ds.strong_correlation = float(ident["strong"])
+    for key, value in attrs.items():
+        setattr(ds, key, value)
+
+
 def _diagnostics(ds, result):
     """Diagnostics and stepwise steps of ``result`` (see the module docstring)."""
     diag = result.get("diagnostics")
@@ -318,6 +344,8 @@ def _diagnostics(ds, result):
             _var(ds, name, ("stream",), np.array(values, dtype=np.int64 if key == "n"
                                                  else float), units=None if key in ("mean", "rms") else "1",
                  long_name=long_name)
+        if diag.get("identifiability"):
+            _identifiability(ds, diag["identifiability"])
     steps = result.get("steps")
     if steps:
         ds.createDimension("step", len(steps))

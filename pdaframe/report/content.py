@@ -81,6 +81,48 @@ def parameter_rows(result, problem, truth=None) -> tuple[list[dict], str | None]
     return rows, interval[1] if interval else None
 
 
+def identifiability_rows(result) -> dict | None:
+    """The identifiability tables of the report, or None without diagnostics:
+    ``parameters``: ``[(name, uncertainty reduction, strongest partner, its r)]``;
+    ``pairs``: the strong pairs ``[(name, name, r)]``; ``directions``: ``[(k, eigenvalue,
+    top parameters)]``; ``sensitivity``: ``(header, rows)``; ``notes`` and ``missing``."""
+    from ..analysis.identifiability import leading
+    ident = result.get("diagnostics", {}).get("identifiability")
+    if not ident:
+        return None
+    names = ident["names"]
+    out = {"missing": ident.get("missing", ""), "parameters": [], "pairs": [],
+           "directions": [], "sensitivity": None, "notes": []}
+    if "correlation" in ident:
+        corr = np.array(ident["correlation"], dtype=float)
+        np.fill_diagonal(corr, 0.0)
+        partner = np.argmax(np.abs(np.nan_to_num(corr)), axis=1)
+        out["parameters"] = [(name, float(ident["uncertainty_reduction"][i]),
+                              names[partner[i]] if len(names) > 1 else "",
+                              float(corr[i, partner[i]]) if len(names) > 1 else np.nan)
+                             for i, name in enumerate(names)]
+        out["pairs"] = list(ident["strong_pairs"])
+        out["directions"] = [(k + 1, float(ident["eigenvalues"][k]), text.split(": ", 1)[1])
+                             for k, text in enumerate(leading(ident, names))]
+        source = "the Gauss–Newton (Laplace) covariance" if ident["source"] == "laplace" \
+            else "the covariance of the draws or members"
+        out["notes"] = [f"From {source}. {ident['n_constrained']} of {len(names)} directions "
+                        f"are constrained by the data (eigenvalue of the prior-preconditioned "
+                        f"data Hessian B^1/2 H B^1/2 above 1: the data outweigh the prior); "
+                        f"degrees of freedom for signal {ident['dfs']:.3g}.",
+                        "Uncertainty reduction 1 − σ_post/σ_prior: 0 the data taught nothing, "
+                        "1 fully determined (for a Laplace result linearised and unbounded: "
+                        "bounds do not count)."]
+    sens = ident.get("sensitivity")
+    if sens is not None and len(sens["outputs"]):
+        out["sensitivity"] = (["parameter"] + list(sens["outputs"]),
+                              [[name] + [float(v) for v in np.asarray(sens["values"])[:, i]]
+                               for i, name in enumerate(names)])
+        out["notes"].append(f"Sensitivity: d output/d parameter × prior σ at the estimate "
+                            f"({sens['mode']}).")
+    return out
+
+
 def prior_family(problem) -> str:
     """``"Gaussian"``, ``"uniform"`` (the prior's class without ``Prior``) or ``""``."""
     prior = getattr(problem, "prior", None)

@@ -5,7 +5,8 @@
 - `plot_corner`: ArviZ pair (corner) plot with marginals, at most `MAX_CORNER` parameters
   (the first ones) and `MAX_POINTS` draws (evenly thinned);
 - `plot_members`: per parameter, histograms of an ensemble's prior members and its
-  (weighted) posterior members, with the estimate and a twin's truth.
+  (weighted) posterior members, with the estimate and a twin's truth;
+- `plot_correlation`: heatmap of the posterior correlation matrix (identifiability).
 """
 from __future__ import annotations
 
@@ -132,3 +133,20 @@ def plot_members(result, path, truth=None):
     return _save(plt, fig, path), \
         "Members per parameter: prior and posterior, estimate (line)" + \
         (", truth (dotted)" if truth is not None else "") + note
+
+
+def plot_correlation(ident, path):
+    """Heatmap of the posterior correlation in ``ident``
+    (`pdaframe.analysis.identifiability`) at ``path``; returns ``path``."""
+    names = ident["names"]
+    corr = np.asarray(ident["correlation"], dtype=float)
+    size = 2.0 + 0.32 * len(names)
+    plt, (fig, ax) = _figure(figsize=(size + 1.0, size))
+    image = ax.imshow(corr, vmin=-1, vmax=1, cmap="RdBu_r")
+    ax.set_xticks(range(len(names)), names, rotation=90, fontsize="x-small")
+    ax.set_yticks(range(len(names)), names, fontsize="x-small")
+    fig.colorbar(image, ax=ax, shrink=0.8, label="r")
+    ax.set_title(f"{len(ident['strong_pairs'])} pairs with |r| >= {ident['strong']:g}",
+                 fontsize="small")
+    fig.tight_layout()
+    return _save(plt, fig, path)

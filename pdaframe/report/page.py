@@ -7,8 +7,9 @@ HTML-escaped. The page is written atomically (`pdaframe.io.atomic.atomic_path`).
 
 Sections: summary (key numbers and the text summary of ``pdaframe run``), parameters (prior,
 posterior, 90 % interval, bound hits), diagnostics (χ², residuals per stream, held-out
-scores), figures (streams with dates and posterior band, parameter changes, sampler traces and
-corner plot, ensemble members, sensitivity, extra figures), further sections, provenance
+scores, identifiability), figures (streams with dates and posterior band, parameter changes,
+sampler traces and corner plot, ensemble members, sensitivity, correlation heatmap, extra
+figures), further sections, provenance
 (versions, data files' sha256, seed, config text). `add_section` appends a section to a
 written report (e.g. ``predict``'s figures).
 """
@@ -39,6 +40,10 @@ FIGURES = {     # the run's figure files (keys of run_problem's paths) and their
     "parameters_plot": "Change of each parameter from the background, in prior standard "
                        "deviations, with the posterior standard deviation",
     "sensitivity_plot": "Sensitivity indices per parameter",
+}
+LATE_FIGURES = {    # shown after the sampler's or ensemble's own figures
+    "correlation_plot": "Posterior correlation of the parameters (identifiability; the "
+                        "strongly correlated pairs are listed under Diagnostics)",
 }
 
 CSS = """
@@ -128,6 +133,8 @@ def write_report(folder, result, problem=None, *, summary="", provenance=None, f
     shown = [(caption, figures[key]) for key, caption in FIGURES.items() if key in figures]
     if draw:
         paths.update(_draw(folder, result, figures.get("samples"), truth, shown))
+    shown += [(caption, figures[key]) for key, caption in LATE_FIGURES.items()
+              if key in figures]
     shown += [_captioned(item) for item in extra_figures]
     prov = provenance or {}
     title = prov.get("title") or "pdaframe run"
@@ -323,7 +330,31 @@ def _diagnostics(result) -> str:
             ("stream", "estimate", "n", "RMSE", "bias", "correlation"),
             [(name, label, r["n"], r["rmse"], r["bias"], r["correlation"])
              for name, rows in scores.items() for label, r in rows.items()]))
+    parts.append(_identifiability(result))
     return _section("Diagnostics", "".join(parts) or _note("No diagnostics."))
+
+
+def _identifiability(result) -> str:
+    """Uncertainty reduction and strongest partner per parameter, the strong pairs, the
+    constrained directions and the sensitivities (`content.identifiability_rows`)."""
+    rows = content.identifiability_rows(result)
+    if rows is None:
+        return ""
+    parts = [_note(f"Not available: {rows['missing']}.")] if rows["missing"] else []
+    if rows["parameters"]:
+        parts.append(_table(("parameter", "uncertainty reduction", "most correlated with",
+                             "r"), rows["parameters"]))
+        parts.append("<h3>Strongly correlated pairs</h3>" + (
+            _table(("parameter", "parameter", "r"), rows["pairs"]) if rows["pairs"] else
+            _note("None.")))
+        if rows["directions"]:
+            parts.append("<h3>Constrained directions</h3>" + _table(
+                ("direction", "eigenvalue", "top parameters (prior-σ units)"),
+                rows["directions"]))
+    if rows["sensitivity"]:
+        parts.append("<h3>Local sensitivities</h3>" + _table(*rows["sensitivity"]))
+    parts += [_note(n) for n in rows["notes"]]
+    return "<h3>Identifiability</h3>" + "".join(parts)
 
 
 def _provenance(prov) -> str:

@@ -77,8 +77,11 @@ def test_images_are_the_runs_pngs_embedded_and_nothing_is_fetched(toy):
     assert [alt.split(":")[0].split(" per")[0] for _, alt in page.images] == [
         "Observations (with their errors) and the model equivalents",
         "Change of each parameter from the background, in prior standard deviations, with "
-        "the posterior standard deviation"]
-    for (src, _), name in zip(page.images, ("streams_plot", "parameters_plot")):
+        "the posterior standard deviation",
+        "Posterior correlation of the parameters (identifiability; the strongly correlated "
+        "pairs are listed under Diagnostics)"]
+    for (src, _), name in zip(page.images, ("streams_plot", "parameters_plot",
+                                            "correlation_plot")):
         head, _, data = src.partition(",")
         assert head == "data:image/png;base64"
         raw = base64.b64decode(data, validate=True)
@@ -131,7 +134,7 @@ def test_text_from_the_config_is_escaped(tmp_path):
     text = paths["report"].read_text()
     page = Page(text)
     assert "script" not in page.tags and "b" not in page.tags
-    assert len(page.images) == 2                           # the comment's <img> is text
+    assert len(page.images) == 3                           # the comment's <img> is text
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &lt;b&gt;co&lt;/b&gt;" \
         in text
     assert "# &lt;/pre&gt;&lt;img src=x onerror=alert(1)&gt;" in text
@@ -268,6 +271,9 @@ def test_every_method_writes_a_report_whose_images_decode(tmp_path, method):
                                         else [-np.inf, -np.inf])
         assert "−∞" in paths["report"].read_text(encoding="utf-8") or box is True
     figures = {"optimisation": 2, "sample": 4, "ensemble": 3}.get(kind, 0)
+    # identifiability: a correlation heatmap for every estimate with a covariance
+    assert ("correlation_plot" in paths) == ("posterior_covariance" in result)
+    figures += "correlation_plot" in paths
     if method in ("oat", "morris", "sobol", "efast"):
         figures = 1
     assert len(page.images) == figures, [alt for _, alt in page.images]

@@ -107,10 +107,12 @@ def test_dalec2_twin_report_loads_and_shows_result_nc(browser, dalec2_twin):
     paths = dalec2_twin
     assert page_problems(browser, paths["report"]) == []
     alts = browser.execute_script("return Array.from(document.images).map(i => i.alt)")
-    assert len(alts) == 2 and alts[0].startswith("Observations")
+    assert len(alts) == 3 and alts[0].startswith("Observations")
+    assert alts[2].startswith("Posterior correlation")
     widths = browser.execute_script(
         "return Array.from(document.images).map(i => i.naturalWidth)")
-    assert widths == [990, 770]                  # streams.png, parameters.png at 110 dpi
+    assert widths[:2] == [990, 770]              # streams.png, parameters.png at 110 dpi
+    assert widths[2] > 0                         # correlation.png
     table = dom_parameter_table(browser)
     with xr.open_dataset(paths["netcdf"]) as ds:
         assert table["parameter"] == list(ds.param.values) and len(table["parameter"]) == 23
@@ -125,8 +127,8 @@ def test_sampler_report_traces_and_corner_decode(browser, tmp_path):
     _, result, paths = lg2_sampler_run(tmp_path)
     assert page_problems(browser, paths["report"]) == []
     alts = browser.execute_script("return Array.from(document.images).map(i => i.alt)")
-    assert [a.split(":")[0].split(";")[0] for a in alts[2:]] == [
-        "Chains", "Pairs of draws and marginals"]
+    assert [a.split(":")[0].split(";")[0].split(" (")[0] for a in alts[2:]] == [
+        "Chains", "Pairs of draws and marginals", "Posterior correlation of the parameters"]
     table = dom_parameter_table(browser)
     np.testing.assert_array_equal(table["estimate"], result.x)
 
