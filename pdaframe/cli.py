@@ -1,6 +1,7 @@
 """Command line: ``pdaframe run CONFIG``, ``pdaframe check CONFIG``, ``pdaframe sweep SWEEP``,
 ``pdaframe predict RESULT``, ``pdaframe merge OUTDIR``, ``pdaframe plugins``, ``pdaframe methods``, ``pdaframe new-plugin NAME --lang LANG``,
-``pdaframe --version``.
+``pdaframe compare RUN RUN...`` (PSIS-LOO/WAIC table of sampler runs,
+`pdaframe.analysis.model_selection`), ``pdaframe --version``.
 
 ``pdaframe sweep SWEEP.toml`` runs a base config over a grid of overrides
 (`pdaframe.sweep`); ``pdaframe check --prior-predictive`` runs a prior ensemble against the
@@ -217,6 +218,19 @@ def _cmd_predict(args):
     return 0
 
 
+def _cmd_compare(args):
+    from pathlib import Path
+
+    from .analysis.model_selection import compare, format_comparison
+
+    labels = [Path(r).name or str(r) for r in args.runs]
+    if len(set(labels)) < len(labels):
+        labels = [str(r) for r in args.runs]
+    table = compare(dict(zip(labels, args.runs)), ic=args.ic)
+    print(format_comparison(table))
+    return 0
+
+
 def _cmd_new_plugin(args):
     from .scaffold import create_plugin
 
@@ -354,6 +368,12 @@ def build_parser() -> argparse.ArgumentParser:
     pred.add_argument("--executor", choices=("auto", "serial", "mpi"), default="auto",
                       help="how members are run (as for run)")
     pred.set_defaults(func=_cmd_predict)
+    comp = sub.add_parser("compare", help="compare sampler runs on the same data by PSIS-LOO "
+                          "or WAIC (their samples.nc)")
+    comp.add_argument("runs", nargs="+", help="run folders (or their samples.nc files)")
+    comp.add_argument("--ic", choices=("loo", "waic"), default="loo",
+                      help="information criterion (default loo)")
+    comp.set_defaults(func=_cmd_compare)
     plugins = sub.add_parser("plugins", help="list plugins and what they register")
     plugins.set_defaults(func=_cmd_plugins)
     methods = sub.add_parser("methods", help="list the registered methods and their family, "
