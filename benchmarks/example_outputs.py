@@ -107,6 +107,10 @@ NOT_RUN = {
     ("dalec2_batch", "config"): "a batch over the site network that make_network.py writes "
                                 "(generated, not committed); plugins/dalec2/tests/"
                                 "test_batch.py runs it on 3 sites",
+    ("dalec2_compare", "p16"): "run by examples/dalec2_compare/compare.py (MAP start, then "
+                               "the chains, then leave-year-out); tests/integration/"
+                               "test_dalec2_compare.py runs it",
+    ("dalec2_compare", "cardamom"): "as dalec2_compare/p16",
 }
 
 # Attributes that legitimately differ between two runs of the same code (or of the same

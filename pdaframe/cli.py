@@ -1,7 +1,8 @@
 """Command line: ``pdaframe run CONFIG``, ``pdaframe check CONFIG``, ``pdaframe sweep SWEEP``,
 ``pdaframe predict RESULT``, ``pdaframe merge OUTDIR``, ``pdaframe plugins``, ``pdaframe methods``, ``pdaframe new-plugin NAME --lang LANG``,
 ``pdaframe compare RUN RUN...`` (PSIS-LOO/WAIC table of sampler runs,
-`pdaframe.analysis.model_selection`), ``pdaframe --version``.
+`pdaframe.analysis.model_selection`), ``pdaframe cross-validate CONFIG`` (leave-year-out,
+`pdaframe.analysis.cross_validation`), ``pdaframe --version``.
 
 ``pdaframe sweep SWEEP.toml`` runs a base config over a grid of overrides
 (`pdaframe.sweep`); ``pdaframe check --prior-predictive`` runs a prior ensemble against the
@@ -231,6 +232,30 @@ def _cmd_compare(args):
     return 0
 
 
+def _cmd_cross_validate(args):
+    from pathlib import Path
+
+    from .analysis.cross_validation import (format_cross_validation, leave_year_out,
+                                            write_cross_validation)
+    from .config.loader import load_config
+    from .parallel import get_executor, is_root
+    from .plugins import get_method
+
+    problem, settings = load_config(args.config, output_dir=args.output)
+    options = dict(settings.method_options)
+    options.pop("checkpoint_every", None)
+    if settings.x0 is not None and getattr(get_method(settings.method), "uses_x0", True):
+        options["x0"] = settings.x0
+    cv = leave_year_out(problem, settings.method, years=args.years, n_draws=args.draws,
+                        seed=settings.seed, executor=get_executor(), **options)
+    if is_root():
+        print(format_cross_validation(cv))
+        path = Path(settings.output_dir) / "cross_validation.nc"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        print(f"wrote {_shown(write_cross_validation(path, cv))}")
+    return 0
+
+
 def _cmd_new_plugin(args):
     from .scaffold import create_plugin
 
@@ -374,6 +399,16 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--ic", choices=("loo", "waic"), default="loo",
                       help="information criterion (default loo)")
     comp.set_defaults(func=_cmd_compare)
+    cross = sub.add_parser("cross-validate", help="leave-year-out cross-validation of a "
+                           "config: one fit per held-out year, scored on that year")
+    cross.add_argument("config")
+    cross.add_argument("--by", choices=("year",), default="year",
+                       help="what a fold holds out (a calendar year)")
+    cross.add_argument("--years", type=int, nargs="+", help="the years to hold out (default "
+                       "every year with observations)")
+    cross.add_argument("--draws", type=int, default=200, help="predictive draws per fold")
+    cross.add_argument("-o", "--output", help="output folder (overrides [output] directory)")
+    cross.set_defaults(func=_cmd_cross_validate)
     plugins = sub.add_parser("plugins", help="list plugins and what they register")
     plugins.set_defaults(func=_cmd_plugins)
     methods = sub.add_parser("methods", help="list the registered methods and their family, "

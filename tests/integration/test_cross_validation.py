@@ -114,3 +114,54 @@ def test_years_without_observations_and_bad_input(caplog):
                                [pdaframe.DataStream("y", "y", np.ones(5), std=1.0)])
     with pytest.raises(pdaframe.ConfigError, match="no dates"):
         cv.leave_year_out(undated, "lbfgsb")
+
+
+CONFIG = """
+seed = 2
+[model]
+name = "seasonal"
+
+[parameters]
+a = { mean = 0.0, std = 2.0 }
+b = { mean = 0.0, std = 2.0 }
+c = { mean = 0.0, std = 2.0 }
+
+[[streams]]
+name = "y"
+variable = "y"
+file = "obs.csv"
+time_column = "date"
+value_column = "y"
+std = 0.4
+
+[method]
+name = "lbfgsb"
+"""
+
+
+@pytest.fixture
+def seasonal_plugin():
+    import pdaframe.plugin
+    pdaframe.plugin.reset_plugins()
+    pdaframe.plugins.registry("model").add("seasonal", SeasonalModel)
+    yield
+    pdaframe.plugin.reset_plugins()
+
+
+def test_cli_cross_validate_a_config(tmp_path, seasonal_plugin, capsys, caplog):
+    from pdaframe.cli import main
+    problem = _problem()
+    s = problem.streams[0]
+    rows = "\n".join(f"{DAYS[t]},{'' if np.isnan(v) else v}" for t, v in zip(s.times, s.values))
+    (tmp_path / "obs.csv").write_text("date,y\n" + rows + "\n")
+    (tmp_path / "c.toml").write_text(CONFIG)
+    with caplog.at_level(logging.WARNING):
+        assert main(["cross-validate", str(tmp_path / "c.toml"), "--years", "2005", "2007",
+                     "--draws", "400", "-o", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "2005" in out and "skipped (no observations): [2007]" in out
+    assert "no observations in 2007: skipped" in caplog.text
+    with netCDF4.Dataset(tmp_path / "out" / "cross_validation.nc") as ds:
+        assert list(ds["year"][:]) == [2005]
+        assert list(np.atleast_1d(ds.skipped_years)) == [2007]
+        assert float(ds["lppd"][0]) == pytest.approx(exact_lppd(problem, 2005)[0], abs=0.3)
