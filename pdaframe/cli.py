@@ -220,39 +220,17 @@ def _cmd_predict(args):
 
 
 def _cmd_compare(args):
-    from pathlib import Path
+    from .analysis.model_selection import compare_runs
 
-    from .analysis.model_selection import compare, format_comparison
-
-    labels = [Path(r).name or str(r) for r in args.runs]
-    if len(set(labels)) < len(labels):
-        labels = [str(r) for r in args.runs]
-    table = compare(dict(zip(labels, args.runs)), ic=args.ic)
-    print(format_comparison(table))
+    print(compare_runs(args.runs, ic=args.ic))
     return 0
 
 
 def _cmd_cross_validate(args):
-    from pathlib import Path
+    from .analysis.cross_validation import cross_validate_config
 
-    from .analysis.cross_validation import (format_cross_validation, leave_year_out,
-                                            write_cross_validation)
-    from .config.loader import load_config
-    from .parallel import get_executor, is_root
-    from .plugins import get_method
-
-    problem, settings = load_config(args.config, output_dir=args.output)
-    options = dict(settings.method_options)
-    options.pop("checkpoint_every", None)
-    if settings.x0 is not None and getattr(get_method(settings.method), "uses_x0", True):
-        options["x0"] = settings.x0
-    cv = leave_year_out(problem, settings.method, years=args.years, n_draws=args.draws,
-                        seed=settings.seed, executor=get_executor(), **options)
-    if is_root():
-        print(format_cross_validation(cv))
-        path = Path(settings.output_dir) / "cross_validation.nc"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        print(f"wrote {_shown(write_cross_validation(path, cv))}")
+    cross_validate_config(args.config, years=args.years, n_draws=args.draws,
+                          output_dir=args.output, show=print)
     return 0
 
 

@@ -307,3 +307,30 @@ def write_cross_validation(path, cv, run_id=""):
                 ds.createVariable(f"stream_{k}", "f8", ("fold", "stream"))[:] = np.array(
                     [[f["streams"].get(s, {}).get(k, np.nan) for s in streams] for f in folds])
     return path
+
+
+def cross_validate_config(config, years=None, n_draws=200, output_dir=None, show=None,
+                          executor=None) -> dict:
+    """`pdaframe cross-validate`: `leave_year_out` of a config with its method, options,
+    start and seed; writes ``<output directory>/cross_validation.nc`` and ``show``s the
+    table and the path (MPI rank 0 only). Returns the `leave_year_out` dict."""
+    from pathlib import Path
+
+    from ..config.loader import load_config
+    from ..parallel import get_executor, is_root
+    from ..plugins import get_method
+    problem, settings = load_config(config, output_dir=output_dir)
+    options = dict(settings.method_options)
+    options.pop("checkpoint_every", None)
+    if settings.x0 is not None and getattr(get_method(settings.method), "uses_x0", True):
+        options["x0"] = settings.x0
+    cv = leave_year_out(problem, settings.method, years=years, n_draws=n_draws,
+                        seed=settings.seed, executor=executor or get_executor(), **options)
+    if is_root():
+        path = Path(settings.output_dir) / "cross_validation.nc"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_cross_validation(path, cv)
+        if show is not None:
+            show(format_cross_validation(cv))
+            show(f"wrote {path}")
+    return cv

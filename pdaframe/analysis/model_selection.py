@@ -283,10 +283,18 @@ def format_comparison(table) -> str:
             f"{'p_' + ic:>9}{'weight':>8}{'k>0.7':>7}{'log Z':>10}")
     lines = [head]
     for label, row in table.iterrows():
-        bad = row.get("n_bad_k", np.nan)
+        bad, z = row.get("n_bad_k", np.nan), row.get("log_evidence", np.nan)
         lines.append(f"{str(label):<{width}}{row['elpd_' + ic]:>12.2f}{row['se']:>9.2f}"
                      f"{row['elpd_diff']:>9.2f}{row['dse']:>9.2f}{row['p_' + ic]:>9.2f}"
-                     f"{row['weight']:>8.3f}"
-                     f"{'-' if not np.isfinite(bad) else int(bad):>7}"
-                     f"{'-' if not np.isfinite(row['log_evidence']) else format(row['log_evidence'], '.2f'):>10}")
+                     f"{row['weight']:>8.3f}{'-' if not np.isfinite(bad) else int(bad):>7}"
+                     f"{'-' if not np.isfinite(z) else format(z, '.2f'):>10}")
     return "\n".join(lines)
+
+
+def compare_runs(paths, ic="loo") -> str:
+    """`pdaframe compare`: the table of run folders (or ``samples.nc`` files), labelled by
+    their folder names (their paths if two names are the same)."""
+    labels = [Path(r).name or str(r) for r in paths]
+    if len(set(labels)) < len(labels):
+        labels = [str(r) for r in paths]
+    return format_comparison(compare(dict(zip(labels, paths)), ic=ic))
