@@ -110,6 +110,10 @@ NOT_RUN = {
     ("dalec2_pareto", "config"): "NSGA-II, 9 746 DALEC2 runs (about 25 s), added after the "
                                  "recorded set: tests/integration/"
                                  "test_pareto_dalec2.py runs it with a smaller budget",
+    ("dalec2_compare", "p16"): "run by examples/dalec2_compare/compare.py (MAP start, then "
+                               "the chains, then leave-year-out); tests/integration/"
+                               "test_dalec2_compare.py runs it",
+    ("dalec2_compare", "cardamom"): "as dalec2_compare/p16",
 }
 
 # Attributes that legitimately differ between two runs of the same code (or of the same

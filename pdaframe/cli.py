@@ -1,6 +1,8 @@
 """Command line: ``pdaframe run CONFIG``, ``pdaframe check CONFIG``, ``pdaframe sweep SWEEP``,
 ``pdaframe predict RESULT``, ``pdaframe merge OUTDIR``, ``pdaframe plugins``, ``pdaframe methods``, ``pdaframe new-plugin NAME --lang LANG``,
-``pdaframe --version``.
+``pdaframe compare RUN RUN...`` (PSIS-LOO/WAIC table of sampler runs,
+`pdaframe.analysis.model_selection`), ``pdaframe cross-validate CONFIG`` (leave-year-out,
+`pdaframe.analysis.cross_validation`), ``pdaframe --version``.
 
 ``pdaframe sweep SWEEP.toml`` runs a base config over a grid of overrides
 (`pdaframe.sweep`); ``pdaframe check --prior-predictive`` runs a prior ensemble against the
@@ -217,6 +219,21 @@ def _cmd_predict(args):
     return 0
 
 
+def _cmd_compare(args):
+    from .analysis.model_selection import compare_runs
+
+    print(compare_runs(args.runs, ic=args.ic))
+    return 0
+
+
+def _cmd_cross_validate(args):
+    from .analysis.cross_validation import cross_validate_config
+
+    cross_validate_config(args.config, years=args.years, n_draws=args.draws,
+                          output_dir=args.output, show=print)
+    return 0
+
+
 def _cmd_new_plugin(args):
     from .scaffold import create_plugin
 
@@ -354,6 +371,22 @@ def build_parser() -> argparse.ArgumentParser:
     pred.add_argument("--executor", choices=("auto", "serial", "mpi"), default="auto",
                       help="how members are run (as for run)")
     pred.set_defaults(func=_cmd_predict)
+    comp = sub.add_parser("compare", help="compare sampler runs on the same data by PSIS-LOO "
+                          "or WAIC (their samples.nc)")
+    comp.add_argument("runs", nargs="+", help="run folders (or their samples.nc files)")
+    comp.add_argument("--ic", choices=("loo", "waic"), default="loo",
+                      help="information criterion (default loo)")
+    comp.set_defaults(func=_cmd_compare)
+    cross = sub.add_parser("cross-validate", help="leave-year-out cross-validation of a "
+                           "config: one fit per held-out year, scored on that year")
+    cross.add_argument("config")
+    cross.add_argument("--by", choices=("year",), default="year",
+                       help="what a fold holds out (a calendar year)")
+    cross.add_argument("--years", type=int, nargs="+", help="the years to hold out (default "
+                       "every year with observations)")
+    cross.add_argument("--draws", type=int, default=200, help="predictive draws per fold")
+    cross.add_argument("-o", "--output", help="output folder (overrides [output] directory)")
+    cross.set_defaults(func=_cmd_cross_validate)
     plugins = sub.add_parser("plugins", help="list plugins and what they register")
     plugins.set_defaults(func=_cmd_plugins)
     methods = sub.add_parser("methods", help="list the registered methods and their family, "

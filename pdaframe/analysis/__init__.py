@@ -6,4 +6,6 @@
 * `scores`: scores of held-out streams (n, RMSE, bias, correlation).
 * `leave_out`: leave-site-out evaluation (a left-out site's posterior predictive: RMSE,
   CRPS, log predictive density).
+* `model_selection`: WAIC, PSIS-LOO and comparison tables of sampler runs (ArviZ).
+* `cross_validation`: leave-year-out cross-validation (one fit per held-out year).
 """

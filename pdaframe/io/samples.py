@@ -5,6 +5,16 @@ Groups (arviz schema): ``posterior`` (``theta``, dims ``chain, draw, param``),
 ``-J``, ``accepted``, ``acceptance_rate``), ``observed_data`` (one variable per stream, dim
 ``<stream>_obs``, masked values NaN, with the coordinate ``<stream>_time``: dates when the
 model has them, `pdaframe.io.cf_time`) and ``prior`` (draws from the prior).
+NUTS and HMC add their per-draw statistics to ``sample_stats`` (ArviZ names: ``diverging``,
+``tree_depth``, ``n_steps`` = leapfrog steps, ``energy``, ``step_size``, and
+``accept_stat``, Stan's mean acceptance statistic of the trajectory).
+
+``log_likelihood`` (a sampler's result with ``log_likelihood``,
+`pdaframe.methods.mcmc.pointwise`): one variable per stream, the normalised log density of
+each *valid* observation at each draw, dims ``(chain, draw, <stream>_valid)``, with the
+coordinates ``<stream>_obs_index`` (the observation's position on ``<stream>_obs``) and
+``<stream>_observed`` (its value: `pdaframe.analysis.model_selection` refuses to compare runs
+whose values differ). Masked observations have no entry (ArviZ's WAIC and LOO take no NaN).
 
 Flat draws ``(n_draw, param)`` (``ces``: random-walk Metropolis on the *emulated*
 posterior) are one chain (chain axis of length 1), or, when the result says
@@ -135,8 +145,11 @@ def samples_to_inference_data(result, problem=None, n_prior=1000, seed=0):
         if key in result:
             value = result[key]
             groups["posterior"].attrs[key] = value if isinstance(value, str) else float(value)
+    stats.update(_hamiltonian_stats(result, chains, shape))
     if stats:
         groups["sample_stats"] = _ds(stats, None)
+    if result.get("log_likelihood"):
+        groups["log_likelihood"] = _log_likelihood_group(result, shape, attrs)
     if problem is not None:
         obs, times = {}, {}
         for s in problem.streams:
@@ -155,6 +168,56 @@ def samples_to_inference_data(result, problem=None, n_prior=1000, seed=0):
         groups["prior"] = _ds({"theta": (cd + ("param",), draws[None])}, names,
                               {"seed": int(seed)})
     return az.InferenceData(**groups)
+
+
+#: NUTS/HMC per-draw statistics: result key -> (ArviZ sample_stats name, dtype, long name)
+HAMILTONIAN_STATS = {
+    "diverging": ("diverging", bool, "divergent transition (energy error > max_delta_h)"),
+    "tree_depth": ("tree_depth", np.int64, "NUTS tree depth (0 for HMC)"),
+    "n_leapfrog": ("n_steps", np.int64, "leapfrog steps of the trajectory"),
+    "energy": ("energy", float, "Hamiltonian at the draw"),
+    "accept_stat": ("accept_stat", float, "mean acceptance statistic of the trajectory"),
+}
+
+
+def _hamiltonian_stats(result, chains, shape) -> dict:
+    """NUTS/HMC ``sample_stats`` variables (`HAMILTONIAN_STATS`, and ``step_size``: the
+    adapted step size of each chain, the same at every draw)."""
+    out = {}
+    for key, (name, dtype, long_name) in HAMILTONIAN_STATS.items():
+        if key in result and np.ndim(result[key]) == 2:
+            values = chains(key, dtype)
+            if values is not None:
+                out[name] = (("chain", "draw"), values, {"long_name": long_name})
+    if out and np.size(result.get("step_size", ())) == shape[0]:
+        step = np.broadcast_to(np.asarray(result["step_size"], float)[:, None], shape)
+        out["step_size"] = (("chain", "draw"), step.copy(),
+                            {"long_name": "leapfrog step size (adapted in warm-up)"})
+    return out
+
+
+def _log_likelihood_group(result, shape, attrs):
+    """The ``log_likelihood`` group: one variable per stream (see the module docstring)."""
+    variables, coords = {}, {}
+    observed = result.get("log_likelihood_observed", {})
+    for name, values in result["log_likelihood"].items():
+        values = np.asarray(values, dtype=float)
+        if values.shape[:2] != shape:
+            raise ValueError(f"log_likelihood of stream {name!r} has shape {values.shape}, "
+                             f"the draws {shape}")
+        dim = f"{name}_valid"
+        variables[name] = (("chain", "draw", dim), values, {
+            "units": "1", "long_name": f"log density of each valid {name} observation"})
+        if name in observed:
+            index, y = observed[name]
+            coords[f"{name}_obs_index"] = (dim, np.asarray(index, dtype=np.int64), {
+                "long_name": f"position of the observation on {name}_obs"})
+            coords[f"{name}_observed"] = (dim, np.asarray(y, dtype=float),
+                                          {"long_name": f"observed {name}"})
+    group = _ds(variables, None, {"method": attrs["method"],
+                                  "inference_library": "pdaframe",
+                                  "n_pointwise_runs": int(result.get("n_pointwise_runs", 0))})
+    return group.assign_coords(coords)
 
 
 def write_samples(path, result, problem=None, n_prior=1000, seed=0, run_id="",

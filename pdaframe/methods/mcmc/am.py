@@ -98,7 +98,7 @@ class AMState(ChainState):
 
 def adaptive_metropolis(problem, x0=None, callback=None, executor=None, seed=0,
                         n_samples=2000, n_chains=4, burn_in=2000, checkpoint=None,
-                        **options) -> Result:
+                        pointwise_log_likelihood="auto", **options) -> Result:
     """Adaptive Metropolis (Haario et al. 2001) in the control space, chains in parallel.
 
     Parameters
@@ -116,7 +116,14 @@ def adaptive_metropolis(problem, x0=None, callback=None, executor=None, seed=0,
         Chain ``c`` uses ``member_rng(seed, c)``: results do not depend on the executor.
     n_samples, n_chains, burn_in
         As `ChainState` (defaults here 2000, 4, 2000). Model runs:
-        ``n_chains * (burn_in + n_samples + 1) + 1``.
+        ``n_chains * (burn_in + n_samples + 1) + 1``, plus the reruns of the pointwise
+        log-likelihood (below).
+    pointwise_log_likelihood : bool or str
+        Keep the pointwise log-likelihood of every kept draw (``log_likelihood`` of the
+        result, the ArviZ ``log_likelihood`` group of samples.nc; for WAIC and PSIS-LOO,
+        `pdaframe.analysis.model_selection`), recomputed at the kept draws after sampling
+        (`pdaframe.methods.mcmc.pointwise`): ``"auto"`` (default) when chains x draws x
+        observations is at most 2e7, true always, false never.
     **options
         `AMState`'s ``t0``, ``eps``, ``init_scale``, ``cov0``, ``sd`` and `ChainState`'s
         ``rhat_max``.
@@ -128,8 +135,10 @@ def adaptive_metropolis(problem, x0=None, callback=None, executor=None, seed=0,
         in theta, ``samples_u`` in u, ``log_prob`` (``-J``), ``accepted``,
         ``acceptance_rate`` per chain, ``rhat``, ``ess_bulk``, ``ess_tail``,
         ``posterior_covariance`` (of the samples), ``map_x``/``map_fun`` (best draw),
-        ``nfev``; ``success`` when every R-hat is below ``rhat_max``.
+        ``nfev``; ``success`` when every R-hat is below ``rhat_max``; ``log_likelihood``
+        ``{stream: (chain, draw, n_valid)}``, ``log_likelihood_observed`` and
+        ``n_pointwise_runs`` (see ``pointwise_log_likelihood``).
     """
     state = AMState(problem, x0=x0, seed=seed, n_samples=n_samples, n_chains=n_chains,
                     burn_in=burn_in, **options)
-    return drive_chains(state, executor, callback, checkpoint)
+    return drive_chains(state, executor, callback, checkpoint, pointwise_log_likelihood)

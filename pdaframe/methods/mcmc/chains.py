@@ -149,13 +149,19 @@ def sample_result(problem, method, theta, u, J, accepted, *, nfev, n_failed, nit
     return res
 
 
-def drive_chains(state, executor=None, callback=None, checkpoint=None) -> Result:
+def drive_chains(state, executor=None, callback=None, checkpoint=None,
+                 pointwise="auto") -> Result:
     """Run a chain state to the end (checkpointed to ``checkpoint``, as `drive`);
-    ``callback(state.progress())`` after each generation.
+    ``callback(state.progress())`` after each generation; then the pointwise
+    log-likelihood of the kept draws (``pointwise``: the method option
+    ``pointwise_log_likelihood``, `pdaframe.methods.mcmc.pointwise.attach_pointwise`).
 
     `StopIteration` from the callback stops cleanly (the result has the draws so far).
     """
-    return drive(state, executor, callback, checkpoint, report=lambda s: s.progress())
+    from .pointwise import attach_pointwise, pointwise_option
+    pointwise = pointwise_option(pointwise, state.name)      # checked before any run
+    result = drive(state, executor, callback, checkpoint, report=lambda s: s.progress())
+    return attach_pointwise(result, state.problem, executor, pointwise)
 
 
 class ChainState(EnsembleState):

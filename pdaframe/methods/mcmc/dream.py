@@ -168,7 +168,8 @@ class DreamZSState(ChainState):
 
 
 def dream_zs(problem, x0=None, callback=None, executor=None, seed=0, n_samples=2000,
-             n_chains=3, burn_in=2000, checkpoint=None, **options) -> Result:
+             n_chains=3, burn_in=2000, checkpoint=None, pointwise_log_likelihood="auto",
+             **options) -> Result:
     """DREAM(ZS) (ter Braak & Vrugt 2008) in the control space, chains in parallel.
 
     Parameters
@@ -177,6 +178,8 @@ def dream_zs(problem, x0=None, callback=None, executor=None, seed=0, n_samples=2
         As `adaptive_metropolis`; one generator ``default_rng(seed)`` here.
     n_chains : int
         Chains (default 3, at least 2).
+    pointwise_log_likelihood : bool or str
+        As `adaptive_metropolis`.
     **options
         `DreamZSState`'s ``delta``, ``n_cr``, ``c``, ``c_star``, ``p_gamma1``, ``k``,
         ``p_snooker``, ``m0``, ``adapt_cr``, ``reset_archive`` and `ChainState`'s
@@ -189,4 +192,4 @@ def dream_zs(problem, x0=None, callback=None, executor=None, seed=0, n_samples=2
     """
     state = DreamZSState(problem, x0=x0, seed=seed, n_samples=n_samples, n_chains=n_chains,
                          burn_in=burn_in, **options)
-    return drive_chains(state, executor, callback, checkpoint)
+    return drive_chains(state, executor, callback, checkpoint, pointwise_log_likelihood)

@@ -77,7 +77,8 @@ class EmceeCheckpoint:
 
 
 def emcee_sampler(problem, x0=None, callback=None, executor=None, seed=0, n_samples=2000,
-                  n_chains=None, burn_in=2000, checkpoint=None, **options) -> Result:
+                  n_chains=None, burn_in=2000, checkpoint=None,
+                  pointwise_log_likelihood="auto", **options) -> Result:
     """emcee's affine-invariant ensemble sampler in the control space, walkers via ``executor``.
 
     Parameters
@@ -87,6 +88,8 @@ def emcee_sampler(problem, x0=None, callback=None, executor=None, seed=0, n_samp
         it); emcee's random state is seeded with ``seed``.
     n_chains : int, optional
         Walkers, at least ``2 * n_param`` (emcee's stretch move); default ``max(4 d, 8)``.
+    pointwise_log_likelihood : bool or str
+        As `adaptive_metropolis` (the reruns go through ``executor``).
     **options
         ``moves`` (emcee moves), ``rhat_max`` (1.01, as `ChainState`).
     moves : emcee move or list, optional
@@ -110,6 +113,8 @@ def emcee_sampler(problem, x0=None, callback=None, executor=None, seed=0, n_samp
 
     from ...io import checkpoint as ckpt
     from ...parallel import is_root
+    from .pointwise import attach_pointwise, pointwise_option
+    pointwise = pointwise_option(pointwise_log_likelihood, "emcee")
     d = problem.n_param
     n_chains = max(4 * d, 8) if n_chains is None else n_chains
     n_chains = check_int(n_chains, "emcee: n_chains", 2 * d,
@@ -181,4 +186,4 @@ def emcee_sampler(problem, x0=None, callback=None, executor=None, seed=0, n_samp
                            acceptance_fraction_all=np.array(sampler.acceptance_fraction))
     if pool.first_failure:
         result["first_failure"] = pool.first_failure
-    return result
+    return attach_pointwise(result, problem, executor, pointwise)

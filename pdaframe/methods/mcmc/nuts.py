@@ -355,7 +355,8 @@ class HMCState(HamiltonianState):
 
 
 def nuts(problem, x0=None, callback=None, executor=None, seed=0, n_samples=1000,
-         n_chains=4, burn_in=1000, checkpoint=None, **options) -> Result:
+         n_chains=4, burn_in=1000, checkpoint=None, pointwise_log_likelihood="auto",
+         **options) -> Result:
     """No-U-Turn sampler in the control space; chains over the executor's ranks.
 
     Parameters
@@ -378,6 +379,9 @@ def nuts(problem, x0=None, callback=None, executor=None, seed=0, n_samples=1000,
     checkpoint : Checkpoint, optional
         Written every ``checkpoint.every`` rounds (`pdaframe.methods.ensemble.drive`); a
         resumed run gives the same draws, bit for bit.
+    pointwise_log_likelihood : bool or str
+        As `pdaframe.methods.mcmc.adaptive_metropolis`: the pointwise log-likelihood of
+        the kept draws (one model run per distinct draw after sampling, no gradient).
     **options
         `NUTSState`'s ``max_tree_depth`` and `HamiltonianState`'s ``target_accept``,
         ``dense_mass``, ``gradient``, ``max_delta_h``, ``steps_per_round``, ``rhat_max``.
@@ -394,17 +398,19 @@ def nuts(problem, x0=None, callback=None, executor=None, seed=0, n_samples=1000,
         ``n_leapfrog``, ``diverging``, ``accept_stat``, ``energy``.
     """
     return _sample(NUTSState, problem, x0, callback, executor, seed, n_samples, n_chains,
-                   burn_in, checkpoint, options)
+                   burn_in, checkpoint, options, pointwise_log_likelihood)
 
 
 def hmc(problem, x0=None, callback=None, executor=None, seed=0, n_samples=1000, n_chains=4,
-        burn_in=1000, checkpoint=None, **options) -> Result:
+        burn_in=1000, checkpoint=None, pointwise_log_likelihood="auto", **options) -> Result:
     """Static Hamiltonian Monte Carlo (``n_steps`` leapfrogs, Metropolis accept), with the
     warm-up of `nuts` (dual-averaged step size, windowed metric).
 
     Parameters
     ----------
     problem, x0, callback, executor, seed, n_samples, n_chains, burn_in, checkpoint
+        As `nuts`.
+    pointwise_log_likelihood : bool or str
         As `nuts`.
     **options
         `HMCState`'s ``n_steps`` and `HamiltonianState`'s options (as `nuts`).
@@ -415,15 +421,19 @@ def hmc(problem, x0=None, callback=None, executor=None, seed=0, n_samples=1000, 
         As `nuts` (``tree_depth`` is 0; ``accepted`` is the Metropolis decision).
     """
     return _sample(HMCState, problem, x0, callback, executor, seed, n_samples, n_chains,
-                   burn_in, checkpoint, options)
+                   burn_in, checkpoint, options, pointwise_log_likelihood)
 
 
 def _sample(state_class, problem, x0, callback, executor, seed, n_samples, n_chains, burn_in,
-            checkpoint, options) -> Result:
-    """Run a `HamiltonianState` subclass to the end (`nuts`, `hmc`)."""
+            checkpoint, options, pointwise="auto") -> Result:
+    """Run a `HamiltonianState` subclass to the end (`nuts`, `hmc`), then add the pointwise
+    log-likelihood of its kept draws (`pdaframe.methods.mcmc.pointwise`)."""
+    from .pointwise import attach_pointwise, pointwise_option
+    pointwise = pointwise_option(pointwise, state_class.name)       # before any run
     state = state_class(problem, x0=x0, seed=seed, n_samples=n_samples, n_chains=n_chains,
                         burn_in=burn_in, **options)
-    return drive(state, executor, callback, checkpoint, report=lambda s: s.progress())
+    result = drive(state, executor, callback, checkpoint, report=lambda s: s.progress())
+    return attach_pointwise(result, problem, executor, pointwise)
 
 
 nuts.option_sources = (NUTSState, HamiltonianState)
