@@ -274,8 +274,8 @@ def draw_seed() -> int:
 #: built-in methods that assume each stream's fixed Gaussian likelihood (they whiten with
 #: R, or update with a Kalman gain, instead of evaluating ``problem.cost``); a plugin's
 #: method says the same with the attribute ``gaussian_likelihood_only = True``
-GAUSSIAN_ONLY = frozenset({"es-mda", "enkf", "particle-filter", "4denvar", "importance",
-                           "glue", "ces", "history-matching", "stepwise"})
+GAUSSIAN_ONLY = frozenset({"es-mda", "enkf", "joint-enkf", "particle-filter", "4denvar",
+                           "importance", "glue", "ces", "history-matching", "stepwise"})
 
 
 def check_likelihood(name, func, problem, available=()):
