@@ -38,7 +38,8 @@ import numpy as np
 from ...errors import ConfigError
 from ...result import Result
 from ..ensemble import EnsembleState
-from .shared import FINISH_OPTIONS, STATUS, Fitness, _Box, _finish
+from .shared import (STATUS, Fitness, _Box, _finish, run_search,
+                     search_options)
 
 DDS_DEFAULTS = {"r": 0.2, "n_init": None, "n_candidates": 1, "p_absorb": 0.0}
 
@@ -56,11 +57,7 @@ class DDSState(EnsembleState):
 
     def __init__(self, problem, x0=None, seed=0, max_runs=1000, **options):
         super().__init__(problem)
-        unknown = sorted(set(options) - set(DDS_DEFAULTS))
-        if unknown:
-            raise ConfigError(f"dds: unknown option(s) {unknown}; expected some of "
-                              f"{', '.join(list(DDS_DEFAULTS) + list(FINISH_OPTIONS))}")
-        o = {**DDS_DEFAULTS, **options}
+        o = search_options('dds', options, DDS_DEFAULTS)
         if max_runs is None:
             raise ConfigError("dds: max_runs is required: the budget m sets the perturbation "
                               "probability 1 - ln(i)/ln(m)")
@@ -206,9 +203,8 @@ def dds(problem, x0=None, callback=None, executor=None, seed=0, max_runs=1000,
     >>> bool(np.allclose(res.x, 1.0, atol=0.01)), res.nfev
     (True, 1000)
     """
-    finish = {k: options.pop(k) for k in FINISH_OPTIONS if k in options}
-    state = DDSState(problem, x0=x0, seed=seed, max_runs=max_runs, **options)
-    return _finish(state, executor, callback, checkpoint, **finish)
+    return run_search(DDSState, problem, x0, seed, max_runs, executor, callback, checkpoint,
+                      options)
 
 
 # option declarations for the checks before the first run (`pdaframe.minimise`)

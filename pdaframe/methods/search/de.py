@@ -19,7 +19,8 @@ from scipy import optimize
 from ...errors import ConfigError, ModelError
 from ...result import Result
 from .adaptor import MapAskTell
-from .shared import FINISH_OPTIONS, STATUS, Fitness, _Box, _finish, _rng_keyword
+from .shared import (STATUS, Fitness, _Box, _finish, _rng_keyword, run_search,
+                     search_options)
 
 DE_DEFAULTS = {"strategy": "best1bin", "maxiter": 1000, "popsize": 15, "tol": 0.01,
                "atol": 0.0, "mutation": (0.5, 1.0), "recombination": 0.7,
@@ -70,10 +71,7 @@ class DEState(MapAskTell):
     name = "de"
 
     def __init__(self, problem, x0=None, seed=0, max_runs=None, **options):
-        unknown = sorted(set(options) - set(DE_DEFAULTS))
-        if unknown:
-            raise ConfigError(f"de: unknown option(s) {unknown}; expected some of "
-                              f"{', '.join(list(DE_DEFAULTS) + list(FINISH_OPTIONS))}")
+        search_options('de', options, DE_DEFAULTS)
         self.box = box = _Box(problem, "de", x0, seed, max_runs)
         self.seed = box.seed
         self.options = {**DE_DEFAULTS, **options}
@@ -188,9 +186,8 @@ def de(problem, x0=None, callback=None, executor=None, seed=0, max_runs=None,
     >>> np.round(res.x, 3), res.nfev <= 30 * 1001
     (array([1., 1.]), True)
     """
-    finish = {k: options.pop(k) for k in FINISH_OPTIONS if k in options}
-    state = DEState(problem, x0=x0, seed=seed, max_runs=max_runs, **options)
-    return _finish(state, executor, callback, checkpoint, **finish)
+    return run_search(DEState, problem, x0, seed, max_runs, executor, callback, checkpoint,
+                      options)
 
 
 # option declarations for the checks before the first run (`pdaframe.minimise`)

@@ -28,7 +28,8 @@ from scipy.stats import qmc
 from ...errors import ConfigError
 from ...result import Result
 from ..ensemble import EnsembleState
-from .shared import FINISH_OPTIONS, STATUS, Fitness, _Box, _finish, _rng_keyword
+from .shared import (STATUS, Fitness, _Box, _finish, _rng_keyword, run_search,
+                     search_options)
 
 GA_DEFAULTS = {"pop_size": 100, "maxiter": 1000, "p_crossover": 0.9, "eta_crossover": 20.0,
                "p_mutation": None, "eta_mutation": 20.0, "tol": 1e-3, "atol": 0.0}
@@ -154,11 +155,7 @@ class GAState(EnsembleState):
 
     def __init__(self, problem, x0=None, seed=0, max_runs=None, **options):
         super().__init__(problem)
-        unknown = sorted(set(options) - set(GA_DEFAULTS))
-        if unknown:
-            raise ConfigError(f"ga: unknown option(s) {unknown}; expected some of "
-                              f"{', '.join(list(GA_DEFAULTS) + list(FINISH_OPTIONS))}")
-        opts = {**GA_DEFAULTS, **options}
+        opts = search_options('ga', options, GA_DEFAULTS)
         if opts["p_mutation"] is None:
             opts["p_mutation"] = 1.0 / problem.n_param
         if not (isinstance(opts["pop_size"], (int, np.integer)) and opts["pop_size"] >= 2):
@@ -336,9 +333,8 @@ def ga(problem, x0=None, callback=None, executor=None, seed=0, max_runs=None,
     >>> bool(np.allclose(res.x, 1.0, atol=0.05)), res.nfev <= 4000
     (True, True)
     """
-    finish = {k: options.pop(k) for k in FINISH_OPTIONS if k in options}
-    state = GAState(problem, x0=x0, seed=seed, max_runs=max_runs, **options)
-    return _finish(state, executor, callback, checkpoint, **finish)
+    return run_search(GAState, problem, x0, seed, max_runs, executor, callback, checkpoint,
+                      options)
 
 
 # option declarations for the checks before the first run (`pdaframe.minimise`)

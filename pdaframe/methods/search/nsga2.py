@@ -43,7 +43,7 @@ from ...result import OptimisationResult
 from ..ensemble import EnsembleState, failure_error, filled
 from . import pareto
 from .ga import GAState
-from .shared import STATUS, _Box, _finish, _rng_keyword
+from .shared import STATUS, _Box, _finish, _rng_keyword, search_options
 
 log = logging.getLogger(__name__)
 
@@ -194,10 +194,7 @@ class NSGA2State(GAState):
 
     def __init__(self, problem, x0=None, seed=0, max_runs=None, **options):
         EnsembleState.__init__(self, problem)
-        unknown = sorted(set(options) - set(NSGA2_DEFAULTS))
-        if unknown:
-            raise ConfigError(f"nsga2: unknown option(s) {unknown}; expected some of "
-                              f"{', '.join(NSGA2_DEFAULTS)}")
+        search_options("nsga2", options, NSGA2_DEFAULTS, finish=False)
         o = check_problem(problem, options, warn=True)
         self.objective_names, self.select = o.pop("layout")
         self.reference_point = o["reference_point"]

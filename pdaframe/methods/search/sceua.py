@@ -53,7 +53,8 @@ from scipy.stats import qmc
 from ...errors import ConfigError
 from ...result import Result
 from ..ensemble import EnsembleState
-from .shared import FINISH_OPTIONS, STATUS, Fitness, _Box, _finish, _rng_keyword
+from .shared import (STATUS, Fitness, _Box, _finish, _rng_keyword, run_search,
+                     search_options)
 
 SCEUA_DEFAULTS = {"n_complexes": 2, "points_per_complex": None, "simplex_size": None,
                   "evolution_steps": None, "maxiter": 1000, "kstop": 10, "pcento": 0.1,
@@ -90,11 +91,7 @@ class SCEUAState(EnsembleState):
 
     def __init__(self, problem, x0=None, seed=0, max_runs=None, **options):
         super().__init__(problem)
-        unknown = sorted(set(options) - set(SCEUA_DEFAULTS))
-        if unknown:
-            raise ConfigError(f"sceua: unknown option(s) {unknown}; expected some of "
-                              f"{', '.join(list(SCEUA_DEFAULTS) + list(FINISH_OPTIONS))}")
-        o = {**SCEUA_DEFAULTS, **options}
+        o = search_options('sceua', options, SCEUA_DEFAULTS)
         n = problem.n_param
         o["n_complexes"] = _whole(o["n_complexes"], 1, "n_complexes")
         for key, default, minimum in (("points_per_complex", 2 * n + 1, 2),
@@ -371,9 +368,8 @@ def sceua(problem, x0=None, callback=None, executor=None, seed=0, max_runs=None,
     >>> bool(np.allclose(res.x, 1.0, atol=1e-3)), res.nfev <= 2000
     (True, True)
     """
-    finish = {k: options.pop(k) for k in FINISH_OPTIONS if k in options}
-    state = SCEUAState(problem, x0=x0, seed=seed, max_runs=max_runs, **options)
-    return _finish(state, executor, callback, checkpoint, **finish)
+    return run_search(SCEUAState, problem, x0, seed, max_runs, executor, callback, checkpoint,
+                      options)
 
 
 # option declarations for the checks before the first run (`pdaframe.minimise`)

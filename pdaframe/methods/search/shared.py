@@ -169,6 +169,25 @@ class _Box:
         ).attach_transform(problem.prior.transform)
 
 
+def search_options(method, options, defaults, finish=True) -> dict:
+    """``defaults`` updated by ``options``; an option not in ``defaults`` is a `ConfigError`
+    naming ``method`` and the options it takes (with `FINISH_OPTIONS` when ``finish``)."""
+    unknown = sorted(set(options) - set(defaults))
+    if unknown:
+        known = list(defaults) + (list(FINISH_OPTIONS) if finish else [])
+        raise ConfigError(f"{method}: unknown option(s) {unknown}; expected some of "
+                          f"{', '.join(known)}")
+    return {**defaults, **options}
+
+
+def run_search(state_class, problem, x0, seed, max_runs, executor, callback, checkpoint,
+               options) -> Result:
+    """Make ``state_class`` from ``options`` less `FINISH_OPTIONS` and run it (`_finish`)."""
+    finish = {k: options.pop(k) for k in FINISH_OPTIONS if k in options}
+    state = state_class(problem, x0=x0, seed=seed, max_runs=max_runs, **options)
+    return _finish(state, executor, callback, checkpoint, **finish)
+
+
 def _finish(state, executor, callback, checkpoint=None, posterior=False,
             polish=False) -> Result:
     """Drive ``state`` (checkpointed to ``checkpoint``), stop it if it did not end by itself, then polish and posterior.
