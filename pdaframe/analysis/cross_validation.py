@@ -37,8 +37,7 @@ from ..errors import ConfigError, DataError, ModelError
 from ..observations.error_models import ExponentialCorrelation, ExponentialCovariance
 from ..observations.streams import DataStream
 from ..problem.single import Problem
-from .leave_out import crps_ensemble, posterior_draws
-from .scores import scores
+from .leave_out import ensemble_scores, posterior_draws
 
 log = logging.getLogger(__name__)
 
@@ -121,23 +120,10 @@ def score_fold(problem, result, n_draws=200, seed=0) -> dict:
                          f"fit's draws failed")
     lls = np.array(lls)
     lppd = float(np.sum(logsumexp(lls, axis=0) - np.log(len(lls))))
-    out = {"n_draws": len(thetas), "n_failed": len(thetas) - len(eqs), "streams": {}}
-    sq, crps_all = [], []
-    for s in problem.streams:
-        members = np.array([s.residual(eq[s.name]) + s.observed for eq in eqs])
-        mean = members.mean(axis=0)
-        noisy = np.repeat(members, 1 if are_draws else 200, axis=0)
-        noisy = noisy + np.array([s.error.sample(rng) for _ in noisy])
-        crps = crps_ensemble(noisy, s.observed)
-        row = scores(s.observed, mean)
-        out["streams"][s.name] = {"n": row["n"], "rmse": row["rmse"], "bias": row["bias"],
-                                  "crps": float(crps.mean())}
-        sq.append((mean - s.observed) ** 2)
-        crps_all.append(crps)
-    sq, crps_all = np.concatenate(sq), np.concatenate(crps_all)
-    out.update(n_test=int(sq.size), rmse=float(np.sqrt(sq.mean())), lppd=lppd,
-               lppd_per_obs=lppd / sq.size, crps=float(crps_all.mean()))
-    return out
+    per, overall = ensemble_scores(problem.streams, eqs, rng, 1 if are_draws else 200)
+    return {"n_draws": len(thetas), "n_failed": len(thetas) - len(eqs), "streams": per,
+            "n_test": overall["n"], "rmse": overall["rmse"], "lppd": lppd,
+            "lppd_per_obs": lppd / overall["n"], "crps": overall["crps"]}
 
 
 class _Fold:

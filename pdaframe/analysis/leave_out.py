@@ -163,6 +163,44 @@ def crps_ensemble(members, observed) -> np.ndarray:
     return first - (w @ x) / m ** 2
 
 
+def ensemble_scores(streams, equivalents, rng, repeat=1) -> tuple[dict, dict]:
+    """Scores of a predictive ensemble: the mean's RMSE and bias, and the CRPS of the
+    members plus observation noise.
+
+    Parameters
+    ----------
+    streams : sequence of DataStream
+    equivalents : sequence of dict
+        Per member, ``{stream name: model equivalents}`` (all values, masked or not).
+    rng : numpy.random.Generator
+        Draws each stream's observation error (`ErrorCovariance.sample`), member by member.
+    repeat : int
+        Noise draws per member (more for a few members, e.g. a point estimate).
+
+    Returns
+    -------
+    per_stream : dict
+        ``{name: {"n", "rmse", "bias", "crps"}}``.
+    overall : dict
+        ``{"n", "rmse", "crps"}`` over every valid observation.
+    """
+    per, sq, crps_all = {}, [], []
+    for s in streams:
+        members = np.array([s.residual(eq[s.name]) + s.observed for eq in equivalents])
+        mean = members.mean(axis=0)
+        noisy = np.repeat(members, repeat, axis=0)
+        noisy = noisy + np.array([s.error.sample(rng) for _ in noisy])
+        crps = crps_ensemble(noisy, s.observed)
+        row = scores(s.observed, mean)
+        per[s.name] = {"n": row["n"], "rmse": row["rmse"], "bias": row["bias"],
+                       "crps": float(crps.mean())}
+        sq.append((mean - s.observed) ** 2)
+        crps_all.append(crps)
+    sq, crps_all = np.concatenate(sq), np.concatenate(crps_all)
+    return per, {"n": int(sq.size), "rmse": float(np.sqrt(sq.mean())),
+                 "crps": float(crps_all.mean())}
+
+
 def score_site(site, entries, thetas, seed=0) -> dict:
     """Score a site's observations under parameter draws (its posterior predictive).
 
@@ -210,23 +248,10 @@ def score_site(site, entries, thetas, seed=0) -> dict:
                          f"{site.name!r} failed")
     const = sum(0.5 * (s.n_valid * np.log(2 * np.pi) + s.error.logdet())
                 for s in problem.streams)
-    out = {"n_draws": n_draws, "n_failed": n_draws - len(eqs),
-           "lpd": float(logsumexp(neg_j) - np.log(len(neg_j)) - const), "streams": {}}
-    sq, crps_all = [], []
-    for s in problem.streams:
-        members = np.array([s.residual(eq[s.name]) + s.observed for eq in eqs])
-        mean = members.mean(axis=0)
-        noisy = members + np.array([s.error.sample(rng) for _ in members])
-        crps = crps_ensemble(noisy, s.observed)
-        row = scores(s.observed, mean)
-        out["streams"][s.name] = {"n": row["n"], "rmse": row["rmse"], "bias": row["bias"],
-                                  "crps": float(crps.mean())}
-        sq.append((mean - s.observed) ** 2)
-        crps_all.append(crps)
-    sq, crps_all = np.concatenate(sq), np.concatenate(crps_all)
-    out.update(n_obs=int(sq.size), rmse=float(np.sqrt(sq.mean())),
-               crps=float(crps_all.mean()))
-    return out
+    per, overall = ensemble_scores(problem.streams, eqs, rng)
+    return {"n_draws": n_draws, "n_failed": n_draws - len(eqs),
+            "lpd": float(logsumexp(neg_j) - np.log(len(neg_j)) - const), "streams": per,
+            "n_obs": overall["n"], "rmse": overall["rmse"], "crps": overall["crps"]}
 
 
 def posterior_draws(result, n, seed=0) -> np.ndarray:
