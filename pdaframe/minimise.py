@@ -2,6 +2,7 @@
 methods, analyses), returning the method's kind of result (`pdaframe.result`)."""
 from __future__ import annotations
 
+from .blas import blas_threads
 from .errors import ConfigError, check_memory
 from .methods.contract import check_method_options as _check_declared
 from .methods.contract import (check_likelihood, check_x0, draw_seed, method_options,
@@ -152,7 +153,8 @@ def minimise(problem, method="lbfgsb", x0=None, callback=None, executor=None,
         options["seed"] = draw_seed()          # one seed for every member, recorded below
     if executor is not None:
         options["executor"] = executor
-    result = as_kind(func(problem, x0=x0, callback=callback, **options))
+    with blas_threads():                        # small dense algebra: one thread (blas.py)
+        result = as_kind(func(problem, x0=x0, callback=callback, **options))
     result.setdefault("method", name)
     if seed is not None:
         result.setdefault("seed", options.get("seed", seed.default))

@@ -19,6 +19,7 @@ import warnings
 
 import numpy as np
 
+from ...blas import blas_threads
 from ...errors import ConfigError
 from ...parallel import get_executor, keep_succeeded
 
@@ -376,11 +377,7 @@ def run_design(func, X, executor=None, minimum=2):
 
 
 def _one_blas_thread():
-    """Context limiting BLAS to one thread: the emulator's matrices are small, and
+    """Context limiting BLAS as `pdaframe.blas.blas_threads` does (one thread unless
+    ``PDAFRAME_BLAS_THREADS`` says otherwise): the emulator's matrices are small, and
     multithreaded OpenBLAS on them was 10x slower on a shared 2-core machine."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:                                     # pragma: no cover
-        import contextlib
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
+    return blas_threads()
