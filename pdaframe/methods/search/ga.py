@@ -204,6 +204,10 @@ class GAState(EnsembleState):
             pop, c = np.vstack([self.population, members]), np.concatenate([self.costs, costs])
         keep = np.argsort(c, kind="stable")[:self.options["pop_size"]]   # parents win ties
         self.population, self.costs = pop[keep], c[keep]
+        self._next_generation()
+
+    def _next_generation(self):
+        """Stop if done, else breed the next generation's offspring (none: converged)."""
         self._members = None
         self._check_done()
         if not self.done:

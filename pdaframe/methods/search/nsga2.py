@@ -242,13 +242,7 @@ class NSGA2State(GAState):
         self.objectives = objectives[keep]
         self.costs = pareto.crowded_key(self.rank, self.crowding)
         self._record()
-        self._members = None
-        self._check_done()
-        if not self.done:
-            self.generation += 1
-            self._members = self._offspring()
-            if len(self._members) == 0:
-                self._end(0, "population converged: no new offspring")
+        self._next_generation()
 
     def _record(self):
         """History of the generation: its front's objectives, its knee (x, J), nfev."""
