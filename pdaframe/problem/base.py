@@ -15,6 +15,7 @@ observation term's Gauss–Newton Hessian from a Jacobian, and the posterior cov
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 
 import numpy as np
@@ -43,6 +44,12 @@ class ControlSpace:
         self.phi_b = self.transform.to_phi(prior.mean)
         d = 1.0 / self.transform.dtheta_dphi(self.phi_b)        # d phi / d theta at theta_b
         self.scale = d[:, None] * prior.scale                    # S_phi = D S (lower triangular)
+
+    @functools.cached_property
+    def log_det_scale(self) -> float:
+        """``log|det S_phi|`` (``S_phi`` lower triangular): the constant part of
+        ``log|d theta / d u|``, computed once (samplers add it at every point)."""
+        return float(np.sum(np.log(np.abs(np.diag(self.scale)))))
 
     def to_u(self, theta) -> np.ndarray:
         self.transform.check_inside(theta, "start point")

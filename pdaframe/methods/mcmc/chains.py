@@ -25,8 +25,7 @@ MIN_DRAWS = 4          # ArviZ's ESS/R-hat need at least 4 draws per chain
 def log_jacobian(space, u) -> float:
     """``log|d theta / d u|`` at ``u``: the transform's log-det plus ``log|det S|``."""
     phi = space.phi_b + space.scale @ np.asarray(u, dtype=float)
-    return space.transform.log_det_jacobian(phi) + float(
-        np.sum(np.log(np.abs(np.diag(space.scale)))))
+    return space.transform.log_det_jacobian(phi) + space.log_det_scale
 
 
 class LogTargetU:
