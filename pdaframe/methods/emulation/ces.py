@@ -26,6 +26,7 @@ import warnings
 
 import numpy as np
 
+from ...blas import blas_threads
 from ...errors import ConfigError
 from ...io.checkpoint import ReplayExecutor, replaying
 from ...parallel import Failed, with_members
@@ -34,7 +35,7 @@ from ..ensemble import too_few_error
 from ..importance import ObservationWhitener
 from ..mcmc.chains import metropolis_accept, sample_diagnostics
 from ..sequential import ESMDAState
-from .gp import (EXTRAPOLATION_WARN, GPEmulator, _one_blas_thread, design, prior_box,
+from .gp import (EXTRAPOLATION_WARN, GPEmulator, design, prior_box,
                  run_design, validate)
 
 log = logging.getLogger(__name__)
@@ -364,7 +365,7 @@ def ces(problem, x0=None, callback=None, executor=None, seed=None, n_design=None
         last = final or r == int(max_refine)
         steps = int(n_steps) if last else max(int(n_steps) // 4, 200)
         t0 = time.perf_counter()
-        with _one_blas_thread():
+        with blas_threads():
             chain, lps, acc = _metropolis(logp, starts, cov0 / 4, n_burn, steps, rng)
         timing["mcmc"] += time.perf_counter() - t0
         if last:

@@ -163,7 +163,7 @@ class GPEmulator:
         fitted hyperparameters start each GP's optimisation, without random restarts
         (several times faster for many parameters; CES refinement rounds use it).
         """
-        with _one_blas_thread():
+        with blas_threads():       # small matrices: one BLAS thread (pdaframe.blas)
             return self._fit(X, Y, warm)
 
     def _targets(self, X, Y):
@@ -374,10 +374,3 @@ def run_design(func, X, executor=None, minimum=2):
     executor = executor or get_executor()
     return keep_succeeded(X, executor.map(func, list(np.asarray(X, dtype=float))),
                           minimum=minimum)
-
-
-def _one_blas_thread():
-    """Context limiting BLAS as `pdaframe.blas.blas_threads` does (one thread unless
-    ``PDAFRAME_BLAS_THREADS`` says otherwise): the emulator's matrices are small, and
-    multithreaded OpenBLAS on them was 10x slower on a shared 2-core machine."""
-    return blas_threads()
